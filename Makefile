@@ -1,0 +1,53 @@
+# The two Quick-start commands: `make up` and `make test`. Both set up .venv themselves.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STAMP_DEV := $(VENV)/.installed-dev
+NODE_TOOLS := .tools/node_modules/.bin/prettier
+
+.PHONY: services up test lint typecheck unit move-check bench clean venv dev
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(STAMP_DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(STAMP)
+
+venv: $(STAMP)
+dev: $(STAMP_DEV)
+
+# Mysten's tree-sitter Move grammar via its prettier plugin: parses every .move file.
+$(NODE_TOOLS): .tools/package.json
+	cd .tools && npm install --no-audit --no-fund --silent
+	touch $@
+
+up: $(STAMP)
+	$(BIN)/k3s-daas up
+
+test: $(STAMP_DEV) $(NODE_TOOLS) services
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(MAKE) --no-print-directory move-check
+	$(BIN)/pytest
+
+# Debian servers the integration tests start on loopback (etcd, Redis); installed only if absent.
+services:
+	@command -v etcd >/dev/null && command -v redis-server >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server redis-server >/dev/null)
+
+move-check: $(NODE_TOOLS)
+	node .tools/check-move.mjs contracts
+
+bench: $(STAMP_DEV)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .tools/node_modules .pytest_cache .mypy_cache .ruff_cache

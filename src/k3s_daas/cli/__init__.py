@@ -1,0 +1,73 @@
+"""The one `k3s-daas` command. Each area registers its own Typer sub-app from a sibling module."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from k3s_daas import __version__
+from k3s_daas.cli._common import console
+from k3s_daas.log import configure_logging
+from k3s_daas.settings import Settings
+
+app = typer.Typer(
+    name="k3s-daas",
+    help="Admit K3s workers and kubectl users by stake on Sui (Seal tokens).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# (module under k3s_daas.cli, command name, help). A module that does not exist yet is skipped,
+# so the CLI grows with the product without an `if` per feature.
+SUBCOMMANDS: list[tuple[str, str, str]] = [
+    ("keys", "keys", "Sui keys: create, show, import."),
+    ("token", "token", "Seal tokens: inspect, create, show, rotate, revoke."),
+    ("devnet", "devnet", "The embedded Sui-compatible devnet."),
+    ("stake", "", ""),
+    ("nautilus", "nautilus", "The Nautilus master (control plane)."),
+    ("audit", "audit", "The master's hash-chained audit log."),
+    ("worker", "worker", "The staker-host worker agent."),
+    ("kube", "", ""),
+    ("up", "", ""),
+]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(f"k3s-daas {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+
+def _register() -> None:
+    for module_name, name, help_text in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"k3s_daas.cli.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"k3s_daas.cli.{module_name}":
+                continue
+            raise
+        sub = getattr(module, "app", None)
+        register = getattr(module, "register", None)
+        if register is not None:  # modules that add top-level commands (stake, up, ...)
+            register(app)
+        elif sub is not None:
+            app.add_typer(sub, name=name, help=help_text)
+
+
+_register()
+
+
+def main() -> None:
+    app()

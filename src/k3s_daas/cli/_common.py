@@ -1,0 +1,54 @@
+"""Shared CLI plumbing: one-line errors with a non-zero exit, never a traceback for user mistakes."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from k3s_daas.seal.errors import K3sDaasError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one line to stderr and exit non-zero."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn the product's expected errors (and OS errors on user files) into one line + exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except K3sDaasError as exc:
+            fail(f"{exc.message} ({exc.reason})")
+        except (OSError, ValueError) as exc:
+            fail(str(exc) or exc.__class__.__name__)
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            sys.exit(130)
+
+    return wrapper
+
+
+def run_async(coro: Coroutine[Any, Any, R]) -> R:
+    """Run a coroutine on uvloop when available (see notes/services.md), else asyncio."""
+    try:
+        import uvloop
+
+        return uvloop.run(coro)  # type: ignore[no-any-return]
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        return asyncio.run(coro)
