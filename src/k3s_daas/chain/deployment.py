@@ -1,0 +1,69 @@
+"""Where the `k3s_daas` package lives on a chain: the ids every command needs.
+
+The devnet writes this as `devnet.json` at genesis; for a real network an operator writes the same
+file by hand after `sui client publish`. Commands read it instead of taking six ids as flags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from k3s_daas.seal.errors import K3sDaasError
+
+CLOCK_ID = "0x" + "6".rjust(64, "0")
+
+
+class DeploymentError(K3sDaasError):
+    reason = "bad_deployment"
+
+
+class Deployment(BaseModel):
+    """Ids of the published package and its shared objects, plus how to reach the chain."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chain_id: str
+    grpc_endpoints: list[str] = Field(min_length=1, description="host:port or https://host:port")
+    package_id: str
+    pool_id: str
+    enclave_config_id: str
+    clock_id: str = CLOCK_ID
+    admin_cap_id: str | None = None
+    admin_key_path: str | None = Field(default=None, description="devnet only: the admin's key")
+    faucet_url: str | None = None
+    admin_url: str | None = Field(default=None, description="devnet only: epoch/slash helpers")
+    attestation_root_path: str | None = Field(
+        default=None, description="PEM root the enclave attestation chains to (devnet: dev CA)"
+    )
+    attestation_ca_key_path: str | None = Field(
+        default=None, description="devnet only: the dev CA key the simulated enclave signs with"
+    )
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment:
+        try:
+            return cls.model_validate_json(path.read_bytes())
+        except FileNotFoundError as exc:
+            raise DeploymentError(
+                f"{path} not found: start a devnet (k3s-daas devnet start) or write it by hand",
+                reason="no_deployment",
+            ) from exc
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise DeploymentError(f"{path}: {where}: {first['msg']}") from exc
+
+    def save(self, path: Path) -> None:
+        """Atomic write (temp file + rename) so a reader never sees half a file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.model_dump(), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    def type_of(self, module: str, struct: str) -> str:
+        """Full Move type, e.g. `<package>::k8s_gateway::SealToken`."""
+        return f"{self.package_id}::{module}::{struct}"
