@@ -31,7 +31,7 @@ INTENT_PERSONAL_MESSAGE = bytes([3, 0, 0])
 _TX_DIGEST_SALT = b"TransactionData::"
 
 
-class KeyError_(K3sDaasError):  # noqa: N801 - avoid shadowing builtins.KeyError
+class KeyError_(K3sDaasError):  # trailing underscore: not builtins.KeyError
     """A key that cannot be read: wrong encoding, scheme or length."""
 
     reason = "invalid_key"

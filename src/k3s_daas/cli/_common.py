@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: one-line errors with a non-zero exit, never a traceback for user mistakes."""
+"""Shared CLI plumbing: one-line errors and a non-zero exit, never a traceback."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from k3s_daas.seal.errors import K3sDaasError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console()
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
 
@@ -49,6 +49,6 @@ def run_async(coro: Coroutine[Any, Any, R]) -> R:
     try:
         import uvloop
 
-        return uvloop.run(coro)  # type: ignore[no-any-return]
+        return uvloop.run(coro)
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
         return asyncio.run(coro)

@@ -1,0 +1,84 @@
+"""`k3s-daas keys new|show|import`: Sui Ed25519 key files (suiprivkey form, mode 0600)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from k3s_daas.chain.keys import SuiKeyPair
+from k3s_daas.cli._common import console, fail, handle_errors
+from k3s_daas.settings import Settings
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _default_path(name: str) -> Path:
+    return Settings().keys_dir / f"{name}.key"
+
+
+def _describe(key: SuiKeyPair, path: Path, as_json: bool, show_private: bool) -> None:
+    info = {"path": str(path), "address": key.address, "public_key": key.public_key.hex()}
+    if show_private:
+        info["private_key"] = key.to_suiprivkey()
+    if as_json:
+        console.print_json(json.dumps(info))
+    else:
+        for field, value in info.items():
+            console.print(f"{field:12} {value}", highlight=False)
+
+
+@app.command("new")
+@handle_errors
+def new(
+    name: str = typer.Option("default", "--name", help="Key name (file <home>/keys/NAME.key)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the key to this file."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing key file."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create an Ed25519 key and save it (mode 0600). The private key is not printed."""
+    path = out or _default_path(name)
+    if path.exists() and not force:
+        fail(f"{path} exists; use --force to overwrite it")
+    key = SuiKeyPair.generate()
+    key.save(path)
+    _describe(key, path, as_json, show_private=False)
+
+
+@app.command("show")
+@handle_errors
+def show(
+    path: Path = typer.Argument(..., help="Key file."),
+    show_private: bool = typer.Option(
+        False, "--show-private-key", help="Also print the private key (suiprivkey1...)."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Print the address and public key of a key file."""
+    _describe(SuiKeyPair.load(path), path, as_json, show_private)
+
+
+@app.command("import")
+@handle_errors
+def import_(
+    out: Path = typer.Option(..., "--out", "-o", help="Where to save the key (mode 0600)."),
+    from_file: Path | None = typer.Option(
+        None, "--from-file", help="Read the key (suiprivkey1... or keystore base64) from a file."
+    ),
+    force: bool = typer.Option(False, "--force"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Import a key from a file or standard input (never from an argument: shells log those)."""
+    if out.exists() and not force:
+        fail(f"{out} exists; use --force to overwrite it")
+    text = (
+        from_file.read_text(encoding="utf-8")
+        if from_file
+        else typer.get_text_stream("stdin").read()
+    )
+    if not text.strip():
+        fail("no key given on standard input")
+    key = SuiKeyPair.from_string(text)
+    key.save(out)
+    _describe(key, out, as_json, show_private=False)
