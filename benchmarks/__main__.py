@@ -1,0 +1,53 @@
+"""`python -m benchmarks [NAME ...]`: run benchmark modules, print their tables, save JSON.
+
+Every module measures against a baseline taken in the same run (the machines are shared and
+noisy), so the ratios are what to compare across runs, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import platform
+import sys
+import time
+from pathlib import Path
+
+OUT = Path(__file__).parent / "results"
+
+
+def main(argv: list[str]) -> int:
+    names = argv or sorted(
+        m.name
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if not m.name.startswith("_")
+    )
+    OUT.mkdir(exist_ok=True)
+    summary: dict[str, object] = {
+        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "results": {},
+    }
+    failed = 0
+    for name in names:
+        module = importlib.import_module(f"benchmarks.{name}")
+        run = getattr(module, "run", None)
+        if run is None:
+            continue
+        print(f"\n== {name} ==", flush=True)
+        try:
+            result = run(OUT)
+        except Exception as exc:  # a broken benchmark must not hide the others' numbers
+            print(f"benchmark {name} failed: {exc!r}", file=sys.stderr)
+            failed += 1
+            continue
+        summary["results"][name] = result  # type: ignore[index]
+        (OUT / f"{name}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    (OUT / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print(f"\nresults written to {OUT}/")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,99 @@
+"""Supervision of `k3s agent`: start with the join token, restart with backoff, stop on slash.
+
+The join token goes to the child in the `K3S_TOKEN` environment variable, never on the command
+line (argv is world-readable in /proc). No K3s binary can be installed here: tests drive this
+with a fake `k3s` executable that records its arguments (a documented test double).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Sequence
+
+from k3s_daas.log import get_logger
+
+log = get_logger("k3s_daas.worker.k3s")
+
+
+class K3sAgent:
+    """Keeps one `k3s agent` process running until `stop()`."""
+
+    def __init__(
+        self,
+        binary: str,
+        server_url: str,
+        node_name: str,
+        *,
+        extra_args: Sequence[str] = (),
+        min_backoff: float = 1.0,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.binary = binary
+        self.server_url = server_url
+        self.node_name = node_name
+        self.extra_args = list(extra_args)
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.restarts = 0
+        self._token: str | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    @property
+    def argv(self) -> list[str]:
+        return [
+            self.binary,
+            "agent",
+            "--server",
+            self.server_url,
+            "--node-name",
+            self.node_name,
+            *self.extra_args,
+        ]
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self, join_token: str) -> None:
+        self._token = join_token
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="k3s-agent")
+
+    async def _run(self) -> None:
+        backoff = self.min_backoff
+        while not self._stopping.is_set():
+            env = {**os.environ, "K3S_TOKEN": self._token or ""}
+            try:
+                self._proc = await asyncio.create_subprocess_exec(*self.argv, env=env)
+            except OSError as exc:
+                log.error("k3s_agent_start_failed", error=str(exc), binary=self.binary)
+            else:
+                log.info("k3s_agent_started", pid=self._proc.pid, node=self.node_name)
+                code = await self._proc.wait()
+                if self._stopping.is_set():
+                    return
+                log.warning("k3s_agent_exited", code=code, restart_in=backoff)
+                self.restarts += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
+            backoff = min(backoff * 2, self.max_backoff)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM the agent (SIGKILL after `timeout`) and stop restarting it."""
+        self._stopping.set()
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._task is not None:
+            await self._task
+            self._task = None
