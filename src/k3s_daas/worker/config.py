@@ -12,10 +12,11 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from k3s_daas.chain.deployment import Deployment
 from k3s_daas.chain.keys import KeyError_, SuiKeyPair, normalize_address
@@ -23,6 +24,7 @@ from k3s_daas.seal.constants import MAX_NODE_ID_LENGTH, MIN_STAKE
 from k3s_daas.seal.errors import K3sDaasError
 from k3s_daas.settings import Settings
 
+EnvList = Annotated[list[str], NoDecode]  # "a,b" in env, a JSON list or a string in the file
 _NODE_ID_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
@@ -47,10 +49,10 @@ class WorkerConfig(BaseSettings):
     )
     sui_private_key: str | None = Field(default=None, description="suiprivkey1... (prefer a file)")
     sui_key_file: Path | None = Field(default=None, description="key file, mode 0600")
-    sui_rpc_endpoint: list[str] = Field(default_factory=list, description="gRPC v2 endpoints")
+    sui_rpc_endpoint: EnvList = Field(default_factory=list, description="gRPC v2 endpoints")
     stake_amount: int = Field(default=1_000, gt=0, description="MIST to stake")
     contract_address: str | None = Field(default=None, description="package id (checked)")
-    nautilus_endpoint: list[str] = Field(
+    nautilus_endpoint: EnvList = Field(
         default_factory=list, description="master URLs, tried in order"
     )
     container_runtime: str = "containerd"
@@ -64,7 +66,7 @@ class WorkerConfig(BaseSettings):
     rotate_before_epochs: int = Field(default=1, ge=1, description="rotate this early")
     mode: Literal["standalone", "k3s"] = "standalone"
     k3s_binary: str = "k3s"
-    k3s_args: list[str] = Field(default_factory=list)
+    k3s_args: EnvList = Field(default_factory=list)
     request_timeout: float = Field(default=10.0, gt=0)
 
     @field_validator("sui_rpc_endpoint", "nautilus_endpoint", "k3s_args", mode="before")
@@ -122,6 +124,8 @@ class WorkerConfig(BaseSettings):
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "config"
             raise WorkerConfigError(f"{where}: {first['msg']}") from exc
+        except SettingsError as exc:
+            raise WorkerConfigError(str(exc)) from exc
 
     def key(self) -> SuiKeyPair:
         try:

@@ -1,0 +1,96 @@
+"""K3s agent supervision against a fake `k3s` executable (a test double: no K3s can run here)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from k3s_daas.worker.k3s import K3sAgent
+
+FAKE_K3S = """#!{python}
+# Test double for the k3s binary: records argv and whether K3S_TOKEN was set, then runs
+# until terminated (or exits at once with code 3 when FAKE_K3S_CRASH is set).
+import json, os, signal, sys, time
+log = {log!r}
+with open(log, "a") as fh:
+    fh.write(json.dumps({{"argv": sys.argv[1:], "token": os.environ.get("K3S_TOKEN")}}) + "\\n")
+if os.environ.get("FAKE_K3S_CRASH"):
+    sys.exit(3)
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+while True:
+    time.sleep(0.05)
+"""
+
+
+@pytest.fixture
+def fake_k3s(tmp_path: Path) -> tuple[Path, Path]:
+    log = tmp_path / "calls.jsonl"
+    exe = tmp_path / "k3s"
+    exe.write_text(FAKE_K3S.format(python=sys.executable, log=str(log)))
+    exe.chmod(0o755)
+    return exe, log
+
+
+def calls(log: Path) -> list[dict[str, object]]:
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+async def wait_calls(log: Path, n: int) -> list[dict[str, object]]:
+    for _ in range(200):
+        got = calls(log)
+        if len(got) >= n:
+            return got
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"expected {n} k3s starts, saw {len(calls(log))}")
+
+
+async def test_agent_gets_token_in_env_not_argv(fake_k3s: tuple[Path, Path]) -> None:
+    exe, log = fake_k3s
+    agent = K3sAgent(str(exe), "https://10.0.0.1:6443", "worker-1", extra_args=["--debug"])
+    agent.start("K10abc::abcdef.0123456789abcdef")
+    first = (await wait_calls(log, 1))[0]
+    assert first["argv"] == [
+        "agent",
+        "--server",
+        "https://10.0.0.1:6443",
+        "--node-name",
+        "worker-1",
+        "--debug",
+    ]
+    assert first["token"] == "K10abc::abcdef.0123456789abcdef"
+    assert "K10abc::abcdef.0123456789abcdef" not in json.dumps(first["argv"])
+    pid = agent.pid
+    await agent.stop()
+    assert pid is not None
+    assert agent.pid == pid
+    await asyncio.sleep(0.2)
+    assert len(calls(log)) == 1  # stopped: not restarted
+
+
+async def test_agent_restarts_with_backoff(
+    fake_k3s: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exe, log = fake_k3s
+    monkeypatch.setenv("FAKE_K3S_CRASH", "1")
+    agent = K3sAgent(str(exe), "https://s:6443", "n", min_backoff=0.05, max_backoff=0.2)
+    agent.start("K10x::a.b")
+    await wait_calls(log, 3)
+    await agent.stop()
+    assert agent.restarts >= 2
+    count = len(calls(log))
+    await asyncio.sleep(0.4)
+    assert len(calls(log)) == count
+
+
+async def test_missing_binary_does_not_crash_the_agent(tmp_path: Path) -> None:
+    agent = K3sAgent(str(tmp_path / "no-such-k3s"), "https://s:6443", "n", min_backoff=0.01)
+    agent.start("t")
+    await asyncio.sleep(0.1)
+    await agent.stop()
+    assert agent.pid is None
