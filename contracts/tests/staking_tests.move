@@ -1,0 +1,253 @@
+#[test_only]
+module k3s_daas::staking_tests;
+
+use k3s_daas::staking::{Self, AdminCap, StakingPool, StakeRecord};
+use sui::coin::{Self, Coin};
+use sui::sui::SUI;
+use sui::test_scenario::{Self as ts, Scenario};
+
+const ADMIN: address = @0xA;
+const ALICE: address = @0xB;
+const BOB: address = @0xC;
+
+fun setup(): Scenario {
+    let mut s = ts::begin(ADMIN);
+    staking::init_for_testing(s.ctx());
+    s
+}
+
+public fun stake_node(s: &mut Scenario, who: address, amount: u64, node: vector<u8>): ID {
+    s.next_tx(who);
+    let mut pool = s.take_shared<StakingPool>();
+    let payment = coin::mint_for_testing<SUI>(amount, s.ctx());
+    let id = staking::stake_for_node(&mut pool, payment, node.to_string(), s.ctx());
+    ts::return_shared(pool);
+    id
+}
+
+fun stake_user(s: &mut Scenario, who: address, amount: u64): ID {
+    s.next_tx(who);
+    let mut pool = s.take_shared<StakingPool>();
+    let payment = coin::mint_for_testing<SUI>(amount, s.ctx());
+    let id = staking::stake_for_user(&mut pool, payment, s.ctx());
+    ts::return_shared(pool);
+    id
+}
+
+fun unstake(s: &mut Scenario, who: address, id: ID) {
+    s.next_tx(who);
+    let mut pool = s.take_shared<StakingPool>();
+    let mut record = s.take_shared_by_id<StakeRecord>(id);
+    staking::request_unstake(&mut pool, &mut record, s.ctx());
+    ts::return_shared(record);
+    ts::return_shared(pool);
+}
+
+fun withdraw(s: &mut Scenario, who: address, id: ID) {
+    s.next_tx(who);
+    let mut pool = s.take_shared<StakingPool>();
+    let mut record = s.take_shared_by_id<StakeRecord>(id);
+    staking::withdraw(&mut pool, &mut record, s.ctx());
+    ts::return_shared(record);
+    ts::return_shared(pool);
+}
+
+fun slash(s: &mut Scenario, id: ID, amount: u64) {
+    s.next_tx(ADMIN);
+    let cap = s.take_from_sender<AdminCap>();
+    let mut pool = s.take_shared<StakingPool>();
+    let mut record = s.take_shared_by_id<StakeRecord>(id);
+    staking::slash(&cap, &mut pool, &mut record, amount, s.ctx());
+    ts::return_shared(record);
+    ts::return_shared(pool);
+    s.return_to_sender(cap);
+}
+
+#[test]
+fun stake_for_node_records_the_stake() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 1000, b"worker-1");
+    s.next_tx(ALICE);
+    let record = s.take_shared_by_id<StakeRecord>(id);
+    let pool = s.take_shared<StakingPool>();
+    assert!(record.staker() == ALICE);
+    assert!(record.balance_value() == 1000);
+    assert!(record.is_active() && record.is_node());
+    assert!(pool.total_staked() == 1000);
+    assert!(pool.node_stake(b"worker-1".to_string()) == option::some(id));
+    ts::return_shared(record);
+    ts::return_shared(pool);
+    s.end();
+}
+
+#[test]
+fun stake_for_user_has_no_node() {
+    let mut s = setup();
+    let id = stake_user(&mut s, BOB, 100);
+    s.next_tx(BOB);
+    let record = s.take_shared_by_id<StakeRecord>(id);
+    assert!(record.is_user());
+    assert!(record.node_id() == b"".to_string());
+    ts::return_shared(record);
+    s.end();
+}
+
+#[test]
+fun unstake_then_withdraw_after_unbonding() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 500, b"worker-1");
+    unstake(&mut s, ALICE, id);
+    s.next_epoch(ADMIN);
+    s.next_epoch(ADMIN);
+    withdraw(&mut s, ALICE, id);
+    s.next_tx(ALICE);
+    let payout = s.take_from_sender<Coin<SUI>>();
+    assert!(payout.value() == 500);
+    s.return_to_sender(payout);
+    let pool = s.take_shared<StakingPool>();
+    assert!(pool.total_staked() == 0);
+    assert!(pool.node_stake(b"worker-1".to_string()).is_none());
+    ts::return_shared(pool);
+    s.end();
+}
+
+#[test]
+fun partial_slash_keeps_the_rest_and_frees_the_node() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 1000, b"worker-1");
+    slash(&mut s, id, 400);
+    s.next_tx(ADMIN);
+    let record = s.take_shared_by_id<StakeRecord>(id);
+    let pool = s.take_shared<StakingPool>();
+    assert!(record.status() == 2);
+    assert!(record.balance_value() == 600);
+    assert!(pool.slashed_value() == 400);
+    assert!(pool.node_stake(b"worker-1".to_string()).is_none());
+    ts::return_shared(record);
+    ts::return_shared(pool);
+    // the node id is free again
+    stake_node(&mut s, BOB, 100, b"worker-1");
+    s.end();
+}
+
+#[test]
+fun slash_a_withdrawing_stake() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 1000, b"worker-1");
+    unstake(&mut s, ALICE, id);
+    slash(&mut s, id, 0);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EInsufficientStake)]
+fun stake_below_minimum_aborts() {
+    let mut s = setup();
+    stake_node(&mut s, ALICE, 99, b"worker-1");
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENotStaker)]
+fun unstake_by_someone_else_aborts() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 100, b"worker-1");
+    unstake(&mut s, BOB, id);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENotActive)]
+fun unstake_twice_aborts() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 100, b"worker-1");
+    unstake(&mut s, ALICE, id);
+    unstake(&mut s, ALICE, id);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENotActive)]
+fun slash_twice_aborts() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 100, b"worker-1");
+    slash(&mut s, id, 0);
+    slash(&mut s, id, 0);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENotWithdrawing)]
+fun withdraw_an_active_stake_aborts() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 100, b"worker-1");
+    withdraw(&mut s, ALICE, id);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EUnbondingNotOver)]
+fun withdraw_during_unbonding_aborts() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 100, b"worker-1");
+    unstake(&mut s, ALICE, id);
+    s.next_epoch(ADMIN);
+    withdraw(&mut s, ALICE, id);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EInvalidNodeId)]
+fun empty_node_id_aborts() {
+    let mut s = setup();
+    stake_node(&mut s, ALICE, 100, b"");
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EInvalidNodeId)]
+fun upper_case_node_id_aborts() {
+    let mut s = setup();
+    stake_node(&mut s, ALICE, 100, b"Worker-1");
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EInvalidNodeId)]
+fun node_id_ending_in_dash_aborts() {
+    let mut s = setup();
+    stake_node(&mut s, ALICE, 100, b"worker-");
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENodeAlreadyStaked)]
+fun second_stake_for_a_node_aborts() {
+    let mut s = setup();
+    stake_node(&mut s, ALICE, 100, b"worker-1");
+    stake_node(&mut s, BOB, 100, b"worker-1");
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::ESlashTooLarge)]
+fun slash_more_than_the_balance_aborts() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 100, b"worker-1");
+    slash(&mut s, id, 101);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EInvalidThresholds)]
+fun thresholds_out_of_order_abort() {
+    let mut s = setup();
+    s.next_tx(ADMIN);
+    let cap = s.take_from_sender<AdminCap>();
+    let mut pool = s.take_shared<StakingPool>();
+    staking::set_thresholds(&cap, &mut pool, 100, 50, 1000);
+    ts::return_shared(pool);
+    s.return_to_sender(cap);
+    s.end();
+}
+
+#[test]
+fun thresholds_can_be_changed() {
+    let mut s = setup();
+    s.next_tx(ADMIN);
+    let cap = s.take_from_sender<AdminCap>();
+    let mut pool = s.take_shared<StakingPool>();
+    staking::set_thresholds(&cap, &mut pool, 10, 20, 30);
+    assert!(pool.min_stake() == 10 && pool.premium_threshold() == 30);
+    ts::return_shared(pool);
+    s.return_to_sender(cap);
+    s.end();
+}
