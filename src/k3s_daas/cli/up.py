@@ -1,47 +1,321 @@
-"""`k3s-daas up`: the whole system on the embedded defaults in one command (DESIGN §11).
+"""`k3s-daas up`: devnet + master + N workers on the embedded defaults, in one command.
 
-Until every part it starts exists, it reports which parts of the product are installed.
+Each part runs as its own process — exactly the commands an operator would run by hand — so what
+`up` shows is what a real deployment does. Ctrl-C (or `--for`) stops them in reverse order.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import httpx
 import typer
+from rich.live import Live
 from rich.table import Table
 
-from k3s_daas import __version__
-from k3s_daas.cli._common import console
+from k3s_daas.chain.keys import SuiKeyPair
+from k3s_daas.cli._common import console, err_console, fail, handle_errors
+from k3s_daas.settings import Settings
 
+CLI = str(Path(sys.executable).with_name("k3s-daas"))
+STAKES = [100, 1_000, 10_000]  # one worker per tier, then round again
+PHASES = ["new", "funding", "staking", "minting", "attesting", "registering", "ready"]
+
+
+# The parts `up` starts; until all exist (the product is built issue by issue) it reports them.
 PARTS = [
-    ("k3s_daas.seal", "Seal token domain"),
-    ("k3s_daas.chain.keys", "Sui keys and signatures"),
-    ("k3s_daas.devnet.server", "embedded devnet (gRPC v2)"),
-    ("k3s_daas.chain.client", "chain client"),
-    ("k3s_daas.nautilus.app", "Nautilus master"),
-    ("k3s_daas.worker.agent", "worker agent"),
-    ("k3s_daas.kube.api", "Kubernetes API for kubectl"),
+    ("k3s_daas.devnet.server", "embedded devnet (gRPC v2)", "devnet"),
+    ("k3s_daas.chain.client", "chain client", ""),
+    ("k3s_daas.nautilus.app", "Nautilus master", "nautilus"),
+    ("k3s_daas.worker.agent", "worker agent", "worker"),
+    ("k3s_daas.kube.api", "Kubernetes API for kubectl", ""),
 ]
 
 
-def _present(module: str) -> bool:
+def _missing_parts() -> list[str]:
+    import importlib.util
+
+    missing = []
+    for module, label, _ in PARTS:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            missing.append(label)
+    return missing
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _duration(text: str | None) -> float | None:
+    if text is None:
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", text.strip())
+    if match is None:
+        raise typer.BadParameter("use a duration like 30s, 2m or 90")
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
+    return float(match.group(1)) * scale
+
+
+@dataclass
+class Part:
+    name: str
+    argv: list[str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+@dataclass
+class Cluster:
+    home: Path
+    workers: int
+    epoch_seconds: float
+    heartbeat: float
+    parts: list[Part] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def devnet_json(self) -> Path:
+        return self.home / "devnet" / "devnet.json"
+
+    @property
+    def master_json(self) -> Path:
+        return self.home / "nautilus" / "nautilus.json"
+
+    def worker_dir(self, i: int) -> Path:
+        return self.home / "workers" / f"worker-{i}"
+
+    def _wait_file(self, path: Path, part: Part, timeout: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if part.exit_code is not None:
+                fail(f"{part.name} exited with code {part.exit_code}; see {part.log}")
+            if path.exists():
+                with contextlib.suppress(ValueError):
+                    data: dict[str, Any] = json.loads(path.read_text())
+                    return data
+            time.sleep(0.1)
+        fail(f"{part.name} did not start within {timeout:.0f}s; see {part.log}")
+
+    def start(self) -> None:
+        logs = self.home / "logs"
+        self.env["K3S_DAAS_HOME"] = str(self.home)
+        self.devnet_json.unlink(missing_ok=True)
+        devnet = Part(
+            "devnet",
+            [CLI, "devnet", "start", "--data", str(self.home / "devnet"),
+             "--port", str(_free_port()), "--faucet-port", str(_free_port()),
+             "--epoch-seconds", str(self.epoch_seconds)],
+            logs / "devnet.log",
+        )  # fmt: skip
+        devnet.start(self.env)
+        self.parts.append(devnet)
+        self._wait_file(self.devnet_json, devnet)
+        self.master_json.unlink(missing_ok=True)
+        master = Part(
+            "nautilus",
+            [CLI, "nautilus", "start", "--deployment", str(self.devnet_json),
+             "--data", str(self.home / "nautilus"), "--port", str(_free_port())],
+            logs / "nautilus.log",
+        )  # fmt: skip
+        master.start(self.env)
+        self.parts.append(master)
+        info = self._wait_file(self.master_json, master)
+        for i in range(1, self.workers + 1):
+            self._start_worker(i, info["url"], logs)
+
+    def _start_worker(self, i: int, master_url: str, logs: Path) -> None:
+        folder = self.worker_dir(i)
+        folder.mkdir(parents=True, exist_ok=True)
+        key_path = folder / "sui.key"
+        if not key_path.exists():
+            SuiKeyPair.generate().save(key_path)
+        config = {
+            "node_id": f"worker-{i}",
+            "sui_key_file": str(key_path),
+            "stake_amount": STAKES[(i - 1) % len(STAKES)],
+            "nautilus_endpoint": [master_url],
+            "deployment": str(self.devnet_json),
+            "state_file": str(folder / "state.json"),
+            "heartbeat_interval": self.heartbeat,
+            "mock_mode": True,
+        }
+        config_path = folder / "config.json"
+        config_path.write_text(json.dumps(config, indent=2) + "\n")
+        part = Part(
+            f"worker-{i}",
+            [CLI, "worker", "start", "--config", str(config_path)],
+            logs / f"worker-{i}.log",
+        )
+        part.start(self.env)
+        self.parts.append(part)
+
+    def stop(self) -> None:
+        for part in reversed(self.parts):
+            part.stop()
+
+    # ---- status ----------------------------------------------------------------------------
+    def worker_states(self) -> list[dict[str, Any]]:
+        rows = []
+        for i in range(1, self.workers + 1):
+            path = self.worker_dir(i) / "state.json"
+            state: dict[str, Any] = {}
+            with contextlib.suppress(OSError, ValueError):
+                state = json.loads(path.read_text())
+            part = next((p for p in self.parts if p.name == f"worker-{i}"), None)
+            rows.append(
+                {
+                    "node": f"worker-{i}",
+                    "status": state.get("status", "starting"),
+                    "reason": state.get("reason"),
+                    "stake": STAKES[(i - 1) % len(STAKES)],
+                    "tier": state.get("tier"),
+                    "permissions": state.get("permissions", []),
+                    "last_heartbeat": state.get("last_heartbeat"),
+                    "heartbeats": state.get("heartbeats", 0),
+                    "exit_code": None if part is None else part.exit_code,
+                }
+            )
+        return rows
+
+    def master_view(self) -> dict[str, dict[str, Any]]:
+        """The master's own registry (what it decided), keyed by node."""
+        try:
+            info = json.loads(self.master_json.read_text())
+            token = Path(info["admin_token_path"]).read_text().strip()
+            response = httpx.get(
+                f"{info['url']}/api/v1/workers",
+                headers={"Authorization": f"Bearer {token}"},
+                verify=info["ca_path"],
+                timeout=2.0,
+            )
+            items = response.json().get("workers", [])
+            return {w["node_id"]: w for w in items}
+        except (OSError, ValueError, KeyError, httpx.HTTPError):
+            return {}
+
+
+def _table(cluster: Cluster) -> Table:
+    table = Table(title="k3s-daas: workers admitted by stake", expand=False)
+    for column in ("node", "stake (MIST)", "tier", "permissions", "status", "last heartbeat"):
+        table.add_column(column)
+    master = cluster.master_view()
+    for row in cluster.worker_states():
+        seen = master.get(row["node"], {})
+        status = seen.get("status") or row["status"]
+        if row["exit_code"] not in (None, 0):
+            status = f"exited ({row['reason'] or row['exit_code']})"
+        colour = {"ready": "green", "revoked": "red", "not_ready": "yellow"}.get(status, "white")
+        table.add_row(
+            row["node"],
+            str(row["stake"]),
+            str(seen.get("tier") or row["tier"] or "-"),
+            ", ".join(seen.get("permissions") or row["permissions"]) or "-",
+            f"[{colour}]{status}[/]",
+            str(seen.get("last_heartbeat") or row["last_heartbeat"] or "-"),
+        )
+    return table
+
+
+def up(
+    workers: int = typer.Option(3, "--workers", min=1, max=50, help="Number of workers."),
+    run_for: str | None = typer.Option(None, "--for", help="Stop after this long (e.g. 30s)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a final JSON status (for CI)."),
+    home: Path | None = typer.Option(None, "--home", help="Working directory (.k3s-daas)."),
+    epoch_seconds: float = typer.Option(60.0, "--epoch-seconds", min=0.5),
+    heartbeat: float = typer.Option(2.0, "--heartbeat", min=0.2, help="Heartbeat interval (s)."),
+) -> None:
+    """Run devnet, Nautilus master and N workers; show a live table; Ctrl-C stops everything."""
+    _run(workers, _duration(run_for), as_json, home, epoch_seconds, heartbeat)
+
+
+@handle_errors
+def _run(
+    workers: int,
+    duration: float | None,
+    as_json: bool,
+    home: Path | None,
+    epoch_seconds: float,
+    heartbeat: float,
+) -> None:
+    missing = _missing_parts()
+    if missing:
+        console.print("k3s-daas up needs parts that are not built yet: " + ", ".join(missing))
+        console.print("What works today: k3s-daas keys new, k3s-daas token inspect (see --help)")
+        if as_json:
+            print(json.dumps({"ready": 0, "missing": missing}))
+        raise typer.Exit(1 if duration is not None else 0)
+    cluster = Cluster((home or Settings().home).resolve(), workers, epoch_seconds, heartbeat)
+    deadline = None if duration is None else time.monotonic() + duration
     try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def up() -> None:
-    """Start devnet, master and workers (reports what is installed until all parts exist)."""
-    table = Table(title=f"k3s-daas {__version__}: parts")
-    table.add_column("part")
-    table.add_column("module")
-    table.add_column("status")
-    for module, label in PARTS:
-        ok = _present(module)
-        table.add_row(label, module, "[green]ready[/]" if ok else "[yellow]not yet built[/]")
-    console.print(table)
-    console.print("Try: k3s-daas keys new -o my.key && k3s-daas --help")
+        if not as_json:
+            console.print(f"starting devnet, master and {workers} workers in {cluster.home} ...")
+        cluster.start()
+        kubeconfig = cluster.home / "kubeconfig"
+        if not as_json:
+            console.print(
+                f"kubeconfig: {kubeconfig}\n"
+                f"try: kubectl --kubeconfig {kubeconfig} get nodes\n"
+                f"slash a worker from another terminal: k3s-daas devnet slash worker-2 "
+                f"--deployment {cluster.devnet_json}"
+            )
+        if as_json:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.5)
+        else:
+            with Live(_table(cluster), console=console, refresh_per_second=2) as live:
+                while deadline is None or time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    live.update(_table(cluster))
+    except KeyboardInterrupt:
+        err_console.print("stopping ...")
+    finally:
+        rows = cluster.worker_states()
+        master = cluster.master_view()
+        cluster.stop()
+    ready = sum(1 for r in rows if master.get(r["node"], {}).get("status", r["status"]) == "ready")
+    if as_json:
+        print(json.dumps({"workers": rows, "ready": ready, "home": str(cluster.home)}, default=str))
+    if duration is not None and ready < workers:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
