@@ -40,6 +40,8 @@ class WorkerState(BaseModel):
     registered_at: datetime | None = None
     last_heartbeat: datetime | None = None
     heartbeats: int = 0
+    tier: str | None = None
+    permissions: list[str] = []
 
     def __repr__(self) -> str:  # pydantic's repr would print the token
         return f"WorkerState(node_id={self.node_id!r}, status={self.status!r})"
