@@ -81,12 +81,14 @@ public fun calculate_permissions(pool: &StakingPool, amount: u64): vector<String
     perms
 }
 
+/// Tier of the TEE a token is served by: ≥ premium 2, ≥ standard 1, else 0.
 public fun tier_for(pool: &StakingPool, amount: u64): u8 {
     if (amount >= pool.premium_threshold()) TIER_PREMIUM
     else if (amount >= pool.standard_threshold()) TIER_STANDARD
     else TIER_BASIC
 }
 
+/// Mint a kubelet token on the caller's own node stake; permissions follow the balance.
 public fun create_worker_seal_token(
     pool: &StakingPool,
     config: &EnclaveConfig,
@@ -100,6 +102,7 @@ public fun create_worker_seal_token(
     mint(pool, config, record, token_hash, permissions, ctx)
 }
 
+/// Mint a kubectl token on the caller's own user stake: `requested` ∩ what the stake allows.
 public fun create_user_seal_token(
     pool: &StakingPool,
     config: &EnclaveConfig,
@@ -110,7 +113,8 @@ public fun create_user_seal_token(
 ): ID {
     check_record(pool, record, ctx);
     assert!(record.is_user(), ENotUserStake);
-    let permissions = intersect(&requested, &calculate_permissions(pool, record.balance_value()));
+    let allowed = calculate_permissions(pool, record.balance_value());
+    let permissions = intersect(&requested, &allowed);
     assert!(!permissions.is_empty(), ENoPermissions);
     mint(pool, config, record, token_hash, permissions, ctx)
 }
@@ -156,6 +160,7 @@ public fun rotate_seal_token(
     });
 }
 
+/// The owner gives up the token; the object is deleted.
 public fun revoke_seal_token(token: SealToken, ctx: &TxContext) {
     assert!(ctx.sender() == token.owner, ENotTokenOwner);
     let token_id = object::id(&token);
@@ -236,3 +241,11 @@ public fun expires_at(token: &SealToken): u64 { token.expires_at }
 public fun enclave(token: &SealToken): ID { token.enclave }
 
 public fun tier(token: &SealToken): u8 { token.tier }
+
+public fun node_id(token: &SealToken): String { token.node_id }
+
+public fun stake_record(token: &SealToken): ID { token.stake_record }
+
+public fun stake_amount(token: &SealToken): u64 { token.stake_amount }
+
+public fun issued_at(token: &SealToken): u64 { token.issued_at }

@@ -124,6 +124,7 @@ public fun update_enclave(
     )
 }
 
+/// The admin pins the measurements of the released master image; bumps `version`.
 public fun update_pcrs(
     _: &AdminCap,
     config: &mut EnclaveConfig,
@@ -163,10 +164,15 @@ fun document_pcrs(document: &NitroAttestationDocument): (vector<u8>, vector<u8>,
     let mut pcr2 = vector[];
     let mut i = 0;
     while (i < entries.length()) {
-        let entry = &entries[i];
-        if (entry.index() == 0) pcr0 = *entry.value()
-        else if (entry.index() == 1) pcr1 = *entry.value()
-        else if (entry.index() == 2) pcr2 = *entry.value();
+        let pcr_entry = &entries[i];
+        let index = pcr_entry.index();
+        if (index == 0) {
+            pcr0 = *pcr_entry.value();
+        } else if (index == 1) {
+            pcr1 = *pcr_entry.value();
+        } else if (index == 2) {
+            pcr2 = *pcr_entry.value();
+        };
         i = i + 1;
     };
     (pcr0, pcr1, pcr2)
@@ -181,8 +187,10 @@ fun check_fields(
     endpoint: &String,
 ): vector<u8> {
     assert!(public_key.is_some(), EInvalidAttestation);
+    // Fail closed: until `update_pcrs` has run the expected PCRs are empty and nothing matches.
     assert!(
-        pcr0 == &config.pcr0 && pcr1 == &config.pcr1 && pcr2 == &config.pcr2,
+        pcr0.length() == PCR_LENGTH
+            && pcr0 == &config.pcr0 && pcr1 == &config.pcr1 && pcr2 == &config.pcr2,
         EPcrMismatch,
     );
     let key = *public_key.borrow();
@@ -204,7 +212,7 @@ fun register_verified(
     ctx: &mut TxContext,
 ): ID {
     let key = check_fields(config, &pcr0, &pcr1, &pcr2, &public_key, &endpoint);
-    assert!(tier <= TIER_PREMIUM, EInvalidTier);
+    assert!(tier == TIER_BASIC || tier == TIER_STANDARD || tier == TIER_PREMIUM, EInvalidTier);
     let enclave = Enclave {
         id: object::new(ctx),
         operator: ctx.sender(),
@@ -218,9 +226,13 @@ fun register_verified(
         registered_at_ms: timestamp_ms,
     };
     let enclave_id = object::id(&enclave);
-    if (tier == TIER_PREMIUM) config.premium.push_back(enclave_id)
-    else if (tier == TIER_STANDARD) config.standard.push_back(enclave_id)
-    else config.basic.push_back(enclave_id);
+    if (tier == TIER_PREMIUM) {
+        config.premium.push_back(enclave_id);
+    } else if (tier == TIER_STANDARD) {
+        config.standard.push_back(enclave_id);
+    } else {
+        config.basic.push_back(enclave_id);
+    };
     event::emit(EnclaveRegistered {
         enclave_id,
         operator: enclave.operator,
@@ -257,19 +269,31 @@ fun update_verified(
 
 // === Accessors ===
 
+public fun operator(enclave: &Enclave): address { enclave.operator }
+
 public fun public_key(enclave: &Enclave): vector<u8> { enclave.public_key }
 
 public fun endpoint(enclave: &Enclave): String { enclave.endpoint }
 
 public fun tier(enclave: &Enclave): u8 { enclave.tier }
 
+public fun config_version(enclave: &Enclave): u64 { enclave.config_version }
+
 public fun version(config: &EnclaveConfig): u64 { config.version }
+
+public fun expected_pcrs(config: &EnclaveConfig): (vector<u8>, vector<u8>, vector<u8>) {
+    (config.pcr0, config.pcr1, config.pcr2)
+}
+
+// === Test-only entry points ===
+//
+// Real attestation documents cannot be produced in a Move unit test (a `NitroAttestationDocument`
+// only comes out of `load_nitro_attestation`, which checks an AWS signature). These enter the same
+// checks as `register_enclave` / `update_enclave` with the fields a verified document would carry.
 
 #[test_only]
 public fun init_for_testing(ctx: &mut TxContext) { init(ctx) }
 
-/// Real attestation documents cannot be produced in a Move unit test: this registers from the
-/// fields a verified document would carry, through exactly the same checks.
 #[test_only]
 public fun register_for_testing(
     config: &mut EnclaveConfig,
@@ -288,10 +312,12 @@ public fun register_for_testing(
 public fun update_for_testing(
     enclave: &mut Enclave,
     config: &EnclaveConfig,
+    pcr0: vector<u8>,
+    pcr1: vector<u8>,
+    pcr2: vector<u8>,
     public_key: Option<vector<u8>>,
     endpoint: String,
     ctx: &TxContext,
 ) {
-    let (pcr0, pcr1, pcr2) = (config.pcr0, config.pcr1, config.pcr2);
     update_verified(enclave, config, pcr0, pcr1, pcr2, public_key, 0, endpoint, ctx)
 }

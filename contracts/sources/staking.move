@@ -39,6 +39,7 @@ const EInvalidThresholds: u64 = 9;
 /// Held by the operator of the package: slashing, thresholds, enclave PCRs.
 public struct AdminCap has key, store { id: UID }
 
+/// Shared: pool settings, the running total and the slashed funds; one live stake per node id.
 public struct StakingPool has key {
     id: UID,
     min_stake: u64,
@@ -222,10 +223,7 @@ public fun slash(
     amount: u64,
     _ctx: &TxContext,
 ) {
-    assert!(
-        record.status != STATUS_SLASHED && record.status != STATUS_WITHDRAWN,
-        ENotActive,
-    );
+    assert!(record.status != STATUS_SLASHED && record.status != STATUS_WITHDRAWN, ENotActive);
     let available = record.balance.value();
     let take = if (amount == 0) { available } else { amount };
     assert!(take <= available, ESlashTooLarge);
@@ -242,20 +240,18 @@ public fun slash(
     });
 }
 
+/// Change the tier thresholds; tokens already minted keep their permissions until rotated.
 public fun set_thresholds(
     _: &AdminCap,
     pool: &mut StakingPool,
-    min_stake: u64,
-    standard_threshold: u64,
-    premium_threshold: u64,
+    min: u64,
+    standard: u64,
+    premium: u64,
 ) {
-    assert!(
-        0 < min_stake && min_stake <= standard_threshold && standard_threshold <= premium_threshold,
-        EInvalidThresholds,
-    );
-    pool.min_stake = min_stake;
-    pool.standard_threshold = standard_threshold;
-    pool.premium_threshold = premium_threshold;
+    assert!(0 < min && min <= standard && standard <= premium, EInvalidThresholds);
+    pool.min_stake = min;
+    pool.standard_threshold = standard;
+    pool.premium_threshold = premium;
 }
 
 fun free_node_id(pool: &mut StakingPool, record: &StakeRecord) {
@@ -319,6 +315,8 @@ public fun is_node(record: &StakeRecord): bool { record.stake_type == STAKE_TYPE
 public fun is_user(record: &StakeRecord): bool { record.stake_type == STAKE_TYPE_USER }
 
 public fun unbonding_epoch(record: &StakeRecord): u64 { record.unbonding_epoch }
+
+public fun unbonding_epochs(pool: &StakingPool): u64 { pool.unbonding_epochs }
 
 #[test_only]
 public fun init_for_testing(ctx: &mut TxContext) { init(ctx) }

@@ -1,3 +1,4 @@
+/// One test per happy path and one `expected_failure` per abort path of every `staking` function.
 #[test_only]
 module k3s_daas::staking_tests;
 
@@ -14,6 +15,17 @@ fun setup(): Scenario {
     let mut s = ts::begin(ADMIN);
     staking::init_for_testing(s.ctx());
     s
+}
+
+/// `n` times the letter `a`.
+fun name_of_length(n: u64): vector<u8> {
+    let mut v = vector[];
+    let mut i = 0;
+    while (i < n) {
+        v.push_back(0x61);
+        i = i + 1;
+    };
+    v
 }
 
 public fun stake_node(s: &mut Scenario, who: address, amount: u64, node: vector<u8>): ID {
@@ -63,6 +75,36 @@ fun slash(s: &mut Scenario, id: ID, amount: u64) {
     s.return_to_sender(cap);
 }
 
+fun set_thresholds(s: &mut Scenario, min: u64, standard: u64, premium: u64) {
+    s.next_tx(ADMIN);
+    let cap = s.take_from_sender<AdminCap>();
+    let mut pool = s.take_shared<StakingPool>();
+    staking::set_thresholds(&cap, &mut pool, min, standard, premium);
+    ts::return_shared(pool);
+    s.return_to_sender(cap);
+}
+
+// === init ===
+
+#[test]
+fun init_shares_the_pool_with_seed_values_and_gives_the_cap_to_the_publisher() {
+    let mut s = setup();
+    s.next_tx(ADMIN);
+    let pool = s.take_shared<StakingPool>();
+    assert!(pool.min_stake() == 100);
+    assert!(pool.standard_threshold() == 1000);
+    assert!(pool.premium_threshold() == 10000);
+    assert!(pool.token_lifetime_epochs() == 100);
+    assert!(pool.unbonding_epochs() == 2);
+    assert!(pool.total_staked() == 0);
+    ts::return_shared(pool);
+    let cap = s.take_from_sender<AdminCap>();
+    s.return_to_sender(cap);
+    s.end();
+}
+
+// === stake_for_node ===
+
 #[test]
 fun stake_for_node_records_the_stake() {
     let mut s = setup();
@@ -72,7 +114,9 @@ fun stake_for_node_records_the_stake() {
     let pool = s.take_shared<StakingPool>();
     assert!(record.staker() == ALICE);
     assert!(record.balance_value() == 1000);
+    assert!(record.amount() == 1000);
     assert!(record.is_active() && record.is_node());
+    assert!(record.node_id() == b"worker-1".to_string());
     assert!(pool.total_staked() == 1000);
     assert!(pool.node_stake(b"worker-1".to_string()) == option::some(id));
     ts::return_shared(record);
@@ -81,68 +125,108 @@ fun stake_for_node_records_the_stake() {
 }
 
 #[test]
+fun a_63_character_node_id_is_accepted() {
+    let mut s = setup();
+    stake_node(&mut s, ALICE, 100, name_of_length(63));
+    stake_node(&mut s, ALICE, 100, b"0");
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EInsufficientStake)]
+fun stake_for_node_below_minimum_aborts() {
+    let mut s = setup();
+    stake_node(&mut s, ALICE, 99, b"worker-1");
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EInvalidNodeId)]
+fun empty_node_id_aborts() {
+    let mut s = setup();
+    stake_node(&mut s, ALICE, 100, b"");
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EInvalidNodeId)]
+fun a_64_character_node_id_aborts() {
+    let mut s = setup();
+    stake_node(&mut s, ALICE, 100, name_of_length(64));
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EInvalidNodeId)]
+fun upper_case_node_id_aborts() {
+    let mut s = setup();
+    stake_node(&mut s, ALICE, 100, b"Worker-1");
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EInvalidNodeId)]
+fun node_id_starting_with_dash_aborts() {
+    let mut s = setup();
+    stake_node(&mut s, ALICE, 100, b"-worker");
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EInvalidNodeId)]
+fun node_id_ending_in_dash_aborts() {
+    let mut s = setup();
+    stake_node(&mut s, ALICE, 100, b"worker-");
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EInvalidNodeId)]
+fun node_id_with_a_dot_aborts() {
+    let mut s = setup();
+    stake_node(&mut s, ALICE, 100, b"worker.1");
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENodeAlreadyStaked)]
+fun second_stake_for_a_node_aborts() {
+    let mut s = setup();
+    stake_node(&mut s, ALICE, 100, b"worker-1");
+    stake_node(&mut s, BOB, 100, b"worker-1");
+    s.end();
+}
+
+// === stake_for_user ===
+
+#[test]
 fun stake_for_user_has_no_node() {
     let mut s = setup();
     let id = stake_user(&mut s, BOB, 100);
     s.next_tx(BOB);
     let record = s.take_shared_by_id<StakeRecord>(id);
     assert!(record.is_user());
+    assert!(record.staker() == BOB);
     assert!(record.node_id() == b"".to_string());
     ts::return_shared(record);
     s.end();
 }
 
-#[test]
-fun unstake_then_withdraw_after_unbonding() {
+#[test, expected_failure(abort_code = staking::EInsufficientStake)]
+fun stake_for_user_below_minimum_aborts() {
     let mut s = setup();
-    let id = stake_node(&mut s, ALICE, 500, b"worker-1");
-    unstake(&mut s, ALICE, id);
-    s.next_epoch(ADMIN);
-    s.next_epoch(ADMIN);
-    withdraw(&mut s, ALICE, id);
-    s.next_tx(ALICE);
-    let payout = s.take_from_sender<Coin<SUI>>();
-    assert!(payout.value() == 500);
-    s.return_to_sender(payout);
-    let pool = s.take_shared<StakingPool>();
-    assert!(pool.total_staked() == 0);
-    assert!(pool.node_stake(b"worker-1".to_string()).is_none());
-    ts::return_shared(pool);
+    stake_user(&mut s, BOB, 99);
     s.end();
 }
 
+// === request_unstake ===
+
 #[test]
-fun partial_slash_keeps_the_rest_and_frees_the_node() {
+fun request_unstake_starts_unbonding_and_frees_the_node() {
     let mut s = setup();
-    let id = stake_node(&mut s, ALICE, 1000, b"worker-1");
-    slash(&mut s, id, 400);
-    s.next_tx(ADMIN);
+    let id = stake_node(&mut s, ALICE, 500, b"worker-1");
+    s.next_epoch(ADMIN);
+    unstake(&mut s, ALICE, id);
+    s.next_tx(ALICE);
     let record = s.take_shared_by_id<StakeRecord>(id);
     let pool = s.take_shared<StakingPool>();
-    assert!(record.status() == 2);
-    assert!(record.balance_value() == 600);
-    assert!(pool.slashed_value() == 400);
+    assert!(record.status() == 1);
+    assert!(record.unbonding_epoch() == 3);
     assert!(pool.node_stake(b"worker-1".to_string()).is_none());
     ts::return_shared(record);
     ts::return_shared(pool);
-    // the node id is free again
-    stake_node(&mut s, BOB, 100, b"worker-1");
-    s.end();
-}
-
-#[test]
-fun slash_a_withdrawing_stake() {
-    let mut s = setup();
-    let id = stake_node(&mut s, ALICE, 1000, b"worker-1");
-    unstake(&mut s, ALICE, id);
-    slash(&mut s, id, 0);
-    s.end();
-}
-
-#[test, expected_failure(abort_code = staking::EInsufficientStake)]
-fun stake_below_minimum_aborts() {
-    let mut s = setup();
-    stake_node(&mut s, ALICE, 99, b"worker-1");
     s.end();
 }
 
@@ -163,12 +247,38 @@ fun unstake_twice_aborts() {
     s.end();
 }
 
-#[test, expected_failure(abort_code = staking::ENotActive)]
-fun slash_twice_aborts() {
+// === withdraw ===
+
+#[test]
+fun withdraw_after_unbonding_pays_the_staker() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 500, b"worker-1");
+    unstake(&mut s, ALICE, id);
+    s.next_epoch(ADMIN);
+    s.next_epoch(ADMIN);
+    withdraw(&mut s, ALICE, id);
+    s.next_tx(ALICE);
+    let payout = s.take_from_sender<Coin<SUI>>();
+    assert!(payout.value() == 500);
+    s.return_to_sender(payout);
+    let pool = s.take_shared<StakingPool>();
+    let record = s.take_shared_by_id<StakeRecord>(id);
+    assert!(pool.total_staked() == 0);
+    assert!(record.status() == 3);
+    assert!(record.balance_value() == 0);
+    ts::return_shared(record);
+    ts::return_shared(pool);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENotStaker)]
+fun withdraw_by_someone_else_aborts() {
     let mut s = setup();
     let id = stake_node(&mut s, ALICE, 100, b"worker-1");
-    slash(&mut s, id, 0);
-    slash(&mut s, id, 0);
+    unstake(&mut s, ALICE, id);
+    s.next_epoch(ADMIN);
+    s.next_epoch(ADMIN);
+    withdraw(&mut s, BOB, id);
     s.end();
 }
 
@@ -190,32 +300,64 @@ fun withdraw_during_unbonding_aborts() {
     s.end();
 }
 
-#[test, expected_failure(abort_code = staking::EInvalidNodeId)]
-fun empty_node_id_aborts() {
-    let mut s = setup();
-    stake_node(&mut s, ALICE, 100, b"");
-    s.end();
-}
+// === slash ===
 
-#[test, expected_failure(abort_code = staking::EInvalidNodeId)]
-fun upper_case_node_id_aborts() {
+#[test]
+fun partial_slash_keeps_the_rest_and_frees_the_node() {
     let mut s = setup();
-    stake_node(&mut s, ALICE, 100, b"Worker-1");
-    s.end();
-}
-
-#[test, expected_failure(abort_code = staking::EInvalidNodeId)]
-fun node_id_ending_in_dash_aborts() {
-    let mut s = setup();
-    stake_node(&mut s, ALICE, 100, b"worker-");
-    s.end();
-}
-
-#[test, expected_failure(abort_code = staking::ENodeAlreadyStaked)]
-fun second_stake_for_a_node_aborts() {
-    let mut s = setup();
-    stake_node(&mut s, ALICE, 100, b"worker-1");
+    let id = stake_node(&mut s, ALICE, 1000, b"worker-1");
+    slash(&mut s, id, 400);
+    s.next_tx(ADMIN);
+    let record = s.take_shared_by_id<StakeRecord>(id);
+    let pool = s.take_shared<StakingPool>();
+    assert!(record.status() == 2);
+    assert!(record.balance_value() == 600);
+    assert!(record.amount() == 1000);
+    assert!(pool.slashed_value() == 400);
+    assert!(pool.total_staked() == 600);
+    assert!(pool.node_stake(b"worker-1".to_string()).is_none());
+    ts::return_shared(record);
+    ts::return_shared(pool);
+    // the node id is free again
     stake_node(&mut s, BOB, 100, b"worker-1");
+    s.end();
+}
+
+#[test]
+fun slash_zero_takes_everything_even_while_withdrawing() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 1000, b"worker-1");
+    unstake(&mut s, ALICE, id);
+    slash(&mut s, id, 0);
+    s.next_tx(ADMIN);
+    let record = s.take_shared_by_id<StakeRecord>(id);
+    let pool = s.take_shared<StakingPool>();
+    assert!(record.status() == 2);
+    assert!(record.balance_value() == 0);
+    assert!(pool.slashed_value() == 1000);
+    ts::return_shared(record);
+    ts::return_shared(pool);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENotActive)]
+fun slash_twice_aborts() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 100, b"worker-1");
+    slash(&mut s, id, 0);
+    slash(&mut s, id, 0);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENotActive)]
+fun slash_a_withdrawn_stake_aborts() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 100, b"worker-1");
+    unstake(&mut s, ALICE, id);
+    s.next_epoch(ADMIN);
+    s.next_epoch(ADMIN);
+    withdraw(&mut s, ALICE, id);
+    slash(&mut s, id, 0);
     s.end();
 }
 
@@ -227,27 +369,40 @@ fun slash_more_than_the_balance_aborts() {
     s.end();
 }
 
-#[test, expected_failure(abort_code = staking::EInvalidThresholds)]
-fun thresholds_out_of_order_abort() {
-    let mut s = setup();
-    s.next_tx(ADMIN);
-    let cap = s.take_from_sender<AdminCap>();
-    let mut pool = s.take_shared<StakingPool>();
-    staking::set_thresholds(&cap, &mut pool, 100, 50, 1000);
-    ts::return_shared(pool);
-    s.return_to_sender(cap);
-    s.end();
-}
+// === set_thresholds ===
 
 #[test]
 fun thresholds_can_be_changed() {
     let mut s = setup();
+    set_thresholds(&mut s, 10, 20, 30);
     s.next_tx(ADMIN);
-    let cap = s.take_from_sender<AdminCap>();
-    let mut pool = s.take_shared<StakingPool>();
-    staking::set_thresholds(&cap, &mut pool, 10, 20, 30);
-    assert!(pool.min_stake() == 10 && pool.premium_threshold() == 30);
+    let pool = s.take_shared<StakingPool>();
+    assert!(pool.min_stake() == 10);
+    assert!(pool.standard_threshold() == 20);
+    assert!(pool.premium_threshold() == 30);
     ts::return_shared(pool);
-    s.return_to_sender(cap);
+    // equal thresholds are allowed
+    set_thresholds(&mut s, 5, 5, 5);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EInvalidThresholds)]
+fun thresholds_out_of_order_abort() {
+    let mut s = setup();
+    set_thresholds(&mut s, 100, 50, 1000);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EInvalidThresholds)]
+fun premium_below_standard_aborts() {
+    let mut s = setup();
+    set_thresholds(&mut s, 100, 1000, 999);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::EInvalidThresholds)]
+fun zero_minimum_aborts() {
+    let mut s = setup();
+    set_thresholds(&mut s, 0, 10, 20);
     s.end();
 }

@@ -1,6 +1,6 @@
 """Constants shared by the Move package, the devnet's native package and the master.
 
-`tests/unit/test_move_constants.py` holds the values in `contracts/sources/*.move` equal to these,
+`tests/unit/test_move_contracts.py` holds the values in `contracts/sources/*.move` equal to these,
 so the Python side and the contract can never drift apart.
 """
 
