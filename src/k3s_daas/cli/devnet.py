@@ -1,0 +1,117 @@
+"""`k3s-daas devnet start|faucet|epoch|info`: run and poke the embedded Sui-compatible devnet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+
+from k3s_daas.chain.deployment import Deployment
+from k3s_daas.cli._common import console, fail, handle_errors, run_async
+from k3s_daas.devnet.ids import DEVNET_JSON
+from k3s_daas.settings import Settings
+
+app = typer.Typer(no_args_is_help=True)
+
+_DATA_HELP = "Devnet data directory (default: <home>/devnet)."
+
+
+def _data(data: Path | None) -> Path:
+    return data if data is not None else Settings().devnet_dir
+
+
+def _deployment(data: Path | None) -> Deployment:
+    return Deployment.load(_data(data) / DEVNET_JSON)
+
+
+def _call(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    try:
+        response = httpx.request(method, url, json=body, timeout=10.0)
+    except httpx.HTTPError as exc:
+        fail(
+            f"devnet not reachable at {url}: {exc.__class__.__name__} (is `devnet start` running?)"
+        )
+    try:
+        payload = response.json()
+    except ValueError:
+        fail(f"{url}: HTTP {response.status_code}, not JSON")
+    if response.status_code >= 400:
+        reason = payload.get("reason", "error") if isinstance(payload, dict) else "error"
+        detail = payload.get("status", {}) if isinstance(payload, dict) else {}
+        message = detail.get("Failure", {}).get("Internal", "") if isinstance(detail, dict) else ""
+        fail(f"{message or response.text[:200]} ({reason})")
+    return payload if isinstance(payload, dict) else {"result": payload}
+
+
+@app.command("start")
+@handle_errors
+def start(
+    data: Path | None = typer.Option(None, "--data", help=_DATA_HELP),
+    port: int = typer.Option(9000, "--port", help="gRPC port on 127.0.0.1 (0 = any free port)."),
+    faucet_port: int = typer.Option(9123, "--faucet-port", help="Faucet/admin HTTP port."),
+    epoch_seconds: float = typer.Option(
+        60.0, "--epoch-seconds", min=0.5, help="Advance the epoch every S seconds."
+    ),
+) -> None:
+    """Run the devnet in the foreground (genesis on first start, resume afterwards)."""
+    from k3s_daas.devnet.server import DevnetConfig, run_devnet  # heavy: only for `start`
+
+    config = DevnetConfig(_data(data), port, faucet_port, epoch_seconds)
+
+    def ready(deployment: Deployment) -> None:
+        console.print(f"devnet gRPC   {deployment.grpc_endpoints[0]}", highlight=False)
+        console.print(f"faucet        {deployment.faucet_url}/v2/gas", highlight=False)
+        console.print(f"devnet.json   {config.data_dir / DEVNET_JSON}", highlight=False)
+
+    run_async(run_devnet(config, on_ready=ready))
+
+
+@app.command("faucet")
+@handle_errors
+def faucet(
+    address: str = typer.Argument(..., help="Recipient Sui address."),
+    amount: int | None = typer.Option(None, "--amount", min=1, help="MIST (bounded)."),
+    data: Path | None = typer.Option(None, "--data", help=_DATA_HELP),
+) -> None:
+    """Send SUI from the devnet faucet."""
+    dep = _deployment(data)
+    body: dict[str, Any] = {"recipient": address}
+    if amount is not None:
+        body["amount"] = amount
+    result = _call("POST", f"{dep.faucet_url}/v2/gas", {"FixedAmountRequest": body})
+    for coin in result.get("coins_sent") or []:
+        console.print(
+            f"sent {coin['amount']} MIST: coin {coin['id']} (tx {coin['transferTxDigest']})",
+            highlight=False,
+        )
+
+
+@app.command("epoch")
+@handle_errors
+def epoch(data: Path | None = typer.Option(None, "--data", help=_DATA_HELP)) -> None:
+    """Advance the devnet epoch now."""
+    dep = _deployment(data)
+    result = _call("POST", f"{dep.admin_url}/epoch")
+    console.print(f"epoch {result['epoch']} (checkpoint {result['checkpoint']})", highlight=False)
+
+
+@app.command("info")
+@handle_errors
+def info(
+    data: Path | None = typer.Option(None, "--data", help=_DATA_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show chain id, epoch, checkpoint height and the deployment ids."""
+    dep = _deployment(data)
+    result = _call("GET", f"{dep.admin_url}/info")
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    for key in ("chain_id", "epoch", "checkpoint"):
+        console.print(f"{key:18} {result.get(key)}", highlight=False)
+    for key, value in dep.model_dump().items():
+        if value is not None:
+            console.print(f"{key:18} {value}", highlight=False)

@@ -1,0 +1,118 @@
+"""The devnet's small HTTP side: Sui-shaped faucet (`POST /v2/gas`) and devnet admin helpers.
+
+Loopback only (bound to 127.0.0.1 and every request's peer checked). Faucet grants are recorded
+ledger transactions (kind "faucet", see docs/devnet.md), bounded per request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from k3s_daas import __version__
+from k3s_daas.chain.deployment import Deployment
+from k3s_daas.chain.keys import KeyError_, normalize_address
+from k3s_daas.devnet.errors import BadRequest
+from k3s_daas.devnet.ids import FAUCET_DEFAULT_MIST, FAUCET_MAX_MIST
+from k3s_daas.devnet.node import DevnetNode
+from k3s_daas.seal.errors import K3sDaasError
+
+MAX_BODY = 4096
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+class FixedAmountRequest(BaseModel):
+    """Sui's faucet body; `amount` is a devnet extension (bounded)."""
+
+    model_config = ConfigDict(extra="forbid")
+    recipient: str = Field(max_length=80)
+    amount: int | None = Field(default=None, gt=0, le=FAUCET_MAX_MIST)
+
+
+class GasRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    FixedAmountRequest: FixedAmountRequest
+
+
+def _failure(status: int, reason: str, message: str) -> JSONResponse:
+    """Sui's failure shape plus our reason code."""
+    return JSONResponse(
+        {"status": {"Failure": {"Internal": message}}, "coins_sent": None, "reason": reason},
+        status_code=status,
+    )
+
+
+def create_app(node: DevnetNode, deployment: Deployment | None = None) -> FastAPI:
+    """The faucet + admin app for one running node."""
+    app = FastAPI(
+        title="k3s-daas devnet faucet",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.deployment = deployment
+
+    @app.middleware("http")
+    async def loopback_and_size(request: Request, call_next: Any) -> Any:
+        host = request.client.host if request.client else ""
+        if host not in _LOOPBACK:
+            return _failure(403, "not_loopback", "the devnet faucet answers loopback only")
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return _failure(413, "body_too_large", f"body over {MAX_BODY} bytes")
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid body"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return _failure(400, "invalid_request", f"{where}: {first.get('msg')}".strip(": "))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _failure(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(K3sDaasError)
+    async def product_error(_: Request, exc: K3sDaasError) -> JSONResponse:
+        return _failure(400, exc.reason, exc.message)
+
+    @app.post("/v2/gas")
+    async def gas(body: GasRequest) -> dict[str, Any]:
+        try:
+            recipient = normalize_address(body.FixedAmountRequest.recipient)
+        except KeyError_ as exc:
+            raise BadRequest(exc.message, reason="invalid_address") from None
+        amount = body.FixedAmountRequest.amount or FAUCET_DEFAULT_MIST
+        coin, record = await node.faucet(recipient, amount)
+        return {
+            "status": "Success",
+            "coins_sent": [
+                {"amount": amount, "id": coin.object_id, "transferTxDigest": record.digest}
+            ],
+        }
+
+    @app.post("/devnet/epoch")
+    async def epoch() -> dict[str, Any]:
+        checkpoint = await node.advance_epoch()
+        return {"epoch": checkpoint.epoch, "checkpoint": checkpoint.seq}
+
+    @app.get("/devnet/info")
+    async def info() -> dict[str, Any]:
+        latest = node.ledger.latest_checkpoint()
+        dep: Deployment | None = app.state.deployment
+        return {
+            "chain_id": node.chain_id,
+            "epoch": node.ledger.epoch(),
+            "checkpoint": latest.seq if latest else None,
+            "timestamp_ms": latest.timestamp_ms if latest else None,
+            "counts": node.ledger.counts(),
+            "deployment": dep.model_dump() if dep else None,
+        }
+
+    return app

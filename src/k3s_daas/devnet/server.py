@@ -1,0 +1,134 @@
+"""Run the devnet in the foreground: gRPC (sui.rpc.v2) + faucet/admin HTTP + the epoch timer.
+
+Both servers bind 127.0.0.1. devnet.json is (re)written once both listen, so a reader that sees
+it can connect. SIGTERM / Ctrl-C stop everything and close the ledger cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from cryptography import x509
+from grpclib.server import Server
+
+from k3s_daas.chain.deployment import Deployment
+from k3s_daas.devnet.executor import Executor
+from k3s_daas.devnet.faucet import create_app
+from k3s_daas.devnet.genesis import LEDGER_FILE, GenesisInfo, ensure_genesis, package_ids
+from k3s_daas.devnet.ids import DEVNET_JSON
+from k3s_daas.devnet.ledger import Ledger
+from k3s_daas.devnet.node import DevnetNode
+from k3s_daas.devnet.services import all_services
+from k3s_daas.log import get_logger
+
+log = get_logger(__name__)
+
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class DevnetConfig:
+    """What `k3s-daas devnet start` takes (ports 0 = pick a free one)."""
+
+    data_dir: Path
+    port: int = 9000
+    faucet_port: int = 9123
+    epoch_seconds: float = 60.0
+
+
+class _QuietUvicorn(uvicorn.Server):
+    """uvicorn without its own signal handlers: the devnet owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bound_port(sockets: Any) -> int:
+    return int(next(iter(sockets)).getsockname()[1])
+
+
+def _attestation_root(info: GenesisInfo, data_dir: Path) -> x509.Certificate:
+    path = Path(str(info.deployment(data_dir, 0, 0).attestation_root_path))
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+async def _epoch_timer(node: DevnetNode, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await node.advance_epoch()
+        except Exception:
+            log.exception("epoch advance failed")
+
+
+async def run_devnet(
+    config: DevnetConfig, *, on_ready: Callable[[Deployment], None] | None = None
+) -> None:
+    """Serve until SIGTERM/SIGINT (or cancellation)."""
+    data_dir = config.data_dir
+    ledger = Ledger(data_dir / LEDGER_FILE)
+    try:
+        info = ensure_genesis(data_dir, ledger)
+        node = DevnetNode(ledger, Executor(package_ids(), _attestation_root(info, data_dir)))
+        grpc_server = Server(all_services(node))
+        await grpc_server.start(HOST, config.port)
+        grpc_port = _bound_port(getattr(grpc_server._server, "sockets", ()))
+        app = create_app(node)
+        http = _QuietUvicorn(
+            uvicorn.Config(
+                app,
+                host=HOST,
+                port=config.faucet_port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+            )
+        )
+        http_task = asyncio.create_task(http.serve())
+        while not http.started:
+            if http_task.done():
+                await http_task
+                raise OSError(f"faucet port {config.faucet_port} could not be bound")
+            await asyncio.sleep(0.01)
+        faucet_port = _bound_port(http.servers[0].sockets)
+        deployment = info.deployment(data_dir, grpc_port, faucet_port)
+        app.state.deployment = deployment
+        deployment.save(data_dir / DEVNET_JSON)
+        log.info(
+            "devnet ready",
+            grpc=deployment.grpc_endpoints[0],
+            faucet=deployment.faucet_url,
+            chain_id=info.chain_id,
+            epoch=ledger.epoch(),
+        )
+        if on_ready is not None:
+            on_ready(deployment)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        timer = asyncio.create_task(_epoch_timer(node, config.epoch_seconds))
+        try:
+            await stop.wait()
+        finally:
+            timer.cancel()
+            http.should_exit = True
+            with contextlib.suppress(Exception):
+                await http_task
+            grpc_server.close()
+            await grpc_server.wait_closed()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+            log.info("devnet stopped")
+    finally:
+        ledger.close()

@@ -1,0 +1,456 @@
+"""The sui.rpc.v2 gRPC services of the devnet, served by grpclib with pysui's message classes.
+
+Each service object maps EVERY route of its pysui stub (`routes.stub_routes`); methods it does not
+implement answer UNIMPLEMENTED. Expected errors become gRPC statuses with a reason; anything else
+is INTERNAL without a traceback on the wire.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpclib.const
+from grpclib import GRPCError
+from grpclib.const import Cardinality, Status
+from grpclib.server import Stream
+from pysui.sui.sui_grpc.suimsgs.google import rpc as grpc_rpc
+from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
+
+from k3s_daas import __version__
+from k3s_daas.chain.keys import KeyError_, normalize_address
+from k3s_daas.devnet.convert import to_transaction_data
+from k3s_daas.devnet.errors import BadRequest, NotFound
+from k3s_daas.devnet.ids import (
+    CHAIN_NAME,
+    PACKAGE_ID,
+    PROTOCOL_VERSION,
+    SERVER_NAME,
+    SUI_FRAMEWORK,
+    SUI_TYPE,
+    normalize_type,
+)
+from k3s_daas.devnet.ledger import EventRow
+from k3s_daas.devnet.node import DevnetNode
+from k3s_daas.devnet.objects import InvalidTransaction
+from k3s_daas.devnet.package import FUNCTIONS
+from k3s_daas.devnet.render import (
+    ObjectRenderer,
+    json_value,
+    parse_mask,
+    project,
+    render_checkpoint,
+    render_effects,
+    render_event,
+    render_transaction,
+    structured_transaction,
+    timestamp,
+)
+from k3s_daas.devnet.routes import STUBS, Route, stub_routes
+from k3s_daas.devnet.signatures import FRAMEWORK_FUNCTIONS, function_descriptor
+from k3s_daas.log import get_logger
+from k3s_daas.seal.errors import K3sDaasError
+
+log = get_logger(__name__)
+
+OBJECT_DEFAULT_MASK = ["object_id", "version", "digest"]
+TX_DEFAULT_MASK = ["digest"]
+CHECKPOINT_DEFAULT_MASK = ["sequence_number", "digest"]
+MAX_BATCH = 1000
+DEFAULT_PAGE = 50
+MAX_PAGE = 1000
+_PAGE_PREFIX = b"k3s-daas/owned/v1:"
+_TYPE_RE = re.compile(r"^0x[0-9a-f]{64}::[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*(<.+>)?)?$")
+_DIGEST_RE = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
+
+#: Executor rejection reasons that are not INVALID_ARGUMENT.
+_TX_STATUS = {"stale_object": Status.FAILED_PRECONDITION, "object_not_found": Status.NOT_FOUND}
+
+
+def grpc_status_for(exc: K3sDaasError) -> Status:
+    """One place mapping the product's errors to gRPC status codes."""
+    if isinstance(exc, NotFound):
+        return Status.NOT_FOUND
+    if isinstance(exc, BadRequest):
+        return Status.INVALID_ARGUMENT
+    if isinstance(exc, InvalidTransaction):
+        return _TX_STATUS.get(exc.reason, Status.INVALID_ARGUMENT)
+    return Status.FAILED_PRECONDITION
+
+
+def _address(text: str | None, what: str) -> str:
+    if not text:
+        raise BadRequest(f"{what} is required")
+    try:
+        return normalize_address(text)
+    except KeyError_ as exc:
+        raise BadRequest(f"{what}: {exc.message}") from None
+
+
+def _type(text: str, what: str) -> str:
+    normal = normalize_type(text)
+    if len(normal) > 512 or not _TYPE_RE.match(normal):
+        raise BadRequest(f"{what}: not a Move type: {text[:100]!r}")
+    return normal
+
+
+def _digest(text: str | None, what: str) -> str:
+    if not text or not _DIGEST_RE.match(text):
+        raise BadRequest(f"{what}: not a base58 digest")
+    return text
+
+
+Handler = Callable[[Stream[Any, Any]], Awaitable[None]]
+
+
+class _Service:
+    """Base: builds `__mapping__` from the pysui stub, wraps handlers with error mapping."""
+
+    NAME = ""
+
+    def __init__(self, node: DevnetNode, renderer: ObjectRenderer) -> None:
+        self.node = node
+        self.ledger = node.ledger
+        self.objects = renderer
+
+    def __mapping__(self) -> dict[str, grpclib.const.Handler]:
+        mapping: dict[str, grpclib.const.Handler] = {}
+        for route in stub_routes(STUBS[self.NAME]):
+            impl = getattr(self, route.method, None)
+            handler = (
+                self._unary(route, impl)
+                if route.cardinality == Cardinality.UNARY_UNARY
+                else (self._stream(route, impl))
+            )
+            mapping[route.path] = grpclib.const.Handler(
+                handler, route.cardinality, route.request, route.response
+            )
+        return mapping
+
+    def _unary(self, route: Route, impl: Any) -> Handler:
+        async def handle(stream: Stream[Any, Any]) -> None:
+            request = await stream.recv_message()
+            if impl is None:
+                raise GRPCError(Status.UNIMPLEMENTED, f"{route.path} is not served by the devnet")
+            try:
+                response = await impl(request)
+            except K3sDaasError as exc:
+                raise GRPCError(grpc_status_for(exc), f"{exc.reason}: {exc.message}") from None
+            except GRPCError:
+                raise
+            except Exception:
+                log.exception("rpc failed", route=route.path)
+                raise GRPCError(Status.INTERNAL, "internal error") from None
+            await stream.send_message(response)
+
+        return handle
+
+    def _stream(self, route: Route, impl: Any) -> Handler:
+        async def handle(stream: Stream[Any, Any]) -> None:
+            request = await stream.recv_message()
+            if impl is None:
+                raise GRPCError(Status.UNIMPLEMENTED, f"{route.path} is not served by the devnet")
+            try:
+                await impl(request, stream)
+            except K3sDaasError as exc:
+                raise GRPCError(grpc_status_for(exc), f"{exc.reason}: {exc.message}") from None
+            except GRPCError:
+                raise
+            except Exception:
+                log.exception("stream failed", route=route.path)
+                raise GRPCError(Status.INTERNAL, "internal error") from None
+
+        return handle
+
+
+class LedgerService(_Service):
+    """Objects, transactions, checkpoints, epochs, service info."""
+
+    NAME = "LedgerService"
+
+    async def get_service_info(
+        self, request: v2.GetServiceInfoRequest
+    ) -> v2.GetServiceInfoResponse:
+        latest = self.ledger.latest_checkpoint()
+        return v2.GetServiceInfoResponse(
+            chain_id=self.node.chain_id,
+            chain=CHAIN_NAME,
+            epoch=self.ledger.epoch(),
+            checkpoint_height=latest.seq if latest else 0,
+            timestamp=timestamp(latest.timestamp_ms if latest else self.ledger.timestamp_ms()),
+            lowest_available_checkpoint=0,
+            lowest_available_checkpoint_objects=0,
+            server=f"{SERVER_NAME}/{__version__}",
+        )
+
+    def _object(self, object_id: str | None, version: int | None) -> Any:
+        oid = _address(object_id, "object_id")
+        row = self.ledger.object_row(oid, version)
+        if row is None:
+            at = f" at version {version}" if version is not None else ""
+            raise NotFound(f"object {oid}{at} not found")
+        return row
+
+    async def get_object(self, request: v2.GetObjectRequest) -> v2.GetObjectResponse:
+        tree = parse_mask(request.read_mask, v2.Object, OBJECT_DEFAULT_MASK)
+        row = self._object(request.object_id, request.version)
+        return v2.GetObjectResponse(object=self.objects.render(row, tree))
+
+    async def batch_get_objects(
+        self, request: v2.BatchGetObjectsRequest
+    ) -> v2.BatchGetObjectsResponse:
+        if len(request.requests) > MAX_BATCH:
+            raise BadRequest(f"at most {MAX_BATCH} objects per batch")
+        tree = parse_mask(request.read_mask, v2.Object, OBJECT_DEFAULT_MASK)
+        results: list[v2.GetObjectResult] = []
+        for item in request.requests:
+            try:
+                row = self._object(item.object_id, item.version)
+                results.append(v2.GetObjectResult(object=self.objects.render(row, tree)))
+            except (BadRequest, NotFound) as exc:
+                code = grpc_status_for(exc).value
+                results.append(
+                    v2.GetObjectResult(error=grpc_rpc.Status(code=code, message=exc.message))
+                )
+        return v2.BatchGetObjectsResponse(objects=results)
+
+    async def get_transaction(self, request: v2.GetTransactionRequest) -> v2.GetTransactionResponse:
+        tree = parse_mask(request.read_mask, v2.ExecutedTransaction, TX_DEFAULT_MASK)
+        digest = _digest(request.digest, "digest")
+        tx = self.ledger.transaction(digest)
+        if tx is None:
+            raise NotFound(f"transaction {digest} not found")
+        return v2.GetTransactionResponse(
+            transaction=render_transaction(tx, self.ledger, self.objects, tree)
+        )
+
+    async def get_checkpoint(self, request: v2.GetCheckpointRequest) -> v2.GetCheckpointResponse:
+        tree = parse_mask(request.read_mask, v2.Checkpoint, CHECKPOINT_DEFAULT_MASK)
+        if request.sequence_number is not None:
+            cp = self.ledger.checkpoint(request.sequence_number)
+            what = f"checkpoint {request.sequence_number}"
+        elif request.digest:
+            cp = self.ledger.checkpoint_by_digest(_digest(request.digest, "digest"))
+            what = f"checkpoint {request.digest}"
+        else:
+            cp = self.ledger.latest_checkpoint()
+            what = "latest checkpoint"
+        if cp is None:
+            raise NotFound(f"{what} not found")
+        return v2.GetCheckpointResponse(
+            checkpoint=render_checkpoint(cp, self.ledger, self.objects, tree)
+        )
+
+    async def get_epoch(self, request: v2.GetEpochRequest) -> v2.GetEpochResponse:
+        tree = parse_mask(request.read_mask, v2.Epoch, None)
+        number = self.ledger.epoch() if request.epoch is None else request.epoch
+        info = self.ledger.epoch_info(number)
+        if info is None:
+            raise NotFound(f"epoch {number} not found")
+        following = self.ledger.epoch_info(number + 1)
+        epoch = v2.Epoch(
+            epoch=info.epoch,
+            first_checkpoint=info.first_checkpoint,
+            last_checkpoint=(
+                following.first_checkpoint - 1
+                if following
+                else self.ledger.epoch_last_checkpoint(number)
+            ),
+            start=timestamp(info.start_ms),
+            end=timestamp(following.start_ms) if following else None,
+            reference_gas_price=info.reference_gas_price,
+            protocol_config=v2.ProtocolConfig(protocol_version=PROTOCOL_VERSION),
+        )
+        return v2.GetEpochResponse(epoch=project(epoch, tree))
+
+
+class StateService(_Service):
+    """Owned objects (paged) and balances."""
+
+    NAME = "StateService"
+
+    async def list_owned_objects(
+        self, request: v2.ListOwnedObjectsRequest
+    ) -> v2.ListOwnedObjectsResponse:
+        owner = _address(request.owner, "owner")
+        tree = parse_mask(request.read_mask, v2.Object, OBJECT_DEFAULT_MASK)
+        size = request.page_size or DEFAULT_PAGE
+        size = max(1, min(size, MAX_PAGE))  # absurd sizes are clamped, like Sui does
+        after: str | None = None
+        if request.page_token:
+            token = bytes(request.page_token)
+            if not token.startswith(_PAGE_PREFIX):
+                raise BadRequest("page_token was not issued by this server")
+            after = _address(token[len(_PAGE_PREFIX) :].decode("ascii", "replace"), "page_token")
+        object_type = _type(request.object_type, "object_type") if request.object_type else None
+        rows = self.ledger.list_owned(owner, object_type, after, size + 1)
+        more = len(rows) > size
+        rows = rows[:size]
+        return v2.ListOwnedObjectsResponse(
+            objects=[self.objects.render(r, tree) for r in rows],
+            next_page_token=(_PAGE_PREFIX + rows[-1].obj.object_id.encode()) if more else None,
+        )
+
+    async def get_balance(self, request: v2.GetBalanceRequest) -> v2.GetBalanceResponse:
+        owner = _address(request.owner, "owner")
+        coin_type = _type(request.coin_type or SUI_TYPE, "coin_type")
+        total, _count = self.ledger.balance(owner, coin_type)
+        return v2.GetBalanceResponse(
+            balance=v2.Balance(
+                coin_type=coin_type, balance=total, address_balance=0, coin_balance=total
+            )
+        )
+
+
+class MovePackageService(_Service):
+    """GetFunction for `k3s_daas` and the framework functions pysui's builder asks about."""
+
+    NAME = "MovePackageService"
+
+    async def get_function(self, request: v2.GetFunctionRequest) -> v2.GetFunctionResponse:
+        package = _address(request.package_id, "package_id")
+        module, name = request.module_name or "", request.name or ""
+        signature: Any
+        if package == PACKAGE_ID:
+            signature = FUNCTIONS.get((module, name))
+        elif package == SUI_FRAMEWORK:
+            signature = FRAMEWORK_FUNCTIONS.get((module, name))
+        else:
+            raise NotFound(f"package {package} is not published on this devnet")
+        if signature is None:
+            raise NotFound(f"function {package}::{module}::{name} not found")
+        return v2.GetFunctionResponse(function=function_descriptor(signature))
+
+
+class TransactionExecutionService(_Service):
+    """ExecuteTransaction (signed BCS) and SimulateTransaction (structured or BCS)."""
+
+    NAME = "TransactionExecutionService"
+
+    async def execute_transaction(
+        self, request: v2.ExecuteTransactionRequest
+    ) -> v2.ExecuteTransactionResponse:
+        tree = parse_mask(request.read_mask, v2.ExecutedTransaction, ["effects", "digest"])
+        tx = request.transaction
+        if tx is None or tx.bcs is None or not tx.bcs.value:
+            raise BadRequest("transaction.bcs is required (signed BCS TransactionData)")
+        signatures: list[bytes] = []
+        for sig in request.signatures:
+            raw = sig.bcs.value if sig.bcs is not None and sig.bcs.value else None
+            if raw is None and sig.simple is not None:
+                raw = b"\x00" + (sig.simple.signature or b"") + (sig.simple.public_key or b"")
+            if not raw:
+                raise BadRequest("every signature needs bcs (serialized Sui signature)")
+            signatures.append(bytes(raw))
+        if not signatures:
+            raise BadRequest("at least one signature is required")
+        record = await self.node.execute(bytes(tx.bcs.value), signatures)
+        return v2.ExecuteTransactionResponse(
+            transaction=render_transaction(record, self.ledger, self.objects, tree)
+        )
+
+    async def simulate_transaction(
+        self, request: v2.SimulateTransactionRequest
+    ) -> v2.SimulateTransactionResponse:
+        tree = parse_mask(request.read_mask, v2.ExecutedTransaction, None)
+        if request.transaction is None:
+            raise BadRequest("transaction is required")
+        gas_price = self.ledger.reference_gas_price()
+        data = to_transaction_data(
+            request.transaction,
+            lambda oid: self.ledger.object_row(oid),
+            lambda owner, exclude: self.ledger.coins_of(owner, exclude),
+            gas_price,
+        )
+        effects, preview = self.node.simulate(data)
+        out = v2.ExecutedTransaction(
+            digest=preview.digest,
+            transaction=structured_transaction(preview),
+            effects=render_effects(preview),
+            events=v2.TransactionEvents(
+                digest=preview.effects.get("events_digest"),
+                events=[
+                    render_event(
+                        EventRow(
+                            preview.digest,
+                            i,
+                            0,
+                            e.package_id,
+                            e.module,
+                            e.sender,
+                            e.event_type,
+                            e.fields,
+                            e.bcs(),
+                        ),
+                        0,
+                    )
+                    for i, e in enumerate(effects.events)
+                ],
+            ),
+        )
+        return v2.SimulateTransactionResponse(
+            transaction=project(out, tree), command_outputs=[], suggested_gas_price=gas_price
+        )
+
+
+class SubscriptionService(_Service):
+    """SubscribeCheckpoints: every checkpoint committed after the stream opened, in order."""
+
+    NAME = "SubscriptionService"
+
+    async def subscribe_checkpoints(
+        self, request: v2.SubscribeCheckpointsRequest, stream: Stream[Any, Any]
+    ) -> None:
+        tree = parse_mask(request.read_mask, v2.Checkpoint, CHECKPOINT_DEFAULT_MASK)
+        subscriber = self.node.subscribe()
+        try:
+            latest = self.ledger.latest_checkpoint()
+            next_seq = 0 if latest is None else latest.seq + 1
+            while True:
+                await subscriber.wait()
+                tip = self.ledger.latest_checkpoint()
+                while tip is not None and next_seq <= tip.seq:  # from the ledger: never skips
+                    cp = self.ledger.checkpoint(next_seq)
+                    next_seq += 1
+                    if cp is None:
+                        continue
+                    await stream.send_message(
+                        v2.SubscribeCheckpointsResponse(
+                            cursor=cp.seq,
+                            checkpoint=render_checkpoint(cp, self.ledger, self.objects, tree),
+                        )
+                    )
+        finally:
+            self.node.unsubscribe(subscriber)
+
+
+class SignatureVerificationService(_Service):
+    """Not served: every RPC answers UNIMPLEMENTED."""
+
+    NAME = "SignatureVerificationService"
+
+
+class NameService(_Service):
+    """Not served: every RPC answers UNIMPLEMENTED."""
+
+    NAME = "NameService"
+
+
+def all_services(node: DevnetNode) -> list[_Service]:
+    renderer = ObjectRenderer()
+    return [
+        cls(node, renderer)
+        for cls in (
+            LedgerService,
+            StateService,
+            MovePackageService,
+            TransactionExecutionService,
+            SubscriptionService,
+            SignatureVerificationService,
+            NameService,
+        )
+    ]
+
+
+__all__ = ["all_services", "grpc_status_for", "json_value"]
