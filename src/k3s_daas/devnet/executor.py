@@ -236,7 +236,15 @@ class _Run:
         self.created.pop(obj.object_id, None)
 
     def emit(self, module: str, name: str, fields: dict[str, Any]) -> None:
-        self.events.append(ChainEvent(self.package_id, module, name, self.sender, fields))
+        self.events.append(
+            ChainEvent(
+                package_id=self.package_id,
+                module=module,
+                sender=self.sender,
+                event_type=f"{self.package_id}::{module}::{name}",
+                fields=fields,
+            )
+        )
 
     def table_get(self, table_id: str, key: str) -> str | None:
         if (table_id, key) in self.tables:
