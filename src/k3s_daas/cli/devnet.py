@@ -115,3 +115,13 @@ def info(
     for key, value in dep.model_dump().items():
         if value is not None:
             console.print(f"{key:18} {value}", highlight=False)
+
+
+def _mount_admin_commands() -> None:
+    """`devnet slash` lives beside the chain client it uses (cli/chain_admin.py)."""
+    from k3s_daas.cli.chain_admin import register_devnet
+
+    register_devnet(app)
+
+
+_mount_admin_commands()

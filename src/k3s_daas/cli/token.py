@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
+from typing import Any
 
 import typer
 
-from k3s_daas.cli._common import console, handle_errors
-from k3s_daas.seal.token import parse_token, token_fingerprint
+from k3s_daas.chain.keys import normalize_address
+from k3s_daas.chain.package import K3sDaasPackage, MintedToken
+from k3s_daas.chain.views import SealTokenView
+from k3s_daas.cli._common import console, fail, handle_errors
+from k3s_daas.cli.stake import (
+    DeploymentOpt,
+    EndpointOpt,
+    JsonOpt,
+    KeyOpt,
+    load_deployment,
+    load_key,
+    parse_amount,
+    print_info,
+    with_package,
+)
+from k3s_daas.seal.token import commitment_matches, parse_token, token_fingerprint
 
 app = typer.Typer(no_args_is_help=True)
+_FROM_STDIN = "-"
 
 
 @app.command("inspect")
@@ -30,3 +48,168 @@ def inspect(
         return
     for key, value in info.items():
         console.print(f"{key:12} {value}", highlight=False)
+
+
+# -- against the chain ---------------------------------------------------------------------------
+def _token_info(view: SealTokenView) -> dict[str, Any]:
+    return {
+        "token_id": view.id,
+        "owner": view.owner,
+        "node_id": view.node_id,
+        "stake_record": view.stake_record,
+        "stake_amount": view.stake_amount,
+        "tier": view.tier.label,
+        "permissions": list(view.permissions),
+        "issued_at": view.issued_at,
+        "expires_at": view.expires_at,
+        "enclave": view.enclave,
+    }
+
+
+def _read_token(token: str) -> str:
+    """A token from the argument, or from standard input when it is `-` (keeps it out of ps)."""
+    text = typer.get_text_stream("stdin").read() if token == _FROM_STDIN else token
+    return text.strip()
+
+
+def _emit_minted(minted: MintedToken, out: Path | None, as_json: bool) -> None:
+    """The token string goes to `--out` (mode 0600) or stdout, never to a log."""
+    info: dict[str, Any] = {**_token_info(minted.view), "fingerprint": minted.fingerprint}
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(minted.token + "\n")
+        os.chmod(out, 0o600)
+        info["token_file"] = str(out)
+    else:
+        info = {"token": minted.token, **info}
+    print_info(info, as_json)
+
+
+@app.command("create")
+@handle_errors
+def create(
+    stake_id: str | None = typer.Option(None, "--stake-id", help="Mint on this StakeRecord."),
+    amount: str | None = typer.Option(
+        None, "--amount", help="Stake this many MIST and mint in one transaction (with --node-id)."
+    ),
+    node_id: str | None = typer.Option(None, "--node-id", help="Node id for --amount."),
+    user: bool = typer.Option(False, "--user", help="A kubectl user token (needs --stake-id)."),
+    permissions: list[str] | None = typer.Option(
+        None, "--permission", "-p", help="Requested permission (user tokens); repeatable."
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the token here (0600)."),
+    key: Path | None = KeyOpt,
+    deployment: Path | None = DeploymentOpt,
+    endpoint: list[str] | None = EndpointOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Mint a Seal token: on a stake (--stake-id), or stake and mint at once (--amount --node-id).
+
+    The secret is drawn here; only its SHA-256 goes on chain.
+    """
+    if (stake_id is None) == (amount is None):
+        fail("give --stake-id STAKE, or --amount MIST with --node-id NODE")
+    if amount is not None and (node_id is None or user):
+        fail("--amount mints a worker token: give --node-id NODE (user tokens need --stake-id)")
+    mist = parse_amount(amount) if amount is not None else 0
+    dep = load_deployment(deployment, endpoint)
+    signer = load_key(key)
+
+    async def action(pkg: K3sDaasPackage) -> MintedToken:
+        if stake_id is None:
+            return await pkg.stake_and_create_worker_token(signer, mist, str(node_id))
+        if user:
+            wanted = permissions or ["pods:read", "services:read"]
+            return await pkg.create_user_token(signer, stake_id, wanted)
+        return await pkg.create_worker_token(signer, stake_id)
+
+    _emit_minted(with_package(dep, action), out, as_json)
+
+
+@app.command("show")
+@handle_errors
+def show(
+    token: str = typer.Argument(..., help="Token (seal_...), its object id, or - for stdin."),
+    deployment: Path | None = DeploymentOpt,
+    endpoint: list[str] | None = EndpointOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show a token's on-chain state (never its secret) and whether the secret matches."""
+    text = _read_token(token)
+    object_id = parse_token(text).object_id if text.startswith("seal_") else text
+    dep = load_deployment(deployment, endpoint)
+
+    async def action(pkg: K3sDaasPackage) -> tuple[SealTokenView, int]:
+        return await pkg.get_seal_token(object_id), await pkg.client.current_epoch()
+
+    view, epoch = with_package(dep, action)
+    info = _token_info(view)
+    info["expired"] = view.is_expired(epoch)
+    if text.startswith("seal_"):
+        info["secret_matches"] = commitment_matches(parse_token(text).secret, view.token_hash)
+    print_info(info, as_json)
+
+
+@app.command("rotate")
+@handle_errors
+def rotate(
+    token: str = typer.Argument(..., help="The current token (seal_...), or - for stdin."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the new token here (0600)."),
+    key: Path | None = KeyOpt,
+    deployment: Path | None = DeploymentOpt,
+    endpoint: list[str] | None = EndpointOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """New secret and expiry for the same token object; the old string stops working."""
+    text = _read_token(token)
+    parse_token(text)
+    dep = load_deployment(deployment, endpoint)
+    signer = load_key(key)
+    _emit_minted(with_package(dep, lambda pkg: pkg.rotate_token(signer, text)), out, as_json)
+
+
+@app.command("revoke")
+@handle_errors
+def revoke(
+    token: str = typer.Argument(..., help="Token (seal_...), its object id, or - for stdin."),
+    key: Path | None = KeyOpt,
+    deployment: Path | None = DeploymentOpt,
+    endpoint: list[str] | None = EndpointOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Delete the token object on chain (the master drops it on the SealTokenRevoked event)."""
+    text = _read_token(token)
+    object_id = parse_token(text).object_id if text.startswith("seal_") else text
+    dep = load_deployment(deployment, endpoint)
+    signer = load_key(key)
+    with_package(dep, lambda pkg: pkg.revoke_token(signer, object_id))
+    print_info({"token_id": object_id, "revoked": True}, as_json)
+
+
+@app.command("list")
+@handle_errors
+def list_(
+    owner: str | None = typer.Option(None, "--owner", help="Address (default: the --key's)."),
+    key: Path | None = KeyOpt,
+    deployment: Path | None = DeploymentOpt,
+    endpoint: list[str] | None = EndpointOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """List the Seal tokens an address owns."""
+    dep = load_deployment(deployment, endpoint)
+    address = normalize_address(owner) if owner else load_key(key).address
+    views = with_package(dep, lambda pkg: pkg.find_tokens(address))
+    if as_json:
+        console.print_json(json.dumps([_token_info(v) for v in views]))
+        return
+    for view in views:
+        perms = ",".join(view.permissions)
+        console.print(
+            f"{view.id}  {view.node_id or '-':16} {view.tier.label:8} exp {view.expires_at}  "
+            f"{perms}",
+            highlight=False,
+        )
+    if not views:
+        console.print(f"no tokens owned by {address}", highlight=False)

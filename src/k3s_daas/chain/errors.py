@@ -1,0 +1,124 @@
+"""Errors of the chain client: one base (`ChainError`) with a reason code per failure kind.
+
+Callers catch `ChainError` (or `K3sDaasError`); the master tells "chain down" (fail closed after
+the cache's staleness window) from "chain says no" (`MoveAbortError`, `TransactionRejected`).
+"""
+
+from __future__ import annotations
+
+from k3s_daas.seal.constants import ABORT_NAMES
+from k3s_daas.seal.errors import K3sDaasError
+
+
+class ChainError(K3sDaasError):
+    """Anything the chain client raises on purpose."""
+
+    reason = "chain_error"
+
+
+class ChainUnavailable(ChainError):
+    """Every endpoint failed or timed out (after the bounded retries reads get)."""
+
+    reason = "chain_unavailable"
+
+
+class TransactionOutcomeUnknown(ChainUnavailable):
+    """A write reached an endpoint but no answer came back, and no endpoint knows its digest yet.
+
+    The signed bytes may still execute; query `get_transaction(digest)` before building another.
+    """
+
+    reason = "tx_outcome_unknown"
+
+    def __init__(self, message: str, *, digest: str) -> None:
+        super().__init__(message)
+        self.digest = digest
+
+
+class ObjectNotFound(ChainError):
+    """The object does not exist (or was deleted)."""
+
+    reason = "not_found"
+
+
+class WrongObjectType(ChainError):
+    """The object exists but is not the exact Move type expected (e.g. a look-alike package)."""
+
+    reason = "wrong_type"
+
+
+class MalformedObject(ChainError):
+    """The object has the right type but its JSON fields do not parse: fail closed."""
+
+    reason = "malformed_object"
+
+
+class TransactionRejected(ChainError):
+    """The node refused the transaction before executing it (bad signature, stale object, ...).
+
+    Nothing happened on chain and no gas was charged. `status` is the gRPC status name.
+    """
+
+    reason = "tx_rejected"
+
+    def __init__(self, message: str, *, status: str = "", reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.status = status
+
+    @property
+    def stale_object(self) -> bool:
+        """An owned input (usually the gas coin) was already used at this version."""
+        return self.status == "FAILED_PRECONDITION" or "stale_object" in self.message
+
+
+class TransactionFailed(ChainError):
+    """Executed but failed for a reason other than a Move abort (gas, argument error): gas paid."""
+
+    reason = "tx_failed"
+
+    def __init__(self, message: str, *, digest: str, kind: str = "") -> None:
+        super().__init__(message)
+        self.digest = digest
+        self.kind = kind
+
+
+class MoveAbortError(TransactionFailed):
+    """A Move abort, decoded: module, function, abort code and the constant's name."""
+
+    reason = "move_abort"
+
+    def __init__(
+        self,
+        *,
+        digest: str,
+        package: str,
+        module: str,
+        function: str,
+        code: int,
+        ours: bool,
+    ) -> None:
+        self.package = package
+        self.module = module
+        self.function = function
+        self.code = code
+        #: e.g. "E_NOT_STAKER"; None for aborts outside our package (framework, other packages)
+        self.name: str | None = ABORT_NAMES.get(code) if ours else None
+        label = self.name or f"abort code {code}"
+        super().__init__(
+            f"{module}::{function} aborted with {label} (code {code})",
+            digest=digest,
+            kind="MoveAbort",
+        )
+
+
+__all__ = [
+    "ChainError",
+    "ChainUnavailable",
+    "MalformedObject",
+    "MoveAbortError",
+    "ObjectNotFound",
+    "TransactionFailed",
+    "TransactionOutcomeUnknown",
+    "TransactionRejected",
+    "WrongObjectType",
+]

@@ -1,0 +1,152 @@
+"""`k3s-daas stake | unstake | withdraw`: lock SUI for a worker node or a kubectl user.
+
+Also the shared plumbing of the chain commands (`token`, `devnet slash`): which chain (devnet.json
+by default, `--endpoint` to override its endpoints), which key, and strict parsing of amounts so a
+bad value is one line and exit 1, not a usage dump.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from k3s_daas.chain.client import ChainClient
+from k3s_daas.chain.deployment import Deployment
+from k3s_daas.chain.keys import SuiKeyPair
+from k3s_daas.chain.package import K3sDaasPackage
+from k3s_daas.chain.views import StakeRecordView
+from k3s_daas.cli._common import console, fail, handle_errors, run_async
+from k3s_daas.settings import Settings
+
+T = TypeVar("T")
+
+DEPLOYMENT_HELP = "devnet.json / deployment file (default: <home>/devnet/devnet.json)."
+ENDPOINT_HELP = "gRPC endpoint (host:port or https://host:port); repeat for failover."
+KEY_HELP = "Signer key file (default: <home>/keys/default.key; `k3s-daas keys new`)."
+
+DeploymentOpt = typer.Option(None, "--deployment", "--devnet-json", help=DEPLOYMENT_HELP)
+EndpointOpt = typer.Option(None, "--endpoint", help=ENDPOINT_HELP)
+KeyOpt = typer.Option(None, "--key", help=KEY_HELP)
+JsonOpt = typer.Option(False, "--json", help="Print JSON.")
+
+
+def parse_amount(text: str, what: str = "amount", *, allow_zero: bool = False) -> int:
+    """MIST as a plain decimal integer (no floats, signs or units), within u64."""
+    value = text.strip().replace("_", "")
+    if not value.isdigit() or len(value) > 20:
+        fail(f"{what} must be a whole number of MIST, got {text[:40]!r}")
+    amount = int(value)
+    if amount >= 2**64 or (amount == 0 and not allow_zero):
+        fail(f"{what} must be between {0 if allow_zero else 1} and 2^64-1 MIST")
+    return amount
+
+
+def load_deployment(path: Path | None, endpoints: list[str] | None) -> Deployment:
+    dep = Deployment.load(path or Settings().devnet_json)
+    if endpoints:
+        dep = dep.model_copy(update={"grpc_endpoints": list(endpoints)})
+    return dep
+
+
+def load_key(path: Path | None) -> SuiKeyPair:
+    key_path = path or Settings().keys_dir / "default.key"
+    if not key_path.exists():
+        fail(f"no key at {key_path}: create one with `k3s-daas keys new` or pass --key")
+    return SuiKeyPair.load(key_path)
+
+
+def with_package(dep: Deployment, action: Callable[[K3sDaasPackage], Awaitable[T]]) -> T:
+    """Run one async action against the chain with a client that is closed afterwards."""
+
+    async def main() -> T:
+        async with ChainClient.from_deployment(dep) as client:
+            return await action(K3sDaasPackage(client, dep))
+
+    return run_async(main())
+
+
+def print_info(info: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps(info))
+        return
+    for key, value in info.items():
+        if isinstance(value, list | tuple):
+            value = ",".join(str(v) for v in value)
+        console.print(f"{key:16} {value}", highlight=False)
+
+
+def record_info(record: StakeRecordView) -> dict[str, Any]:
+    return {
+        "stake_id": record.id,
+        "staker": record.staker,
+        "node_id": record.node_id,
+        "stake_type": "node" if record.is_node_stake else "user",
+        "amount": record.amount,
+        "balance": record.balance,
+        "status": record.status_name,
+        "staked_epoch": record.staked_epoch,
+        "unbonding_epoch": record.unbonding_epoch,
+    }
+
+
+def stake(
+    amount: str = typer.Option(..., "--amount", help="MIST to lock (100 basic, 1000 standard...)."),
+    node_id: str | None = typer.Option(None, "--node-id", help="Worker node id (DNS label)."),
+    user: bool = typer.Option(False, "--user", help="A kubectl user stake (no node)."),
+    key: Path | None = KeyOpt,
+    deployment: Path | None = DeploymentOpt,
+    endpoint: list[str] | None = EndpointOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Stake SUI for a worker node (--node-id) or a kubectl user (--user)."""
+    mist = parse_amount(amount)
+    if user == (node_id is not None):
+        fail("give exactly one of --node-id NODE or --user")
+    dep = load_deployment(deployment, endpoint)
+    signer = load_key(key)
+
+    async def action(pkg: K3sDaasPackage) -> StakeRecordView:
+        if node_id is not None:
+            return await pkg.stake_for_node(signer, mist, node_id)
+        return await pkg.stake_for_user(signer, mist)
+
+    print_info(record_info(with_package(dep, action)), as_json)
+
+
+def unstake(
+    stake_id: str = typer.Argument(..., help="StakeRecord object id."),
+    key: Path | None = KeyOpt,
+    deployment: Path | None = DeploymentOpt,
+    endpoint: list[str] | None = EndpointOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Request unstaking: starts the unbonding period and frees the node id."""
+    dep = load_deployment(deployment, endpoint)
+    signer = load_key(key)
+    record = with_package(dep, lambda pkg: pkg.request_unstake(signer, stake_id))
+    print_info(record_info(record), as_json)
+
+
+def withdraw(
+    stake_id: str = typer.Argument(..., help="StakeRecord object id."),
+    key: Path | None = KeyOpt,
+    deployment: Path | None = DeploymentOpt,
+    endpoint: list[str] | None = EndpointOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Withdraw an unstaked balance once the unbonding period is over."""
+    dep = load_deployment(deployment, endpoint)
+    signer = load_key(key)
+    amount = with_package(dep, lambda pkg: pkg.withdraw(signer, stake_id))
+    print_info({"stake_id": stake_id, "withdrawn": amount}, as_json)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `stake`, `unstake` and `withdraw` as top-level commands."""
+    app.command("stake")(handle_errors(stake))
+    app.command("unstake")(handle_errors(unstake))
+    app.command("withdraw")(handle_errors(withdraw))
