@@ -1,0 +1,281 @@
+"""The worker agent's lifecycle (DESIGN §10).
+
+load key -> reuse or create the stake -> mint a Seal token (one PTB) -> find the enclaves on
+chain -> attest the master (fail closed) -> register -> heartbeat every N s with jitter, backoff
+and failover -> rotate the token before it expires -> on `stake_slashed` / revocation stop K3s
+and exit non-zero naming the reason -> on SIGTERM leave and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from k3s_daas.attestation import load_root
+from k3s_daas.chain.client import ChainClient
+from k3s_daas.chain.errors import ChainError
+from k3s_daas.chain.package import K3sDaasPackage
+from k3s_daas.chain.views import SealTokenView
+from k3s_daas.log import get_logger
+from k3s_daas.seal.constants import STATUS_ACTIVE
+from k3s_daas.seal.errors import K3sDaasError
+from k3s_daas.seal.token import parse_token, short_fingerprint
+from k3s_daas.worker.attested import MasterNotTrusted, RegisteredEnclave, attest_master
+from k3s_daas.worker.config import WorkerConfig
+from k3s_daas.worker.k3s import K3sAgent
+from k3s_daas.worker.master import MasterClient, MasterRejected, MasterUnavailable
+from k3s_daas.worker.state import WorkerState
+
+log = get_logger("k3s_daas.worker")
+
+EXIT_OK = 0
+EXIT_REVOKED = 3  # stake slashed / token revoked / expired: the node must not run
+EXIT_FAILED = 1
+TERMINAL_REASONS = {
+    "stake_slashed",
+    "stake_withdrawing",
+    "stake_too_low",
+    "token_revoked",
+    "not_found",
+    "expired",
+    "owner_mismatch",
+    "wrong_type",
+}
+EPOCH_ESTIMATE = timedelta(hours=1)  # only used to print an approximate expiry time
+
+
+class WorkerExit(K3sDaasError):
+    """The agent stops with `code` and `reason` (printed as one line by the CLI)."""
+
+    def __init__(self, code: int, reason: str, message: str) -> None:
+        super().__init__(message, reason=reason)
+        self.code = code
+
+
+class WorkerAgent:
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.key = config.key()
+        self.deployment = config.resolve_deployment()
+        self.state = WorkerState.load(config.state_file) or WorkerState(
+            node_id=config.node_id,
+            address=self.key.address,
+            chain_id=self.deployment.chain_id,
+            package_id=self.deployment.package_id,
+        )
+        if self.state.node_id != config.node_id or self.state.address != self.key.address:
+            raise WorkerExit(EXIT_FAILED, "bad_state", "state file belongs to another node or key")
+        self.k3s: K3sAgent | None = None
+        self._stop = asyncio.Event()
+
+    # ---- state ---------------------------------------------------------------------------
+    def _set(self, status: str, **changes: Any) -> None:
+        for name, value in changes.items():
+            setattr(self.state, name, value)
+        self.state.status = status
+        self.state.save(self.config.state_file)
+        log.info("worker_status", node=self.config.node_id, status=status)
+
+    # ---- chain ---------------------------------------------------------------------------
+    async def _fund_if_devnet(self, chain: ChainClient) -> None:
+        """On the embedded devnet, ask its faucet for gas (a real network's wallet is funded)."""
+        if not self.config.mock_mode or self.deployment.faucet_url is None:
+            return
+        if await chain.get_balance(self.key.address) >= self.config.stake_amount + 10**9:
+            return
+        import httpx
+
+        self._set("funding")
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.post(
+                f"{self.deployment.faucet_url}/v2/gas",
+                json={"FixedAmountRequest": {"recipient": self.key.address}},
+            )
+        if response.status_code != 200:
+            raise WorkerExit(
+                EXIT_FAILED, "faucet_failed", f"faucet answered {response.status_code}"
+            )
+
+    async def _ensure_token(self, package: K3sDaasPackage) -> SealTokenView:
+        """Reuse the stake and token from the state file (no second stake), else stake + mint."""
+        if self.state.token and self.state.token_id:
+            try:
+                view = await package.get_seal_token(self.state.token_id)
+                record = await package.get_stake_record(view.stake_record)
+            except ChainError:
+                view = None
+            if view is not None and record.status == STATUS_ACTIVE:
+                return view
+            if view is not None:
+                raise WorkerExit(EXIT_REVOKED, record.status_name, f"stake is {record.status_name}")
+        existing = await package.find_stake_for_node(self.config.node_id)
+        if existing is not None and existing.staker != self.key.address:
+            raise WorkerExit(
+                EXIT_FAILED, "node_taken", f"{self.config.node_id} is staked by another address"
+            )
+        if existing is not None:
+            self._set("minting", stake_record_id=existing.id)
+            minted = await package.create_worker_token(self.key, existing.id)
+        else:
+            self._set("staking")
+            minted = await package.stake_and_create_worker_token(
+                self.key, self.config.stake_amount, self.config.node_id
+            )
+        self._set(
+            "minted",
+            token=minted.token,
+            token_id=minted.token_id,
+            stake_record_id=minted.stake_record_id,
+            token_expires_epoch=minted.view.expires_at,
+            token_expires_at=datetime.now(UTC) + EPOCH_ESTIMATE,
+        )
+        log.info("token_minted", node=self.config.node_id, token=short_fingerprint(minted.token))
+        return minted.view
+
+    async def _registered_enclaves(
+        self, package: K3sDaasPackage
+    ) -> tuple[list[RegisteredEnclave], dict[int, bytes]]:
+        config = await package.get_enclave_config()
+        pcrs = {0: config.pcr0, 1: config.pcr1, 2: config.pcr2}
+        enclaves = []
+        for enclave_id in (*config.premium, *config.standard, *config.basic):
+            enclave = await package.get_enclave(enclave_id)
+            enclaves.append(RegisteredEnclave(enclave.id, enclave.public_key, pcrs))
+        return enclaves, pcrs
+
+    # ---- master --------------------------------------------------------------------------
+    async def _connect(self, package: K3sDaasPackage) -> MasterClient:
+        """Attest masters in order; the first that proves itself is used."""
+        if self.deployment.attestation_root_path is None:
+            raise WorkerExit(
+                EXIT_FAILED, "no_attestation_root", "deployment names no attestation root"
+            )
+        root = load_root(__import__("pathlib").Path(self.deployment.attestation_root_path))
+        enclaves, pcrs = await self._registered_enclaves(package)
+        reasons = []
+        for url in self.config.nautilus_endpoint:
+            self._set("attesting", master_url=url)
+            try:
+                attested = await attest_master(
+                    url, root=root, expected_pcrs=pcrs, enclaves=enclaves
+                )
+            except MasterNotTrusted as exc:
+                log.warning("master_not_trusted", url=url, reason=exc.reason, error=exc.message)
+                reasons.append(f"{url}: {exc.message}")
+                continue
+            return MasterClient(attested, self.key, timeout=self.config.request_timeout)
+        raise MasterNotTrusted("no master could be attested: " + "; ".join(reasons))
+
+    async def _register(self, master: MasterClient) -> None:
+        assert self.state.token is not None
+        self._set("registering", master_url=master.url, enclave_id=master.enclave_id)
+        answer = await master.register(self.state.token, self.config.node_id)
+        self._set("registered", registered_at=datetime.now(UTC))
+        join = answer.get("join_token")
+        if join and self.config.mode == "k3s":
+            server = answer.get("k3s_server") or master.url
+            self.k3s = K3sAgent(
+                self.config.k3s_binary, server, self.config.node_id, extra_args=self.config.k3s_args
+            )
+            self.k3s.start(join)
+
+    # ---- main loop -----------------------------------------------------------------------
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._stop.set)
+        try:
+            return await self._run()
+        except WorkerExit as exc:
+            self._set("revoked" if exc.code == EXIT_REVOKED else "failed", reason=exc.reason)
+            log.error("worker_exit", node=self.config.node_id, reason=exc.reason, error=exc.message)
+            raise
+        finally:
+            if self.k3s is not None:
+                await self.k3s.stop()
+
+    async def _run(self) -> int:
+        async with ChainClient.from_deployment(self.deployment) as chain:
+            package = K3sDaasPackage(chain, self.deployment)
+            await self._fund_if_devnet(chain)
+            await self._ensure_token(package)
+            master = await self._connect(package)
+            await self._register(master)
+            return await self._heartbeats(chain, package, master)
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep unless asked to stop; True when a stop was requested."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        return self._stop.is_set()
+
+    async def _heartbeats(
+        self, chain: ChainClient, package: K3sDaasPackage, master: MasterClient
+    ) -> int:
+        interval = self.config.heartbeat_interval
+        backoff = interval
+        while True:
+            jitter = interval * self.config.heartbeat_jitter * (2 * random.random() - 1)
+            if await self._sleep(max(0.05, interval + jitter)):
+                with contextlib.suppress(K3sDaasError):
+                    assert self.state.token is not None
+                    await master.leave(self.state.token, self.config.node_id)
+                self._set("left")
+                return EXIT_OK
+            await self._rotate_if_due(chain, package, master)
+            try:
+                assert self.state.token is not None
+                answer = await master.heartbeat(self.state.token, self.config.node_id)
+            except MasterRejected as exc:
+                if exc.reason in TERMINAL_REASONS:
+                    raise WorkerExit(EXIT_REVOKED, exc.reason, f"master says {exc.reason}") from exc
+                if exc.reason == "not_registered":
+                    await self._register(master)
+                    continue
+                raise WorkerExit(EXIT_FAILED, exc.reason, exc.message) from exc
+            except MasterUnavailable as exc:
+                log.warning(
+                    "master_unavailable", url=master.url, error=exc.message, retry_in=backoff
+                )
+                if await self._sleep(backoff):
+                    self._set("left")
+                    return EXIT_OK
+                backoff = min(backoff * 2, self.config.max_backoff)
+                with contextlib.suppress(MasterNotTrusted):
+                    master = await self._connect(package)  # failover: next attested master
+                    await self._register(master)
+                continue
+            backoff = interval
+            self._set(
+                "ready",
+                last_heartbeat=datetime.now(UTC),
+                heartbeats=self.state.heartbeats + 1,
+                reason=None,
+                tier=answer.get("tier"),
+                permissions=answer.get("permissions", []),
+            )
+
+    async def _rotate_if_due(
+        self, chain: ChainClient, package: K3sDaasPackage, master: MasterClient
+    ) -> None:
+        expires = self.state.token_expires_epoch
+        if expires is None:
+            return
+        epoch = await chain.current_epoch()
+        if epoch + self.config.rotate_before_epochs < expires:
+            return
+        assert self.state.token is not None
+        minted = await package.rotate_token(self.key, self.state.token)
+        self._set(
+            self.state.status,
+            token=minted.token,
+            token_expires_epoch=minted.view.expires_at,
+            token_expires_at=datetime.now(UTC) + EPOCH_ESTIMATE,
+        )
+        log.info("token_rotated", node=self.config.node_id, token=short_fingerprint(minted.token))
+        parse_token(minted.token)
