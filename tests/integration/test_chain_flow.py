@@ -378,3 +378,19 @@ def test_cli_bad_input_is_one_line_and_exit_1(devnet: DevnetProcess, tmp_path: P
     one_line_error(cli("token", "list", home=tmp_path / "nothing-here"), "no_deployment")
     poor = cli("stake", "--amount", "500", "--user", *dep, home=home)  # unfunded key
     one_line_error(poor, "insufficient_funds")
+
+
+async def test_node_stakes_table_is_served_as_dynamic_fields(
+    devnet: DevnetProcess, enclaves: dict[Tier, str], client: ChainClient, pkg: K3sDaasPackage
+) -> None:
+    key = funded(devnet)
+    node = f"table-{os.getpid()}"
+    record = await pkg.stake_for_node(key, 100, node)
+    pool = await pkg.get_pool()
+    fields = await client.list_dynamic_fields(pool.node_stakes_table)
+    names = {bytes(f.name.value)[1:].decode(): bytes(f.value.value).hex() for f in fields}  # type: ignore[union-attr]
+    assert names[node] == record.id[2:]
+    found = await pkg.find_stake_for_node(node)
+    assert found is not None
+    assert found.id == record.id
+    assert await pkg.find_stake_for_node("never-staked") is None

@@ -338,6 +338,16 @@ class Ledger:
             ).fetchone()
         return None if row is None else str(row[0])
 
+    def table_entries(self, table_id: str, after: str | None, limit: int) -> list[tuple[str, str]]:
+        """(key, value) of a `Table<String, ID>` in key order, after `after` (paging)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, value FROM table_entries WHERE table_id = ? AND key > ? "
+                "ORDER BY key LIMIT ?",
+                (table_id, after or "", limit),
+            ).fetchall()
+        return [(str(k), str(v)) for k, v in rows]
+
     # -- object reads -------------------------------------------------------------------------
     @staticmethod
     def _object_from(row: sqlite3.Row) -> ObjectRow:

@@ -7,6 +7,7 @@ is INTERNAL without a traceback on the wire.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,11 +20,12 @@ from pysui.sui.sui_grpc.suimsgs.google import rpc as grpc_rpc
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
 from k3s_daas import __version__
-from k3s_daas.chain.keys import KeyError_, normalize_address
+from k3s_daas.chain.keys import KeyError_, normalize_address, uleb128
 from k3s_daas.devnet.convert import to_transaction_data
 from k3s_daas.devnet.errors import BadRequest, NotFound
 from k3s_daas.devnet.ids import (
     CHAIN_NAME,
+    MOVE_STDLIB,
     PACKAGE_ID,
     PROTOCOL_VERSION,
     SERVER_NAME,
@@ -61,6 +63,7 @@ MAX_BATCH = 1000
 DEFAULT_PAGE = 50
 MAX_PAGE = 1000
 _PAGE_PREFIX = b"k3s-daas/owned/v1:"
+_TABLE_PREFIX = b"k3s-daas/table/v1:"
 _TYPE_RE = re.compile(r"^0x[0-9a-f]{64}::[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*(<.+>)?)?$")
 _DIGEST_RE = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
 
@@ -290,6 +293,46 @@ class StateService(_Service):
         return v2.ListOwnedObjectsResponse(
             objects=[self.objects.render(r, tree) for r in rows],
             next_page_token=(_PAGE_PREFIX + rows[-1].obj.object_id.encode()) if more else None,
+        )
+
+    async def list_dynamic_fields(
+        self, request: v2.ListDynamicFieldsRequest
+    ) -> v2.ListDynamicFieldsResponse:
+        """Entries of our package's `Table<String, ID>` (the pool's `node_stakes`)."""
+        parent = _address(request.parent, "parent")
+        size = max(1, min(request.page_size or DEFAULT_PAGE, MAX_PAGE))
+        after: str | None = None
+        if request.page_token:
+            token = bytes(request.page_token)
+            if not token.startswith(_TABLE_PREFIX):
+                raise BadRequest("page_token was not issued by this server")
+            after = token[len(_TABLE_PREFIX) :].decode("utf-8", "replace")
+        rows = self.ledger.table_entries(parent, after, size + 1)
+        more = len(rows) > size
+        rows = rows[:size]
+        fields = []
+        for key, value in rows:
+            name = key.encode()
+            field_id = (
+                "0x" + hashlib.blake2b(bytes.fromhex(parent[2:]) + name, digest_size=32).hexdigest()
+            )
+            fields.append(
+                v2.DynamicField(
+                    kind=v2.DynamicFieldDynamicFieldKind.FIELD,
+                    parent=parent,
+                    field_id=field_id,
+                    name=v2.Bcs(
+                        name=f"{MOVE_STDLIB}::string::String", value=uleb128(len(name)) + name
+                    ),
+                    value=v2.Bcs(
+                        name=f"{SUI_FRAMEWORK}::object::ID", value=bytes.fromhex(value[2:])
+                    ),
+                    value_type=f"{SUI_FRAMEWORK}::object::ID",
+                )
+            )
+        return v2.ListDynamicFieldsResponse(
+            dynamic_fields=fields,
+            next_page_token=(_TABLE_PREFIX + rows[-1][0].encode()) if more else None,
         )
 
     async def get_balance(self, request: v2.GetBalanceRequest) -> v2.GetBalanceResponse:
