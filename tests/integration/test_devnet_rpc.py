@@ -207,11 +207,16 @@ async def test_get_function(devnet: DevnetProcess, channel: Channel) -> None:
         assert err.value.status == Status.NOT_FOUND
 
 
+async def test_list_dynamic_fields_needs_a_parent(channel: Channel) -> None:
+    with pytest.raises(GRPCError) as err:
+        await v2.StateServiceStub(channel).list_dynamic_fields(v2.ListDynamicFieldsRequest())
+    assert err.value.status == Status.INVALID_ARGUMENT
+
+
 async def test_unimplemented_rpcs(channel: Channel) -> None:
     calls = [
         v2.SignatureVerificationServiceStub(channel).verify_signature(v2.VerifySignatureRequest()),
         v2.NameServiceStub(channel).lookup_name(v2.LookupNameRequest(name="x.sui")),
-        v2.StateServiceStub(channel).list_dynamic_fields(v2.ListDynamicFieldsRequest()),
         v2.MovePackageServiceStub(channel).get_package(v2.GetPackageRequest()),
     ]
     for call in calls:
