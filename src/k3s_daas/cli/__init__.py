@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
 
@@ -50,8 +51,32 @@ def _root(
     configure_logging(settings.log_level, json=settings.log_json)
 
 
-def _register() -> None:
+# Top-level commands added by a module's `register(app)`, so that one command imports one module.
+TOP_LEVEL = {
+    "stake": "stake",
+    "unstake": "stake",
+    "withdraw": "stake",
+    "kubeconfig": "kube",
+    "exec-credential": "kube",
+    "up": "up",
+}
+
+
+def _wanted(argv: list[str]) -> str | None:
+    """The one module the command line needs (kubectl runs `exec-credential` per command:
+    importing the chain stack for it would cost seconds), or None for all of them."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is None:
+        return None
+    if first in TOP_LEVEL:
+        return TOP_LEVEL[first]
+    return next((m for m, n, _ in SUBCOMMANDS if n == first), None)
+
+
+def _register(only: str | None = None) -> None:
     for module_name, name, help_text in SUBCOMMANDS:
+        if only is not None and module_name != only:
+            continue
         try:
             module = importlib.import_module(f"k3s_daas.cli.{module_name}")
         except ModuleNotFoundError as exc:
@@ -66,8 +91,6 @@ def _register() -> None:
             app.add_typer(sub, name=name, help=help_text)
 
 
-_register()
-
-
 def main() -> None:
+    _register(_wanted(sys.argv[1:]))
     app()

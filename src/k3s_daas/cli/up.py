@@ -192,6 +192,55 @@ class Cluster:
         for part in reversed(self.parts):
             part.stop()
 
+    def write_kubeconfig(self) -> Path:
+        """A kubectl user for the operator: a premium user stake, a user token with every
+        permission, and a kubeconfig whose exec plugin hands kubectl that token."""
+        from datetime import UTC, datetime, timedelta
+
+        from k3s_daas.chain.client import ChainClient
+        from k3s_daas.chain.deployment import Deployment
+        from k3s_daas.chain.package import K3sDaasPackage
+        from k3s_daas.cli._common import run_async
+        from k3s_daas.kube.kubeconfig import write_kubeconfig, write_private_json
+
+        deployment = Deployment.load(self.devnet_json)
+        folder = self.home / "user"
+        key_path = folder / "sui.key"
+        if not key_path.exists():
+            SuiKeyPair.generate().save(key_path)
+        key = SuiKeyPair.load(key_path)
+        assert deployment.faucet_url is not None
+        httpx.post(
+            f"{deployment.faucet_url}/v2/gas",
+            json={"FixedAmountRequest": {"recipient": key.address}},
+            timeout=10,
+        ).raise_for_status()
+
+        async def mint() -> tuple[str, int]:
+            async with ChainClient.from_deployment(deployment) as chain:
+                package = K3sDaasPackage(chain, deployment)
+                record = await package.stake_for_user(key, STAKES[-1])
+                minted = await package.create_user_token(
+                    key,
+                    record.id,
+                    ["pods:read", "services:read", "nodes:write", "pods:write", "*:*"],
+                )
+                return minted.token, minted.view.expires_at - await chain.current_epoch()
+
+        token, epochs_left = run_async(mint())
+        expires = datetime.now(UTC) + timedelta(seconds=max(1, epochs_left) * self.epoch_seconds)
+        token_file = folder / "token.json"
+        write_private_json(
+            token_file, {"token": token, "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        )
+        info = json.loads(self.master_json.read_text())
+        return write_kubeconfig(
+            self.home / "kubeconfig",
+            server=info["url"],
+            ca_pem=Path(info["ca_path"]).read_bytes(),
+            token_file=token_file,
+        )
+
     # ---- status ----------------------------------------------------------------------------
     def worker_states(self) -> list[dict[str, Any]]:
         rows = []
@@ -289,7 +338,7 @@ def _run(
         if not as_json:
             console.print(f"starting devnet, master and {workers} workers in {cluster.home} ...")
         cluster.start()
-        kubeconfig = cluster.home / "kubeconfig"
+        kubeconfig = cluster.write_kubeconfig()
         if not as_json:
             console.print(
                 f"kubeconfig: {kubeconfig}\n"

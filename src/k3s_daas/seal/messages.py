@@ -52,7 +52,8 @@ class SignedBody(BaseModel):
         return value
 
     def unsigned(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"signature"})
+        """The fields the signature covers: those sent, except `signature` itself."""
+        return self.model_dump(exclude={"signature"}, exclude_unset=True)
 
 
 class RegisterRequest(SignedBody):

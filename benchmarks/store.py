@@ -1,0 +1,138 @@
+"""Store put/get operations per second: memory vs SQLite (FULL and NORMAL sync) vs a real etcd
+member, each raw and sealed; sealed/raw is the AES-256-GCM overhead, measured in the same run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from k3s_daas.nautilus.audit import AuditLog
+from k3s_daas.nautilus.store import Store, open_store
+
+MAX_SECONDS = 2.0  # per measurement
+MAX_COUNT = 3000
+VALUE = os.urandom(512)  # about a worker record
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _etcd(tmp: Path) -> Iterator[str | None]:
+    """One etcd member on loopback for the run (None when etcd is not installed)."""
+    if shutil.which("etcd") is None:
+        yield None
+        return
+    client, peer = _free_port(), _free_port()
+    c_url, p_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
+    flags = {
+        "--name": "bench",
+        "--data-dir": str(tmp / "etcd"),
+        "--listen-client-urls": c_url,
+        "--advertise-client-urls": c_url,
+        "--listen-peer-urls": p_url,
+        "--initial-advertise-peer-urls": p_url,
+        "--initial-cluster": f"bench={p_url}",
+    }
+    proc = subprocess.Popen(
+        ["etcd", *(part for pair in flags.items() for part in pair)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", client), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"etcd://127.0.0.1:{client}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def _rate(op: Callable[[int], Awaitable[object]]) -> float:
+    """Sequential operations per second, bounded by MAX_COUNT and MAX_SECONDS."""
+    count = 0
+    start = time.perf_counter()
+    while count < MAX_COUNT and time.perf_counter() - start < MAX_SECONDS:
+        await op(count)
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+async def _measure(store: Store, *, audit: bool) -> dict[str, float]:
+    prefix = f"/bench/{os.urandom(4).hex()}/"
+    put = await _rate(lambda i: store.put(f"{prefix}{i % 500}", VALUE))
+    get = await _rate(lambda i: store.get(f"{prefix}{i % 500}"))
+    result = {"put_per_s": put, "get_per_s": get}
+    if audit:  # sealed runs only: the audit prefix is global and must stay one kind of value
+        log = AuditLog(store)
+        result["audit_append_per_s"] = await _rate(
+            lambda i: log.append(actor="bench", action="x", subject=str(i), decision="allow")
+        )
+    await store.close()
+    return result
+
+
+async def _all(tmp: Path, etcd_url: str | None) -> dict[str, dict[str, float]]:
+    key = os.urandom(32)
+    urls = {
+        "memory": "memory://",
+        "sqlite (sync FULL)": f"sqlite:///{tmp / 'full.db'}",
+        "sqlite (sync NORMAL)": f"sqlite:///{tmp / 'normal.db'}?synchronous=normal",
+    }
+    if etcd_url is not None:
+        urls["etcd (1 member)"] = etcd_url
+    results: dict[str, dict[str, float]] = {}
+    for name, url in urls.items():
+        raw = await _measure(open_store(url), audit=False)
+        sealed = await _measure(open_store(url, data_key=key), audit=True)
+        results[name] = {
+            **{f"raw_{k}": v for k, v in raw.items()},
+            **{f"sealed_{k}": v for k, v in sealed.items()},
+            "sealed_put_ratio": sealed["put_per_s"] / raw["put_per_s"],
+            "sealed_get_ratio": sealed["get_per_s"] / raw["get_per_s"],
+        }
+    return results
+
+
+def run(out_dir: Path) -> dict[str, object]:
+    """Measure every backend raw and sealed; print a table; return the numbers."""
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        with _etcd(tmp) as etcd_url:
+            results = asyncio.run(_all(tmp, etcd_url))
+    table = Table(title="Store ops/s (sequential, 512-byte values)")
+    columns = ("backend", "put raw", "put sealed", "get raw", "get sealed")
+    for column in (*columns, "sealed/raw put", "sealed/raw get", "audit appends/s (sealed)"):
+        table.add_column(column, justify="right")
+    for name, r in results.items():
+        table.add_row(
+            name,
+            f"{r['raw_put_per_s']:,.0f}",
+            f"{r['sealed_put_per_s']:,.0f}",
+            f"{r['raw_get_per_s']:,.0f}",
+            f"{r['sealed_get_per_s']:,.0f}",
+            f"{r['sealed_put_ratio']:.2f}",
+            f"{r['sealed_get_ratio']:.2f}",
+            f"{r['sealed_audit_append_per_s']:,.0f}",
+        )
+    Console().print(table)
+    return {"value_bytes": len(VALUE), "max_count": MAX_COUNT, "backends": results}

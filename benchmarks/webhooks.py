@@ -1,0 +1,171 @@
+"""TokenReview webhook throughput and p99 over HTTPS keep-alive, against a no-op endpoint of the
+same server in the same run (the ratio is what to compare across runs on noisy machines).
+
+The server runs in its own uvicorn process (so client and server do not share a GIL) with the
+in-memory authenticator; the lead adds the master-backed variant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from rich.console import Console
+from rich.table import Table
+
+from k3s_daas.kube.memory import MemoryAuthenticator
+from k3s_daas.kube.tls import ServerIdentity
+from k3s_daas.kube.webhooks import TOKENREVIEW_PATH, webhook_router
+from k3s_daas.seal import Claims, Tier, format_token, permissions_for
+from k3s_daas.seal.constants import STAKE_TYPE_USER
+
+REQUESTS = 2000
+CONCURRENCY = 32
+WARMUP = 100
+NOOP_PATH = "/bench/noop"
+TOKEN = format_token("0x" + "12" * 32, b"\x34" * 32)
+
+
+def _claims() -> Claims:
+    return Claims(
+        owner="0x" + "56" * 32,
+        node_id="",
+        stake_type=STAKE_TYPE_USER,
+        stake_amount=1_000,
+        permissions=tuple(permissions_for(1_000)),
+        tier=Tier.STANDARD,
+        expires_at_epoch=100,
+        token_id="0x" + "78" * 32,
+        stake_record_id="0x" + "9a" * 32,
+        enclave_id="0x" + "bc" * 32,
+    )
+
+
+def bench_app() -> FastAPI:
+    """uvicorn factory: the webhook router plus a no-op POST of the same size class."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app.include_router(webhook_router(MemoryAuthenticator({TOKEN: _claims()})))
+
+    @app.post(NOOP_PATH)
+    async def noop() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _measure(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, float]:
+    latencies: list[float] = []
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < REQUESTS:
+            next_index += 1
+            start = time.perf_counter()
+            resp = await client.post(path, json=body)
+            latencies.append(time.perf_counter() - start)
+            resp.raise_for_status()
+
+    for _ in range(WARMUP):
+        (await client.post(path, json=body)).raise_for_status()
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "requests": float(len(latencies)),
+        "per_s": len(latencies) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+async def _run_client(url: str, ca_pem: bytes) -> dict[str, dict[str, float]]:
+    ctx = ssl.create_default_context(cadata=ca_pem.decode())
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    review = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenReview",
+        "spec": {"token": TOKEN},
+    }
+    async with httpx.AsyncClient(base_url=url, verify=ctx, limits=limits, timeout=30) as client:
+        check = (await client.post(TOKENREVIEW_PATH, json=review)).json()
+        assert check["status"]["authenticated"] is True, check
+        return {
+            "noop": await _measure(client, NOOP_PATH, review),
+            "tokenreview": await _measure(client, TOKENREVIEW_PATH, review),
+        }
+
+
+def run(out_dir: Path) -> dict[str, object]:
+    """Start the server process, measure no-op vs TokenReview, print a table, return numbers."""
+    with tempfile.TemporaryDirectory() as tmp:
+        identity = ServerIdentity.load_or_create(Path(tmp), ["localhost"], ["127.0.0.1"])
+        port = _free_port()
+        root = Path(__file__).resolve().parents[1]
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "uvicorn", "benchmarks.webhooks:bench_app", "--factory",
+                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                "--ssl-certfile", str(identity.cert_path), "--ssl-keyfile", str(identity.key_path),
+            ],
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("benchmark server did not start") from None
+                    time.sleep(0.1)
+            numbers = asyncio.run(_run_client(f"https://127.0.0.1:{port}", identity.ca_pem))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+    result: dict[str, object] = {
+        f"{name}_{key}": round(value, 2) for name, m in numbers.items() for key, value in m.items()
+    }
+    result["tokenreview_vs_noop"] = round(
+        numbers["tokenreview"]["per_s"] / numbers["noop"]["per_s"], 3
+    )
+    result["concurrency"] = CONCURRENCY
+    table = Table(
+        title=f"webhooks over HTTPS keep-alive ({REQUESTS} requests, {CONCURRENCY} at once)"
+    )
+    for column in ("endpoint", "req/s", "p50 ms", "p99 ms"):
+        table.add_column(column, justify="right" if column != "endpoint" else "left")
+    for name, m in numbers.items():
+        table.add_row(name, f"{m['per_s']:,.0f}", f"{m['p50_ms']:.2f}", f"{m['p99_ms']:.2f}")
+    table.add_row("tokenreview / noop", f"{result['tokenreview_vs_noop']}", "", "")
+    Console().print(table)
+    return result
+
+
+if __name__ == "__main__":
+    print(run(Path(tempfile.gettempdir())))

@@ -1,0 +1,12 @@
+"""Kubernetes integration: the standalone read-only API for real kubectl, the apiserver webhooks,
+the master's TLS identity, kubeconfig/exec-credential, and K3s-mode helpers (DESIGN §8, §9)."""
+
+from k3s_daas.kube.types import (
+    AuthenticationFailed,
+    Authenticator,
+    KubeError,
+    NodeInfo,
+    NodeSource,
+)
+
+__all__ = ["AuthenticationFailed", "Authenticator", "KubeError", "NodeInfo", "NodeSource"]

@@ -1,0 +1,172 @@
+"""HTTP plumbing shared by the standalone API and the webhooks: every error leaves as a Kubernetes
+`Status` (kubectl prints `{"detail": ...}` as "unknown"), bodies are size-capped, tokens are read
+from `Authorization: Bearer` and never logged."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
+
+from k3s_daas.kube.models import Status, StatusDetails
+from k3s_daas.kube.types import AuthenticationFailed, Authenticator, BadRequest, KubeError
+from k3s_daas.log import get_logger
+from k3s_daas.seal import Claims, K3sDaasError
+
+log = get_logger("k3s_daas.kube")
+
+MAX_BODY = 64 * 1024
+MAX_TOKEN = 4096
+
+_REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    406: "NotAcceptable",
+    410: "Expired",
+    413: "RequestEntityTooLarge",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+}
+
+
+class StatusError(KubeError):
+    """An error that becomes a Status response with HTTP `code`."""
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        *,
+        reason: str | None = None,
+        details: StatusDetails | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason or _REASONS.get(code, "BadRequest"))
+        self.code = code
+        self.details = details
+
+
+def status_object(
+    code: int, message: str, reason: str | None = None, details: StatusDetails | None = None
+) -> Status:
+    return Status(
+        code=code, message=message, reason=reason or _REASONS.get(code, "Unknown"), details=details
+    )
+
+
+def json_response(
+    body: dict[str, Any], code: int = 200, content_type: str | None = None
+) -> Response:
+    """Compact JSON with an exact Content-Type (discovery and Tables depend on it)."""
+    return Response(
+        content=json.dumps(body, separators=(",", ":")),
+        status_code=code,
+        media_type=content_type or "application/json",
+    )
+
+
+def model_response(model: BaseModel, code: int = 200, content_type: str | None = None) -> Response:
+    return json_response(
+        model.model_dump(mode="json", by_alias=True, exclude_none=True), code, content_type
+    )
+
+
+def status_response(
+    code: int, message: str, reason: str | None = None, details: StatusDetails | None = None
+) -> Response:
+    resp = model_response(status_object(code, message, reason, details), code)
+    if code == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="k3s-daas"'
+    return resp
+
+
+class KubeRoute(APIRoute):
+    """Route class converting every exception into a Status (routers cannot own handlers)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except StatusError as exc:
+                return status_response(exc.code, exc.message, exc.reason, exc.details)
+            except BadRequest as exc:
+                return status_response(400, exc.message)
+            except RequestValidationError as exc:
+                return status_response(400, _validation_message(exc.errors()))
+            except ValidationError as exc:
+                return status_response(400, _validation_message(exc.errors()))
+            except K3sDaasError as exc:
+                log.warning("kube_request_failed", path=request.url.path, reason=exc.reason)
+                return status_response(503, f"service unavailable ({exc.reason})")
+            except Exception as exc:  # a bug: never a traceback to the client
+                log.error("kube_internal_error", path=request.url.path, error=type(exc).__name__)
+                return status_response(500, "internal error")
+
+        return wrapped
+
+
+def _validation_message(errors: Any) -> str:
+    parts = []
+    for err in list(errors)[:3]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg")))
+    return "invalid request: " + "; ".join(parts)
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The request body, refused with 413 beyond `limit` bytes (checked while streaming)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise StatusError(400, "invalid Content-Length")
+        if int(declared) > limit:
+            raise StatusError(413, f"request body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise StatusError(413, f"request body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("body must be a JSON object")
+    return data
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise StatusError(401, "Unauthorized: no bearer token")
+    if len(token) > MAX_TOKEN:
+        raise StatusError(401, "Unauthorized: token too long")
+    return token
+
+
+async def authenticate_request(request: Request, auth: Authenticator) -> Claims:
+    """Claims for the caller's bearer token, or a 401 Status (fail closed)."""
+    token = bearer_token(request)
+    try:
+        return await auth.authenticate(token)
+    except AuthenticationFailed as exc:
+        raise StatusError(401, f"Unauthorized: {exc.reason}", reason="Unauthorized") from exc

@@ -1,0 +1,198 @@
+"""K3s mode (DESIGN §8): per-node bootstrap tokens for `k3s agent`, cordon-and-delete on a slash,
+and the kube-apiserver webhook configuration that points K3s at the master.
+
+Uses the official `kubernetes` client (synchronous, so calls run in a worker thread). No K3s can
+run here: tests drive this against a recorded-shape fake kube-apiserver (docs/kubernetes.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from k3s_daas.kube.kubeconfig import write_private_json
+from k3s_daas.kube.types import KubeError
+from k3s_daas.kube.webhooks import SUBJECTACCESSREVIEW_PATH, TOKENREVIEW_PATH
+from k3s_daas.log import get_logger
+
+log = get_logger("k3s_daas.kube.k3s")
+
+BOOTSTRAP_NAMESPACE: Final = "kube-system"
+BOOTSTRAP_TYPE: Final = "bootstrap.kubernetes.io/token"
+BOOTSTRAP_GROUP: Final = "system:bootstrappers:k3s-daas:default-node-token"
+NODE_LABEL: Final = "k3s-daas.io/node"
+_ALPHABET: Final = string.ascii_lowercase + string.digits
+_ATTEMPTS: Final = 3
+
+
+class K3sApiError(KubeError):
+    """The Kubernetes API refused or could not be reached (status only; bodies may hold secrets)."""
+
+    reason = "k3s_api_error"
+
+
+def ca_hash(ca_pem: bytes) -> str:
+    """The `K10<hash>` part of a K3s secure token: SHA-256 of the cluster CA PEM, hex."""
+    return hashlib.sha256(ca_pem).hexdigest()
+
+
+def _random(length: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def _api_error(what: str, exc: ApiException) -> K3sApiError:
+    return K3sApiError(f"{what}: Kubernetes API answered {exc.status} {exc.reason or ''}".strip())
+
+
+class BootstrapTokenIssuer:
+    """Mints short-lived `kube-system/bootstrap-token-<id>` Secrets, one per admitted worker."""
+
+    def __init__(self, api_client: Any, ca_pem: bytes, ttl: timedelta) -> None:
+        if ttl <= timedelta(0):
+            raise ValueError("ttl must be positive")
+        self._core = k8s.CoreV1Api(api_client)
+        self._hash = ca_hash(ca_pem)
+        self._ttl = ttl
+
+    def _secret(self, node_id: str, token_id: str, token_secret: str) -> Any:
+        expiration = (datetime.now(UTC) + self._ttl).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return k8s.V1Secret(
+            api_version="v1",
+            kind="Secret",
+            metadata=k8s.V1ObjectMeta(
+                name=f"bootstrap-token-{token_id}",
+                namespace=BOOTSTRAP_NAMESPACE,
+                labels={NODE_LABEL: node_id},
+            ),
+            type=BOOTSTRAP_TYPE,
+            string_data={
+                "description": f"k3s-daas join token for node {node_id}",
+                "token-id": token_id,
+                "token-secret": token_secret,
+                "expiration": expiration,
+                "usage-bootstrap-authentication": "true",
+                "usage-bootstrap-signing": "true",
+                "auth-extra-groups": BOOTSTRAP_GROUP,
+            },
+        )
+
+    async def issue(self, node_id: str) -> str:
+        """Create the Secret and return `K10<ca-hash>::<id>.<secret>` (for that worker only)."""
+        for _ in range(_ATTEMPTS):
+            token_id, token_secret = _random(6), _random(16)
+            body = self._secret(node_id, token_id, token_secret)
+            try:
+                await asyncio.to_thread(
+                    self._core.create_namespaced_secret,
+                    BOOTSTRAP_NAMESPACE,
+                    body,
+                    _headers={"Content-Type": "application/json"},  # none is sent by default
+                )
+            except ApiException as exc:
+                if exc.status == 409:  # token id collision: draw another
+                    continue
+                raise _api_error("creating the bootstrap token", exc) from exc
+            log.info("bootstrap_token_issued", node_id=node_id, token_id=token_id)
+            return f"K10{self._hash}::{token_id}.{token_secret}"
+        raise K3sApiError("could not find a free bootstrap token id")
+
+
+class NodeRevoker:
+    """On a slash: cordon the Node (spec.unschedulable) and delete it; a missing Node is fine."""
+
+    def __init__(self, api_client: Any) -> None:
+        self._core = k8s.CoreV1Api(api_client)
+
+    def _revoke(self, node_id: str) -> bool:
+        try:
+            self._core.patch_node(
+                node_id,
+                {"spec": {"unschedulable": True}},
+                _content_type="application/strategic-merge-patch+json",
+            )
+            self._core.delete_node(node_id)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise _api_error(f"revoking node {node_id}", exc) from exc
+        return True
+
+    async def revoke(self, node_id: str) -> bool:
+        """True when a Node was cordoned and deleted, False when there was none."""
+        deleted = await asyncio.to_thread(self._revoke, node_id)
+        log.info("node_revoked", node_id=node_id, deleted=deleted)
+        return deleted
+
+
+async def cordon_and_delete_node(api_client: Any, name: str) -> bool:
+    """Shorthand for `NodeRevoker(api_client).revoke(name)`."""
+    return await NodeRevoker(api_client).revoke(name)
+
+
+@dataclass(frozen=True)
+class K3sConfig:
+    """The files written for kube-apiserver and the `k3s server` flags that use them."""
+
+    files: list[Path]
+    server_flags: list[str]
+
+
+def _webhook_kubeconfig(name: str, url: str, ca_pem: bytes) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": name,
+                "cluster": {
+                    "server": url,
+                    "certificate-authority-data": base64.b64encode(ca_pem).decode("ascii"),
+                },
+            }
+        ],
+        "users": [{"name": "kube-apiserver", "user": {}}],
+        "contexts": [{"name": "webhook", "context": {"cluster": name, "user": "kube-apiserver"}}],
+        "current-context": "webhook",
+    }
+
+
+def write_k3s_config(out_dir: Path, master_url: str, ca_pem: bytes) -> K3sConfig:
+    """Write the authentication/authorization webhook kubeconfigs; return them and the flags."""
+    parts = urlsplit(master_url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise KubeError(
+            f"the master URL must be https:// (webhooks need TLS), got {master_url!r}",
+            reason="bad_master_url",
+        )
+    if b"-----BEGIN CERTIFICATE-----" not in ca_pem:
+        raise KubeError("the CA is not a PEM certificate", reason="bad_ca")
+    base = master_url.rstrip("/")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    authn = (out_dir / "authn-webhook.kubeconfig").resolve()
+    authz = (out_dir / "authz-webhook.kubeconfig").resolve()
+    write_private_json(
+        authn, _webhook_kubeconfig("k3s-daas-authn", base + TOKENREVIEW_PATH, ca_pem)
+    )
+    write_private_json(
+        authz, _webhook_kubeconfig("k3s-daas-authz", base + SUBJECTACCESSREVIEW_PATH, ca_pem)
+    )
+    arg = "--kube-apiserver-arg="
+    flags = [
+        f"{arg}authentication-token-webhook-config-file={authn}",
+        f"{arg}authentication-token-webhook-version=v1",
+        f"{arg}authorization-webhook-config-file={authz}",
+        f"{arg}authorization-webhook-version=v1",
+        f"{arg}authorization-mode=Node,RBAC,Webhook",
+    ]
+    return K3sConfig(files=[authn, authz], server_flags=flags)

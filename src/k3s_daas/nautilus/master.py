@@ -1,0 +1,310 @@
+"""The master process: wires enclave, store, chain, validator, registry, watcher and HTTPS.
+
+Start-up order (each step needs the one before): TLS identity (its key hash goes into every
+attestation document) -> enclave (simulated from the devnet's dev CA, or Nitro) -> the Store,
+sealed with the enclave's data key -> the chain client -> the Enclave object on chain
+(`register_enclave` the first time, `update_enclave` with the id kept in the Store afterwards,
+signed by the operator key) -> validator, registry (loaded from the Store), watcher -> HTTPS.
+Once serving it writes `<data>/nautilus.json` (url, CA path, enclave id, admin token path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import os
+import secrets
+import signal
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from k3s_daas.attestation import DevCA
+from k3s_daas.chain.client import ChainClient
+from k3s_daas.chain.deployment import Deployment
+from k3s_daas.chain.errors import ChainError, ObjectNotFound
+from k3s_daas.chain.keys import SuiKeyPair
+from k3s_daas.chain.package import K3sDaasPackage
+from k3s_daas.kube.tls import ServerIdentity
+from k3s_daas.log import get_logger
+from k3s_daas.nautilus.app import AppContext, create_app
+from k3s_daas.nautilus.enclave import Enclave, make_enclave
+from k3s_daas.nautilus.errors import StartupError
+from k3s_daas.nautilus.metrics import Metrics
+from k3s_daas.nautilus.registry import KeyValueStore, Registry
+from k3s_daas.nautilus.service import MasterService
+from k3s_daas.nautilus.settings import NautilusSettings
+from k3s_daas.nautilus.validator import Validator, ValidatorConfig
+from k3s_daas.nautilus.watcher import ChainWatcher
+from k3s_daas.seal.permissions import Tier
+from k3s_daas.settings import Settings
+
+log = get_logger(__name__)
+
+ENCLAVE_ID_KEY = "/enclave/id"
+OPERATOR_MIN_BALANCE = 1_000_000_000  # 1 SUI of gas for register/update_enclave
+
+
+def read_or_create_secret(path: Path) -> str:
+    """A 0600 file holding a random hex token (the admin bearer token)."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    token = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    return token
+
+
+def open_master_store(url: str, data_key: bytes) -> KeyValueStore:
+    """The Store for `url` (sqlite://, etcd://, memory://), sealed with the enclave's data key,
+    seen as bytes (the registry, nonce cache and cursor never handle revisions)."""
+    from k3s_daas.nautilus.store import BytesStore, open_store
+
+    return BytesStore(open_store(url, data_key=data_key))
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal capture: the master handles SIGTERM/SIGINT itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class Master:
+    """One master instance; `run()` serves until SIGTERM/SIGINT."""
+
+    def __init__(self, settings: NautilusSettings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.enclave_id = ""
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    @property
+    def url(self) -> str:
+        s = self.settings
+        return s.advertised_url or f"https://{s.host}:{s.port}"
+
+    def _deployment(self) -> Deployment:
+        path = self.settings.deployment or Settings().devnet_json
+        deployment = Deployment.load(path)
+        if self.settings.chain:
+            deployment = deployment.model_copy(update={"grpc_endpoints": self.settings.chain})
+        return deployment
+
+    def _enclave(self, deployment: Deployment) -> Enclave:
+        s = self.settings
+        if s.enclave_kind == "simulated":
+            if not deployment.attestation_root_path or not deployment.attestation_ca_key_path:
+                raise StartupError("the deployment names no dev CA for the simulated enclave")
+            ca = DevCA.load_files(
+                Path(deployment.attestation_root_path), Path(deployment.attestation_ca_key_path)
+            )
+            return make_enclave("simulated", ca=ca, data_key_path=s.data_dir / "data.key")
+        return make_enclave("nitro")
+
+    async def start(self) -> None:
+        """Everything but the HTTP server (so tests and benchmarks can reuse it)."""
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.deployment = deployment = self._deployment()
+        ips = ["127.0.0.1"]
+        with contextlib.suppress(ValueError):
+            if s.host not in ips and ipaddress.ip_address(s.host):
+                ips.append(s.host)
+        self.identity = ServerIdentity.load_or_create(s.data_dir / "tls", ["localhost"], ips)
+        self.enclave = self._enclave(deployment)
+        self.store = open_master_store(s.store, self.enclave.data_key())
+        self.admin_token = read_or_create_secret(s.admin_token_path)
+        self.client = ChainClient.from_deployment(deployment, timeout=s.chain_timeout)
+        self.package = K3sDaasPackage(self.client, deployment)
+        self.validator = Validator(
+            self.client,
+            self.package.package_id,
+            deployment.pool_id,
+            self.metrics,
+            ValidatorConfig(
+                cache_size=s.cache_size,
+                cache_ttl=s.cache_ttl,
+                negative_cache_size=s.negative_cache_size,
+                negative_ttl=s.negative_ttl,
+                staleness=s.staleness,
+                epoch_ttl=s.epoch_ttl,
+                pool_ttl=s.pool_ttl,
+                batch_window_ms=s.batch_window_ms,
+                max_batch=s.max_batch,
+            ),
+        )
+        self.registry = Registry(self.store, self.metrics)
+        loaded = await self.registry.load()
+        self.enclave_id = await self._register_enclave()
+        self.service = MasterService(
+            validator=self.validator,
+            registry=self.registry,
+            store=self.store,
+            enclave=self.enclave,
+            metrics=self.metrics,
+            enclave_id=self.enclave_id,
+            heartbeat_interval=s.heartbeat_interval,
+            skew_seconds=s.skew_seconds,
+            nonce_ttl=s.nonce_ttl,
+        )
+        self.watcher = ChainWatcher(
+            self.client, self.package.package_id, self.validator, self.registry, self.store,
+            self.metrics,
+        )  # fmt: skip
+        self.app = create_app(
+            AppContext(
+                service=self.service,
+                validator=self.validator,
+                registry=self.registry,
+                metrics=self.metrics,
+                enclave=self.enclave,
+                admin_token=self.admin_token,
+                tls_binding=self.identity.public_key_sha256,
+                max_body_bytes=s.max_body_bytes,
+                max_validate_batch=s.max_validate_batch,
+                health=self._health,
+            )
+        )
+        log.info("master ready", workers=loaded, enclave=self.enclave_id, url=self.url)
+
+    def _health(self) -> dict[str, Any]:
+        return {"watcher_checkpoint": self.watcher.cursor.checkpoint, "url": self.url}
+
+    # -- enclave on chain -------------------------------------------------------------------
+    async def _operator(self) -> SuiKeyPair:
+        path = self.settings.operator_key_path
+        if path.exists():
+            return SuiKeyPair.load(path)
+        key = SuiKeyPair.generate()
+        key.save(path)
+        return key
+
+    async def _fund(self, operator: SuiKeyPair) -> None:
+        """Dev only: ask the deployment's faucet for gas when the operator has too little."""
+        if await self.client.get_balance(operator.address) >= OPERATOR_MIN_BALANCE:
+            return
+        faucet = self.deployment.faucet_url
+        if not faucet:
+            raise StartupError(f"operator {operator.address} has no gas and there is no faucet")
+        async with httpx.AsyncClient(timeout=15) as http:
+            response = await http.post(
+                f"{faucet}/v2/gas", json={"FixedAmountRequest": {"recipient": operator.address}}
+            )
+        if response.status_code >= 300:
+            raise StartupError(f"faucet answered {response.status_code}")
+
+    async def _register_enclave(self) -> str:
+        """Register (or update) this master's Enclave object with a fresh document."""
+        operator = await self._operator()
+        await self._fund(operator)
+        document = self.enclave.attestation(user_data=self.identity.public_key_sha256)
+        stored = await self.store.get(ENCLAVE_ID_KEY)
+        if stored:
+            enclave_id = stored.decode()
+            try:
+                await self.package.update_enclave(operator, enclave_id, document, self.url)
+                log.info("enclave updated on chain", enclave=enclave_id)
+                return enclave_id
+            except (ObjectNotFound, ChainError) as exc:
+                if isinstance(exc, ChainError) and exc.reason == "chain_unavailable":
+                    raise
+                log.warning("enclave update refused; registering anew", reason=exc.reason)
+        enclave_id = await self.package.register_enclave(
+            operator, document, self.url, Tier[self.settings.tier.upper()]
+        )
+        await self.store.put(ENCLAVE_ID_KEY, enclave_id.encode())
+        log.info("enclave registered on chain", enclave=enclave_id, tier=self.settings.tier)
+        return enclave_id
+
+    # -- serving ----------------------------------------------------------------------------
+    async def lifecycle(self) -> None:
+        """Move silent workers to not_ready, then evicted (DESIGN §5)."""
+        s = self.settings
+        while True:
+            await asyncio.sleep(min(s.heartbeat_interval / 2, 5.0))
+            try:
+                await self.registry.sweep(s.heartbeat_interval, s.missed_heartbeats, s.evict_after)
+            except Exception as exc:  # the store may be briefly unavailable; try next tick
+                log.warning("lifecycle sweep failed", error=exc.__class__.__name__)
+
+    def write_info(self) -> Path:
+        info = {
+            "url": self.url,
+            "ca_path": str(self.identity.ca_path),
+            "cert_path": str(self.identity.cert_path),
+            "enclave_id": self.enclave_id,
+            "public_key": self.enclave.public_key.hex(),
+            "admin_token_path": str(self.settings.admin_token_path),
+            "store": self.settings.store.split("?")[0],
+            "pid": os.getpid(),
+        }
+        path = self.settings.info_path
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+    async def run(self) -> None:
+        """Start, serve HTTPS until SIGTERM/SIGINT, then stop everything."""
+        await self.start()
+        s = self.settings
+        config = uvicorn.Config(
+            self.app,
+            host=s.host,
+            port=s.port,
+            loop="none",
+            http="httptools",
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+            timeout_keep_alive=30,
+            ssl_certfile=str(self.identity.cert_path),
+            ssl_keyfile=str(self.identity.key_path),
+        )
+        server = _Server(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
+            await asyncio.sleep(0.02)
+        if serving.done():
+            serving.result()
+            raise StartupError(f"could not serve on {s.host}:{s.port}")
+        self._tasks = [
+            asyncio.create_task(self.watcher.run()),
+            asyncio.create_task(self.watcher.track_lag()),
+            asyncio.create_task(self.lifecycle()),
+        ]
+        self.write_info()
+        log.info("master serving", url=self.url)
+        try:
+            await serving
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.settings.info_path.unlink(missing_ok=True)
+        await self.client.close()
+        closer = getattr(self.store, "close", None)
+        if closer is not None:
+            result = closer()
+            if asyncio.iscoroutine(result):
+                await result

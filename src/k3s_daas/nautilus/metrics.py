@@ -1,0 +1,52 @@
+"""Prometheus metrics of one master instance (a registry per app, so tests never collide)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+
+class Metrics:
+    """The counters DESIGN asks for: validations, cache, chain latency, heartbeats, registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.validations = Counter(
+            "nautilus_validations", "Token validations by result", ["result"], registry=r
+        )
+        self.cache = Counter("nautilus_cache", "Validation cache lookups", ["outcome"], registry=r)
+        self.chain_latency = Histogram(
+            "nautilus_chain_seconds",
+            "Chain round trips of the validator",
+            ["call"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "nautilus_chain_batch_size",
+            "Objects per BatchGetObjects",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+            registry=r,
+        )
+        self.heartbeats = Counter(
+            "nautilus_heartbeats", "Heartbeats by result", ["result"], registry=r
+        )
+        self.registrations = Counter(
+            "nautilus_registrations", "Registrations by result", ["result"], registry=r
+        )
+        self.workers = Gauge("nautilus_workers", "Registry size by state", ["state"], registry=r)
+        self.revocations = Counter(
+            "nautilus_revocations", "Workers revoked by chain events", ["reason"], registry=r
+        )
+        self.watcher_lag = Gauge(
+            "nautilus_watcher_lag_checkpoints", "Checkpoints the watcher is behind", registry=r
+        )
+        self.watcher_checkpoint = Gauge(
+            "nautilus_watcher_checkpoint", "Last checkpoint the watcher processed", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

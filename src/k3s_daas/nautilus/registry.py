@@ -1,0 +1,318 @@
+"""The worker registry: one sealed record per node in the Store under `/workers/<node_id>`.
+
+Lifecycle (DESIGN §5): registered -> ready (first heartbeat) -> not_ready (no heartbeat for
+`missed` intervals) -> evicted (none for `evict_after` intervals); revoked (slash, unstake,
+revocation, expiry) and left (graceful leave) are terminal. A node whose record is terminal may
+register again; a live record owned by another address may not (`node_conflict`).
+
+Every change gets the next registry revision, which is the Kubernetes resourceVersion of the
+node view (`watch`); the records are kept in memory too (write-through) so reads never touch the
+store. The registry also implements kube's `NodeSource` protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from k3s_daas.kube.types import NodeInfo
+from k3s_daas.log import get_logger
+from k3s_daas.nautilus.errors import MasterError
+from k3s_daas.nautilus.metrics import Metrics
+from k3s_daas.seal.claims import Claims
+
+log = get_logger(__name__)
+
+PREFIX: Final = "/workers/"
+STATES: Final = ("registered", "ready", "not_ready", "evicted", "revoked", "left")
+LIVE: Final = frozenset({"registered", "ready", "not_ready"})
+TERMINAL: Final = frozenset({"evicted", "revoked", "left"})
+HISTORY: Final = 10_000
+
+
+class KeyValueStore(Protocol):
+    """The part of nautilus.store's Store the registry and the replay cache use."""
+
+    async def get(self, key: str) -> bytes | None: ...
+    async def put(self, key: str, value: bytes, *, ttl: float | None = None) -> Any: ...
+    async def compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes, *, ttl: float | None = None
+    ) -> bool: ...
+    async def range(self, prefix: str) -> Sequence[tuple[str, bytes]]: ...
+
+
+class WorkerRecord(BaseModel):
+    """What the master knows about one admitted worker (never the token: a fingerprint)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    node_id: str
+    owner: str
+    status: str
+    reason: str | None = None
+    tier: str
+    stake: int
+    permissions: tuple[str, ...]
+    token_fingerprint: str = Field(description="first 16 hex of SHA-256(token)")
+    token_id: str
+    stake_record_id: str
+    enclave_id: str = ""
+    created: datetime
+    updated: datetime
+    last_heartbeat: datetime | None = None
+    running_pods: int = 0
+    resource_usage: dict[str, float] = Field(default_factory=dict)
+    heartbeats: int = 0
+    revision: int = 0
+
+    def node_info(self) -> NodeInfo:
+        return NodeInfo(
+            name=self.node_id,
+            status=self.status,
+            reason=self.reason,
+            tier=self.tier,
+            stake=self.stake,
+            permissions=self.permissions,
+            owner=self.owner,
+            token_fingerprint=self.token_fingerprint,
+            created=self.created,
+            last_heartbeat=self.last_heartbeat,
+            running_pods=self.running_pods,
+            resource_usage=dict(self.resource_usage),
+            resource_version=self.revision,
+        )
+
+    def public(self) -> dict[str, Any]:
+        """The JSON shape of `GET /api/v1/workers`."""
+        return self.model_dump(mode="json")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Registry:
+    """Worker records, write-through to the Store, with a change feed for the kube watch."""
+
+    def __init__(self, store: KeyValueStore, metrics: Metrics) -> None:
+        self.store = store
+        self.metrics = metrics
+        self._records: dict[str, WorkerRecord] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._revision = 0
+        self._history: deque[tuple[str, NodeInfo, int]] = deque(maxlen=HISTORY)
+        self._changed = asyncio.Event()
+
+    async def load(self) -> int:
+        """Read every record from the store (at start); returns how many."""
+        for key, value in await self.store.range(PREFIX):
+            try:
+                record = WorkerRecord.model_validate_json(value)
+            except ValueError:
+                log.error("unreadable worker record", key=key)
+                continue
+            self._records[record.node_id] = record
+            self._revision = max(self._revision, record.revision)
+        self._update_gauges()
+        return len(self._records)
+
+    # -- reads -----------------------------------------------------------------------------------
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    def get(self, node_id: str) -> WorkerRecord | None:
+        return self._records.get(node_id)
+
+    def all(self) -> list[WorkerRecord]:
+        return sorted(self._records.values(), key=lambda r: r.node_id)
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(STATES, 0)
+        for record in self._records.values():
+            out[record.status] = out.get(record.status, 0) + 1
+        return out
+
+    # -- writes ----------------------------------------------------------------------------------
+    def lock(self, node_id: str) -> asyncio.Lock:
+        lock = self._locks.get(node_id)
+        if lock is None:
+            lock = self._locks[node_id] = asyncio.Lock()
+        return lock
+
+    async def save(self, record: WorkerRecord) -> WorkerRecord:
+        """Write one record with the next revision (callers hold the node's lock)."""
+        previous = self._records.get(record.node_id)
+        self._revision += 1
+        record = record.model_copy(update={"revision": self._revision, "updated": _now()})
+        await self.store.put(PREFIX + record.node_id, record.model_dump_json().encode())
+        self._records[record.node_id] = record
+        self._publish("ADDED" if previous is None else "MODIFIED", record)
+        if previous is None or previous.status != record.status:
+            self._update_gauges()
+        return record
+
+    async def register(
+        self, claims: Claims, token_fingerprint: str, *, now: datetime | None = None
+    ) -> WorkerRecord:
+        """Admit (or re-admit) `claims.node_id`; a live record of another owner is a conflict."""
+        now = now or _now()
+        async with self.lock(claims.node_id):
+            current = self._records.get(claims.node_id)
+            if current is not None and current.owner != claims.owner and current.status in LIVE:
+                raise MasterError(
+                    f"node {claims.node_id} is registered by another staker",
+                    reason="node_conflict",
+                    status=409,
+                )
+            live = current if current is not None and current.status in LIVE else None
+            record = WorkerRecord(
+                node_id=claims.node_id,
+                owner=claims.owner,
+                status=live.status if live is not None else "registered",
+                tier=claims.tier.label,
+                stake=claims.stake_amount,
+                permissions=claims.permissions,
+                token_fingerprint=token_fingerprint[:16],
+                token_id=claims.token_id,
+                stake_record_id=claims.stake_record_id,
+                enclave_id=claims.enclave_id,
+                created=live.created if live is not None else now,
+                updated=now,
+                last_heartbeat=live.last_heartbeat if live is not None else None,
+                heartbeats=live.heartbeats if live is not None else 0,
+            )
+            return await self.save(record)
+
+    async def heartbeat(
+        self,
+        claims: Claims,
+        token_fingerprint: str,
+        *,
+        running_pods: int,
+        resource_usage: dict[str, float],
+        now: datetime | None = None,
+    ) -> WorkerRecord:
+        """A live heartbeat: registered/not_ready -> ready; refuses unknown or terminal nodes."""
+        now = now or _now()
+        async with self.lock(claims.node_id):
+            current = self._records.get(claims.node_id)
+            if current is None or current.status in ("left", "evicted"):
+                raise MasterError(
+                    f"node {claims.node_id} is not registered with this master",
+                    reason="not_registered",
+                    status=404,
+                )
+            if current.owner != claims.owner:
+                raise MasterError(
+                    f"node {claims.node_id} is registered by another staker",
+                    reason="node_conflict",
+                    status=409,
+                )
+            if current.status == "revoked":
+                reason = current.reason or "token_revoked"
+                raise MasterError(f"node {claims.node_id} was revoked ({reason})", reason=reason,
+                                  status=403)  # fmt: skip
+            record = current.model_copy(
+                update={
+                    "status": "ready",
+                    "reason": None,
+                    "last_heartbeat": now,
+                    "running_pods": running_pods,
+                    "resource_usage": dict(resource_usage),
+                    "heartbeats": current.heartbeats + 1,
+                    "stake": claims.stake_amount,
+                    "permissions": claims.permissions,
+                    "tier": claims.tier.label,
+                    "token_fingerprint": token_fingerprint[:16],
+                    "token_id": claims.token_id,
+                }
+            )
+            return await self.save(record)
+
+    async def set_status(
+        self, node_id: str, status: str, reason: str | None = None, *, only_live: bool = True
+    ) -> WorkerRecord | None:
+        """Move one node to `status` (revoked/left/evicted/not_ready); None if nothing changed."""
+        async with self.lock(node_id):
+            current = self._records.get(node_id)
+            if current is None or (only_live and current.status not in LIVE):
+                return None
+            if current.status == status and current.reason == reason:
+                return None
+            return await self.save(current.model_copy(update={"status": status, "reason": reason}))
+
+    async def revoke_where(self, *, stake_id: str | None = None, token_id: str | None = None,
+                           reason: str) -> list[str]:  # fmt: skip
+        """Revoke every live worker backed by `stake_id` or `token_id` (chain events)."""
+        targets = [
+            r.node_id
+            for r in self._records.values()
+            if r.status in LIVE
+            and (
+                (stake_id and r.stake_record_id == stake_id)
+                or (token_id and r.token_id == token_id)
+            )
+        ]  # fmt: skip
+        done = []
+        for node_id in targets:
+            if await self.set_status(node_id, "revoked", reason) is not None:
+                done.append(node_id)
+                self.metrics.revocations.labels(reason).inc()
+                log.warning("worker revoked", node=node_id, reason=reason)
+        return done
+
+    async def sweep(
+        self, interval: float, missed: int, evict_after: int, *, now: datetime | None = None
+    ) -> list[tuple[str, str]]:
+        """The lifecycle tick: silent workers become not_ready, then evicted."""
+        now = now or _now()
+        changes = []
+        for record in list(self._records.values()):
+            if record.status not in LIVE:
+                continue
+            seen = record.last_heartbeat or record.created
+            silent = now - seen
+            if silent > timedelta(seconds=interval * evict_after):
+                status = "evicted"
+            elif silent > timedelta(seconds=interval * missed) and record.status != "not_ready":
+                status = "not_ready"
+            else:
+                continue
+            reason = "missed_heartbeats"
+            if await self.set_status(record.node_id, status, reason) is not None:
+                changes.append((record.node_id, status))
+                log.info("worker state", node=record.node_id, status=status)
+        return changes
+
+    # -- change feed (kube NodeSource) ----------------------------------------------------------
+    def _publish(self, kind: str, record: WorkerRecord) -> None:
+        self._history.append((kind, record.node_info(), record.revision))
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def _update_gauges(self) -> None:
+        for state, count in self.counts().items():
+            self.metrics.workers.labels(state).set(count)
+
+    async def list_nodes(self) -> tuple[list[NodeInfo], int]:
+        return [r.node_info() for r in self.all()], self._revision
+
+    async def get_node(self, name: str) -> NodeInfo | None:
+        record = self._records.get(name)
+        return record.node_info() if record is not None else None
+
+    async def watch(self, since: int) -> AsyncIterator[tuple[str, NodeInfo, int]]:
+        """Changes after revision `since`, then live ones as they happen (until cancelled)."""
+        while True:
+            changed = self._changed
+            for kind, node, revision in list(self._history):
+                if revision > since:
+                    since = revision
+                    yield kind, node, revision
+            await changed.wait()

@@ -1,0 +1,67 @@
+"""Configuration of the master (`K3S_DAAS_NAUTILUS_*` env, then CLI flags on top)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from k3s_daas.settings import Settings
+
+
+def _home() -> Path:
+    return Settings().home
+
+
+class NautilusSettings(BaseSettings):
+    """Every knob of the master; defaults run it on the embedded devnet with SQLite."""
+
+    model_config = SettingsConfigDict(env_prefix="K3S_DAAS_NAUTILUS_", extra="ignore")
+
+    deployment: Path | None = Field(default=None, description="devnet.json (package ids)")
+    chain: list[str] = Field(default_factory=list, description="gRPC endpoints (override)")
+    data_dir: Path = Field(default_factory=lambda: _home() / "nautilus")
+    store_url: str | None = Field(default=None, description="default sqlite:///<data>/store.db")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8443, ge=0, le=65535)
+    advertised_url: str | None = Field(default=None, description="endpoint put on chain")
+    operator_key: Path | None = Field(default=None, description="default <data>/operator.key")
+    enclave_kind: Literal["simulated", "nitro"] = "simulated"
+    tier: Literal["basic", "standard", "premium"] = "basic"
+
+    heartbeat_interval: float = Field(default=10.0, gt=0)
+    missed_heartbeats: int = Field(default=3, ge=1, description="intervals before not_ready")
+    evict_after: int = Field(default=30, ge=1, description="intervals before evicted")
+    skew_seconds: float = Field(default=60.0, gt=0)
+    nonce_ttl: float = Field(default=600.0, gt=0, description="replay memory (> 2 x skew)")
+
+    cache_size: int = Field(default=100_000, ge=1)
+    cache_ttl: float = Field(default=30.0, gt=0, description="positive cache TTL, seconds")
+    negative_cache_size: int = Field(default=10_000, ge=1)
+    negative_ttl: float = Field(default=2.0, ge=0)
+    staleness: float = Field(default=60.0, ge=0, description="serve cached when chain is down")
+    epoch_ttl: float = Field(default=2.0, gt=0, description="how long the epoch is cached")
+    pool_ttl: float = Field(default=10.0, gt=0, description="how long min_stake is cached")
+    batch_window_ms: float = Field(default=2.0, ge=0)
+    max_batch: int = Field(default=100, ge=1, le=1000)
+    chain_timeout: float = Field(default=3.0, gt=0)
+    max_validate_batch: int = Field(default=100, ge=1, le=1000)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @property
+    def store(self) -> str:
+        return self.store_url or f"sqlite:///{(self.data_dir / 'store.db').resolve()}"
+
+    @property
+    def operator_key_path(self) -> Path:
+        return self.operator_key or self.data_dir / "operator.key"
+
+    @property
+    def info_path(self) -> Path:
+        return self.data_dir / "nautilus.json"
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.data_dir / "admin.token"

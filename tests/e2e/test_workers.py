@@ -1,0 +1,118 @@
+"""The whole path with real processes: devnet + Nautilus master + worker agents.
+
+Each worker is a real `k3s-daas worker start` process: it gets gas from the devnet faucet,
+stakes and mints in one PTB, attests the master against the chain, registers and heartbeats.
+Slashing one on chain makes exactly that worker exit with code 3 naming `stake_slashed`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from k3s_daas.chain.keys import SuiKeyPair
+from tests.fixtures.devnet import DevnetProcess
+from tests.fixtures.master import MasterProcess
+from tests.fixtures.processes import CLI, stop_process, wait_for
+
+
+def start_worker(
+    tmp: Path, devnet: DevnetProcess, masters: list[MasterProcess], node: str, stake: int
+) -> tuple[subprocess.Popen[bytes], Path]:
+    folder = tmp / node
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder / "sui.key"
+    if not key.exists():
+        SuiKeyPair.generate().save(key)
+    config = {
+        "node_id": node,
+        "sui_key_file": str(key),
+        "stake_amount": stake,
+        "nautilus_endpoint": [m.url for m in masters],
+        "deployment": str(devnet.data_dir / "devnet.json"),
+        "state_file": str(folder / "state.json"),
+        "heartbeat_interval": 0.5,
+        "max_backoff": 2,
+        "mock_mode": True,
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    log = (folder / "worker.log").open("ab")
+    proc = subprocess.Popen(
+        [CLI, "worker", "start", "--config", str(folder / "config.json")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    return proc, folder
+
+
+def state(folder: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads((folder / "state.json").read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def ready(folder: Path, beats: int = 2) -> bool:
+    s = state(folder)
+    return s.get("status") == "ready" and int(s.get("heartbeats", 0)) >= beats
+
+
+@pytest.mark.timeout(240)
+def test_three_workers_then_a_slash(
+    devnet: DevnetProcess, master: MasterProcess, tmp_path: Path
+) -> None:
+    procs = {}
+    try:
+        for i, stake in enumerate([100, 1_000, 10_000], start=1):
+            procs[f"w{i}"] = start_worker(tmp_path, devnet, [master], f"e2e-w{i}", stake)
+        for proc, folder in procs.values():
+            wait_for(lambda f=folder, p=proc: ready(f) or p.poll() is not None, timeout=90)
+            assert proc.poll() is None, (folder / "worker.log").read_text()[-2000:]
+        workers = master.workers()
+        assert {workers[f"e2e-w{i}"]["tier"] for i in (1, 2, 3)} == {"basic", "standard", "premium"}
+        assert all(workers[f"e2e-w{i}"]["status"] == "ready" for i in (1, 2, 3))
+        token_file = state(procs["w2"][1])
+        assert token_file["token"].startswith("seal_")
+        # Restart resumes without a second stake: the same token and stake come back.
+        stop_process(procs["w1"][0])
+        assert procs["w1"][0].returncode == 0  # SIGTERM = graceful leave
+        assert state(procs["w1"][1])["status"] == "left"
+        before = state(procs["w1"][1])
+        procs["w1"] = start_worker(tmp_path, devnet, [master], "e2e-w1", 100)
+        wait_for(lambda: ready(procs["w1"][1], beats=before["heartbeats"] + 1), timeout=60)
+        after = state(procs["w1"][1])
+        assert after["stake_record_id"] == before["stake_record_id"]
+        assert after["token_id"] == before["token_id"]
+        # Slash worker 2 on chain: it exits 3 naming stake_slashed; the others keep going.
+        slash = subprocess.run(
+            [
+                CLI,
+                "devnet",
+                "slash",
+                "e2e-w2",
+                "--deployment",
+                str(devnet.data_dir / "devnet.json"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert slash.returncode == 0, slash.stderr
+        proc2, folder2 = procs["w2"]
+        proc2.wait(timeout=60)
+        assert proc2.returncode == 3
+        assert state(folder2)["reason"] == "stake_slashed"
+        wait_for(lambda: master.workers()["e2e-w2"]["status"] == "revoked", timeout=20)
+        beats = {n: state(procs[n][1])["heartbeats"] for n in ("w1", "w3")}
+        time.sleep(2)
+        for n in ("w1", "w3"):
+            assert procs[n][0].poll() is None
+            assert state(procs[n][1])["heartbeats"] > beats[n]
+    finally:
+        for proc, _ in procs.values():
+            stop_process(proc)

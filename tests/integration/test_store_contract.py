@@ -1,0 +1,188 @@
+"""One contract, every backend: memory, SQLite (raw and sealed) and a real etcd member.
+
+Each test asserts a property the master relies on: revisions for compare-and-set, exactly one
+winner in a CAS race, prefix ranges with paging, TTL expiry (with a delete event), and a watch
+that reports puts and deletes in commit order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from k3s_daas.nautilus.store import (
+    Entry,
+    Store,
+    StoreClosedError,
+    StoreConfigError,
+    WatchEvent,
+    open_store,
+    put_if_absent,
+)
+from tests.fixtures.services import EtcdCluster
+
+BACKENDS = ["memory", "sqlite", "sealed-sqlite", "etcd"]
+
+
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    kind = request.param
+    if kind == "memory":
+        opened = open_store("memory://")
+    elif kind == "sqlite":
+        opened = open_store(f"sqlite:///{tmp_path / 'store.db'}?sweep=0.2")
+    elif kind == "sealed-sqlite":
+        opened = open_store(f"sqlite:///{tmp_path / 'store.db'}?sweep=0.2", data_key=os.urandom(32))
+    else:
+        etcd: EtcdCluster = request.getfixturevalue("etcd_server")
+        opened = open_store(etcd.url)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def ns() -> str:
+    """A fresh key prefix per test: the etcd member is shared by the whole session."""
+    return f"/t-{uuid.uuid4().hex[:12]}/"
+
+
+async def eventually(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+async def next_event(events: AsyncIterator[WatchEvent]) -> WatchEvent:
+    return await asyncio.wait_for(anext(events), timeout=15)
+
+
+async def test_put_get_and_revisions(store: Store, ns: str) -> None:
+    assert await store.get(ns + "missing") is None
+    r1 = await store.put(ns + "a", b"one")
+    assert await store.get(ns + "a") == Entry(b"one", r1)
+    r2 = await store.put(ns + "a", b"two")
+    r3 = await store.put(ns + "b", b"three")
+    assert r1 < r2 < r3
+    assert await store.get(ns + "a") == Entry(b"two", r2)
+    assert (await store.get(ns + "b")) == Entry(b"three", r3)
+
+
+async def test_compare_and_set(store: Store, ns: str) -> None:
+    key = ns + "cas"
+    assert await store.compare_and_set(key, b"v1", expected_revision=None)
+    assert not await put_if_absent(store, key, b"again")
+    entry = await store.get(key)
+    assert entry is not None and entry.value == b"v1"
+    assert await store.compare_and_set(key, b"v2", expected_revision=entry.revision)
+    assert not await store.compare_and_set(key, b"stale", expected_revision=entry.revision)
+    assert not await store.compare_and_set(ns + "absent", b"x", expected_revision=entry.revision)
+    final = await store.get(key)
+    assert final is not None and final.value == b"v2" and final.revision > entry.revision
+
+
+async def test_cas_race_has_exactly_one_winner(store: Store, ns: str) -> None:
+    key = ns + "race"
+    created = await asyncio.gather(
+        *(store.compare_and_set(key, f"c{i}".encode(), expected_revision=None) for i in range(16))
+    )
+    assert created.count(True) == 1
+    winner = created.index(True)
+    entry = await store.get(key)
+    assert entry is not None and entry.value == f"c{winner}".encode()
+
+    updated = await asyncio.gather(
+        *(
+            store.compare_and_set(key, f"u{i}".encode(), expected_revision=entry.revision)
+            for i in range(16)
+        )
+    )
+    assert updated.count(True) == 1
+    after = await store.get(key)
+    assert after is not None and after.value == f"u{updated.index(True)}".encode()
+
+
+async def test_delete(store: Store, ns: str) -> None:
+    key = ns + "gone"
+    await store.put(key, b"x")
+    assert await store.delete(key) is True
+    assert await store.get(key) is None
+    assert await store.delete(key) is False
+    assert await put_if_absent(store, key, b"back")  # absent again: may be created anew
+
+
+async def test_range_by_prefix_with_limit_and_paging(store: Store, ns: str) -> None:
+    for name in ("w/c", "w/a", "w/b", "wx", "v/a"):
+        await store.put(ns + name, name.encode())
+    rows = await store.range(ns + "w/")
+    assert [k for k, _ in rows] == [ns + "w/a", ns + "w/b", ns + "w/c"]
+    assert [e.value for _, e in rows] == [b"w/a", b"w/b", b"w/c"]
+    assert [k for k, _ in await store.range(ns + "w/", limit=2)] == [ns + "w/a", ns + "w/b"]
+    page = await store.range(ns + "w/", limit=2, after=ns + "w/b")
+    assert [k for k, _ in page] == [ns + "w/c"]
+    assert await store.range(ns + "nothing/") == []
+    assert len(await store.range(ns + "w")) == 4  # w/a w/b w/c wx
+
+
+async def test_ttl_expiry(store: Store, ns: str) -> None:
+    key = ns + "lease"
+    async with store.watch(ns) as events:
+        await store.put(key, b"short", ttl=1)
+        await store.put(ns + "keep", b"forever")
+        assert (await store.get(key)) is not None
+
+        async def expired() -> bool:
+            return await store.get(key) is None
+
+        await eventually(expired)
+        assert [k for k, _ in await store.range(ns)] == [ns + "keep"]
+        seen = [await next_event(events) for _ in range(3)]
+        assert [(e.kind, e.key) for e in seen] == [
+            ("put", key),
+            ("put", ns + "keep"),
+            ("delete", key),
+        ]
+    # an expired key counts as absent for compare-and-set
+    assert await put_if_absent(store, key, b"new")
+
+
+async def test_watch_sees_puts_and_deletes_in_order(store: Store, ns: str) -> None:
+    async with store.watch(ns + "w/") as events:
+        r1 = await store.put(ns + "w/a", b"1")
+        await store.put(ns + "other", b"not watched")
+        r2 = await store.put(ns + "w/b", b"2")
+        await store.delete(ns + "w/a")
+        assert await store.compare_and_set(ns + "w/b", b"3", expected_revision=r2)
+        seen = [await next_event(events) for _ in range(4)]
+    assert [(e.kind, e.key) for e in seen] == [
+        ("put", ns + "w/a"),
+        ("put", ns + "w/b"),
+        ("delete", ns + "w/a"),
+        ("put", ns + "w/b"),
+    ]
+    assert seen[0].entry == Entry(b"1", r1)
+    assert seen[2].entry is None
+    assert seen[3].entry is not None and seen[3].entry.value == b"3"
+
+
+async def test_bad_input_is_refused(store: Store, ns: str) -> None:
+    with pytest.raises(StoreConfigError):
+        await store.put("no-leading-slash", b"x")
+    with pytest.raises(StoreConfigError):
+        await store.put(ns + "k", b"x", ttl=-1)
+    with pytest.raises(StoreConfigError):
+        await store.range(ns, limit=0)
+
+
+async def test_closed_store_refuses_calls(store: Store, ns: str) -> None:
+    await store.close()
+    with pytest.raises(StoreClosedError):
+        await store.get(ns + "a")
