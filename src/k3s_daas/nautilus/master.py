@@ -33,12 +33,14 @@ from k3s_daas.chain.package import K3sDaasPackage
 from k3s_daas.kube.tls import ServerIdentity
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.app import AppContext, create_app
+from k3s_daas.nautilus.audit import AuditLog
 from k3s_daas.nautilus.enclave import Enclave, make_enclave
 from k3s_daas.nautilus.errors import StartupError
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
 from k3s_daas.nautilus.service import MasterService
 from k3s_daas.nautilus.settings import NautilusSettings
+from k3s_daas.nautilus.store import BytesStore, open_store
 from k3s_daas.nautilus.validator import Validator, ValidatorConfig
 from k3s_daas.nautilus.watcher import ChainWatcher
 from k3s_daas.seal.permissions import Tier
@@ -62,14 +64,6 @@ def read_or_create_secret(path: Path) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(token + "\n")
     return token
-
-
-def open_master_store(url: str, data_key: bytes) -> KeyValueStore:
-    """The Store for `url` (sqlite://, etcd://, memory://), sealed with the enclave's data key,
-    seen as bytes (the registry, nonce cache and cursor never handle revisions)."""
-    from k3s_daas.nautilus.store import BytesStore, open_store
-
-    return BytesStore(open_store(url, data_key=data_key))
 
 
 class _Server(uvicorn.Server):
@@ -123,7 +117,9 @@ class Master:
                 ips.append(s.host)
         self.identity = ServerIdentity.load_or_create(s.data_dir / "tls", ["localhost"], ips)
         self.enclave = self._enclave(deployment)
-        self.store = open_master_store(s.store, self.enclave.data_key())
+        raw_store = open_store(s.store, data_key=self.enclave.data_key())
+        self.store: KeyValueStore = BytesStore(raw_store)
+        self.audit = AuditLog(raw_store)  # every registration, heartbeat and revocation
         self.admin_token = read_or_create_secret(s.admin_token_path)
         self.client = ChainClient.from_deployment(deployment, timeout=s.chain_timeout)
         self.package = K3sDaasPackage(self.client, deployment)
@@ -145,6 +141,7 @@ class Master:
             ),
         )
         self.registry = Registry(self.store, self.metrics)
+        self.registry.audit = self.audit
         loaded = await self.registry.load()
         self.enclave_id = await self._register_enclave()
         self.service = MasterService(
@@ -157,6 +154,7 @@ class Master:
             heartbeat_interval=s.heartbeat_interval,
             skew_seconds=s.skew_seconds,
             nonce_ttl=s.nonce_ttl,
+            audit=self.audit,
         )
         self.watcher = ChainWatcher(
             self.client, self.package.package_id, self.validator, self.registry, self.store,

@@ -35,6 +35,22 @@ TERMINAL: Final = frozenset({"evicted", "revoked", "left"})
 HISTORY: Final = 10_000
 
 
+class AuditSink(Protocol):
+    """Where decisions are recorded (nautilus.audit.AuditLog)."""
+
+    async def append(
+        self,
+        *,
+        actor: str,
+        action: str,
+        subject: str,
+        decision: str,
+        reason: str | None = None,
+        token_fingerprint: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Any: ...
+
+
 class KeyValueStore(Protocol):
     """The part of nautilus.store's Store the registry and the replay cache use."""
 
@@ -107,6 +123,7 @@ class Registry:
         self._revision = 0
         self._history: deque[tuple[str, NodeInfo, int]] = deque(maxlen=HISTORY)
         self._changed = asyncio.Event()
+        self.audit: AuditSink | None = None  # set by the master: lifecycle changes are audited
 
     async def load(self) -> int:
         """Read every record from the store (at start); returns how many."""
@@ -245,7 +262,13 @@ class Registry:
                 return None
             if current.status == status and current.reason == reason:
                 return None
-            return await self.save(current.model_copy(update={"status": status, "reason": reason}))
+            saved = await self.save(current.model_copy(update={"status": status, "reason": reason}))
+        if self.audit is not None:
+            await self.audit.append(
+                actor="master", action=f"worker_{status}", subject=node_id,
+                decision=status, reason=reason, token_fingerprint=current.token_fingerprint,
+            )  # fmt: skip
+        return saved
 
     async def revoke_where(self, *, stake_id: str | None = None, token_id: str | None = None,
                            reason: str) -> list[str]:  # fmt: skip

@@ -25,7 +25,7 @@ from k3s_daas.log import get_logger
 from k3s_daas.nautilus.enclave import Enclave
 from k3s_daas.nautilus.errors import MasterError, TokenRejected
 from k3s_daas.nautilus.metrics import Metrics
-from k3s_daas.nautilus.registry import KeyValueStore, Registry, WorkerRecord
+from k3s_daas.nautilus.registry import AuditSink, KeyValueStore, Registry, WorkerRecord
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.messages import (
@@ -73,7 +73,9 @@ class MasterService:
         skew_seconds: float = 60.0,
         nonce_ttl: float = 600.0,
         clock: Callable[[], float] = time.time,
+        audit: AuditSink | None = None,
     ) -> None:
+        self.audit = audit
         self.validator = validator
         self.registry = registry
         self.store = store
@@ -166,6 +168,26 @@ class MasterService:
             "master_time_ms": int(self._clock() * 1000),
         }
 
+    async def _record(
+        self, action: str, token: str | None, subject: str, decision: str, reason: str | None
+    ) -> None:
+        """One audit entry per decision: the token only as its fingerprint, never raw."""
+        if self.audit is None:
+            return
+        fingerprint = token_fingerprint(token)[:16] if token else None
+        await self.audit.append(
+            actor="worker", action=action, subject=subject[:63], decision=decision,
+            reason=reason, token_fingerprint=fingerprint,
+        )  # fmt: skip
+
+    @staticmethod
+    def _node_of(raw: bytes) -> str:
+        try:
+            node = json.loads(raw).get("node_id")
+        except (ValueError, AttributeError):
+            return "?"
+        return node if isinstance(node, str) else "?"
+
     # -- operations -------------------------------------------------------------------------------
     async def register(self, token: str | None, raw: bytes) -> dict[str, Any]:
         try:
@@ -173,7 +195,9 @@ class MasterService:
             record = await self.registry.register(claims, fingerprint)
         except MasterError as exc:
             self.metrics.registrations.labels(exc.reason).inc()
+            await self._record("register", token, self._node_of(raw), "denied", exc.reason)
             raise
+        await self._record("register", token, record.node_id, "accepted", None)
         self.metrics.registrations.labels("ok").inc()
         log.info("worker registered", node=record.node_id, token=fingerprint[:16])
         answer = {"status": "registered", **self._stake_answer(record, claims), "join_token": None}
@@ -191,8 +215,10 @@ class MasterService:
             )
         except MasterError as exc:
             self.metrics.heartbeats.labels(exc.reason).inc()
+            await self._record("heartbeat", token, self._node_of(raw), "denied", exc.reason)
             raise
         self.metrics.heartbeats.labels("ok").inc()
+        await self._record("heartbeat", token, record.node_id, "accepted", None)
         answer = {
             "status": "acknowledged",
             **self._stake_answer(record, claims),

@@ -1,0 +1,46 @@
+"""The master audits its decisions in the hash-chained log; `k3s-daas audit verify` checks it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import httpx
+
+from tests.fixtures.devnet import DevnetProcess
+from tests.fixtures.master import MasterProcess, chain, new_staker
+from tests.fixtures.processes import CLI
+
+
+def audit(master: MasterProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    store = f"sqlite:///{(master.data_dir / 'store.db').resolve()}"
+    return subprocess.run(
+        [CLI, "audit", *args, "--store", store, "--data-key-file", str(master.data_dir / "data.key")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+async def test_registrations_and_denials_are_audited(
+    devnet: DevnetProcess, master: MasterProcess
+) -> None:
+    client, package = chain(devnet)
+    try:
+        staker = await new_staker(package, devnet, "audited-1")
+    finally:
+        await client.close()
+    async with httpx.AsyncClient(base_url=master.url, verify=master.ca_path, timeout=30) as http:
+        ok = await staker.send(http, "register", master.public_key)
+        assert ok.status_code == 200, ok.text
+        bad = await staker.send(http, "register", b"\x00" * 32)  # signed for another master
+        assert bad.status_code == 401
+    verify = audit(master, "verify")
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stdout.startswith("audit log intact:")
+    tail = audit(master, "tail", "-n", "50", "--json")
+    assert tail.returncode == 0, tail.stderr
+    entries = [json.loads(line) for line in tail.stdout.splitlines() if line.strip()]
+    mine = [e for e in entries if e["subject"] == "audited-1" and e["action"] == "register"]
+    assert [e["decision"] for e in mine] == ["accepted", "denied"]
+    assert mine[1]["reason"] == "bad_signature"
+    assert all(len(e["token_fingerprint"]) == 16 for e in mine)  # a fingerprint, never the token
+    assert staker.token not in tail.stdout
