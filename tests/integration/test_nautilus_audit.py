@@ -33,6 +33,10 @@ async def test_registrations_and_denials_are_audited(
         assert ok.status_code == 200, ok.text
         bad = await staker.send(http, "register", b"\x00" * 32)  # signed for another master
         assert bad.status_code == 401
+        checked = await http.post("/api/v1/validate", json={"token": staker.token})
+        assert checked.json()["valid"] is True
+        refused = await http.get("/api/v1/workers", headers={"Authorization": "Bearer nope"})
+        assert refused.status_code == 401
     verify = audit(master, "verify")
     assert verify.returncode == 0, verify.stderr
     assert verify.stdout.startswith("audit log intact:")
@@ -43,4 +47,6 @@ async def test_registrations_and_denials_are_audited(
     assert [e["decision"] for e in mine] == ["accepted", "denied"]
     assert mine[1]["reason"] == "bad_signature"
     assert all(len(e["token_fingerprint"]) == 16 for e in mine)  # a fingerprint, never the token
+    assert any(e["action"] == "validate" and e["decision"] == "valid" for e in entries)
+    assert any(e["action"] == "list_workers" and e["decision"] == "denied" for e in entries)
     assert staker.token not in tail.stdout

@@ -30,6 +30,7 @@ from k3s_daas.nautilus.service import MasterService, invalid_request
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.errors import K3sDaasError
+from k3s_daas.seal.token import token_fingerprint
 
 log = get_logger(__name__)
 
@@ -215,6 +216,20 @@ def create_app(ctx: AppContext, *, mount_kube: bool = True) -> FastAPI:
     app.add_api_route("/api/v1/nodes/heartbeat", signed(svc.heartbeat), methods=["POST"])
     app.add_api_route("/api/v1/nodes/leave", signed(svc.leave), methods=["POST"])
 
+    async def audit(token: str, outcome: Claims | TokenRejected) -> None:
+        """Validation decisions asked for through the API are audited (fingerprints only)."""
+        sink = ctx.service.audit
+        if sink is None:
+            return
+        denied = isinstance(outcome, TokenRejected)
+        await sink.append(
+            actor="api", action="validate",
+            subject="token" if isinstance(outcome, TokenRejected) else outcome.username,
+            decision="denied" if denied else "valid",
+            reason=outcome.reason if isinstance(outcome, TokenRejected) else None,
+            token_fingerprint=token_fingerprint(token)[:16],
+        )  # fmt: skip
+
     @app.post("/api/v1/validate")
     async def validate(request: Request) -> Response:
         try:
@@ -222,24 +237,36 @@ def create_app(ctx: AppContext, *, mount_kube: bool = True) -> FastAPI:
         except ValidationError as exc:
             raise invalid_request(exc) from None
         if body.token is not None:
+            outcome: Claims | TokenRejected
             try:
-                return JSONResponse(_result(await ctx.validator.validate(body.token)))
+                outcome = await ctx.validator.validate(body.token)
             except TokenRejected as exc:
-                return JSONResponse(_result(exc))
+                outcome = exc
+            await audit(body.token, outcome)
+            return JSONResponse(_result(outcome))
         tokens = body.tokens or []
         if len(tokens) > ctx.max_validate_batch:
             raise MasterError(f"at most {ctx.max_validate_batch} tokens per batch",
                               reason="batch_too_large")  # fmt: skip
         outcomes = await ctx.validator.validate_many(tokens)
+        for token, outcome in zip(tokens, outcomes, strict=True):
+            await audit(token, outcome)
         return JSONResponse({"results": [_result(o) for o in outcomes]})
 
     @app.get("/api/v1/workers")
     async def workers(request: Request) -> Response:
         header = request.headers.get("authorization", "")
         scheme, _, presented = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
+        allowed = scheme.lower() == "bearer" and hmac.compare_digest(
             presented.strip().encode("utf-8", "replace"), ctx.admin_token.encode()
-        ):
+        )
+        if ctx.service.audit is not None:
+            await ctx.service.audit.append(
+                actor="admin", action="list_workers", subject="workers",
+                decision="allowed" if allowed else "denied",
+                reason=None if allowed else "unauthorized",
+            )  # fmt: skip
+        if not allowed:
             raise MasterError("admin bearer token required", reason="unauthorized", status=401)
         return JSONResponse(
             {
