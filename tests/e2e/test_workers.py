@@ -116,3 +116,47 @@ def test_three_workers_then_a_slash(
     finally:
         for proc, _ in procs.values():
             stop_process(proc)
+
+
+@pytest.mark.timeout(240)
+def test_failover_to_the_second_master(
+    devnet: DevnetProcess, master_factory: Any, tmp_path: Path
+) -> None:
+    first, second = master_factory(), master_factory()
+    proc, folder = start_worker(tmp_path, devnet, [first, second], "e2e-failover", 1_000)
+    try:
+        wait_for(lambda: ready(folder) or proc.poll() is not None, timeout=90)
+        assert state(folder)["master_url"] == first.url
+        first.kill9()
+        # within the backoff bound (max_backoff 2 s) it attests and registers with the second
+        wait_for(
+            lambda: state(folder).get("master_url") == second.url and ready(folder), timeout=30
+        )
+        assert proc.poll() is None
+        assert second.workers()["e2e-failover"]["status"] == "ready"
+    finally:
+        stop_process(proc)
+
+
+@pytest.mark.timeout(240)
+def test_token_rotation_before_expiry_keeps_the_node_ready(
+    devnet: DevnetProcess, master: MasterProcess, tmp_path: Path
+) -> None:
+    proc, folder = start_worker(tmp_path, devnet, [master], "e2e-rotate", 1_000)
+    try:
+        wait_for(lambda: ready(folder) or proc.poll() is not None, timeout=90)
+        before = state(folder)
+        expires = int(before["token_expires_epoch"])
+        epoch = devnet.advance_epoch()
+        while epoch < expires - 1:  # one epoch before expiry: the worker must rotate now
+            epoch = devnet.advance_epoch()
+        wait_for(lambda: int(state(folder).get("token_expires_epoch", 0)) > expires, timeout=30)
+        after = state(folder)
+        assert after["token_id"] == before["token_id"]  # same object, new secret
+        assert after["token"] != before["token"]
+        beats = after["heartbeats"]
+        wait_for(lambda: state(folder)["heartbeats"] >= beats + 2, timeout=20)
+        assert state(folder)["status"] == "ready"
+        assert proc.poll() is None
+    finally:
+        stop_process(proc)
