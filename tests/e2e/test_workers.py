@@ -7,7 +7,6 @@ Slashing one on chain makes exactly that worker exit with code 3 naming `stake_s
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from pathlib import Path
@@ -15,51 +14,10 @@ from typing import Any
 
 import pytest
 
-from k3s_daas.chain.keys import SuiKeyPair
 from tests.fixtures.devnet import DevnetProcess
 from tests.fixtures.master import MasterProcess
 from tests.fixtures.processes import CLI, stop_process, wait_for
-
-
-def start_worker(
-    tmp: Path, devnet: DevnetProcess, masters: list[MasterProcess], node: str, stake: int
-) -> tuple[subprocess.Popen[bytes], Path]:
-    folder = tmp / node
-    folder.mkdir(parents=True, exist_ok=True)
-    key = folder / "sui.key"
-    if not key.exists():
-        SuiKeyPair.generate().save(key)
-    config = {
-        "node_id": node,
-        "sui_key_file": str(key),
-        "stake_amount": stake,
-        "nautilus_endpoint": [m.url for m in masters],
-        "deployment": str(devnet.data_dir / "devnet.json"),
-        "state_file": str(folder / "state.json"),
-        "heartbeat_interval": 0.5,
-        "max_backoff": 2,
-        "mock_mode": True,
-    }
-    (folder / "config.json").write_text(json.dumps(config))
-    log = (folder / "worker.log").open("ab")
-    proc = subprocess.Popen(
-        [CLI, "worker", "start", "--config", str(folder / "config.json")],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    return proc, folder
-
-
-def state(folder: Path) -> dict[str, Any]:
-    try:
-        return dict(json.loads((folder / "state.json").read_text()))
-    except (OSError, ValueError):
-        return {}
-
-
-def ready(folder: Path, beats: int = 2) -> bool:
-    s = state(folder)
-    return s.get("status") == "ready" and int(s.get("heartbeats", 0)) >= beats
+from tests.fixtures.workers import ready, start_worker, state
 
 
 @pytest.mark.timeout(240)

@@ -1,27 +1,20 @@
-"""K3s mode against a recorded-shape fake kube-apiserver (a TEST DOUBLE: no K3s can run here).
-
-`FakeKubeApiserver` is a tiny real HTTPS server that records the exact method, path, content type
-and JSON body the official `kubernetes` client sends and answers with response shapes recorded
-from a real apiserver (Secret with base64 `data`, Node object on delete, `Status` on errors).
+"""K3s mode against the recorded-shape fake kube-apiserver (tests.fixtures.k3s.py, a
+TEST DOUBLE: no K3s can run here): join tokens, node teardown, the master's cluster backends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import re
-import ssl
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client as k8s
 
 from k3s_daas.kube.k3s import (
     BOOTSTRAP_GROUP,
@@ -29,140 +22,25 @@ from k3s_daas.kube.k3s import (
     K3sApiError,
     NodeRevoker,
     ca_hash,
+    connect_cluster,
     write_k3s_config,
 )
-from k3s_daas.kube.tls import ServerIdentity
 from k3s_daas.kube.types import KubeError
-
-
-def _status(code: int, reason: str, message: str) -> dict[str, Any]:
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    content_type: str
-    authorization: str
-    body: Any
-
-
-@dataclass
-class FakeKubeApiserver:
-    """Test double of kube-apiserver for the three calls K3s mode makes."""
-
-    url: str = ""
-    requests: list[Recorded] = field(default_factory=list)
-    nodes: set[str] = field(default_factory=set)
-    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
-    conflicts: int = 0  # answer this many secret creations with 409 AlreadyExists
-    fail_with: int | None = None
-
-    def handle(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
-        if self.fail_with is not None:
-            return self.fail_with, _status(self.fail_with, "InternalError", "boom secret-data")
-        if method == "POST" and path == "/api/v1/namespaces/kube-system/secrets":
-            if self.conflicts:
-                self.conflicts -= 1
-                name = body["metadata"]["name"]
-                return 409, _status(409, "AlreadyExists", f'secrets "{name}" already exists')
-            name = body["metadata"]["name"]
-            stored = {
-                "kind": "Secret",
-                "apiVersion": "v1",
-                "metadata": {
-                    "name": name,
-                    "namespace": "kube-system",
-                    "uid": "6f1e5c0e-0000-4000-8000-000000000001",
-                    "resourceVersion": "1042",
-                    "creationTimestamp": "2025-01-01T00:00:00Z",
-                    "labels": body["metadata"].get("labels", {}),
-                },
-                "data": {
-                    k: base64.b64encode(v.encode()).decode() for k, v in body["stringData"].items()
-                },
-                "type": body["type"],
-            }
-            self.secrets[name] = stored
-            return 201, stored
-        match = re.fullmatch(r"/api/v1/nodes/([a-z0-9.-]+)", path)
-        if match and method in ("PATCH", "DELETE"):
-            name = match.group(1)
-            if name not in self.nodes:
-                return 404, _status(404, "NotFound", f'nodes "{name}" not found')
-            node = {
-                "kind": "Node",
-                "apiVersion": "v1",
-                "metadata": {"name": name, "uid": "n-1", "resourceVersion": "2001"},
-                "spec": {"unschedulable": True},
-                "status": {},
-            }
-            if method == "DELETE":
-                self.nodes.discard(name)
-            return 200, node
-        return 404, _status(404, "NotFound", "the server could not find the requested resource")
+from k3s_daas.nautilus.cluster import K3sCluster, StandaloneCluster, open_cluster
+from k3s_daas.nautilus.errors import MasterError, StartupError
+from k3s_daas.nautilus.metrics import Metrics
+from k3s_daas.nautilus.settings import NautilusSettings
+from tests.fixtures.k3s import SECRETS_PATH, FakeKubeApiserver, running_apiserver
 
 
 @pytest.fixture
 def apiserver(tmp_path: Path) -> Iterator[tuple[FakeKubeApiserver, Any]]:
-    identity = ServerIdentity.load_or_create(tmp_path / "tls", ["localhost"], ["127.0.0.1"])
-    fake = FakeKubeApiserver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-            body = json.loads(raw) if raw else None
-            path = self.path.split("?")[0]
-            fake.requests.append(
-                Recorded(
-                    self.command,
-                    path,
-                    self.headers.get("content-type", ""),
-                    self.headers.get("authorization", ""),
-                    body,
-                )
-            )
-            code, answer = fake.handle(self.command, path, body)
-            data = json.dumps(answer).encode()
-            self.send_response(code)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_POST = do_PATCH = do_DELETE = do_GET = _serve
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(identity.cert_path, identity.key_path)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    fake.url = f"https://127.0.0.1:{server.server_address[1]}"
-    config = k8s.Configuration()
-    config.host = fake.url
-    config.ssl_ca_cert = str(identity.ca_path)
-    config.api_key = {"BearerToken": "admin-token"}
-    config.api_key_prefix = {"BearerToken": "Bearer"}
-    api_client = k8s.ApiClient(config)
-    try:
-        yield fake, api_client
-    finally:
-        api_client.close()
-        server.shutdown()
-        server.server_close()
+    with running_apiserver(tmp_path) as fake:
+        api_client = fake.api_client()
+        try:
+            yield fake, api_client
+        finally:
+            api_client.close()
 
 
 CA_PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -216,24 +94,157 @@ async def test_issue_error_has_status_only(apiserver: tuple[FakeKubeApiserver, A
     assert info.value.reason == "k3s_api_error"
 
 
-async def test_revoke_cordons_then_deletes(apiserver: tuple[FakeKubeApiserver, Any]) -> None:
+async def test_revoke_deletes_tokens_then_cordons_and_deletes(
+    apiserver: tuple[FakeKubeApiserver, Any],
+) -> None:
     fake, api_client = apiserver
+    issuer = BootstrapTokenIssuer(api_client, CA_PEM, timedelta(minutes=5))
+    await issuer.issue("worker-1")
+    await issuer.issue("worker-2")
     fake.nodes.add("worker-1")
+    fake.requests.clear()
     assert await NodeRevoker(api_client).revoke("worker-1") is True
-    assert [(r.method, r.path) for r in fake.requests] == [
+    assert fake.calls() == [
+        ("DELETE", SECRETS_PATH),
         ("PATCH", "/api/v1/nodes/worker-1"),
         ("DELETE", "/api/v1/nodes/worker-1"),
     ]
-    patch = fake.requests[0]
+    assert fake.requests[0].query == {"labelSelector": ["k3s-daas.io/node=worker-1"]}
+    patch = fake.requests[1]
     assert patch.content_type == "application/strategic-merge-patch+json"
     assert patch.body == {"spec": {"unschedulable": True}}
     assert "worker-1" not in fake.nodes
+    # only worker-1's join token is gone
+    labels = [s["metadata"]["labels"]["k3s-daas.io/node"] for s in fake.secrets.values()]
+    assert labels == ["worker-2"]
 
 
 async def test_revoke_missing_node_is_fine(apiserver: tuple[FakeKubeApiserver, Any]) -> None:
     fake, api_client = apiserver
     assert await NodeRevoker(api_client).revoke("gone") is False
-    assert [(r.method, r.path) for r in fake.requests] == [("PATCH", "/api/v1/nodes/gone")]
+    assert fake.calls() == [("DELETE", SECRETS_PATH), ("PATCH", "/api/v1/nodes/gone")]
+
+
+async def test_revoke_error_is_a_k3s_api_error(apiserver: tuple[FakeKubeApiserver, Any]) -> None:
+    fake, api_client = apiserver
+    fake.fail_with = 503
+    with pytest.raises(K3sApiError) as info:
+        await NodeRevoker(api_client).revoke("worker-1")
+    assert "503" in info.value.message and "secret-data" not in info.value.message
+
+
+# -- connecting from an admin kubeconfig -----------------------------------------------------------
+def test_connect_cluster_reads_server_and_ca(tmp_path: Path) -> None:
+    with running_apiserver(tmp_path) as fake:
+        assert fake.identity is not None
+        api = connect_cluster(fake.write_kubeconfig(tmp_path / "k3s.yaml"))
+        try:
+            assert api.server == fake.url
+            assert api.ca_pem == fake.identity.ca_path.read_bytes()
+        finally:
+            api.client.close()
+        override = tmp_path / "server-ca.crt"
+        override.write_bytes(CA_PEM)
+        api = connect_cluster(tmp_path / "k3s.yaml", override)
+        assert api.ca_pem == CA_PEM
+        api.client.close()
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["not: [valid", '{"apiVersion": "v1", "kind": "Config"}', ""],
+)
+def test_connect_cluster_refuses_bad_kubeconfigs(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    with pytest.raises(KubeError) as info:
+        connect_cluster(path)
+    assert info.value.reason in ("bad_kubeconfig", "bad_ca")
+    with pytest.raises(KubeError):
+        connect_cluster(tmp_path / "missing.yaml")
+
+
+def test_connect_cluster_without_a_ca_is_refused(tmp_path: Path) -> None:
+    config = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x",
+    }  # fmt: skip
+    path = tmp_path / "k.yaml"
+    path.write_text(json.dumps(config))
+    with pytest.raises(KubeError) as info:
+        connect_cluster(path)
+    assert info.value.reason == "bad_ca"
+
+
+# -- the master's cluster backends -----------------------------------------------------------------
+async def test_standalone_cluster_mints_nothing() -> None:
+    cluster = StandaloneCluster()
+    assert await cluster.admit("w") is None
+    cluster.revoked("w", "stake_slashed")  # nothing to do, nothing raised
+    await cluster.close()
+
+
+async def test_k3s_cluster_admits_and_tears_down(tmp_path: Path) -> None:
+    with running_apiserver(tmp_path) as fake:
+        settings = NautilusSettings(
+            data_dir=tmp_path, cluster="k3s", k3s_kubeconfig=fake.write_kubeconfig(tmp_path / "k"),
+            k3s_server_url="https://10.0.0.1:6443", join_token_ttl=300,
+        )  # fmt: skip
+        metrics = Metrics()
+        cluster = open_cluster(settings, metrics)
+        assert isinstance(cluster, K3sCluster) and cluster.mode == "k3s"
+        join = await cluster.admit("worker-1")
+        assert join is not None and join.server == "https://10.0.0.1:6443"
+        assert fake.identity is not None
+        assert join.token.startswith(f"K10{ca_hash(fake.identity.ca_path.read_bytes())}::")
+        [name] = fake.secrets
+        assert join.token.endswith("::" + fake.secret_token(name))
+        fake.nodes.add("worker-1")
+        cluster.revoked("worker-1", "stake_slashed")  # returns at once; the teardown runs behind
+        await cluster.drain()
+        assert "worker-1" not in fake.nodes and not fake.secrets
+        assert metrics.cluster_actions.labels("node_revoke", "ok")._value.get() == 1
+        await cluster.close()
+
+
+async def test_k3s_cluster_retries_teardown_until_the_api_answers(tmp_path: Path) -> None:
+    with running_apiserver(tmp_path) as fake:
+        api = connect_cluster(fake.write_kubeconfig(tmp_path / "k"))
+        cluster = K3sCluster(api, Metrics(), token_ttl=timedelta(minutes=5), retry_delay=0.05)
+        fake.nodes.add("worker-1")
+        fake.fail_with = 503
+        cluster.revoked("worker-1", "stake_slashed")
+        await asyncio.sleep(0.2)
+        assert "worker-1" in fake.nodes
+        fake.fail_with = None
+        await cluster.drain()
+        assert "worker-1" not in fake.nodes
+        await cluster.close()
+
+
+async def test_k3s_cluster_admit_failure_is_a_503(tmp_path: Path) -> None:
+    with running_apiserver(tmp_path) as fake:
+        api = connect_cluster(fake.write_kubeconfig(tmp_path / "k"))
+        cluster = K3sCluster(api, Metrics(), token_ttl=timedelta(minutes=5))
+        fake.fail_with = 500
+        with pytest.raises(MasterError) as info:
+            await cluster.admit("worker-1")
+        assert (info.value.status, info.value.reason) == (503, "k3s_unavailable")
+        await cluster.close()
+
+
+def test_k3s_cluster_needs_a_kubeconfig(tmp_path: Path) -> None:
+    with pytest.raises(StartupError):
+        open_cluster(NautilusSettings(data_dir=tmp_path, cluster="k3s"), Metrics())
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("{}")
+    with pytest.raises(StartupError):
+        open_cluster(
+            NautilusSettings(data_dir=tmp_path, cluster="k3s", k3s_kubeconfig=bad), Metrics()
+        )
 
 
 def test_write_k3s_config(tmp_path: Path) -> None:

@@ -4,41 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from k3s_daas.worker.k3s import K3sAgent
-
-FAKE_K3S = """#!{python}
-# Test double for the k3s binary: records argv and whether K3S_TOKEN was set, then runs
-# until terminated (or exits at once with code 3 when FAKE_K3S_CRASH is set).
-import json, os, signal, sys, time
-log = {log!r}
-with open(log, "a") as fh:
-    fh.write(json.dumps({{"argv": sys.argv[1:], "token": os.environ.get("K3S_TOKEN")}}) + "\\n")
-if os.environ.get("FAKE_K3S_CRASH"):
-    sys.exit(3)
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
-while True:
-    time.sleep(0.05)
-"""
+from tests.fixtures.k3s import k3s_calls, write_fake_k3s
 
 
 @pytest.fixture
 def fake_k3s(tmp_path: Path) -> tuple[Path, Path]:
-    log = tmp_path / "calls.jsonl"
-    exe = tmp_path / "k3s"
-    exe.write_text(FAKE_K3S.format(python=sys.executable, log=str(log)))
-    exe.chmod(0o755)
-    return exe, log
+    return write_fake_k3s(tmp_path)
 
 
-def calls(log: Path) -> list[dict[str, object]]:
-    if not log.exists():
-        return []
-    return [json.loads(line) for line in log.read_text().splitlines()]
+calls = k3s_calls
 
 
 async def wait_calls(log: Path, n: int) -> list[dict[str, object]]:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from k3s_daas.seal.errors import K3sDaasError
@@ -35,6 +36,10 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except K3sDaasError as exc:
             fail(f"{exc.message} ({exc.reason})")
+        except ValidationError as exc:  # settings/config models: the first problem, one line
+            first = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or exc.title
+            fail(f"{where}: {first['msg']} (invalid_setting)")
         except (OSError, ValueError) as exc:
             fail(str(exc) or exc.__class__.__name__)
         except KeyboardInterrupt:

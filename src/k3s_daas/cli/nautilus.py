@@ -26,6 +26,13 @@ def start(
     data: Path | None = typer.Option(None, "--data", help="Data directory."),
     tier: str | None = typer.Option(None, "--tier", help="basic | standard | premium"),
     heartbeat_interval: float | None = typer.Option(None, "--heartbeat-interval"),
+    cluster: str | None = typer.Option(None, "--cluster", help="standalone | k3s"),
+    k3s_kubeconfig: Path | None = typer.Option(
+        None, "--k3s-kubeconfig", help="K3s admin kubeconfig (cluster=k3s)."
+    ),
+    k3s_server: str | None = typer.Option(
+        None, "--k3s-server", help="URL workers give `k3s agent --server`."
+    ),
 ) -> None:
     """Serve the master until Ctrl-C; writes <data>/nautilus.json once it serves."""
     from k3s_daas.nautilus.master import Master
@@ -39,6 +46,9 @@ def start(
         "data_dir": data,
         "tier": tier,
         "heartbeat_interval": heartbeat_interval,
+        "cluster": cluster,
+        "k3s_kubeconfig": k3s_kubeconfig,
+        "k3s_server_url": k3s_server,
     }
     settings = NautilusSettings(**{k: v for k, v in overrides.items() if v is not None})
     run_async(Master(settings).run())

@@ -19,7 +19,10 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+from yaml import YAMLError  # type: ignore[import-untyped]
 
 from k3s_daas.kube.kubeconfig import write_private_json
 from k3s_daas.kube.types import KubeError
@@ -109,12 +112,23 @@ class BootstrapTokenIssuer:
 
 
 class NodeRevoker:
-    """On a slash: cordon the Node (spec.unschedulable) and delete it; a missing Node is fine."""
+    """On a revocation: delete the node's unused bootstrap tokens (so it cannot join again), then
+    cordon the Node (spec.unschedulable) and delete it; a missing Node is fine."""
 
     def __init__(self, api_client: Any) -> None:
         self._core = k8s.CoreV1Api(api_client)
 
     def _revoke(self, node_id: str) -> bool:
+        try:
+            # The apiserver answers a SecretList of what it deleted; nothing in it is needed.
+            raw: Any = self._core.delete_collection_namespaced_secret(
+                BOOTSTRAP_NAMESPACE,
+                label_selector=f"{NODE_LABEL}={node_id}",
+                _preload_content=False,
+            )
+            raw.release_conn()
+        except ApiException as exc:
+            raise _api_error(f"deleting the bootstrap tokens of {node_id}", exc) from exc
         try:
             self._core.patch_node(
                 node_id,
@@ -135,9 +149,40 @@ class NodeRevoker:
         return deleted
 
 
-async def cordon_and_delete_node(api_client: Any, name: str) -> bool:
-    """Shorthand for `NodeRevoker(api_client).revoke(name)`."""
-    return await NodeRevoker(api_client).revoke(name)
+@dataclass(frozen=True)
+class ClusterApi:
+    """A Kubernetes API client from an admin kubeconfig, with what K3s mode derives from it."""
+
+    client: Any
+    server: str
+    ca_pem: bytes
+
+
+def connect_cluster(kubeconfig: Path, ca_file: Path | None = None) -> ClusterApi:
+    """Load an admin kubeconfig (K3s writes /etc/rancher/k3s/k3s.yaml); the cluster CA (whose hash
+    goes into every join token) is the kubeconfig's unless `ca_file` names K3s's server CA."""
+    try:
+        api_client = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig), persist_config=False
+        )
+    except (ConfigException, OSError, ValueError, YAMLError) as exc:
+        raise KubeError(
+            f"cannot use the kubeconfig {kubeconfig}: {str(exc)[:200]}", reason="bad_kubeconfig"
+        ) from None
+    configuration = api_client.configuration
+    ca_path = ca_file or (Path(configuration.ssl_ca_cert) if configuration.ssl_ca_cert else None)
+    try:
+        ca_pem = ca_path.read_bytes() if ca_path is not None else b""
+    except OSError as exc:
+        raise KubeError(f"cannot read the cluster CA: {exc.strerror}", reason="bad_ca") from None
+    if b"-----BEGIN CERTIFICATE-----" not in ca_pem:
+        api_client.close()
+        raise KubeError(
+            "the cluster CA is missing: the kubeconfig needs certificate-authority(-data) "
+            "or pass the K3s server CA file",
+            reason="bad_ca",
+        )
+    return ClusterApi(client=api_client, server=str(configuration.host), ca_pem=ca_pem)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from k3s_daas.kube.tls import ServerIdentity
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.app import AppContext, create_app
 from k3s_daas.nautilus.audit import AuditLog
+from k3s_daas.nautilus.cluster import open_cluster
 from k3s_daas.nautilus.enclave import Enclave, make_enclave
 from k3s_daas.nautilus.errors import StartupError
 from k3s_daas.nautilus.metrics import Metrics
@@ -142,6 +143,8 @@ class Master:
         )
         self.registry = Registry(self.store, self.metrics)
         self.registry.audit = self.audit
+        self.cluster = open_cluster(s, self.metrics)
+        self.registry.on_revoked = self.cluster.revoked
         loaded = await self.registry.load()
         self.enclave_id = await self._register_enclave()
         self.service = MasterService(
@@ -155,6 +158,7 @@ class Master:
             skew_seconds=s.skew_seconds,
             nonce_ttl=s.nonce_ttl,
             audit=self.audit,
+            cluster=self.cluster,
         )
         self.watcher = ChainWatcher(
             self.client, self.package.package_id, self.validator, self.registry, self.store,
@@ -174,7 +178,8 @@ class Master:
                 health=self._health,
             )
         )
-        log.info("master ready", workers=loaded, enclave=self.enclave_id, url=self.url)
+        log.info("master ready", workers=loaded, enclave=self.enclave_id, url=self.url,
+                 cluster=self.cluster.mode)  # fmt: skip
 
     def _health(self) -> dict[str, Any]:
         return {"watcher_checkpoint": self.watcher.cursor.checkpoint, "url": self.url}
@@ -300,6 +305,7 @@ class Master:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.settings.info_path.unlink(missing_ok=True)
+        await self.cluster.close()
         await self.client.close()
         closer = getattr(self.store, "close", None)
         if closer is not None:

@@ -41,6 +41,12 @@ class Metrics:
         self.revocations = Counter(
             "nautilus_revocations", "Workers revoked by chain events", ["reason"], registry=r
         )
+        self.cluster_actions = Counter(
+            "nautilus_cluster_actions",
+            "Kubernetes API actions of K3s mode (join tokens, node teardown)",
+            ["action", "result"],
+            registry=r,
+        )
         self.watcher_lag = Gauge(
             "nautilus_watcher_lag_checkpoints", "Checkpoints the watcher is behind", registry=r
         )

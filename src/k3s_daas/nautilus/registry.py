@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
@@ -124,6 +124,8 @@ class Registry:
         self._history: deque[tuple[str, NodeInfo, int]] = deque(maxlen=HISTORY)
         self._changed = asyncio.Event()
         self.audit: AuditSink | None = None  # set by the master: lifecycle changes are audited
+        #: Told (synchronously, must not block) of every revocation: K3s mode tears the Node down.
+        self.on_revoked: Callable[[str, str], None] | None = None
 
     async def load(self) -> int:
         """Read every record from the store (at start); returns how many."""
@@ -288,6 +290,8 @@ class Registry:
                 done.append(node_id)
                 self.metrics.revocations.labels(reason).inc()
                 log.warning("worker revoked", node=node_id, reason=reason)
+                if self.on_revoked is not None:
+                    self.on_revoked(node_id, reason)
         return done
 
     async def sweep(

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from k3s_daas.chain.keys import SignatureError, decode_signature, recover_personal_message_signer
 from k3s_daas.log import get_logger
+from k3s_daas.nautilus.cluster import Cluster, StandaloneCluster
 from k3s_daas.nautilus.enclave import Enclave
 from k3s_daas.nautilus.errors import MasterError, TokenRejected
 from k3s_daas.nautilus.metrics import Metrics
@@ -74,8 +75,10 @@ class MasterService:
         nonce_ttl: float = 600.0,
         clock: Callable[[], float] = time.time,
         audit: AuditSink | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.audit = audit
+        self.cluster: Cluster = cluster or StandaloneCluster()
         self.validator = validator
         self.registry = registry
         self.store = store
@@ -193,6 +196,7 @@ class MasterService:
         try:
             claims, body, fingerprint = await self.authenticate("register", token, raw)
             record = await self.registry.register(claims, fingerprint)
+            join = await self.cluster.admit(record.node_id)
         except MasterError as exc:
             self.metrics.registrations.labels(exc.reason).inc()
             await self._record("register", token, self._node_of(raw), "denied", exc.reason)
@@ -200,7 +204,13 @@ class MasterService:
         await self._record("register", token, record.node_id, "accepted", None)
         self.metrics.registrations.labels("ok").inc()
         log.info("worker registered", node=record.node_id, token=fingerprint[:16])
-        answer = {"status": "registered", **self._stake_answer(record, claims), "join_token": None}
+        answer = {
+            "status": "registered",
+            **self._stake_answer(record, claims),
+            "cluster": self.cluster.mode,
+            "join_token": join.token if join is not None else None,
+            "k3s_server": join.server if join is not None else None,
+        }
         return self.sign("register", body.nonce, answer)
 
     async def heartbeat(self, token: str | None, raw: bytes) -> dict[str, Any]:

@@ -31,6 +31,18 @@ class NautilusSettings(BaseSettings):
     enclave_kind: Literal["simulated", "nitro"] = "simulated"
     tier: Literal["basic", "standard", "premium"] = "basic"
 
+    cluster: Literal["standalone", "k3s"] = Field(
+        default="standalone", description="where workers run (nautilus/cluster.py)"
+    )
+    k3s_kubeconfig: Path | None = Field(default=None, description="K3s admin kubeconfig")
+    k3s_server_url: str | None = Field(
+        default=None, description="URL workers give `k3s agent --server` (default: kubeconfig's)"
+    )
+    k3s_ca_file: Path | None = Field(
+        default=None, description="K3s server CA for the K10 hash (default: kubeconfig's CA)"
+    )
+    join_token_ttl: float = Field(default=600.0, ge=60, le=86_400, description="seconds")
+
     heartbeat_interval: float = Field(default=10.0, gt=0)
     missed_heartbeats: int = Field(default=3, ge=1, description="intervals before not_ready")
     evict_after: int = Field(default=30, ge=1, description="intervals before evicted")

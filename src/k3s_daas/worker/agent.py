@@ -175,13 +175,21 @@ class WorkerAgent:
         self._set("registering", master_url=master.url, enclave_id=master.enclave_id)
         answer = await master.register(self.state.token, self.config.node_id)
         self._set("registered", registered_at=datetime.now(UTC))
-        join = answer.get("join_token")
-        if join and self.config.mode == "k3s":
-            server = answer.get("k3s_server") or master.url
+        if self.config.mode != "k3s":
+            return
+        join, server = answer.get("join_token"), answer.get("k3s_server")
+        if not isinstance(join, str) or not isinstance(server, str) or not join or not server:
+            raise WorkerExit(
+                EXIT_FAILED,
+                "no_join_token",
+                f"mode is k3s but the master at {master.url} runs a {answer.get('cluster')} "
+                "cluster and gave no join token",
+            )
+        if self.k3s is None:
             self.k3s = K3sAgent(
                 self.config.k3s_binary, server, self.config.node_id, extra_args=self.config.k3s_args
             )
-            self.k3s.start(join)
+        self.k3s.start(join)  # a re-registration only refreshes the token for future restarts
 
     # ---- main loop -----------------------------------------------------------------------
     async def run(self) -> int:
@@ -204,9 +212,28 @@ class WorkerAgent:
             package = K3sDaasPackage(chain, self.deployment)
             await self._fund_if_devnet(chain)
             await self._ensure_token(package)
-            master = await self._connect(package)
-            await self._register(master)
+            master = await self._join(package)
+            if master is None:
+                self._set("left")
+                return EXIT_OK
             return await self._heartbeats(chain, package, master)
+
+    async def _join(self, package: K3sDaasPackage) -> MasterClient | None:
+        """Attest and register; an unavailable master (or its K3s API) is retried with backoff.
+        None when asked to stop meanwhile."""
+        backoff = self.config.heartbeat_interval
+        while True:
+            master = await self._connect(package)
+            try:
+                await self._register(master)
+            except MasterUnavailable as exc:
+                log.warning("register_unavailable", url=master.url, error=exc.message,
+                            retry_in=backoff)  # fmt: skip
+                if await self._sleep(backoff):
+                    return None
+                backoff = min(backoff * 2, self.config.max_backoff)
+                continue
+            return master
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep unless asked to stop; True when a stop was requested."""
