@@ -11,7 +11,7 @@ import httpx
 import pytest
 from kubernetes.client import V1SubjectAccessReview, V1TokenReview
 
-from tests.fixtures.kube import KubeServer, seal_token
+from tests.fixtures.kube import KubeServer, sample_node, seal_token
 
 TR = "/apis/webhooks/tokenreview"
 SAR = "/apis/webhooks/subjectaccessreview"
@@ -171,6 +171,30 @@ def test_sar_no_opinion_for_forged_groups_and_nodes(http: httpx.Client) -> None:
         V1SubjectAccessReview.from_dict(body)
         assert body["status"]["allowed"] is False
         assert "denied" not in body["status"]
+
+
+def test_sar_denies_the_kubelet_of_a_revoked_node(
+    http: httpx.Client, kube_server: KubeServer
+) -> None:
+    """A revoked node's kubelet keeps its client certificate: the webhook (first in the chain)
+    answers an explicit deny, which stops the Node authorizer from allowing it."""
+    kube_server.nodes.put(sample_node("node-r", status="revoked", reason="stake_slashed"))
+    try:
+        for attrs in ({"verb": "get", "resource": "pods"}, {"verb": "create", "resource": "nodes"}):
+            request = sar(
+                "system:node:node-r", ["system:nodes", "system:authenticated"], {}, **attrs
+            )
+            body = http.post(SAR, json=request).json()
+            V1SubjectAccessReview.from_dict(body)
+            assert body["status"]["allowed"] is False
+            assert body["status"]["denied"] is True
+            assert "stake_slashed" in body["status"]["reason"]
+        # the same node name for another user, and a live node's kubelet: no opinion
+        for user in ("node-r", "system:node:node-a"):
+            request = sar(user, ["system:nodes"], {}, verb="get", resource="pods")
+            assert "denied" not in http.post(SAR, json=request).json()["status"]
+    finally:
+        kube_server.nodes.delete("node-r")
 
 
 def test_sar_non_resource_no_opinion(http: httpx.Client, kube_server: KubeServer) -> None:

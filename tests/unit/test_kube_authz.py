@@ -128,7 +128,7 @@ def test_k3s_config_command(tmp_path: Path) -> None:
         app, ["--master-url", "https://10.0.0.1:8443", "--ca", str(ca), "--out-dir", str(out)]
     )
     assert result.exit_code == 0, result.output
-    assert "--kube-apiserver-arg=authorization-mode=Node,RBAC,Webhook" in result.output
+    assert "--kube-apiserver-arg=authorization-mode=Webhook,Node,RBAC" in result.output
     cfg = json.loads((out / "authn-webhook.kubeconfig").read_text())
     assert (
         cfg["clusters"][0]["cluster"]["server"] == "https://10.0.0.1:8443/apis/webhooks/tokenreview"

@@ -255,7 +255,10 @@ def test_write_k3s_config(tmp_path: Path) -> None:
         "--kube-apiserver-arg=authentication-token-webhook-version=v1",
         f"--kube-apiserver-arg=authorization-webhook-config-file={authz}",
         "--kube-apiserver-arg=authorization-webhook-version=v1",
-        "--kube-apiserver-arg=authorization-mode=Node,RBAC,Webhook",
+        "--kube-apiserver-arg=authorization-mode=Webhook,Node,RBAC",
+        "--kube-apiserver-arg=authentication-token-webhook-cache-ttl=10s",
+        "--kube-apiserver-arg=authorization-webhook-cache-authorized-ttl=10s",
+        "--kube-apiserver-arg=authorization-webhook-cache-unauthorized-ttl=10s",
     ]
     for path, route in ((authn, "tokenreview"), (authz, "subjectaccessreview")):
         assert path.stat().st_mode & 0o777 == 0o600

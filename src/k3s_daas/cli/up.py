@@ -1,7 +1,12 @@
 """`k3s-daas up`: devnet + master + N workers on the embedded defaults, in one command.
 
 Each part runs as its own process — exactly the commands an operator would run by hand — so what
-`up` shows is what a real deployment does. Ctrl-C (or `--for`) stops them in reverse order.
+`up` shows is what a real deployment does. Ctrl-C, SIGTERM or `--for` stops them in reverse order.
+
+`--for ... --json` prints one final JSON object: the workers, how many are `ready`, how many were
+`revoked` by the chain (stake slashed, token revoked, ...: their agent exited 3), and `timings`
+(seconds from the start of the command to devnet ready, master ready, all workers first ready).
+It exits 0 when every worker is one or the other, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import typer
@@ -30,6 +38,8 @@ from k3s_daas.settings import Settings
 CLI = str(Path(sys.executable).with_name("k3s-daas"))
 STAKES = [100, 1_000, 10_000]  # one worker per tier, then round again
 PHASES = ["new", "funding", "staking", "minting", "attesting", "registering", "ready"]
+POLL_SECONDS = 0.5  # how often the workers' state files and the master's view are read
+T = TypeVar("T")
 
 
 # The parts `up` starts; until all exist (the product is built issue by issue) it reports them.
@@ -75,6 +85,63 @@ def _duration(text: str | None) -> float | None:
 
 
 @dataclass
+class Timings:
+    """Seconds from the start of `up` (time.monotonic) to each milestone; None until reached."""
+
+    started: float = field(default_factory=time.monotonic)
+    devnet_s: float | None = None
+    master_s: float | None = None
+    workers_ready_s: float | None = None  # the first time every worker was ready at once
+
+    def elapsed(self) -> float:
+        return round(time.monotonic() - self.started, 2)
+
+    def workers_ready(self) -> bool:
+        """Record that every worker is ready; True only the first time."""
+        if self.workers_ready_s is not None:
+            return False
+        self.workers_ready_s = self.elapsed()
+        return True
+
+    def as_json(self) -> dict[str, float | None]:
+        return {
+            "devnet_s": self.devnet_s,
+            "master_s": self.master_s,
+            "workers_ready_s": self.workers_ready_s,
+        }
+
+
+@dataclass
+class Snapshot:
+    """The workers at one poll: their own state files (`rows`) and the master's registry."""
+
+    rows: list[dict[str, Any]]
+    master: dict[str, dict[str, Any]]
+
+    def status(self, row: dict[str, Any]) -> str:
+        """What the master decided when it knows the node, else what the worker says."""
+        return str(self.master.get(row["node"], {}).get("status") or row["status"])
+
+    @property
+    def all_ready(self) -> bool:
+        return all(self.status(r) == "ready" for r in self.rows)
+
+    @property
+    def ready(self) -> int:
+        return sum(1 for r in self.rows if self.status(r) == "ready")
+
+    @property
+    def revoked(self) -> int:
+        """Workers the chain put out (stake slashed, token revoked, ...): revoked, and their
+        agent exited with its revocation code. That is the system working, not a failure."""
+        from k3s_daas.worker.agent import EXIT_REVOKED  # the chain stack: not for `--help`
+
+        return sum(
+            1 for r in self.rows if self.status(r) == "revoked" and r["exit_code"] == EXIT_REVOKED
+        )
+
+
+@dataclass
 class Part:
     name: str
     argv: list[str]
@@ -109,6 +176,7 @@ class Cluster:
     workers: int
     epoch_seconds: float
     heartbeat: float
+    timings: Timings = field(default_factory=Timings)
     parts: list[Part] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -149,6 +217,7 @@ class Cluster:
         devnet.start(self.env)
         self.parts.append(devnet)
         self._wait_file(self.devnet_json, devnet)
+        self.timings.devnet_s = self.timings.elapsed()
         self.master_json.unlink(missing_ok=True)
         master = Part(
             "nautilus",
@@ -159,6 +228,7 @@ class Cluster:
         master.start(self.env)
         self.parts.append(master)
         info = self._wait_file(self.master_json, master)
+        self.timings.master_s = self.timings.elapsed()
         for i in range(1, self.workers + 1):
             self._start_worker(i, info["url"], logs)
 
@@ -281,15 +351,18 @@ class Cluster:
         except (OSError, ValueError, KeyError, httpx.HTTPError):
             return {}
 
+    def poll(self) -> Snapshot:
+        """The workers now: their state files and the master's view."""
+        return Snapshot(self.worker_states(), self.master_view())
 
-def _table(cluster: Cluster) -> Table:
+
+def _table(snapshot: Snapshot) -> Table:
     table = Table(title="k3s-daas: workers admitted by stake", expand=False)
     for column in ("node", "stake (MIST)", "tier", "permissions", "status", "last heartbeat"):
         table.add_column(column)
-    master = cluster.master_view()
-    for row in cluster.worker_states():
-        seen = master.get(row["node"], {})
-        status = seen.get("status") or row["status"]
+    for row in snapshot.rows:
+        seen = snapshot.master.get(row["node"], {})
+        status = snapshot.status(row)
         if row["exit_code"] not in (None, 0):
             status = f"exited ({row['reason'] or row['exit_code']})"
         colour = {"ready": "green", "revoked": "red", "not_ready": "yellow"}.get(status, "white")
@@ -302,6 +375,38 @@ def _table(cluster: Cluster) -> Table:
             str(seen.get("last_heartbeat") or row["last_heartbeat"] or "-"),
         )
     return table
+
+
+def _while_polling(work: Callable[[], T], poll: Callable[[], object]) -> T:
+    """Run `work` in a thread and `poll` every POLL_SECONDS until it is done, so that workers
+    becoming ready meanwhile (while the operator's kubeconfig is minted) are timed when they do."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="k3s-daas-up")
+    try:
+        future = pool.submit(work)
+        while not wait_futures([future], timeout=POLL_SECONDS).done:
+            poll()
+        return future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _poll_until(deadline: float | None, poll: Callable[[], object]) -> None:
+    """`poll` every POLL_SECONDS until `deadline` (monotonic), or forever when None."""
+    while deadline is None or time.monotonic() < deadline:
+        left = POLL_SECONDS if deadline is None else deadline - time.monotonic()
+        time.sleep(max(0.0, min(POLL_SECONDS, left)))
+        poll()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops everything the way Ctrl-C does (the parts run in their own sessions, so
+    they would outlive an `up` that just died)."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def up(
@@ -325,45 +430,62 @@ def _run(
     epoch_seconds: float,
     heartbeat: float,
 ) -> None:
+    timings = Timings()
     missing = _missing_parts()
     if missing:
         console.print("k3s-daas up needs parts that are not built yet: " + ", ".join(missing))
         console.print("What works today: k3s-daas keys new, k3s-daas token inspect (see --help)")
         if as_json:
-            print(json.dumps({"ready": 0, "missing": missing}))
+            print(json.dumps({"ready": 0, "revoked": 0, "missing": missing}))
         raise typer.Exit(1 if duration is not None else 0)
-    cluster = Cluster((home or Settings().home).resolve(), workers, epoch_seconds, heartbeat)
-    deadline = None if duration is None else time.monotonic() + duration
-    try:
-        if not as_json:
-            console.print(f"starting devnet, master and {workers} workers in {cluster.home} ...")
-        cluster.start()
-        kubeconfig = cluster.write_kubeconfig()
-        if not as_json:
-            console.print(
-                f"kubeconfig: {kubeconfig}\n"
-                f"try: kubectl --kubeconfig {kubeconfig} get nodes\n"
-                f"slash a worker from another terminal: k3s-daas devnet slash worker-2 "
-                f"--deployment {cluster.devnet_json}"
-            )
-        if as_json:
-            while deadline is None or time.monotonic() < deadline:
-                time.sleep(0.5)
-        else:
-            with Live(_table(cluster), console=console, refresh_per_second=2) as live:
-                while deadline is None or time.monotonic() < deadline:
-                    time.sleep(0.5)
-                    live.update(_table(cluster))
-    except KeyboardInterrupt:
-        err_console.print("stopping ...")
-    finally:
-        rows = cluster.worker_states()
-        master = cluster.master_view()
-        cluster.stop()
-    ready = sum(1 for r in rows if master.get(r["node"], {}).get("status", r["status"]) == "ready")
+    cluster = Cluster(
+        (home or Settings().home).resolve(), workers, epoch_seconds, heartbeat, timings
+    )
+    deadline = None if duration is None else timings.started + duration
+    plural = "worker" if workers == 1 else "workers"
+
+    def poll() -> Snapshot:
+        snapshot = cluster.poll()
+        if snapshot.all_ready and timings.workers_ready() and not as_json:
+            console.print(f"{workers} {plural} ready in {timings.workers_ready_s:.1f} s")
+        return snapshot
+
+    with _sigterm_as_interrupt():
+        try:
+            if not as_json:
+                console.print(
+                    f"starting devnet, master and {workers} {plural} in {cluster.home} ..."
+                )
+            cluster.start()
+            kubeconfig = _while_polling(cluster.write_kubeconfig, poll)
+            if not as_json:
+                console.print(
+                    f"kubeconfig: {kubeconfig}\n"
+                    f"try: kubectl --kubeconfig {kubeconfig} get nodes\n"
+                    f"slash a worker from another terminal: k3s-daas devnet slash worker-2 "
+                    f"--deployment {cluster.devnet_json}"
+                )
+            if as_json:
+                _poll_until(deadline, poll)
+            else:
+                with Live(_table(poll()), console=console, refresh_per_second=2) as live:
+                    _poll_until(deadline, lambda: live.update(_table(poll())))
+        except KeyboardInterrupt:
+            err_console.print("stopping ...")
+        finally:
+            final = poll()
+            cluster.stop()
+    ready, revoked = final.ready, final.revoked
     if as_json:
-        print(json.dumps({"workers": rows, "ready": ready, "home": str(cluster.home)}, default=str))
-    if duration is not None and ready < workers:
+        result = {
+            "workers": final.rows,
+            "ready": ready,
+            "revoked": revoked,
+            "timings": timings.as_json(),
+            "home": str(cluster.home),
+        }
+        print(json.dumps(result, default=str))
+    if duration is not None and ready + revoked < workers:
         raise typer.Exit(1)
 
 

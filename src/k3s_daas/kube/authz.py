@@ -15,6 +15,7 @@ from k3s_daas.kube.models import (
     SubjectAccessReviewStatus,
     UserInfo,
 )
+from k3s_daas.kube.types import NodeInfo
 from k3s_daas.seal import Claims, allows
 from k3s_daas.seal.permissions import ALL, READ_VERBS
 
@@ -92,6 +93,16 @@ def self_review(
         )
         return SubjectAccessReviewStatus(allowed=ok, reason="discovery" if ok else "not granted")
     return SubjectAccessReviewStatus(allowed=False, reason="no attributes")
+
+
+def revoked_node_review(user: str, node: NodeInfo | None) -> SubjectAccessReviewStatus | None:
+    """An explicit deny for the kubelet of a revoked node (its client certificate outlives the
+    stake); None (no opinion here) for every other user and node."""
+    if node is None or node.status != "revoked" or user != NODE_PREFIX + node.name:
+        return None
+    return SubjectAccessReviewStatus(
+        allowed=False, denied=True, reason=f"k3s-daas: node revoked ({node.reason or 'revoked'})"
+    )
 
 
 def webhook_review(

@@ -37,6 +37,7 @@ BOOTSTRAP_GROUP: Final = "system:bootstrappers:k3s-daas:default-node-token"
 NODE_LABEL: Final = "k3s-daas.io/node"
 _ALPHABET: Final = string.ascii_lowercase + string.digits
 _ATTEMPTS: Final = 3
+CACHE_TTL: Final = "10s"  # how long kube-apiserver may reuse a webhook answer
 
 
 class K3sApiError(KubeError):
@@ -238,6 +239,13 @@ def write_k3s_config(out_dir: Path, master_url: str, ca_pem: bytes) -> K3sConfig
         f"{arg}authentication-token-webhook-version=v1",
         f"{arg}authorization-webhook-config-file={authz}",
         f"{arg}authorization-webhook-version=v1",
-        f"{arg}authorization-mode=Node,RBAC,Webhook",
+        # The webhook first: it denies revoked nodes' kubelets (whose client certificates the
+        # Node authorizer would still accept) and has no opinion on everything else.
+        f"{arg}authorization-mode=Webhook,Node,RBAC",
+        # The apiserver caches webhook answers (2 min / 5 min / 30 s by default): keep a slashed
+        # stake's tokens and kubelet from outliving the revocation by more than a few seconds.
+        f"{arg}authentication-token-webhook-cache-ttl={CACHE_TTL}",
+        f"{arg}authorization-webhook-cache-authorized-ttl={CACHE_TTL}",
+        f"{arg}authorization-webhook-cache-unauthorized-ttl={CACHE_TTL}",
     ]
     return K3sConfig(files=[authn, authz], server_flags=flags)

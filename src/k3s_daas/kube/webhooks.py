@@ -1,5 +1,7 @@
 """kube-apiserver webhooks (DESIGN §8): TokenReview v1 turns a Seal token into a Kubernetes user;
-SubjectAccessReview v1 allows what that user's Seal permissions grant and otherwise has no opinion.
+SubjectAccessReview v1 allows what that user's Seal permissions grant, denies outright the kubelet
+of a node the master revoked (so it must run first in the authorizer chain), and otherwise has no
+opinion.
 
 Answers echo the request's `spec` (the `kubernetes` models and some clients require it) and a
 malformed review is a 400 Status; an invalid token is a 200 with `authenticated: false`.
@@ -12,14 +14,14 @@ from typing import Final
 from fastapi import APIRouter, Request, Response
 
 from k3s_daas.kube._http import KubeRoute, model_response, parse_json_object, read_body
-from k3s_daas.kube.authz import user_info, webhook_review
+from k3s_daas.kube.authz import NODE_PREFIX, revoked_node_review, user_info, webhook_review
 from k3s_daas.kube.models import (
     SubjectAccessReview,
     TokenReview,
     TokenReviewSpec,
     TokenReviewStatus,
 )
-from k3s_daas.kube.types import AuthenticationFailed, Authenticator, BadRequest
+from k3s_daas.kube.types import AuthenticationFailed, Authenticator, BadRequest, NodeSource
 from k3s_daas.log import get_logger
 from k3s_daas.seal import K3sDaasError, token_fingerprint
 
@@ -30,8 +32,9 @@ SUBJECTACCESSREVIEW_PATH: Final = "/apis/webhooks/subjectaccessreview"
 MAX_REVIEW_BODY: Final = 64 * 1024
 
 
-def webhook_router(auth: Authenticator) -> APIRouter:
-    """POST TokenReview and SubjectAccessReview v1 endpoints for kube-apiserver."""
+def webhook_router(auth: Authenticator, nodes: NodeSource | None = None) -> APIRouter:
+    """POST TokenReview and SubjectAccessReview v1 endpoints for kube-apiserver; `nodes` (the
+    master's registry) lets the SAR webhook deny revoked nodes' kubelets."""
     router = APIRouter(route_class=KubeRoute)
 
     @router.post(TOKENREVIEW_PATH, include_in_schema=False)
@@ -72,9 +75,14 @@ def webhook_router(auth: Authenticator) -> APIRouter:
             raise BadRequest(
                 "exactly one of resourceAttributes and nonResourceAttributes is needed"
             )
-        status = webhook_review(
-            spec.user, spec.groups or [], spec.extra or {}, spec.resourceAttributes
-        )
+        status = None
+        if nodes is not None and spec.user.startswith(NODE_PREFIX):
+            node = await nodes.get_node(spec.user.removeprefix(NODE_PREFIX))
+            status = revoked_node_review(spec.user, node)
+        if status is None:
+            status = webhook_review(
+                spec.user, spec.groups or [], spec.extra or {}, spec.resourceAttributes
+            )
         answer = SubjectAccessReview(
             apiVersion="authorization.k8s.io/v1",
             kind="SubjectAccessReview",

@@ -157,7 +157,7 @@ def _mount_kube(app: FastAPI, ctx: AppContext) -> list[str]:
     try:
         from k3s_daas.kube.webhooks import webhook_router
 
-        app.include_router(webhook_router(auth))
+        app.include_router(webhook_router(auth, ctx.registry))
         mounted.append("webhooks")
     except ImportError:
         pass
