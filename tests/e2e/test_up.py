@@ -1,4 +1,5 @@
-"""`k3s-daas up` as a user runs it, and real kubectl against what it started."""
+"""`k3s-daas up` as a user runs it, real kubectl against what it started, and a slash from
+another terminal: the slashed worker turns revoked while the others keep heartbeating."""
 
 from __future__ import annotations
 
@@ -25,11 +26,28 @@ def kubectl(home: Path, kubeconfig: Path, *args: str) -> subprocess.CompletedPro
     )  # fmt: skip
 
 
+def node_statuses(home: Path, kubeconfig: Path) -> dict[str, str]:
+    """NAME -> STATUS from `kubectl get nodes --no-headers`."""
+    out = kubectl(home, kubeconfig, "get", "nodes", "--no-headers").stdout
+    return {line.split()[0]: line.split()[1] for line in out.splitlines() if line.strip()}
+
+
+def heartbeats(home: Path, *nodes: str) -> dict[str, int]:
+    """Each worker's own heartbeat count, from the state file `up` gives it."""
+    counts = {}
+    for node in nodes:
+        state = json.loads((home / "workers" / node / "state.json").read_text())
+        counts[node] = state["heartbeats"]
+    return counts
+
+
 @pytest.mark.timeout(240)
-def test_up_runs_three_ready_workers_and_kubectl_sees_them(tmp_path: Path) -> None:
+def test_up_runs_three_ready_workers_kubectl_sees_them_and_a_slash_revokes_one(
+    tmp_path: Path,
+) -> None:
     home = tmp_path / "k3s-daas"
     proc = subprocess.Popen(
-        [CLI, "up", "--workers", "3", "--for", "25s", "--json", "--home", str(home),
+        [CLI, "up", "--workers", "3", "--for", "45s", "--json", "--home", str(home),
          "--heartbeat", "0.5"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -53,12 +71,47 @@ def test_up_runs_three_ready_workers_and_kubectl_sees_them(tmp_path: Path) -> No
         assert (
             kubectl(tmp_path, kubeconfig, "auth", "can-i", "delete", "pods").stdout.strip() == "yes"
         )
+
+        # Slash worker-2 from another terminal, as the README shows.
+        import time; T0 = time.monotonic(); print("TIMING before slash", T0)
+        before_slash = heartbeats(home, "worker-1", "worker-3")
+        slash = subprocess.run(
+            [CLI, "devnet", "slash", "worker-2", "--deployment", str(home / "devnet" / "devnet.json")],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert slash.returncode == 0, slash.stderr
+
+        def worker_2_revoked() -> bool:
+            out = kubectl(tmp_path, kubeconfig, "get", "node", "worker-2", "--no-headers").stdout
+            return out.split()[1:2] == ["Revoked(stake_slashed)"]
+
+        wait_for(worker_2_revoked, timeout=30, interval=0.5)
+        statuses = node_statuses(tmp_path, kubeconfig)
+        assert statuses["worker-1"] == statuses["worker-3"] == "Ready", statuses
+        assert statuses["worker-2"] == "Revoked(stake_slashed)", statuses
+        after_revocation = heartbeats(home, "worker-1", "worker-3")
+        print("TIMING revoked seen after", time.monotonic() - T0, slash.stdout)
+        assert proc.poll() is None, "up stopped before the revocation could be watched"
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
-            proc.terminate()
+            proc.terminate()  # `up` stops its parts on SIGTERM
             proc.wait(30)
     assert proc.returncode == 0, stderr
     final = json.loads(stdout.strip().splitlines()[-1])
-    assert final["ready"] == 3
-    assert {w["tier"] for w in final["workers"]} == {"basic", "standard", "premium"}
+    print("TIMING finished after", time.monotonic() - T0, final["timings"], before_slash, after_revocation, [(w["node"], w["heartbeats"]) for w in final["workers"]])
+    workers = {w["node"]: w for w in final["workers"]}
+    assert {w["tier"] for w in workers.values()} == {"basic", "standard", "premium"}
+    slashed = workers["worker-2"]
+    assert (slashed["status"], slashed["reason"], slashed["exit_code"]) == (
+        "revoked", "stake_slashed", 3
+    ), slashed  # fmt: skip
+    for node in ("worker-1", "worker-3"):
+        assert workers[node]["status"] == "ready", workers[node]
+        assert workers[node]["exit_code"] is None, workers[node]
+        # still heartbeating after the master revoked worker-2
+        assert workers[node]["heartbeats"] > after_revocation[node] >= before_slash[node]
+    assert (final["ready"], final["revoked"]) == (2, 1)
+    timings = final["timings"]
+    assert None not in timings.values(), timings
+    assert 0 < timings["devnet_s"] <= timings["master_s"] <= timings["workers_ready_s"], timings

@@ -21,6 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from k3s_daas.kube.api import standalone_router
+from k3s_daas.kube.types import AuthenticationFailed
+from k3s_daas.kube.webhooks import webhook_router
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.enclave import Enclave
 from k3s_daas.nautilus.errors import MasterError, TokenRejected
@@ -142,33 +145,17 @@ class ValidatorAuthenticator:
         self.validator = validator
 
     async def authenticate(self, token: str) -> Claims:
-        from k3s_daas.kube.types import AuthenticationFailed
-
         try:
             return await self.validator.validate(token)
         except TokenRejected as exc:
             raise AuthenticationFailed(exc.message, reason=exc.reason) from None
 
 
-def _mount_kube(app: FastAPI, ctx: AppContext) -> list[str]:
-    """Mount kube's routers when kube/ provides them (webhooks first: more specific paths)."""
-    mounted = []
+def _mount_kube(app: FastAPI, ctx: AppContext) -> None:
+    """The webhooks (more specific paths, so first) and the standalone Kubernetes API."""
     auth = ValidatorAuthenticator(ctx.validator)
-    try:
-        from k3s_daas.kube.webhooks import webhook_router
-
-        app.include_router(webhook_router(auth, ctx.registry))
-        mounted.append("webhooks")
-    except ImportError:
-        pass
-    try:
-        from k3s_daas.kube.api import standalone_router
-
-        app.include_router(standalone_router(ctx.registry, auth))
-        mounted.append("standalone")
-    except ImportError:
-        pass
-    return mounted
+    app.include_router(webhook_router(auth, ctx.registry))
+    app.include_router(standalone_router(ctx.registry, auth))
 
 
 def create_app(ctx: AppContext, *, mount_kube: bool = True) -> FastAPI:
@@ -313,6 +300,6 @@ def create_app(ctx: AppContext, *, mount_kube: bool = True) -> FastAPI:
         return Response(b"{}", media_type="application/json")
 
     if mount_kube:
-        app.state.kube = _mount_kube(app, ctx)
+        _mount_kube(app, ctx)
     app.add_middleware(BodyLimit, limit=ctx.max_body_bytes)
     return app
