@@ -10,6 +10,7 @@ records. Ratios vs the seed's figures (cache 1000 req/s at 1 ms; TEE validation 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import tempfile
 import time
@@ -22,15 +23,16 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.master import MasterProcess, Staker, fund
+from tests.fixtures.master import PATHS, MasterProcess, Staker, fund
 from tests.fixtures.processes import free_port
 
+from benchmarks._common import http_request, keepalive_load, row
 from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.keys import SuiKeyPair
 from k3s_daas.chain.package import K3sDaasPackage
-from k3s_daas.nautilus.master import open_master_store
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import Registry, WorkerRecord
+from k3s_daas.nautilus.store import BytesStore, open_store
 from k3s_daas.nautilus.validator import Validator, ValidatorConfig
 
 TOKENS = 200
@@ -44,21 +46,11 @@ SEED_CACHE = (1000.0, 0.001)  # req/s, latency
 SEED_TEE = (100.0, 0.100)
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
 def _rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def _row(rate: float, lat: list[float]) -> dict[str, float]:
-    return {"per_s": round(rate, 1), "p50_ms": round(_pct(lat, 0.5) * 1000, 3),
-            "p99_ms": round(_pct(lat, 0.99) * 1000, 3)}  # fmt: skip
 
 
 async def _mint(pkg: K3sDaasPackage, node: DevnetProcess) -> list[Staker]:
@@ -91,34 +83,13 @@ async def _cold(client: ChainClient, node: DevnetProcess, tokens: list[str], *,
 
     t0 = time.perf_counter()
     await asyncio.gather(*(one(t) for t in tokens))
-    return _row(len(tokens) / (time.perf_counter() - t0), lat)
-
-
-async def _http_load(make: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]],
-                     master: MasterProcess) -> dict[str, float]:  # fmt: skip
-    lat: list[float] = []
-    limits = httpx.Limits(
-        max_connections=HTTP_CONCURRENCY, max_keepalive_connections=HTTP_CONCURRENCY
-    )
-    async with httpx.AsyncClient(base_url=master.url, verify=master.ca_path, limits=limits,
-                                 timeout=30) as http:  # fmt: skip
-        await make(http)
-        stop = time.perf_counter() + HTTP_SECONDS
-
-        async def loop() -> None:
-            while time.perf_counter() < stop:
-                t0 = time.perf_counter()
-                response = await make(http)
-                assert response.status_code == 200, response.text
-                lat.append(time.perf_counter() - t0)
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(loop() for _ in range(HTTP_CONCURRENCY)))
-        return _row(len(lat) / (time.perf_counter() - t0), lat)
+    return row(len(tokens) / (time.perf_counter() - t0), lat)
 
 
 async def _registry_memory(folder: Path) -> dict[str, float]:
-    store = open_master_store(f"sqlite:///{folder / 'bench-store.db'}", secrets.token_bytes(32))
+    store = BytesStore(
+        open_store(f"sqlite:///{folder / 'bench-store.db'}", data_key=secrets.token_bytes(32))
+    )
     reg = Registry(store, Metrics())
     before = _rss_mb()
     now = datetime.now(UTC)
@@ -157,23 +128,30 @@ async def _measure(node: DevnetProcess, master: MasterProcess, folder: Path) -> 
             t1 = time.perf_counter()
             await warm.validate(tokens[0])
             lat.append(time.perf_counter() - t1)
-        out["warm_in_process"] = _row(WARM_CALLS / (time.perf_counter() - t0), lat)
-    out["noop_https"] = await _http_load(lambda h: h.get("/api/v1/noop"), master)
-    body = {"token": tokens[0]}
-    out["warm_https"] = await _http_load(lambda h: h.post("/api/v1/validate", json=body), master)
+        out["warm_in_process"] = row(WARM_CALLS / (time.perf_counter() - t0), lat)
+    port, ca = master.port, master.ca_path
+
+    def load(build: Callable[[int], bytes]) -> Awaitable[dict[str, float]]:
+        return keepalive_load(port, ca, build, seconds=HTTP_SECONDS, concurrency=HTTP_CONCURRENCY)
+
+    noop = http_request(port, "GET", "/api/v1/noop")
+    out["noop_https"] = await load(lambda i: noop)
+    validate = http_request(
+        port, "POST", "/api/v1/validate", json.dumps({"token": tokens[0]}).encode()
+    )
+    out["warm_https"] = await load(lambda i: validate)
     beaters = stakers[:HEARTBEAT_WORKERS]
     key = master.public_key
     async with httpx.AsyncClient(base_url=master.url, verify=master.ca_path, timeout=30) as http:
         for s in beaters:
             assert (await s.send(http, "register", key)).status_code == 200
-    i = 0
 
-    def beat(h: httpx.AsyncClient) -> Awaitable[httpx.Response]:
-        nonlocal i
-        i += 1
-        return beaters[i % len(beaters)].send(h, "heartbeat", key)
+    def beat(i: int) -> bytes:
+        staker = beaters[i % len(beaters)]
+        body = json.dumps(staker.body("heartbeat", key)).encode()
+        return http_request(port, "POST", PATHS["heartbeat"], body, {"X-Seal-Token": staker.token})
 
-    out["heartbeats_https"] = await _http_load(beat, master)
+    out["heartbeats_https"] = await load(beat)
     out["registry"] = await _registry_memory(folder)
     warm_rate = out["warm_https"]["per_s"]
     noop, unbatched = out["noop_https"]["per_s"], out["cold_unbatched"]["per_s"]
