@@ -83,6 +83,11 @@ def http_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def constant(request: bytes) -> Callable[[int], bytes]:
+    """A `keepalive_load` builder that sends the same request every time."""
+    return lambda i: request
+
+
 async def keepalive_load(
     port: int, ca_path: str, build: Callable[[int], bytes], *, seconds: float, concurrency: int
 ) -> dict[str, float]:

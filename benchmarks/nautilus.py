@@ -26,7 +26,7 @@ from tests.fixtures.devnet import DevnetProcess
 from tests.fixtures.master import PATHS, MasterProcess, Staker, fund
 from tests.fixtures.processes import free_port
 
-from benchmarks._common import http_request, keepalive_load, row
+from benchmarks._common import constant, http_request, keepalive_load, row
 from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.keys import SuiKeyPair
 from k3s_daas.chain.package import K3sDaasPackage
@@ -135,11 +135,11 @@ async def _measure(node: DevnetProcess, master: MasterProcess, folder: Path) -> 
         return keepalive_load(port, ca, build, seconds=HTTP_SECONDS, concurrency=HTTP_CONCURRENCY)
 
     noop = http_request(port, "GET", "/api/v1/noop")
-    out["noop_https"] = await load(lambda i: noop)
+    out["noop_https"] = await load(constant(noop))
     validate = http_request(
         port, "POST", "/api/v1/validate", json.dumps({"token": tokens[0]}).encode()
     )
-    out["warm_https"] = await load(lambda i: validate)
+    out["warm_https"] = await load(constant(validate))
     beaters = stakers[:HEARTBEAT_WORKERS]
     key = master.public_key
     async with httpx.AsyncClient(base_url=master.url, verify=master.ca_path, timeout=30) as http:

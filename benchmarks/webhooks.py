@@ -2,12 +2,14 @@
 same server in the same run (the ratio is what to compare across runs on noisy machines).
 
 The server runs in its own uvicorn process (so client and server do not share a GIL) with the
-in-memory authenticator; the lead adds the master-backed variant.
+in-memory authenticator: this isolates the kube layer. benchmarks/tokenreview.py measures the same
+webhook on a real master against a devnet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -17,22 +19,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-import httpx
 from fastapi import FastAPI
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks._common import Conn, constant, http_request, keepalive_load
 from k3s_daas.kube.memory import MemoryAuthenticator
 from k3s_daas.kube.tls import ServerIdentity
 from k3s_daas.kube.webhooks import TOKENREVIEW_PATH, webhook_router
 from k3s_daas.seal import Claims, Tier, format_token, permissions_for
 from k3s_daas.seal.constants import STAKE_TYPE_USER
 
-REQUESTS = 2000
+SECONDS = 3.0
 CONCURRENCY = 32
-WARMUP = 100
 NOOP_PATH = "/bench/noop"
 TOKEN = format_token("0x" + "12" * 32, b"\x34" * 32)
 
@@ -70,48 +70,26 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _measure(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, float]:
-    latencies: list[float] = []
-    next_index = 0
-
-    async def worker() -> None:
-        nonlocal next_index
-        while next_index < REQUESTS:
-            next_index += 1
-            start = time.perf_counter()
-            resp = await client.post(path, json=body)
-            latencies.append(time.perf_counter() - start)
-            resp.raise_for_status()
-
-    for _ in range(WARMUP):
-        (await client.post(path, json=body)).raise_for_status()
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    elapsed = time.perf_counter() - start
-    latencies.sort()
-    return {
-        "requests": float(len(latencies)),
-        "per_s": len(latencies) / elapsed,
-        "p50_ms": latencies[len(latencies) // 2] * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-    }
-
-
-async def _run_client(url: str, ca_pem: bytes) -> dict[str, dict[str, float]]:
-    ctx = ssl.create_default_context(cadata=ca_pem.decode())
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    review = {
-        "apiVersion": "authentication.k8s.io/v1",
-        "kind": "TokenReview",
-        "spec": {"token": TOKEN},
-    }
-    async with httpx.AsyncClient(base_url=url, verify=ctx, limits=limits, timeout=30) as client:
-        check = (await client.post(TOKENREVIEW_PATH, json=review)).json()
-        assert check["status"]["authenticated"] is True, check
-        return {
-            "noop": await _measure(client, NOOP_PATH, review),
-            "tokenreview": await _measure(client, TOKENREVIEW_PATH, review),
-        }
+async def _run_client(port: int, ca_path: str) -> dict[str, dict[str, float]]:
+    review = json.dumps(
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": TOKEN}}
+    ).encode()
+    ctx = ssl.create_default_context(cafile=ca_path)
+    conn = await Conn.open(port, ctx)
+    request = http_request(port, "POST", TOKENREVIEW_PATH, review)
+    try:
+        code, body = await conn.send(request)
+    finally:
+        await conn.close()
+    if code != 200 or json.loads(body)["status"]["authenticated"] is not True:
+        raise RuntimeError(f"the warm-up TokenReview failed: {code} {body[:200]!r}")
+    noop = http_request(port, "POST", NOOP_PATH, review)
+    out = {}
+    for name, req in (("noop", noop), ("tokenreview", request)):
+        out[name] = await keepalive_load(
+            port, ca_path, constant(req), seconds=SECONDS, concurrency=CONCURRENCY
+        )
+    return out
 
 
 def run(out_dir: Path) -> dict[str, object]:
@@ -139,7 +117,7 @@ def run(out_dir: Path) -> dict[str, object]:
                     if time.monotonic() > deadline or proc.poll() is not None:
                         raise RuntimeError("benchmark server did not start") from None
                     time.sleep(0.1)
-            numbers = asyncio.run(_run_client(f"https://127.0.0.1:{port}", identity.ca_pem))
+            numbers = asyncio.run(_run_client(port, str(identity.ca_path)))
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -156,7 +134,7 @@ def run(out_dir: Path) -> dict[str, object]:
     )
     result["concurrency"] = CONCURRENCY
     table = Table(
-        title=f"webhooks over HTTPS keep-alive ({REQUESTS} requests, {CONCURRENCY} at once)"
+        title=f"webhooks over HTTPS keep-alive ({SECONDS:.0f} s each, {CONCURRENCY} at once)"
     )
     for column in ("endpoint", "req/s", "p50 ms", "p99 ms"):
         table.add_column(column, justify="right" if column != "endpoint" else "left")
