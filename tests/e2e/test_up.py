@@ -47,7 +47,7 @@ def test_up_runs_three_ready_workers_kubectl_sees_them_and_a_slash_revokes_one(
 ) -> None:
     home = tmp_path / "k3s-daas"
     proc = subprocess.Popen(
-        [CLI, "up", "--workers", "3", "--for", "45s", "--json", "--home", str(home),
+        [CLI, "up", "--workers", "3", "--for", "40s", "--json", "--home", str(home),
          "--heartbeat", "0.5"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -73,7 +73,6 @@ def test_up_runs_three_ready_workers_kubectl_sees_them_and_a_slash_revokes_one(
         )
 
         # Slash worker-2 from another terminal, as the README shows.
-        import time; T0 = time.monotonic(); print("TIMING before slash", T0)
         before_slash = heartbeats(home, "worker-1", "worker-3")
         slash = subprocess.run(
             [CLI, "devnet", "slash", "worker-2", "--deployment", str(home / "devnet" / "devnet.json")],
@@ -90,7 +89,6 @@ def test_up_runs_three_ready_workers_kubectl_sees_them_and_a_slash_revokes_one(
         assert statuses["worker-1"] == statuses["worker-3"] == "Ready", statuses
         assert statuses["worker-2"] == "Revoked(stake_slashed)", statuses
         after_revocation = heartbeats(home, "worker-1", "worker-3")
-        print("TIMING revoked seen after", time.monotonic() - T0, slash.stdout)
         assert proc.poll() is None, "up stopped before the revocation could be watched"
         stdout, stderr = proc.communicate(timeout=120)
     finally:
@@ -99,7 +97,6 @@ def test_up_runs_three_ready_workers_kubectl_sees_them_and_a_slash_revokes_one(
             proc.wait(30)
     assert proc.returncode == 0, stderr
     final = json.loads(stdout.strip().splitlines()[-1])
-    print("TIMING finished after", time.monotonic() - T0, final["timings"], before_slash, after_revocation, [(w["node"], w["heartbeats"]) for w in final["workers"]])
     workers = {w["node"]: w for w in final["workers"]}
     assert {w["tier"] for w in workers.values()} == {"basic", "standard", "premium"}
     slashed = workers["worker-2"]
