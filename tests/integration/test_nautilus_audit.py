@@ -35,6 +35,9 @@ async def test_registrations_and_denials_are_audited(
         assert bad.status_code == 401
         checked = await http.post("/api/v1/validate", json={"token": staker.token})
         assert checked.json()["valid"] is True
+        forged = staker.token[:-64] + "0" * 64  # the right object, the wrong secret
+        denied = await http.post("/api/v1/validate", json={"token": forged})
+        assert denied.json()["reason"] == "bad_secret"
         refused = await http.get("/api/v1/workers", headers={"Authorization": "Bearer nope"})
         assert refused.status_code == 401
     verify = audit(master, "verify")
@@ -47,6 +50,7 @@ async def test_registrations_and_denials_are_audited(
     assert [e["decision"] for e in mine] == ["accepted", "denied"]
     assert mine[1]["reason"] == "bad_signature"
     assert all(len(e["token_fingerprint"]) == 16 for e in mine)  # a fingerprint, never the token
-    assert any(e["action"] == "validate" and e["decision"] == "valid" for e in entries)
+    validations = [e for e in entries if e["action"] == "validate"]
+    assert [(e["decision"], e["reason"]) for e in validations] == [("denied", "bad_secret")]
     assert any(e["action"] == "list_workers" and e["decision"] == "denied" for e in entries)
     assert staker.token not in tail.stdout

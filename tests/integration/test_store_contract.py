@@ -186,3 +186,31 @@ async def test_closed_store_refuses_calls(store: Store, ns: str) -> None:
     await store.close()
     with pytest.raises(StoreClosedError):
         await store.get(ns + "a")
+
+
+async def test_concurrent_counter_loses_no_update(store: Store, ns: str) -> None:
+    """40 writers increment one counter by CAS retry loops while 40 others put their own keys:
+    every increment lands once and concurrent writes get distinct, ordered revisions."""
+    key = ns + "counter"
+    await store.put(key, b"0")
+
+    async def increment() -> None:
+        while True:
+            current = await store.get(key)
+            assert current is not None
+            value = str(int(current.value) + 1).encode()
+            if await store.compare_and_set(key, value, expected_revision=current.revision):
+                return
+
+    async with store.watch(ns + "own/") as events:
+        revisions = await asyncio.gather(
+            *(increment() for _ in range(40)),
+            *(store.put(f"{ns}own/{i:02d}", b"x") for i in range(40)),
+        )
+        own = [r for r in revisions if r is not None]
+        seen = [await next_event(events) for _ in range(40)]
+    final = await store.get(key)
+    assert final is not None and final.value == b"40"
+    assert len(set(own)) == 40
+    seen_revisions = [e.entry.revision for e in seen if e.entry is not None]
+    assert seen_revisions == sorted(seen_revisions) and len(seen_revisions) == 40

@@ -204,17 +204,14 @@ def create_app(ctx: AppContext, *, mount_kube: bool = True) -> FastAPI:
     app.add_api_route("/api/v1/nodes/leave", signed(svc.leave), methods=["POST"])
 
     async def audit(token: str, outcome: Claims | TokenRejected) -> None:
-        """Validation decisions asked for through the API are audited (fingerprints only)."""
+        """Denied validations asked for through the API are audited (fingerprints only); valid
+        ones are counted in metrics, like webhook decisions (docs/storage.md, what is audited)."""
         sink = ctx.service.audit
-        if sink is None:
+        if sink is None or not isinstance(outcome, TokenRejected):
             return
-        denied = isinstance(outcome, TokenRejected)
         await sink.append(
-            actor="api", action="validate",
-            subject="token" if isinstance(outcome, TokenRejected) else outcome.username,
-            decision="denied" if denied else "valid",
-            reason=outcome.reason if isinstance(outcome, TokenRejected) else None,
-            token_fingerprint=token_fingerprint(token)[:16],
+            actor="api", action="validate", subject="token", decision="denied",
+            reason=outcome.reason, token_fingerprint=token_fingerprint(token)[:16],
         )  # fmt: skip
 
     @app.post("/api/v1/validate")

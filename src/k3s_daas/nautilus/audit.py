@@ -7,8 +7,10 @@ Deleting, reordering or editing any entry breaks the chain at a nameable sequenc
 Appends are serialized by compare-and-set: entry N is created only if absent (so two replicas
 on one etcd can never both write N — no fork), then `/audit/head` {seq, hash} is moved forward
 by compare-and-set on its revision. Writing the entry first means a crash between the two
-writes leaves the head one step behind (the next append repairs it), never a hole; `verify`
-uses the head to detect entries cut off the end. Only token fingerprints are recorded.
+writes leaves the head behind (a later append repairs it), never a hole; `verify` uses the head
+to detect entries cut off the end. The head moves in the background, so an append costs one
+durable write in sequence rather than two, and the head write shares the next entry's group
+commit; `settle()` waits for it. Only token fingerprints are recorded.
 """
 
 from __future__ import annotations
@@ -126,6 +128,17 @@ class AuditLog:
         self.store = store
         self._lock = asyncio.Lock()
         self._last: tuple[int, str] = (0, GENESIS_HASH)
+        self._heads: set[asyncio.Task[None]] = set()
+
+    def _moved(self, task: asyncio.Task[None]) -> None:
+        self._heads.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a failed move only leaves the head behind until the next
+
+    async def settle(self) -> None:
+        """Wait until the head records every append so far (tests, shutdown)."""
+        while self._heads:
+            await asyncio.gather(*list(self._heads), return_exceptions=True)
 
     async def _tail(self) -> tuple[int, str]:
         """The last written (seq, hash): the head (or our cache), then probe forward."""
@@ -180,7 +193,9 @@ class AuditLog:
                 data["hash"] = entry_hash(data)
                 if await put_if_absent(self.store, entry_key(seq + 1), canonical_json(data)):
                     self._last = (seq + 1, data["hash"])
-                    await self._advance_head(seq + 1, data["hash"])
+                    task = asyncio.create_task(self._advance_head(seq + 1, data["hash"]))
+                    self._heads.add(task)
+                    task.add_done_callback(self._moved)
                     return AuditEntry.model_validate(data)
                 # another writer took seq + 1: re-read the tail and try the next number
         raise AuditError(

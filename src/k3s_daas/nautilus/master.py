@@ -306,6 +306,7 @@ class Master:
                 await task
         self.settings.info_path.unlink(missing_ok=True)
         await self.cluster.close()
+        await self.audit.settle()
         await self.client.close()
         closer = getattr(self.store, "close", None)
         if closer is not None:

@@ -217,6 +217,7 @@ class MasterService:
         try:
             claims, body, fingerprint = await self.authenticate("heartbeat", token, raw)
             assert isinstance(body, HeartbeatRequest)
+            before = self.registry.get(claims.node_id)
             record = await self.registry.heartbeat(
                 claims,
                 fingerprint,
@@ -228,7 +229,10 @@ class MasterService:
             await self._record("heartbeat", token, self._node_of(raw), "denied", exc.reason)
             raise
         self.metrics.heartbeats.labels("ok").inc()
-        await self._record("heartbeat", token, record.node_id, "accepted", None)
+        if before is None or before.status != record.status:
+            # Only heartbeats that change a node's state are audited (routine ones are counted
+            # in metrics and the registry): the log stays a record of decisions, not a firehose.
+            await self._record("heartbeat", token, record.node_id, "accepted", None)
         answer = {
             "status": "acknowledged",
             **self._stake_answer(record, claims),

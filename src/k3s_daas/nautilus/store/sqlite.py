@@ -2,7 +2,10 @@
 
 Every statement runs on one dedicated thread that owns the connection, so the event loop never
 blocks on disk and writes are serialized without locks (SQLite allows one writer anyway; reads
-take microseconds, so they share the thread and always see the latest commit).
+take microseconds, so they share the thread and always see the latest commit). Writes are
+group-committed: the writes queued while the thread was busy run one after another (each in its
+own savepoint, so one failing write loses nothing of the others) inside one transaction, and all
+are acknowledged after its single COMMIT — one fsync for many concurrent writers.
 WAL mode with `synchronous=FULL` by default: the store holds replay nonces and the audit log, and
 an acknowledged write must survive a power cut, not just a crash (`?synchronous=normal` trades
 that for speed). Revisions are one persisted counter; TTL'd rows expire lazily on read and by a
@@ -15,6 +18,7 @@ import asyncio
 import os
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,6 +41,10 @@ from k3s_daas.nautilus.store.base import (
 )
 
 T = TypeVar("T")
+#: One queued write: runs inside the batch transaction, returns (result, watch events).
+_Write = Callable[[sqlite3.Connection], tuple[object, list[WatchEvent]]]
+#: What one write came to: (result, events, or the exception it alone raised).
+_Outcome = tuple[object, list[WatchEvent], BaseException | None]
 
 SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL,"
@@ -58,6 +66,12 @@ RANGE_SQL: Final = (
     "SELECT key, value, revision FROM kv WHERE key >= ? AND key > ? AND key < ?"
     " AND (expires_at IS NULL OR expires_at > ?) ORDER BY key LIMIT ?"
 )
+
+
+def _fail_all(futures: list[asyncio.Future[object]], error: BaseException) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(error)
 
 
 def _prefix_end(prefix: str) -> str:
@@ -82,6 +96,8 @@ class SqliteStore:
         self._hub = WatchHub()
         self._sweeper: asyncio.Task[None] | None = None
         self._closed = False
+        self._queue: deque[tuple[_Write, asyncio.Future[object]]] = deque()
+        self._flush_scheduled = False
         try:
             self._executor.submit(self._connect).result()
         except BaseException:
@@ -133,21 +149,35 @@ class SqliteStore:
             raise StoreClosedError("the store is closed")
         return self._conn
 
-    def _transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `body` in one IMMEDIATE transaction; the revision counter commits with it."""
+    def _commit_batch(self, batch: list[_Write]) -> list[_Outcome]:
+        """Run queued writes in one IMMEDIATE transaction, each in a savepoint; one COMMIT."""
         conn = self._db()
         start = self._revision
+        outcomes: list[_Outcome] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            result = body(conn)
+            for write in batch:
+                before = self._revision
+                conn.execute("SAVEPOINT w")
+                try:
+                    result, events = write(conn)
+                except Exception as exc:  # this write fails alone
+                    self._revision = before
+                    conn.execute("ROLLBACK TO w")
+                    conn.execute("RELEASE w")
+                    outcomes.append((None, [], exc))
+                    continue
+                conn.execute("RELEASE w")
+                outcomes.append((result, events, None))
             if self._revision != start:
                 conn.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (self._revision,))
             conn.execute("COMMIT")
         except BaseException:
             self._revision = start
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        return result
+        return outcomes
 
     def _next_revision(self) -> int:
         self._revision += 1
@@ -157,19 +187,14 @@ class SqliteStore:
         row = conn.execute(REVISION_SQL, (key, now)).fetchone()
         return None if row is None else int(row[0])
 
-    def _sweep(self) -> list[WatchEvent]:
-        now = time.time()
-
-        def body(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute(
-                "DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING key",
-                (now,),
-            ).fetchall()
-            for _ in rows:
-                self._next_revision()
-            return sorted(str(r[0]) for r in rows)
-
-        return [WatchEvent("delete", key, None) for key in self._transaction(body)]
+    def _sweep(self, conn: sqlite3.Connection) -> tuple[None, list[WatchEvent]]:
+        rows = conn.execute(
+            "DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING key",
+            (time.time(),),
+        ).fetchall()
+        for _ in rows:
+            self._next_revision()
+        return None, [WatchEvent("delete", key, None) for key in sorted(str(r[0]) for r in rows)]
 
     # --- async surface -----------------------------------------------------------------------
 
@@ -190,22 +215,64 @@ class SqliteStore:
 
         return await loop.run_in_executor(self._executor, job)
 
-    async def _write(self, fn: Callable[[], tuple[T, list[WatchEvent]]]) -> T:
+    async def _write(self, write: Callable[[sqlite3.Connection], tuple[T, list[WatchEvent]]]) -> T:
+        """Queue one write for the next group commit; returns its result once committed."""
+        if self._closed:
+            raise StoreClosedError("the store is closed")
         loop = asyncio.get_running_loop()
+        if self._sweeper is None:
+            self._sweeper = loop.create_task(self._sweep_forever())
+        future: asyncio.Future[object] = loop.create_future()
+        self._queue.append((write, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._executor.submit(self._flush, loop)
+        return await future  # type: ignore[return-value]
 
-        def with_events() -> T:
-            result, events = fn()
-            if events:  # queued from this thread right after COMMIT: FIFO = commit order
-                loop.call_soon_threadsafe(self._hub.publish, events)
-            return result
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the store thread: commit everything queued so far as one batch."""
+        self._flush_scheduled = False  # before draining: a write queued after this schedules anew
+        batch: list[tuple[_Write, asyncio.Future[object]]] = []
+        while self._queue:
+            batch.append(self._queue.popleft())
+        if not batch:
+            return
+        try:
+            outcomes = self._commit_batch([write for write, _ in batch])
+        except (sqlite3.Error, StoreClosedError) as exc:
+            error: BaseException = (
+                exc if isinstance(exc, StoreClosedError)
+                else StoreUnavailableError(f"sqlite store failed: {exc}")
+            )  # fmt: skip
+            loop.call_soon_threadsafe(_fail_all, [f for _, f in batch], error)
+            return
+        events = [event for _, evs, _ in outcomes for event in evs]
+        loop.call_soon_threadsafe(self._acknowledge, [f for _, f in batch], outcomes, events)
 
-        return await self._run(with_events)
+    def _acknowledge(
+        self,
+        futures: list[asyncio.Future[object]],
+        outcomes: list[_Outcome],
+        events: list[WatchEvent],
+    ) -> None:
+        """On the loop: publish the batch's events in commit order, then resolve its writes."""
+        if events:
+            self._hub.publish(events)
+        for future, (result, _, exc) in zip(futures, outcomes, strict=True):
+            if future.done():
+                continue
+            if exc is None:
+                future.set_result(result)
+            elif isinstance(exc, sqlite3.Error):
+                future.set_exception(StoreUnavailableError(f"sqlite store failed: {exc}"))
+            else:
+                future.set_exception(exc)
 
     async def _sweep_forever(self) -> None:
         while not self._closed:
             await asyncio.sleep(self._sweep_interval)
             try:
-                await self._write(lambda: (None, self._sweep()))
+                await self._write(self._sweep)
             except StoreClosedError:
                 return
             except StoreUnavailableError:
@@ -222,28 +289,24 @@ class SqliteStore:
 
     def _put_body(
         self, key: str, value: bytes, ttl: float | None, expected: int | None, check: bool
-    ) -> tuple[int | None, list[WatchEvent]]:
-        now = time.time()
-
-        def body(conn: sqlite3.Connection) -> int | None:
+    ) -> Callable[[sqlite3.Connection], tuple[int | None, list[WatchEvent]]]:
+        def write(conn: sqlite3.Connection) -> tuple[int | None, list[WatchEvent]]:
+            now = time.time()
             if check and self._live_revision(conn, key, now) != expected:
-                return None
+                return None, []
             revision = self._next_revision()
             conn.execute(
                 "INSERT OR REPLACE INTO kv (key, value, revision, expires_at) VALUES (?, ?, ?, ?)",
                 (key, value, revision, None if ttl is None else now + ttl),
             )
-            return revision
+            return revision, [WatchEvent("put", key, Entry(value, revision))]
 
-        revision = self._transaction(body)
-        if revision is None:
-            return None, []
-        return revision, [WatchEvent("put", key, Entry(value, revision))]
+        return write
 
     async def put(self, key: str, value: bytes, *, ttl: float | None = None) -> int:
         check_key(key)
         value, ttl = check_value(value), check_ttl(ttl)
-        revision = await self._write(lambda: self._put_body(key, value, ttl, None, False))
+        revision = await self._write(self._put_body(key, value, ttl, None, False))
         assert revision is not None
         return revision
 
@@ -257,28 +320,19 @@ class SqliteStore:
     ) -> bool:
         check_key(key)
         value, ttl = check_value(value), check_ttl(ttl)
-        revision = await self._write(
-            lambda: self._put_body(key, value, ttl, expected_revision, True)
-        )
+        revision = await self._write(self._put_body(key, value, ttl, expected_revision, True))
         return revision is not None
 
     async def delete(self, key: str) -> bool:
         check_key(key)
 
-        def fn() -> tuple[bool, list[WatchEvent]]:
-            now = time.time()
-
-            def body(conn: sqlite3.Connection) -> bool:
-                live = self._live_revision(conn, key, now) is not None
-                deleted = conn.execute("DELETE FROM kv WHERE key = ?", (key,)).rowcount > 0
-                if deleted:
-                    self._next_revision()
-                return live
-
-            live = self._transaction(body)
+        def write(conn: sqlite3.Connection) -> tuple[bool, list[WatchEvent]]:
+            live = self._live_revision(conn, key, time.time()) is not None
+            if conn.execute("DELETE FROM kv WHERE key = ?", (key,)).rowcount > 0:
+                self._next_revision()
             return live, [WatchEvent("delete", key, None)] if live else []
 
-        return await self._write(fn)
+        return await self._write(write)
 
     async def range(
         self, prefix: str, *, limit: int | None = None, after: str | None = None
