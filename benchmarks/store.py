@@ -157,6 +157,6 @@ def run(out_dir: Path) -> dict[str, object]:
             f"{r['raw_put_concurrent_per_s']:,.0f}",
             f"{r['concurrent_put_ratio']:.2f}",
         )
-    Console().print(table)
+    Console(width=160).print(table)
     return {"value_bytes": len(VALUE), "max_count": MAX_COUNT, "writers": WRITERS,
             "backends": results}  # fmt: skip
