@@ -99,3 +99,65 @@ async def test_watch_feed() -> None:
     await reg.heartbeat(claims(), "f" * 64, running_pods=0, resource_usage={})
     await asyncio.wait_for(task, 2)
     assert seen == [("ADDED", "registered", 1), ("MODIFIED", "ready", 2)]
+
+
+async def test_replicas_sharing_a_store_follow_each_other() -> None:
+    """Two registries on one (real, in-memory) Store, as two masters on one etcd: each sees the
+    other's registrations, heartbeats and revocations, in its own change feed too."""
+    from k3s_daas.nautilus.store import BytesStore, open_store
+
+    store = BytesStore(open_store("memory://"))
+    a, b = Registry(store, Metrics()), Registry(store, Metrics())
+    followers = [asyncio.create_task(r.follow()) for r in (a, b)]
+    try:
+        await asyncio.sleep(0.05)  # both watches open
+        since = b.revision
+        await a.register(claims(node="n1"), "f" * 64)
+        await a.register(claims(node="n2", stake="0x" + "6" * 64), "f" * 64)
+        for _ in range(100):
+            if b.get("n2") is not None:
+                break
+            await asyncio.sleep(0.01)
+        got = b.get("n1")
+        assert got is not None and got.status == "registered" and b.get("n2") is not None
+        await b.heartbeat(claims(node="n1"), "f" * 64, running_pods=1, resource_usage={})
+        await b.revoke_where(stake_id="0x" + "6" * 64, reason="stake_slashed")
+        for _ in range(100):
+            n1, n2 = a.get("n1"), a.get("n2")
+            if n1 and n2 and n1.status == "ready" and n2.status == "revoked":
+                break
+            await asyncio.sleep(0.01)
+        n1, n2 = a.get("n1"), a.get("n2")
+        assert n1 is not None and n1.status == "ready" and n1.heartbeats == 1
+        assert n2 is not None and (n2.status, n2.reason) == ("revoked", "stake_slashed")
+        assert a.counts()["revoked"] == 1
+        # own writes coming back through the watch are not applied twice
+        assert a.followed == 2 and b.followed == 2
+        # b's kube change feed shows the remote registrations
+        feed = b.watch(since)
+        kinds = [(await anext(feed))[0] for _ in range(2)]
+        assert kinds == ["ADDED", "ADDED"]
+        await feed.aclose()
+    finally:
+        for task in followers:
+            task.cancel()
+        await asyncio.gather(*followers, return_exceptions=True)
+        await store.close()
+
+
+async def test_a_stale_remote_record_is_ignored() -> None:
+    from k3s_daas.nautilus.registry import PREFIX
+    from k3s_daas.nautilus.store import Entry, WatchEvent
+
+    reg = Registry(DictStore(), Metrics())
+    record = await reg.register(claims(), "f" * 64)
+    old = record.model_copy(update={"status": "revoked", "updated": record.updated - timedelta(1)})
+    event = WatchEvent("put", PREFIX + "n1", Entry(old.model_dump_json().encode(), 9))
+    assert await reg.apply(event) is False
+    assert reg.get("n1").status == "registered"  # type: ignore[union-attr]
+    newer = old.model_copy(update={"updated": record.updated + timedelta(seconds=1)})
+    event = WatchEvent("put", PREFIX + "n1", Entry(newer.model_dump_json().encode(), 10))
+    assert await reg.apply(event) is True
+    assert reg.get("n1").status == "revoked"  # type: ignore[union-attr]
+    bad = WatchEvent("put", PREFIX + "n1", Entry(b"{not json", 11))
+    assert await reg.apply(bad) is False

@@ -29,8 +29,8 @@ def _open(store_url: str | None, data_key_file: Path | None) -> Store:
 
     settings = NautilusSettings()
     key_path = data_key_file
-    if key_path is None and (settings.data_dir / "data.key").exists():
-        key_path = settings.data_dir / "data.key"
+    if key_path is None and settings.data_key_path.exists():
+        key_path = settings.data_key_path
     data_key = _read_key_file(key_path) if key_path is not None else None
     return open_store(store_url or settings.store, data_key=data_key)
 

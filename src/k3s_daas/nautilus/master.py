@@ -49,7 +49,7 @@ from k3s_daas.settings import Settings
 
 log = get_logger(__name__)
 
-ENCLAVE_ID_KEY = "/enclave/id"
+ENCLAVE_ID_PREFIX = "/enclave/id/"  # + operator address: replicas sharing a store each own one
 OPERATOR_MIN_BALANCE = 1_000_000_000  # 1 SUI of gas for register/update_enclave
 
 
@@ -104,7 +104,7 @@ class Master:
             ca = DevCA.load_files(
                 Path(deployment.attestation_root_path), Path(deployment.attestation_ca_key_path)
             )
-            return make_enclave("simulated", ca=ca, data_key_path=s.data_dir / "data.key")
+            return make_enclave("simulated", ca=ca, data_key_path=s.data_key_path)
         return make_enclave("nitro")
 
     async def start(self) -> None:
@@ -212,7 +212,8 @@ class Master:
         operator = await self._operator()
         await self._fund(operator)
         document = self.enclave.attestation(user_data=self.identity.public_key_sha256)
-        stored = await self.store.get(ENCLAVE_ID_KEY)
+        id_key = ENCLAVE_ID_PREFIX + operator.address
+        stored = await self.store.get(id_key)
         if stored:
             enclave_id = stored.decode()
             try:
@@ -226,7 +227,7 @@ class Master:
         enclave_id = await self.package.register_enclave(
             operator, document, self.url, Tier[self.settings.tier.upper()]
         )
-        await self.store.put(ENCLAVE_ID_KEY, enclave_id.encode())
+        await self.store.put(id_key, enclave_id.encode())
         log.info("enclave registered on chain", enclave=enclave_id, tier=self.settings.tier)
         return enclave_id
 
@@ -290,6 +291,7 @@ class Master:
             asyncio.create_task(self.watcher.run()),
             asyncio.create_task(self.watcher.track_lag()),
             asyncio.create_task(self.lifecycle()),
+            asyncio.create_task(self.registry.follow()),
         ]
         self.write_info()
         log.info("master serving", url=self.url)

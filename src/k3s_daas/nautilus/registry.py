@@ -8,6 +8,10 @@ register again; a live record owned by another address may not (`node_conflict`)
 Every change gets the next registry revision, which is the Kubernetes resourceVersion of the
 node view (`watch`); the records are kept in memory too (write-through) so reads never touch the
 store. The registry also implements kube's `NodeSource` protocol.
+
+Replicas sharing a store (etcd) follow each other: `follow()` watches `/workers/` and applies
+records written by another replica (newer `updated` wins; our own writes are recognised by their
+bytes and skipped), so every replica's kubectl view, admin view and heartbeat checks agree.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from k3s_daas.kube.types import NodeInfo
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.errors import MasterError
 from k3s_daas.nautilus.metrics import Metrics
+from k3s_daas.nautilus.store.base import Entry, WatchEvent, WatchStream
 from k3s_daas.seal.claims import Claims
 
 log = get_logger(__name__)
@@ -53,6 +58,8 @@ class AuditSink(Protocol):
 
 class KeyValueStore(Protocol):
     """The part of nautilus.store's Store the registry and the replay cache use."""
+
+    def watch(self, prefix: str) -> WatchStream: ...
 
     async def get(self, key: str) -> bytes | None: ...
     async def put(self, key: str, value: bytes, *, ttl: float | None = None) -> Any: ...
@@ -126,6 +133,8 @@ class Registry:
         self.audit: AuditSink | None = None  # set by the master: lifecycle changes are audited
         #: Told (synchronously, must not block) of every revocation: K3s mode tears the Node down.
         self.on_revoked: Callable[[str, str], None] | None = None
+        self._own: dict[str, bytes] = {}  # node -> the bytes we last wrote (skip our own events)
+        self.followed = 0  # records applied from other replicas
 
     async def load(self) -> int:
         """Read every record from the store (at start); returns how many."""
@@ -169,7 +178,9 @@ class Registry:
         previous = self._records.get(record.node_id)
         self._revision += 1
         record = record.model_copy(update={"revision": self._revision, "updated": _now()})
-        await self.store.put(PREFIX + record.node_id, record.model_dump_json().encode())
+        value = record.model_dump_json().encode()
+        self._own[record.node_id] = value
+        await self.store.put(PREFIX + record.node_id, value)
         self._records[record.node_id] = record
         self._publish("ADDED" if previous is None else "MODIFIED", record)
         if previous is None or previous.status != record.status:
@@ -316,6 +327,51 @@ class Registry:
                 changes.append((record.node_id, status))
                 log.info("worker state", node=record.node_id, status=status)
         return changes
+
+    # -- other replicas ---------------------------------------------------------------------------
+    async def follow(self) -> None:
+        """Apply other replicas' writes as they happen (until cancelled); re-reads on reconnect."""
+        while True:
+            try:
+                async with self.store.watch(PREFIX) as events:
+                    await self._catch_up()  # what changed before the watch existed
+                    async for event in events:
+                        await self.apply(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store is briefly unavailable: watch again
+                log.warning("registry follow restarting", error=exc.__class__.__name__)
+            await asyncio.sleep(1.0)
+
+    async def _catch_up(self) -> None:
+        for key, value in await self.store.range(PREFIX):
+            await self.apply(WatchEvent("put", key, Entry(value, 0)))
+
+    async def apply(self, event: WatchEvent) -> bool:
+        """One store event from `/workers/`; True when it changed this replica's view."""
+        if event.kind != "put" or event.entry is None:
+            return False  # records are never deleted (terminal states stay for the view)
+        value = event.entry.value
+        try:
+            remote = WorkerRecord.model_validate_json(value)
+        except ValueError:
+            log.error("unreadable worker record", key=event.key)
+            return False
+        async with self.lock(remote.node_id):
+            if self._own.get(remote.node_id) == value:
+                return False  # our own write coming back
+            current = self._records.get(remote.node_id)
+            if current is not None and remote.updated <= current.updated:
+                return False  # stale or already seen
+            self._revision += 1
+            record = remote.model_copy(update={"revision": self._revision})
+            self._records[record.node_id] = record
+            self._own.pop(record.node_id, None)
+            self.followed += 1
+            self._publish("ADDED" if current is None else "MODIFIED", record)
+            if current is None or current.status != record.status:
+                self._update_gauges()
+        return True
 
     # -- change feed (kube NodeSource) ----------------------------------------------------------
     def _publish(self, kind: str, record: WorkerRecord) -> None:

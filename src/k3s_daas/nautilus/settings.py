@@ -28,6 +28,10 @@ class NautilusSettings(BaseSettings):
     port: int = Field(default=8443, ge=0, le=65535)
     advertised_url: str | None = Field(default=None, description="endpoint put on chain")
     operator_key: Path | None = Field(default=None, description="default <data>/operator.key")
+    data_key_file: Path | None = Field(
+        default=None,
+        description="simulated enclave's data key; replicas share one (<data>/data.key)",
+    )
     enclave_kind: Literal["simulated", "nitro"] = "simulated"
     tier: Literal["basic", "standard", "premium"] = "basic"
 
@@ -69,6 +73,10 @@ class NautilusSettings(BaseSettings):
     @property
     def operator_key_path(self) -> Path:
         return self.operator_key or self.data_dir / "operator.key"
+
+    @property
+    def data_key_path(self) -> Path:
+        return self.data_key_file or self.data_dir / "data.key"
 
     @property
     def info_path(self) -> Path:
