@@ -43,11 +43,7 @@ def inspect(
         "fingerprint": token_fingerprint(str(parsed)),
         "commitment": parsed.commitment.hex(),
     }
-    if as_json:
-        console.print_json(json.dumps(info))
-        return
-    for key, value in info.items():
-        console.print(f"{key:12} {value}", highlight=False)
+    print_info(info, as_json)
 
 
 # -- against the chain ---------------------------------------------------------------------------
