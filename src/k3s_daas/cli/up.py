@@ -42,30 +42,6 @@ POLL_SECONDS = 0.5  # how often the workers' state files and the master's view a
 T = TypeVar("T")
 
 
-# The parts `up` starts; until all exist (the product is built issue by issue) it reports them.
-PARTS = [
-    ("k3s_daas.devnet.server", "embedded devnet (gRPC v2)", "devnet"),
-    ("k3s_daas.chain.client", "chain client", ""),
-    ("k3s_daas.nautilus.app", "Nautilus master", "nautilus"),
-    ("k3s_daas.worker.agent", "worker agent", "worker"),
-    ("k3s_daas.kube.api", "Kubernetes API for kubectl", ""),
-]
-
-
-def _missing_parts() -> list[str]:
-    import importlib.util
-
-    missing = []
-    for module, label, _ in PARTS:
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:
-            found = False
-        if not found:
-            missing.append(label)
-    return missing
-
-
 def _free_port() -> int:
     import socket
 
@@ -431,13 +407,6 @@ def _run(
     heartbeat: float,
 ) -> None:
     timings = Timings()
-    missing = _missing_parts()
-    if missing:
-        console.print("k3s-daas up needs parts that are not built yet: " + ", ".join(missing))
-        console.print("What works today: k3s-daas keys new, k3s-daas token inspect (see --help)")
-        if as_json:
-            print(json.dumps({"ready": 0, "revoked": 0, "missing": missing}))
-        raise typer.Exit(1 if duration is not None else 0)
     cluster = Cluster(
         (home or Settings().home).resolve(), workers, epoch_seconds, heartbeat, timings
     )
