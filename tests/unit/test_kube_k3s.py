@@ -275,3 +275,23 @@ def test_write_k3s_config(tmp_path: Path) -> None:
 def test_write_k3s_config_refuses_bad_input(tmp_path: Path, url: str, ca: bytes) -> None:
     with pytest.raises(KubeError):
         write_k3s_config(tmp_path, url, ca)
+
+
+async def test_unreachable_api_is_a_k3s_api_error(tmp_path: Path) -> None:
+    """A refused connection (not an HTTP answer) must not escape as a urllib3 error (a 500)."""
+    with running_apiserver(tmp_path) as fake:
+        kubeconfig = fake.write_kubeconfig(tmp_path / "k")
+    api = connect_cluster(kubeconfig)  # the server is gone now: connections are refused
+    api.client.configuration.retries = 0
+    try:
+        with pytest.raises(K3sApiError) as info:
+            await BootstrapTokenIssuer(api.client, CA_PEM, timedelta(minutes=5)).issue("w")
+        assert "unreachable" in info.value.message
+        with pytest.raises(K3sApiError):
+            await NodeRevoker(api.client).revoke("w")
+        cluster = K3sCluster(api, Metrics(), token_ttl=timedelta(minutes=5))
+        with pytest.raises(MasterError) as admitted:
+            await cluster.admit("w")
+        assert admitted.value.status == 503
+    finally:
+        api.client.close()

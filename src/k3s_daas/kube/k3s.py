@@ -22,6 +22,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from urllib3.exceptions import HTTPError
 from yaml import YAMLError  # type: ignore[import-untyped]
 
 from k3s_daas.kube.kubeconfig import write_private_json
@@ -37,6 +38,7 @@ BOOTSTRAP_GROUP: Final = "system:bootstrappers:k3s-daas:default-node-token"
 NODE_LABEL: Final = "k3s-daas.io/node"
 _ALPHABET: Final = string.ascii_lowercase + string.digits
 _ATTEMPTS: Final = 3
+REQUEST_TIMEOUT: Final = 10.0  # seconds per Kubernetes API call
 CACHE_TTL: Final = "10s"  # how long kube-apiserver may reuse a webhook answer
 
 
@@ -57,6 +59,10 @@ def _random(length: int) -> str:
 
 def _api_error(what: str, exc: ApiException) -> K3sApiError:
     return K3sApiError(f"{what}: Kubernetes API answered {exc.status} {exc.reason or ''}".strip())
+
+
+def _unreachable(what: str, exc: Exception) -> K3sApiError:
+    return K3sApiError(f"{what}: Kubernetes API unreachable ({exc.__class__.__name__})")
 
 
 class BootstrapTokenIssuer:
@@ -102,11 +108,14 @@ class BootstrapTokenIssuer:
                     BOOTSTRAP_NAMESPACE,
                     body,
                     _headers={"Content-Type": "application/json"},  # none is sent by default
+                    _request_timeout=REQUEST_TIMEOUT,
                 )
             except ApiException as exc:
                 if exc.status == 409:  # token id collision: draw another
                     continue
                 raise _api_error("creating the bootstrap token", exc) from exc
+            except (HTTPError, OSError) as exc:  # refused, TLS, timeout (after urllib3's retries)
+                raise _unreachable("creating the bootstrap token", exc) from None
             log.info("bootstrap_token_issued", node_id=node_id, token_id=token_id)
             return f"K10{self._hash}::{token_id}.{token_secret}"
         raise K3sApiError("could not find a free bootstrap token id")
@@ -126,6 +135,7 @@ class NodeRevoker:
                 BOOTSTRAP_NAMESPACE,
                 label_selector=f"{NODE_LABEL}={node_id}",
                 _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
             )
             raw.release_conn()
         except ApiException as exc:
@@ -135,8 +145,9 @@ class NodeRevoker:
                 node_id,
                 {"spec": {"unschedulable": True}},
                 _content_type="application/strategic-merge-patch+json",
+                _request_timeout=REQUEST_TIMEOUT,
             )
-            self._core.delete_node(node_id)
+            self._core.delete_node(node_id, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
             if exc.status == 404:
                 return False
@@ -145,7 +156,10 @@ class NodeRevoker:
 
     async def revoke(self, node_id: str) -> bool:
         """True when a Node was cordoned and deleted, False when there was none."""
-        deleted = await asyncio.to_thread(self._revoke, node_id)
+        try:
+            deleted = await asyncio.to_thread(self._revoke, node_id)
+        except (HTTPError, OSError) as exc:
+            raise _unreachable(f"revoking node {node_id}", exc) from None
         log.info("node_revoked", node_id=node_id, deleted=deleted)
         return deleted
 
