@@ -1,4 +1,5 @@
-"""Two real masters sharing one real etcd (DESIGN §6): one registry, one audit chain.
+"""Two real masters sharing one real etcd and one Redis (DESIGN §6): one registry, one audit
+chain, one validation cache.
 
 Each master registers its own enclave on chain (its own `/enclave/id/<operator>`); they share the
 data key (as replicas of one deployment do: on Nitro, the same KMS key released to the same
@@ -20,7 +21,7 @@ import pytest
 from tests.fixtures.devnet import DevnetProcess
 from tests.fixtures.master import MasterProcess, chain, new_staker
 from tests.fixtures.processes import CLI
-from tests.fixtures.services import EtcdCluster
+from tests.fixtures.services import EtcdCluster, RedisServer
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -41,12 +42,14 @@ async def test_two_masters_on_one_etcd_share_workers_and_audit(
     devnet: DevnetProcess,
     master_factory: Callable[..., MasterProcess],
     etcd_cluster_factory: Callable[[int], EtcdCluster],
+    redis_server: RedisServer,
     tmp_path: Path,
 ) -> None:
     etcd = etcd_cluster_factory(1)
     env = {
         "K3S_DAAS_NAUTILUS_STORE_URL": etcd.url,
         "K3S_DAAS_NAUTILUS_DATA_KEY_FILE": str(tmp_path / "shared-data.key"),
+        "K3S_DAAS_NAUTILUS_SHARED_CACHE_URL": redis_server.url,
     }
     a, b = master_factory(**env), master_factory(**env)
     assert a.enclave_id != b.enclave_id  # one Enclave object on chain per replica
@@ -57,6 +60,17 @@ async def test_two_masters_on_one_etcd_share_workers_and_audit(
             httpx.AsyncClient(base_url=a.url, verify=a.ca_path, timeout=30) as http_a,
             httpx.AsyncClient(base_url=b.url, verify=b.ca_path, timeout=30) as http_b,
         ):
+            # b answers from the validation a read from the chain (the shared Redis cache)
+            assert (await http_a.post("/api/v1/validate", json={"token": staker.token})).json()[
+                "valid"
+            ]
+            assert (await http_b.post("/api/v1/validate", json={"token": staker.token})).json()[
+                "valid"
+            ]
+            assert (
+                'nautilus_cache_total{outcome="shared_hit"} 1.0'
+                in (await http_b.get("/metrics")).text
+            )
             registered = await staker.send(http_a, "register", a.public_key)
             assert registered.status_code == 200, registered.text
             await eventually(lambda: status(b, "replica-w1") == "registered")

@@ -41,6 +41,7 @@ from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
 from k3s_daas.nautilus.service import MasterService
 from k3s_daas.nautilus.settings import NautilusSettings
+from k3s_daas.nautilus.shared_cache import open_shared_cache
 from k3s_daas.nautilus.store import BytesStore, open_store
 from k3s_daas.nautilus.validator import Validator, ValidatorConfig
 from k3s_daas.nautilus.watcher import ChainWatcher
@@ -140,6 +141,7 @@ class Master:
                 batch_window_ms=s.batch_window_ms,
                 max_batch=s.max_batch,
             ),
+            shared=open_shared_cache(s.shared_cache_url, self.enclave.data_key(), ttl=s.cache_ttl),
         )
         self.registry = Registry(self.store, self.metrics)
         self.registry.audit = self.audit
@@ -309,6 +311,7 @@ class Master:
         self.settings.info_path.unlink(missing_ok=True)
         await self.cluster.close()
         await self.audit.settle()
+        await self.validator.shared.close()
         await self.client.close()
         closer = getattr(self.store, "close", None)
         if closer is not None:

@@ -53,6 +53,9 @@ class NautilusSettings(BaseSettings):
     skew_seconds: float = Field(default=60.0, gt=0)
     nonce_ttl: float = Field(default=600.0, gt=0, description="replay memory (> 2 x skew)")
 
+    shared_cache_url: str | None = Field(
+        default=None, description="redis://host:port/db: validation cache shared by replicas"
+    )
     cache_size: int = Field(default=100_000, ge=1)
     cache_ttl: float = Field(default=30.0, gt=0, description="positive cache TTL, seconds")
     negative_cache_size: int = Field(default=10_000, ge=1)

@@ -13,7 +13,8 @@ Cache: keyed by SHA-256(token) (raw tokens are never kept), bounded LRU; a posit
 `batch_window_ms` share one BatchGetObjects. Chain events purge entries (the watcher calls
 `purge_*`), so revocation does not wait for a TTL. When the chain is unreachable, cached positives
 are served for up to `staleness` seconds after their last chain read, then the master fails closed
-(`chain_unavailable`).
+(`chain_unavailable`). With replicas, an optional shared cache (nautilus/shared_cache.py, Redis)
+sits between this cache and the chain.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from k3s_daas.chain.views import ObjectData, SealTokenView, StakeRecordView, Sta
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.errors import TokenRejected
 from k3s_daas.nautilus.metrics import Metrics
+from k3s_daas.nautilus.shared_cache import NoSharedCache, SharedCache
 from k3s_daas.seal import constants as c
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.errors import TokenFormatError
@@ -187,8 +189,10 @@ class Validator:
         config: ValidatorConfig | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedCache | None = None,
     ) -> None:
         self.client = client
+        self.shared: SharedCache = shared or NoSharedCache()
         self.package_id = package_id
         self.pool_id = pool_id
         self.metrics = metrics
@@ -333,10 +337,13 @@ class Validator:
 
     async def _load(self, parsed: SealToken, fp: str) -> Claims:
         generation = self._generation
-        started = self._clock()
+        started, wall = self._clock(), time.time()
         try:
             if started < self._chain_down_until:
                 raise TokenRejected("chain_unavailable")
+            shared = await self._from_shared(fp, generation, started, wall)
+            if shared is not None:
+                return shared
             claims = await self._fetch(parsed)
         except TokenRejected as exc:
             if exc.reason == "chain_unavailable":
@@ -349,7 +356,22 @@ class Validator:
             raise
         if generation == self._generation:
             self._remember(fp, claims, started)
+            await self.shared.put(fp, claims, wall)
         return claims
+
+    async def _from_shared(
+        self, fp: str, generation: int, started: float, wall: float
+    ) -> Claims | None:
+        """Another replica's recent chain read of this token, if the shared cache has one."""
+        entry = await self.shared.get(fp)
+        if entry is None or generation != self._generation:
+            return None
+        if await self.epoch() >= entry.claims.expires_at_epoch:
+            return None  # let the chain read say `expired`
+        # Age it as the original chain read: the entry stays fresh only until that read's TTL.
+        self._remember(fp, entry.claims, started - max(0.0, wall - entry.fetched_at))
+        self.metrics.cache.labels("shared_hit").inc()
+        return entry.claims
 
     async def _stale(self, fp: str, exc: TokenRejected) -> Claims:
         """Chain down: a cached positive read within `staleness` still counts (then fail closed)."""

@@ -94,6 +94,7 @@ class ChainWatcher:
         if event.name in STAKE_EVENTS:
             stake_id = str(fields.get("stake_id", "")).lower()
             purged = self.validator.purge_stake(stake_id)
+            await self.validator.shared.forget_stake(stake_id)
             revoked = await self.registry.revoke_where(
                 stake_id=stake_id, reason=STAKE_EVENTS[event.name]
             )
@@ -102,6 +103,7 @@ class ChainWatcher:
         if event.name in ("SealTokenRevoked", "SealTokenRotated"):
             token_id = str(fields.get("token_id", "")).lower()
             purged = self.validator.purge_token(token_id)
+            await self.validator.shared.forget_token(token_id)
             nodes: list[str] = []
             if event.name == "SealTokenRevoked":
                 nodes = await self.registry.revoke_where(token_id=token_id, reason="token_revoked")
