@@ -145,19 +145,22 @@ async def test_replicas_sharing_a_store_follow_each_other() -> None:
         await store.close()
 
 
-async def test_a_stale_remote_record_is_ignored() -> None:
+async def test_remote_records_are_ordered_by_store_revision_not_clocks() -> None:
     from k3s_daas.nautilus.registry import PREFIX
     from k3s_daas.nautilus.store import Entry, WatchEvent
 
     reg = Registry(DictStore(), Metrics())
     record = await reg.register(claims(), "f" * 64)
-    old = record.model_copy(update={"status": "revoked", "updated": record.updated - timedelta(1)})
-    event = WatchEvent("put", PREFIX + "n1", Entry(old.model_dump_json().encode(), 9))
-    assert await reg.apply(event) is False
-    assert reg.get("n1").status == "registered"  # type: ignore[union-attr]
-    newer = old.model_copy(update={"updated": record.updated + timedelta(seconds=1)})
-    event = WatchEvent("put", PREFIX + "n1", Entry(newer.model_dump_json().encode(), 10))
-    assert await reg.apply(event) is True
+
+    def event(status: str, updated: datetime, revision: int) -> WatchEvent:
+        remote = record.model_copy(update={"status": status, "updated": updated})
+        return WatchEvent("put", PREFIX + "n1", Entry(remote.model_dump_json().encode(), revision))
+
+    behind = record.updated - timedelta(seconds=5)  # a replica whose clock is 5 s behind
+    assert await reg.apply(event("revoked", behind, 10)) is True  # the newer write still wins
+    assert reg.get("n1").status == "revoked"  # type: ignore[union-attr]
+    assert await reg.apply(event("ready", record.updated + timedelta(1), 9)) is False  # older
+    assert await reg.apply(event("ready", behind, 0)) is False  # catch-up read: older `updated`
     assert reg.get("n1").status == "revoked"  # type: ignore[union-attr]
     bad = WatchEvent("put", PREFIX + "n1", Entry(b"{not json", 11))
     assert await reg.apply(bad) is False

@@ -10,8 +10,9 @@ node view (`watch`); the records are kept in memory too (write-through) so reads
 store. The registry also implements kube's `NodeSource` protocol.
 
 Replicas sharing a store (etcd) follow each other: `follow()` watches `/workers/` and applies
-records written by another replica (newer `updated` wins; our own writes are recognised by their
-bytes and skipped), so every replica's kubectl view, admin view and heartbeat checks agree.
+records written by another replica (ordered by the store's revision, so replicas' clocks do not
+matter; our own writes are recognised by their bytes and skipped), so every replica's kubectl
+view, admin view and heartbeat checks agree.
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class Registry:
         #: Told (synchronously, must not block) of every revocation: K3s mode tears the Node down.
         self.on_revoked: Callable[[str, str], None] | None = None
         self._own: dict[str, bytes] = {}  # node -> the bytes we last wrote (skip our own events)
+        self._seen: dict[str, int] = {}  # node -> newest store revision applied or written
         self.followed = 0  # records applied from other replicas
 
     async def load(self) -> int:
@@ -180,7 +182,9 @@ class Registry:
         record = record.model_copy(update={"revision": self._revision, "updated": _now()})
         value = record.model_dump_json().encode()
         self._own[record.node_id] = value
-        await self.store.put(PREFIX + record.node_id, value)
+        written = await self.store.put(PREFIX + record.node_id, value)
+        if isinstance(written, int):  # the store's revision of our write
+            self._seen[record.node_id] = max(self._seen.get(record.node_id, 0), written)
         self._records[record.node_id] = record
         self._publish("ADDED" if previous is None else "MODIFIED", record)
         if previous is None or previous.status != record.status:
@@ -357,12 +361,17 @@ class Registry:
         except ValueError:
             log.error("unreadable worker record", key=event.key)
             return False
-        async with self.lock(remote.node_id):
-            if self._own.get(remote.node_id) == value:
+        node, revision = remote.node_id, event.entry.revision
+        async with self.lock(node):
+            if self._own.get(node) == value:
                 return False  # our own write coming back
-            current = self._records.get(remote.node_id)
-            if current is not None and remote.updated <= current.updated:
-                return False  # stale or already seen
+            current = self._records.get(node)
+            if revision > 0:  # a live event: the store's revision orders writes, clocks do not
+                if revision <= self._seen.get(node, 0):
+                    return False
+                self._seen[node] = revision
+            elif current is not None and remote.updated <= current.updated:
+                return False  # catching up after a reconnect: the newer record wins
             self._revision += 1
             record = remote.model_copy(update={"revision": self._revision})
             self._records[record.node_id] = record
