@@ -118,3 +118,21 @@ def test_token_rotation_before_expiry_keeps_the_node_ready(
         assert proc.poll() is None
     finally:
         stop_process(proc)
+
+
+@pytest.mark.timeout(180)
+def test_worker_without_endpoints_finds_its_master_on_chain(
+    devnet: DevnetProcess, master: MasterProcess, tmp_path: Path
+) -> None:
+    """No `nautilus_endpoint`: the worker tries the endpoints the enclaves advertise on chain
+    (its token's assigned enclave first) and keeps the one whose attestation verifies."""
+    proc, folder = start_worker(
+        tmp_path, devnet, [master], "e2e-discover", 1_000, nautilus_endpoint=[]
+    )
+    try:
+        wait_for(lambda: ready(folder) or proc.poll() is not None, timeout=90)
+        assert proc.poll() is None, (folder / "worker.log").read_text()[-2000:]
+        assert state(folder)["master_url"] in {master.url, master.url + "/"}
+        assert master.workers()["e2e-discover"]["status"] == "ready"
+    finally:
+        stop_process(proc)

@@ -71,6 +71,7 @@ class WorkerAgent:
             raise WorkerExit(EXIT_FAILED, "bad_state", "state file belongs to another node or key")
         self.k3s: K3sAgent | None = None
         self._stop = asyncio.Event()
+        self._assigned_enclave: str | None = None  # the token's enclave (chain-assigned by tier)
 
     # ---- state ---------------------------------------------------------------------------
     def _set(self, status: str, **changes: Any) -> None:
@@ -138,14 +139,26 @@ class WorkerAgent:
 
     async def _registered_enclaves(
         self, package: K3sDaasPackage
-    ) -> tuple[list[RegisteredEnclave], dict[int, bytes]]:
+    ) -> tuple[list[RegisteredEnclave], dict[int, bytes], dict[str, str]]:
+        """Every enclave on chain, the pinned PCRs, and each enclave's advertised endpoint."""
         config = await package.get_enclave_config()
         pcrs = {0: config.pcr0, 1: config.pcr1, 2: config.pcr2}
-        enclaves = []
+        enclaves, endpoints = [], {}
         for enclave_id in (*config.premium, *config.standard, *config.basic):
             enclave = await package.get_enclave(enclave_id)
             enclaves.append(RegisteredEnclave(enclave.id, enclave.public_key, pcrs))
-        return enclaves, pcrs
+            endpoints[enclave.id] = enclave.endpoint
+        return enclaves, pcrs, endpoints
+
+    def _master_urls(self, endpoints: dict[str, str]) -> list[str]:
+        """The configured masters, in order; with none configured, the endpoints the enclaves
+        advertise on chain, the token's assigned enclave first (attestation decides trust)."""
+        if self.config.nautilus_endpoint:
+            return list(self.config.nautilus_endpoint)
+        assigned = self._assigned_enclave
+        ordered = [endpoints[assigned]] if assigned in endpoints else []
+        ordered += endpoints.values()
+        return list(dict.fromkeys(url for url in ordered if url.startswith("https://")))
 
     # ---- master --------------------------------------------------------------------------
     async def _connect(self, package: K3sDaasPackage) -> MasterClient:
@@ -155,9 +168,12 @@ class WorkerAgent:
                 EXIT_FAILED, "no_attestation_root", "deployment names no attestation root"
             )
         root = load_root(__import__("pathlib").Path(self.deployment.attestation_root_path))
-        enclaves, pcrs = await self._registered_enclaves(package)
+        enclaves, pcrs, endpoints = await self._registered_enclaves(package)
+        urls = self._master_urls(endpoints)
+        if not urls:
+            raise MasterNotTrusted("no master endpoint: none configured and none on chain")
         reasons = []
-        for url in self.config.nautilus_endpoint:
+        for url in urls:
             self._set("attesting", master_url=url)
             try:
                 attested = await attest_master(
@@ -211,7 +227,7 @@ class WorkerAgent:
         async with ChainClient.from_deployment(self.deployment) as chain:
             package = K3sDaasPackage(chain, self.deployment)
             await self._fund_if_devnet(chain)
-            await self._ensure_token(package)
+            self._assigned_enclave = (await self._ensure_token(package)).enclave
             master = await self._join(package)
             if master is None:
                 self._set("left")

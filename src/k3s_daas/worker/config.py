@@ -53,7 +53,8 @@ class WorkerConfig(BaseSettings):
     stake_amount: int = Field(default=1_000, gt=0, description="MIST to stake")
     contract_address: str | None = Field(default=None, description="package id (checked)")
     nautilus_endpoint: EnvList = Field(
-        default_factory=list, description="master URLs, tried in order"
+        default_factory=list,
+        description="master URLs, tried in order (none: the endpoints enclaves advertise on chain)",
     )
     container_runtime: str = "containerd"
     min_stake_amount: int = Field(default=MIN_STAKE, gt=0)
