@@ -223,3 +223,29 @@ async def test_cache_is_bounded_and_keyed_by_fingerprint() -> None:
         await v.validate(t)
     assert v.cache_size == 5
     assert not any(t in repr(v._cache) for t in tokens)
+
+
+async def test_a_purge_during_a_cache_hit_is_not_served() -> None:
+    """Regression (found by benchmarks/tokenreview.py): a hit awaits the epoch; a StakeSlashed
+    purge landing in that await must win - no stale claims, and no KeyError (a 500)."""
+    chain = ChainDouble()
+    v = validator(chain, epoch_ttl=0.001)
+    m = mint(chain)
+    await v.validate(m.token)  # cached
+    await asyncio.sleep(0.01)  # the epoch must be fetched again on the next hit
+    gate = asyncio.Event()
+    real_get_epoch = chain.get_epoch
+
+    async def slow_epoch() -> EpochInfo:
+        await gate.wait()
+        return await real_get_epoch()
+
+    chain.get_epoch = slow_epoch  # type: ignore[method-assign]
+    hit = asyncio.create_task(v.validate(m.token))
+    await asyncio.sleep(0.01)  # the hit is now waiting for the epoch
+    chain.objects[m.stake_id].fields["status"] = 2  # slashed on chain ...
+    assert v.purge_stake(m.stake_id) == 1  # ... and the watcher purges meanwhile
+    gate.set()
+    with pytest.raises(TokenRejected) as info:
+        await hit
+    assert info.value.reason == "stake_slashed"

@@ -305,13 +305,17 @@ class Validator:
         now = self._clock()
         entry = self._cache.get(fp)
         if entry is not None and now < entry.fresh_until:
-            if await self.epoch() >= entry.expires_at:
-                self._cache.pop(fp, None)
-                self._remember_negative(fp, "expired")
-                raise TokenRejected("expired")
-            self._cache.move_to_end(fp)
-            self.metrics.cache.labels("hit").inc()
-            return entry.claims
+            epoch = await self.epoch()
+            # A chain event may have purged the entry while we awaited the epoch: then it must
+            # not be served (that is exactly a revocation) - fall through to a chain read.
+            if self._cache.get(fp) is entry:
+                if epoch >= entry.expires_at:
+                    self._cache.pop(fp, None)
+                    self._remember_negative(fp, "expired")
+                    raise TokenRejected("expired")
+                self._cache.move_to_end(fp)
+                self.metrics.cache.labels("hit").inc()
+                return entry.claims
         negative = self._negative.get(fp)
         if negative is not None:
             if now < negative[1]:
@@ -380,6 +384,8 @@ class Validator:
             raise exc
         if await self.epoch() >= entry.expires_at:
             raise TokenRejected("expired")
+        if self._cache.get(fp) is not entry:  # purged by a chain event meanwhile
+            raise exc
         self.metrics.cache.labels("stale").inc()
         return entry.claims
 
