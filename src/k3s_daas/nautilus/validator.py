@@ -368,10 +368,11 @@ class Validator:
     ) -> Claims | None:
         """Another replica's recent chain read of this token, if the shared cache has one."""
         entry = await self.shared.get(fp)
-        if entry is None or generation != self._generation:
+        if entry is None:
             return None
-        if await self.epoch() >= entry.claims.expires_at_epoch:
-            return None  # let the chain read say `expired`
+        expired = await self.epoch() >= entry.claims.expires_at_epoch
+        if expired or generation != self._generation:  # expired, or a chain event meanwhile:
+            return None  # let the chain read answer
         # Age it as the original chain read: the entry stays fresh only until that read's TTL.
         self._remember(fp, entry.claims, started - max(0.0, wall - entry.fetched_at))
         self.metrics.cache.labels("shared_hit").inc()
