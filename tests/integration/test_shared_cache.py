@@ -7,6 +7,7 @@ replica writes the stale answer again; a tampered, foreign-key or unreachable Re
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
@@ -17,7 +18,12 @@ from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.package import K3sDaasPackage
 from k3s_daas.nautilus.errors import TokenRejected
 from k3s_daas.nautilus.metrics import Metrics
-from k3s_daas.nautilus.shared_cache import PREFIX, RedisSharedCache, open_shared_cache
+from k3s_daas.nautilus.shared_cache import (
+    PREFIX,
+    RETRY_AFTER_S,
+    RedisSharedCache,
+    open_shared_cache,
+)
 from k3s_daas.nautilus.store import StoreConfigError
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.seal.token import token_fingerprint
@@ -130,3 +136,36 @@ async def test_unreachable_redis_is_a_miss_not_an_error(
         await v.shared.close()
     with pytest.raises(StoreConfigError):
         open_shared_cache("http://127.0.0.1:1", KEY, ttl=30.0)
+
+
+async def test_a_failed_tombstone_stops_reading_redis_until_entries_expire(
+    redis_server: RedisServer,
+) -> None:
+    """If the tombstone for a slash cannot be written, this replica must not read back the
+    pre-slash entry later: it ignores Redis for cache_ttl."""
+    from k3s_daas.seal import Claims, Tier
+
+    claims = Claims(
+        owner="0x" + "ab" * 32, node_id="n", stake_type=0, stake_amount=1000,
+        permissions=("pods:read",), tier=Tier.STANDARD, expires_at_epoch=100,
+        token_id="0x" + "01" * 32, stake_record_id="0x" + "02" * 32, enclave_id="0x" + "03" * 32,
+    )  # fmt: skip
+    shared = open_shared_cache(redis_server.url, KEY, ttl=30.0)
+    assert isinstance(shared, RedisSharedCache)
+    fp = "f" * 64
+    try:
+        await shared.put(fp, claims, time.time())
+        assert await shared.get(fp) is not None
+        real = shared.client.set
+
+        async def broken(*args: object, **kwargs: object) -> None:
+            raise ConnectionError("double: Redis refused the tombstone")
+
+        shared.client.set = broken  # type: ignore[method-assign]
+        await shared.forget_stake(claims.stake_record_id)
+        shared.client.set = real  # type: ignore[method-assign]
+        await asyncio.sleep(RETRY_AFTER_S + 0.2)  # past the pause any failure causes
+        assert await shared.get(fp) is None  # the entry is still in Redis, but not read
+        assert await shared.client.exists(PREFIX + "v:" + fp) == 1
+    finally:
+        await shared.close()

@@ -13,7 +13,9 @@ shared cache before the chain, and every chain read it makes is offered back. Wh
   that wrote a stale answer just after another replica's purge cannot bring it back.
 
 Redis unreachable, slow (> `timeout`) or answering garbage counts as a miss: the chain stays the
-source of truth and validation never fails because of the shared cache.
+source of truth and validation never fails because of the shared cache. A tombstone that cannot
+be written makes that replica ignore Redis for `cache_ttl`, until every entry it should have
+hidden has expired.
 """
 
 from __future__ import annotations
@@ -159,9 +161,10 @@ class RedisSharedCache:
         try:
             await self.client.set(key, repr(self._clock()), ex=int(self.tombstone_ttl))
         except (RedisError, OSError) as exc:
-            # The entries it would hide expire within cache_ttl; every replica's own watcher
-            # still purges its in-memory cache, which is where hot answers live.
+            # Without the tombstone a pre-event entry could be read back: this replica stops
+            # reading Redis until every such entry has expired (cache_ttl), and asks the chain.
             self._failed("tombstone", exc)
+            self._down_until = time.monotonic() + self.ttl
 
     async def forget_token(self, token_id: str) -> None:
         await self._tombstone(PREFIX + "t:" + token_id.lower())
