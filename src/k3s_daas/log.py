@@ -41,3 +41,15 @@ def get_logger(name: str) -> Any:
     if not _configured:
         configure_logging()
     return structlog.get_logger(name)
+
+
+def crash_site(exc: BaseException) -> str:
+    """Where an unexpected exception was raised (`file.py:line in function`), for the log line
+    of a 500: enough to find the bug, without the message or locals (which may echo input)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return "?"
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return f"{code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name}"

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from k3s_daas.kube.models import Status, StatusDetails
 from k3s_daas.kube.types import AuthenticationFailed, Authenticator, BadRequest, KubeError
-from k3s_daas.log import get_logger
+from k3s_daas.log import crash_site, get_logger
 from k3s_daas.seal import Claims, K3sDaasError
 
 log = get_logger("k3s_daas.kube")
@@ -110,7 +110,8 @@ class KubeRoute(APIRoute):
                 log.warning("kube_request_failed", path=request.url.path, reason=exc.reason)
                 return status_response(503, f"service unavailable ({exc.reason})")
             except Exception as exc:  # a bug: never a traceback to the client
-                log.error("kube_internal_error", path=request.url.path, error=type(exc).__name__)
+                log.error("kube_internal_error", path=request.url.path,
+                          error=type(exc).__name__, at=crash_site(exc))  # fmt: skip
                 return status_response(500, "internal error")
 
         return wrapped

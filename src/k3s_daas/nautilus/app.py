@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from k3s_daas.kube.api import standalone_router
 from k3s_daas.kube.types import AuthenticationFailed
 from k3s_daas.kube.webhooks import webhook_router
-from k3s_daas.log import get_logger
+from k3s_daas.log import crash_site, get_logger
 from k3s_daas.nautilus.enclave import Enclave
 from k3s_daas.nautilus.errors import MasterError, TokenRejected
 from k3s_daas.nautilus.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -186,7 +186,7 @@ def create_app(ctx: AppContext, *, mount_kube: bool = True) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:
-        log.error("unexpected error", error=exc.__class__.__name__)
+        log.error("unexpected error", error=exc.__class__.__name__, at=crash_site(exc))
         return error(500, "internal", "internal error")
 
     def signed(
