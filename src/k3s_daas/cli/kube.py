@@ -71,11 +71,19 @@ def k3s_config_command(
     master_url: str = typer.Option(..., "--master-url", help="The master's https:// URL."),
     ca: Path = typer.Option(..., "--ca", help="The master's CA certificate (PEM)."),
     out_dir: Path = typer.Option(..., "--out-dir", help="Where to write the webhook configs."),
+    client_cert_from: Path | None = typer.Option(
+        None,
+        "--client-cert-from",
+        help="The master's TLS directory (<data>/tls): issue kube-apiserver a client certificate "
+        "for a master whose webhooks require mTLS (K3S_DAAS_NAUTILUS_WEBHOOK_PORT).",
+    ),
 ) -> None:
     """Write the kube-apiserver webhook configs and print the `k3s server` flags."""
     from k3s_daas.kube.k3s import write_k3s_config  # the kubernetes client is slow to import
+    from k3s_daas.kube.tls import issue_client_certificate
 
-    config = write_k3s_config(out_dir, master_url, _read_ca(ca))
+    client = issue_client_certificate(client_cert_from) if client_cert_from else None
+    config = write_k3s_config(out_dir, master_url, _read_ca(ca), client)
     for path in config.files:
         console.print(f"wrote {path}", highlight=False)
     console.print("k3s server \\", highlight=False)

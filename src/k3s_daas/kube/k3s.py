@@ -26,6 +26,7 @@ from urllib3.exceptions import HTTPError
 from yaml import YAMLError  # type: ignore[import-untyped]
 
 from k3s_daas.kube.kubeconfig import write_private_json
+from k3s_daas.kube.tls import ClientCertificate
 from k3s_daas.kube.types import KubeError
 from k3s_daas.kube.webhooks import SUBJECTACCESSREVIEW_PATH, TOKENREVIEW_PATH
 from k3s_daas.log import get_logger
@@ -208,7 +209,15 @@ class K3sConfig:
     server_flags: list[str]
 
 
-def _webhook_kubeconfig(name: str, url: str, ca_pem: bytes) -> dict[str, Any]:
+def _webhook_kubeconfig(
+    name: str, url: str, ca_pem: bytes, client: ClientCertificate | None
+) -> dict[str, Any]:
+    user: dict[str, str] = {}
+    if client is not None:  # the master's mTLS webhook listener requires it
+        user = {
+            "client-certificate-data": base64.b64encode(client.cert_pem).decode("ascii"),
+            "client-key-data": base64.b64encode(client.key_pem).decode("ascii"),
+        }
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -221,14 +230,17 @@ def _webhook_kubeconfig(name: str, url: str, ca_pem: bytes) -> dict[str, Any]:
                 },
             }
         ],
-        "users": [{"name": "kube-apiserver", "user": {}}],
+        "users": [{"name": "kube-apiserver", "user": user}],
         "contexts": [{"name": "webhook", "context": {"cluster": name, "user": "kube-apiserver"}}],
         "current-context": "webhook",
     }
 
 
-def write_k3s_config(out_dir: Path, master_url: str, ca_pem: bytes) -> K3sConfig:
-    """Write the authentication/authorization webhook kubeconfigs; return them and the flags."""
+def write_k3s_config(
+    out_dir: Path, master_url: str, ca_pem: bytes, client: ClientCertificate | None = None
+) -> K3sConfig:
+    """Write the authentication/authorization webhook kubeconfigs (with the apiserver's client
+    certificate when the master serves its webhooks over mTLS); return them and the flags."""
     parts = urlsplit(master_url)
     if parts.scheme != "https" or not parts.hostname:
         raise KubeError(
@@ -242,10 +254,11 @@ def write_k3s_config(out_dir: Path, master_url: str, ca_pem: bytes) -> K3sConfig
     authn = (out_dir / "authn-webhook.kubeconfig").resolve()
     authz = (out_dir / "authz-webhook.kubeconfig").resolve()
     write_private_json(
-        authn, _webhook_kubeconfig("k3s-daas-authn", base + TOKENREVIEW_PATH, ca_pem)
+        authn, _webhook_kubeconfig("k3s-daas-authn", base + TOKENREVIEW_PATH, ca_pem, client)
     )
     write_private_json(
-        authz, _webhook_kubeconfig("k3s-daas-authz", base + SUBJECTACCESSREVIEW_PATH, ca_pem)
+        authz,
+        _webhook_kubeconfig("k3s-daas-authz", base + SUBJECTACCESSREVIEW_PATH, ca_pem, client),
     )
     arg = "--kube-apiserver-arg="
     flags = [

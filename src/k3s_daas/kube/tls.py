@@ -24,6 +24,8 @@ from k3s_daas.kube.types import KubeError
 
 CA_DAYS: Final = 3650
 SERVER_DAYS: Final = 365
+CLIENT_DAYS: Final = 365
+APISERVER_CLIENT: Final = "kube-apiserver"  # CN of the client certificate the webhooks require
 RENEW_BEFORE: Final = timedelta(days=30)
 
 
@@ -217,3 +219,40 @@ def _still_good(
     return set(hostnames) <= set(san.get_values_for_type(x509.DNSName)) and set(ips) <= set(
         san.get_values_for_type(x509.IPAddress)
     )
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    """A client certificate (clientAuth only) from the identity's CA, and its key."""
+
+    cert_pem: bytes
+    key_pem: bytes
+
+
+def issue_client_certificate(
+    dir: Path, common_name: str = APISERVER_CLIENT, days: int = CLIENT_DAYS
+) -> ClientCertificate:
+    """Sign a client certificate with the CA in `dir` (the master's TLS directory): the webhook
+    listener accepts only clients holding one (kube-apiserver, through its webhook kubeconfig)."""
+    ca_key_path, ca_path = dir / "ca.key", dir / "ca.crt"
+    if not (ca_key_path.exists() and ca_path.exists()):
+        raise TlsIdentityError(f"no CA in {dir}: point at the master's TLS directory")
+    ca_key, ca_cert = _load_key(ca_key_path), _load_cert(ca_path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(min(now + timedelta(days=days), ca_cert.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return ClientCertificate(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))

@@ -151,15 +151,25 @@ class ValidatorAuthenticator:
             raise AuthenticationFailed(exc.message, reason=exc.reason) from None
 
 
-def _mount_kube(app: FastAPI, ctx: AppContext) -> None:
+def _mount_kube(app: FastAPI, ctx: AppContext, *, webhooks: bool) -> None:
     """The webhooks (more specific paths, so first) and the standalone Kubernetes API."""
     auth = ValidatorAuthenticator(ctx.validator)
-    app.include_router(webhook_router(auth, ctx.registry))
+    if webhooks:
+        app.include_router(webhook_router(auth, ctx.registry))
     app.include_router(standalone_router(ctx.registry, auth))
 
 
-def create_app(ctx: AppContext, *, mount_kube: bool = True) -> FastAPI:
-    """The FastAPI app of one master (its own metrics registry, no globals)."""
+def create_webhook_app(ctx: AppContext) -> FastAPI:
+    """Only the kube-apiserver webhooks, for the mTLS listener (`webhook_port`)."""
+    app = FastAPI(title="k3s-daas webhooks", docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(webhook_router(ValidatorAuthenticator(ctx.validator), ctx.registry))
+    app.add_middleware(BodyLimit, limit=ctx.max_body_bytes)
+    return app
+
+
+def create_app(ctx: AppContext, *, mount_kube: bool = True, webhooks: bool = True) -> FastAPI:
+    """The FastAPI app of one master (its own metrics registry, no globals); `webhooks=False`
+    when they are served on their own mTLS listener instead (`create_webhook_app`)."""
     app = FastAPI(title="k3s-daas Nautilus master", docs_url=None, redoc_url=None,
                   openapi_url=None)  # fmt: skip
     app.state.ctx = ctx
@@ -297,6 +307,6 @@ def create_app(ctx: AppContext, *, mount_kube: bool = True) -> FastAPI:
         return Response(b"{}", media_type="application/json")
 
     if mount_kube:
-        _mount_kube(app, ctx)
+        _mount_kube(app, ctx, webhooks=webhooks)
     app.add_middleware(BodyLimit, limit=ctx.max_body_bytes)
     return app

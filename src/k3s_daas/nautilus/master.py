@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import signal
+import ssl
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from k3s_daas.chain.keys import SuiKeyPair
 from k3s_daas.chain.package import K3sDaasPackage
 from k3s_daas.kube.tls import ServerIdentity
 from k3s_daas.log import get_logger
-from k3s_daas.nautilus.app import AppContext, create_app
+from k3s_daas.nautilus.app import AppContext, create_app, create_webhook_app
 from k3s_daas.nautilus.audit import AuditLog
 from k3s_daas.nautilus.cluster import open_cluster
 from k3s_daas.nautilus.enclave import Enclave, make_enclave
@@ -166,20 +167,21 @@ class Master:
             self.client, self.package.package_id, self.validator, self.registry, self.store,
             self.metrics,
         )  # fmt: skip
-        self.app = create_app(
-            AppContext(
-                service=self.service,
-                validator=self.validator,
-                registry=self.registry,
-                metrics=self.metrics,
-                enclave=self.enclave,
-                admin_token=self.admin_token,
-                tls_binding=self.identity.public_key_sha256,
-                max_body_bytes=s.max_body_bytes,
-                max_validate_batch=s.max_validate_batch,
-                health=self._health,
-            )
+        context = AppContext(
+            service=self.service,
+            validator=self.validator,
+            registry=self.registry,
+            metrics=self.metrics,
+            enclave=self.enclave,
+            admin_token=self.admin_token,
+            tls_binding=self.identity.public_key_sha256,
+            max_body_bytes=s.max_body_bytes,
+            max_validate_batch=s.max_validate_batch,
+            health=self._health,
         )
+        separate = s.webhook_port is not None
+        self.app = create_app(context, webhooks=not separate)
+        self.webhook_app = create_webhook_app(context) if separate else None
         log.info("master ready", workers=loaded, enclave=self.enclave_id, url=self.url,
                  cluster=self.cluster.mode)  # fmt: skip
 
@@ -247,6 +249,7 @@ class Master:
     def write_info(self) -> Path:
         info = {
             "url": self.url,
+            "webhook_url": self.webhook_url,
             "ca_path": str(self.identity.ca_path),
             "cert_path": str(self.identity.cert_path),
             "enclave_id": self.enclave_id,
@@ -261,14 +264,12 @@ class Master:
         os.replace(tmp, path)
         return path
 
-    async def run(self) -> None:
-        """Start, serve HTTPS until SIGTERM/SIGINT, then stop everything."""
-        await self.start()
+    def _server(self, app: Any, port: int, **tls: Any) -> _Server:
         s = self.settings
         config = uvicorn.Config(
-            self.app,
+            app,
             host=s.host,
-            port=s.port,
+            port=port,
             loop="none",
             http="httptools",
             lifespan="off",
@@ -277,18 +278,43 @@ class Master:
             timeout_keep_alive=30,
             ssl_certfile=str(self.identity.cert_path),
             ssl_keyfile=str(self.identity.key_path),
+            **tls,
         )
-        server = _Server(config)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        return _Server(config)
+
+    @staticmethod
+    async def _serve(server: _Server, what: str) -> asyncio.Task[None]:
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
             await asyncio.sleep(0.02)
         if serving.done():
             serving.result()
-            raise StartupError(f"could not serve on {s.host}:{s.port}")
+            raise StartupError(f"could not serve {what}")
+        return serving
+
+    async def run(self) -> None:
+        """Start, serve HTTPS until SIGTERM/SIGINT, then stop everything."""
+        await self.start()
+        s = self.settings
+        servers = [self._server(self.app, s.port)]
+        if self.webhook_app is not None and s.webhook_port is not None:
+            # mTLS: only clients with a certificate from our CA (kube-apiserver) get in.
+            servers.append(
+                self._server(self.webhook_app, s.webhook_port, ssl_cert_reqs=ssl.CERT_REQUIRED,
+                             ssl_ca_certs=str(self.identity.ca_path))
+            )  # fmt: skip
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            for server in servers:
+                server.should_exit = True
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop)
+        serving = [
+            await self._serve(server, f"on {s.host}:{server.config.port}") for server in servers
+        ]
         self._tasks = [
             asyncio.create_task(self.watcher.run()),
             asyncio.create_task(self.watcher.track_lag()),
@@ -296,11 +322,21 @@ class Master:
             asyncio.create_task(self.registry.follow()),
         ]
         self.write_info()
-        log.info("master serving", url=self.url)
+        log.info("master serving", url=self.url, webhook_url=self.webhook_url)
         try:
-            await serving
+            await asyncio.gather(*serving)
         finally:
+            stop()
+            await asyncio.gather(*serving, return_exceptions=True)
             await self.close()
+
+    @property
+    def webhook_url(self) -> str:
+        """Where kube-apiserver calls the webhooks (the mTLS port when there is one)."""
+        s = self.settings
+        if s.webhook_port is None:
+            return self.url
+        return f"https://{s.host}:{s.webhook_port}"
 
     async def close(self) -> None:
         for task in self._tasks:

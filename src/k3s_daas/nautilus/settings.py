@@ -27,6 +27,13 @@ class NautilusSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8443, ge=0, le=65535)
     advertised_url: str | None = Field(default=None, description="endpoint put on chain")
+    webhook_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="serve the kube-apiserver webhooks here only, to clients with a certificate "
+        "from the master's CA (mTLS); unset: on the main port, unauthenticated",
+    )
     operator_key: Path | None = Field(default=None, description="default <data>/operator.key")
     data_key_file: Path | None = Field(
         default=None,
