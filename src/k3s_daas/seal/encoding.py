@@ -1,0 +1,86 @@
+"""Byte-level encodings every layer shares: canonical JSON, BCS's ULEB128, base64, one-line errors.
+
+They live in the bottom layer so that the signed-request bytes, the audit chain's hashes, the
+devnet's digests and the chain client's BCS agree by construction: one implementation each.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+#: ULEB128 lengths in BCS are u32: at most 5 bytes.
+_ULEB_MAX_SHIFT = 28
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no spaces, ASCII only, no NaN: one byte string per value on every platform.
+
+    What is signed or hashed (signed requests, audit entries, devnet digests) must not depend on
+    dict order or on the encoder's defaults, so it goes through here.
+    """
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode("ascii")
+
+
+def uleb128(n: int) -> bytes:
+    """ULEB128, BCS's length prefix."""
+    if n < 0:
+        raise ValueError("ULEB128 encodes non-negative integers")
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def read_uleb128(data: bytes, pos: int = 0) -> tuple[int, int]:
+    """Decode a ULEB128 (u32) at `pos`; returns (value, position after it).
+
+    Raises ValueError on a truncated or over-long encoding, so a caller can turn it into its own
+    error without reading past the buffer.
+    """
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > _ULEB_MAX_SHIFT:
+            raise ValueError("bad ULEB128 length")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def b64encode(data: bytes) -> str:
+    """Standard base64 as text (how Sui and our answers carry bytes in JSON)."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(text: str | bytes) -> bytes:
+    """Strict standard base64: padding and alphabet checked, ValueError otherwise."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not valid base64") from exc
+
+
+def first_error(exc: ValidationError, default_location: str = "body") -> str:
+    """The first problem of a pydantic error as one line (`where: what`), never echoing input.
+
+    Users get one clear line for a bad body, setting or file; the value itself may be a secret.
+    """
+    errors = exc.errors(include_url=False, include_input=False)
+    if not errors:
+        return f"{default_location}: invalid"
+    where = ".".join(str(p) for p in errors[0]["loc"]) or default_location
+    return f"{where}: {errors[0]['msg']}"

@@ -1,0 +1,85 @@
+"""The shared primitives (seal.encoding, seal.sui): one implementation each, pinned here."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from k3s_daas.seal.encoding import (
+    b64decode,
+    b64encode,
+    canonical_json,
+    first_error,
+    read_uleb128,
+    uleb128,
+)
+from k3s_daas.seal.sui import (
+    COIN_SUI_TYPE,
+    derive_dynamic_field_id,
+    derive_object_id,
+    is_address,
+    normalize_address,
+    normalize_type,
+)
+
+
+def test_canonical_json_is_sorted_compact_ascii() -> None:
+    assert canonical_json({"b": 1, "a": "é", "c": [1, {"z": 0, "y": 1}]}) == (
+        b'{"a":"\\u00e9","b":1,"c":[1,{"y":1,"z":0}]}'
+    )
+    with pytest.raises(ValueError):
+        canonical_json({"x": float("nan")})
+
+
+@pytest.mark.parametrize(
+    ("value", "encoded"),
+    [
+        (0, b"\x00"),
+        (127, b"\x7f"),
+        (128, b"\x80\x01"),
+        (300, b"\xac\x02"),
+        (2**32 - 1, b"\xff\xff\xff\xff\x0f"),
+    ],
+)
+def test_uleb128_round_trip(value: int, encoded: bytes) -> None:
+    assert uleb128(value) == encoded
+    assert read_uleb128(b"\xaa" + encoded + b"\x01", 1) == (value, 1 + len(encoded))
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x80", b"\x80\x80\x80\x80\x80\x01"])
+def test_read_uleb128_refuses_truncated_or_overlong(bad: bytes) -> None:
+    with pytest.raises(ValueError):
+        read_uleb128(bad)
+
+
+def test_base64_is_strict() -> None:
+    assert b64decode(b64encode(b"\x00\xff")) == b"\x00\xff"
+    with pytest.raises(ValueError):
+        b64decode("not*base64")
+
+
+def test_first_error_names_the_field_not_the_value() -> None:
+    class Body(BaseModel):
+        amount: int
+
+    with pytest.raises(ValidationError) as info:
+        Body.model_validate({"amount": "secret-looking-value"})
+    line = first_error(info.value)
+    assert line.startswith("amount: ")
+    assert "secret-looking-value" not in line
+
+
+def test_addresses_and_types_normalise_like_sui() -> None:
+    assert normalize_address("0x2") == "0x" + "0" * 63 + "2"
+    assert normalize_address("0xABC") == "0x" + "0" * 61 + "abc"
+    for bad in ["", "0x", "0xg", "0x" + "1" * 65]:
+        assert not is_address(bad)
+    assert normalize_type(" 0x2::coin::Coin<0x2::sui::SUI> ") == COIN_SUI_TYPE
+
+
+def test_derived_ids_are_deterministic_and_distinct() -> None:
+    digest = "11111111111111111111111111111111"
+    first, second = derive_object_id(digest, 0), derive_object_id(digest, 1)
+    assert first != second and is_address(first) and first == derive_object_id(digest, 0)
+    parent = "0x5"
+    assert derive_dynamic_field_id(parent, b"a") != derive_dynamic_field_id(parent, b"b")
