@@ -23,11 +23,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from rich.console import Console
 from rich.table import Table
+from tests.fixtures.kube_doubles import MemoryAuthenticator
 
 from benchmarks._common import Conn, constant, http_request, keepalive_load
-from k3s_daas.kube.memory import MemoryAuthenticator
+from k3s_daas.kube.install import install
 from k3s_daas.kube.tls import ServerIdentity
-from k3s_daas.kube.webhooks import TOKENREVIEW_PATH, webhook_router
+from k3s_daas.kube.webhooks import TOKENREVIEW_PATH
 from k3s_daas.seal import Claims, Tier, format_token, permissions_for
 from k3s_daas.seal.constants import STAKE_TYPE_USER
 
@@ -55,7 +56,7 @@ def _claims() -> Claims:
 def bench_app() -> FastAPI:
     """uvicorn factory: the webhook router plus a no-op POST of the same size class."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    app.include_router(webhook_router(MemoryAuthenticator({TOKEN: _claims()})))
+    install(app, auth=MemoryAuthenticator({TOKEN: _claims()}), api=False)
 
     @app.post(NOOP_PATH)
     async def noop() -> dict[str, bool]:

@@ -34,7 +34,7 @@ NODE_WRITE_VERBS: Final = frozenset({"create", "update", "patch"})
 
 
 def user_info(claims: Claims) -> UserInfo:
-    """The Kubernetes user of a token (DESIGN §8): node tokens act as their kubelet."""
+    """The Kubernetes user of a token: node tokens act as their kubelet."""
     extra = {EXTRA_TOKEN_ID: [claims.token_id], EXTRA_TIER: [claims.tier.label]}
     if not claims.is_node:
         extra[EXTRA_OWNER] = [claims.owner]

@@ -1,4 +1,4 @@
-"""K3s mode (DESIGN §8): per-node bootstrap tokens for `k3s agent`, cordon-and-delete on a slash,
+"""K3s mode: per-node bootstrap tokens for `k3s agent`, cordon-and-delete on a slash,
 and the kube-apiserver webhook configuration that points K3s at the master.
 
 Uses the official `kubernetes` client (synchronous, so calls run in a worker thread). No K3s can

@@ -1,10 +1,12 @@
-"""kube-apiserver webhooks (DESIGN §8): TokenReview v1 turns a Seal token into a Kubernetes user;
+"""kube-apiserver webhooks: TokenReview v1 turns a Seal token into a Kubernetes user;
 SubjectAccessReview v1 allows what that user's Seal permissions grant, denies outright the kubelet
 of a node the master revoked (so it must run first in the authorizer chain), and otherwise has no
 opinion.
 
 Answers echo the request's `spec` (the `kubernetes` models and some clients require it) and a
-malformed review is a 400 Status; an invalid token is a 200 with `authenticated: false`.
+malformed review is a 400 Status; an invalid token is a 200 with `authenticated: false`. The
+routes carry no bearer-token check (kube-apiserver is the caller, authenticated by the listener's
+mTLS); the token under review is checked by the app's `KubeBackend.auth`.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ from typing import Final
 
 from fastapi import APIRouter, Request, Response
 
-from k3s_daas.kube._http import KubeRoute, model_response, parse_json_object, read_body
 from k3s_daas.kube.authz import NODE_PREFIX, revoked_node_review, user_info, webhook_review
+from k3s_daas.kube.dependencies import AuthenticatorDep, OptionalNodes
 from k3s_daas.kube.models import (
     SubjectAccessReview,
     TokenReview,
     TokenReviewSpec,
     TokenReviewStatus,
 )
-from k3s_daas.kube.types import AuthenticationFailed, Authenticator, BadRequest, NodeSource
+from k3s_daas.kube.request_body import parse_json_object, read_body
+from k3s_daas.kube.status import KubeRoute, model_response
+from k3s_daas.kube.types import AuthenticationFailed, BadRequest
 from k3s_daas.log import get_logger
 from k3s_daas.seal import K3sDaasError, token_fingerprint
 
@@ -31,64 +35,59 @@ TOKENREVIEW_PATH: Final = "/apis/webhooks/tokenreview"
 SUBJECTACCESSREVIEW_PATH: Final = "/apis/webhooks/subjectaccessreview"
 MAX_REVIEW_BODY: Final = 64 * 1024
 
+router = APIRouter(route_class=KubeRoute)
 
-def webhook_router(auth: Authenticator, nodes: NodeSource | None = None) -> APIRouter:
-    """POST TokenReview and SubjectAccessReview v1 endpoints for kube-apiserver; `nodes` (the
-    master's registry) lets the SAR webhook deny revoked nodes' kubelets."""
-    router = APIRouter(route_class=KubeRoute)
 
-    @router.post(TOKENREVIEW_PATH, include_in_schema=False)
-    async def token_review(request: Request) -> Response:
-        review = TokenReview.model_validate(
-            parse_json_object(await read_body(request, MAX_REVIEW_BODY))
-        )
-        token = review.spec.token
-        status: TokenReviewStatus
-        try:
-            if not token:
-                raise AuthenticationFailed("empty token", reason="no_token")
-            claims = await auth.authenticate(token)
-            status = TokenReviewStatus(authenticated=True, user=user_info(claims))
-        except AuthenticationFailed as exc:
-            status = TokenReviewStatus(authenticated=False, error=exc.reason)
-        except K3sDaasError as exc:  # chain unreachable etc.: fail closed, say why
-            log.warning("tokenreview_unavailable", reason=exc.reason)
-            status = TokenReviewStatus(authenticated=False, error=f"unavailable: {exc.reason}")
-        log.debug(
-            "tokenreview",
-            token=token_fingerprint(token)[:16] if token else "",
-            authenticated=status.authenticated,
-        )
-        # Echo the spec without the token: the response needs no secret in it.
-        spec = TokenReviewSpec(audiences=review.spec.audiences)
-        answer = TokenReview(
-            apiVersion="authentication.k8s.io/v1", kind="TokenReview", spec=spec, status=status
-        )
-        return model_response(answer)
+@router.post(TOKENREVIEW_PATH, include_in_schema=False)
+async def token_review(request: Request, auth: AuthenticatorDep) -> Response:
+    review = TokenReview.model_validate(
+        parse_json_object(await read_body(request, MAX_REVIEW_BODY))
+    )
+    token = review.spec.token
+    status: TokenReviewStatus
+    try:
+        if not token:
+            raise AuthenticationFailed("empty token", reason="no_token")
+        claims = await auth.authenticate(token)
+        status = TokenReviewStatus(authenticated=True, user=user_info(claims))
+    except AuthenticationFailed as exc:
+        status = TokenReviewStatus(authenticated=False, error=exc.reason)
+    except K3sDaasError as exc:  # chain unreachable etc.: fail closed, say why
+        log.warning("tokenreview_unavailable", reason=exc.reason)
+        status = TokenReviewStatus(authenticated=False, error=f"unavailable: {exc.reason}")
+    log.debug(
+        "tokenreview",
+        token=token_fingerprint(token)[:16] if token else "",
+        authenticated=status.authenticated,
+    )
+    # Echo the spec without the token: the response needs no secret in it.
+    spec = TokenReviewSpec(audiences=review.spec.audiences)
+    answer = TokenReview(
+        apiVersion="authentication.k8s.io/v1", kind="TokenReview", spec=spec, status=status
+    )
+    return model_response(answer)
 
-    @router.post(SUBJECTACCESSREVIEW_PATH, include_in_schema=False)
-    async def subject_access_review(request: Request) -> Response:
-        body = parse_json_object(await read_body(request, MAX_REVIEW_BODY))
-        review = SubjectAccessReview.model_validate(body)
-        spec = review.spec
-        if (spec.resourceAttributes is None) == (spec.nonResourceAttributes is None):
-            raise BadRequest(
-                "exactly one of resourceAttributes and nonResourceAttributes is needed"
-            )
-        status = None
-        if nodes is not None and spec.user.startswith(NODE_PREFIX):
-            node = await nodes.get_node(spec.user.removeprefix(NODE_PREFIX))
-            status = revoked_node_review(spec.user, node)
-        if status is None:
-            status = webhook_review(
-                spec.user, spec.groups or [], spec.extra or {}, spec.resourceAttributes
-            )
-        answer = SubjectAccessReview(
-            apiVersion="authorization.k8s.io/v1",
-            kind="SubjectAccessReview",
-            spec=spec,
-            status=status,
-        )
-        return model_response(answer)
 
-    return router
+@router.post(SUBJECTACCESSREVIEW_PATH, include_in_schema=False)
+async def subject_access_review(request: Request, nodes: OptionalNodes) -> Response:
+    """`nodes` (the master's registry) lets this deny revoked nodes' kubelets."""
+    body = parse_json_object(await read_body(request, MAX_REVIEW_BODY))
+    review = SubjectAccessReview.model_validate(body)
+    spec = review.spec
+    if (spec.resourceAttributes is None) == (spec.nonResourceAttributes is None):
+        raise BadRequest("exactly one of resourceAttributes and nonResourceAttributes is needed")
+    status = None
+    if nodes is not None and spec.user.startswith(NODE_PREFIX):
+        node = await nodes.get_node(spec.user.removeprefix(NODE_PREFIX))
+        status = revoked_node_review(spec.user, node)
+    if status is None:
+        status = webhook_review(
+            spec.user, spec.groups or [], spec.extra or {}, spec.resourceAttributes
+        )
+    answer = SubjectAccessReview(
+        apiVersion="authorization.k8s.io/v1",
+        kind="SubjectAccessReview",
+        spec=spec,
+        status=status,
+    )
+    return model_response(answer)

@@ -21,9 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from k3s_daas.kube.api import standalone_router
+from k3s_daas.kube.install import install as install_kube
 from k3s_daas.kube.types import AuthenticationFailed
-from k3s_daas.kube.webhooks import webhook_router
 from k3s_daas.log import crash_site, get_logger
 from k3s_daas.nautilus.enclave import Enclave
 from k3s_daas.nautilus.errors import MasterError, TokenRejected
@@ -154,15 +153,14 @@ class ValidatorAuthenticator:
 def _mount_kube(app: FastAPI, ctx: AppContext, *, webhooks: bool) -> None:
     """The webhooks (more specific paths, so first) and the standalone Kubernetes API."""
     auth = ValidatorAuthenticator(ctx.validator)
-    if webhooks:
-        app.include_router(webhook_router(auth, ctx.registry))
-    app.include_router(standalone_router(ctx.registry, auth))
+    install_kube(app, auth=auth, nodes=ctx.registry, webhooks=webhooks)
 
 
 def create_webhook_app(ctx: AppContext) -> FastAPI:
     """Only the kube-apiserver webhooks, for the mTLS listener (`webhook_port`)."""
     app = FastAPI(title="k3s-daas webhooks", docs_url=None, redoc_url=None, openapi_url=None)
-    app.include_router(webhook_router(ValidatorAuthenticator(ctx.validator), ctx.registry))
+    auth = ValidatorAuthenticator(ctx.validator)
+    install_kube(app, auth=auth, nodes=ctx.registry, api=False)
     app.add_middleware(BodyLimit, limit=ctx.max_body_bytes)
     return app
 

@@ -1,6 +1,5 @@
-"""HTTP plumbing shared by the standalone API and the webhooks: every error leaves as a Kubernetes
-`Status` (kubectl prints `{"detail": ...}` as "unknown"), bodies are size-capped, tokens are read
-from `Authorization: Bearer` and never logged."""
+"""Every error of the standalone API and the webhooks leaves as a Kubernetes `Status`: kubectl
+prints FastAPI's `{"detail": ...}` as "unknown", so the route class converts each exception."""
 
 from __future__ import annotations
 
@@ -14,14 +13,11 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 from k3s_daas.kube.models import Status, StatusDetails
-from k3s_daas.kube.types import AuthenticationFailed, Authenticator, BadRequest, KubeError
+from k3s_daas.kube.types import BadRequest, KubeError
 from k3s_daas.log import crash_site, get_logger
-from k3s_daas.seal import Claims, K3sDaasError
+from k3s_daas.seal import K3sDaasError
 
 log = get_logger("k3s_daas.kube")
-
-MAX_BODY = 64 * 1024
-MAX_TOKEN = 4096
 
 _REASONS = {
     400: "BadRequest",
@@ -123,51 +119,3 @@ def _validation_message(errors: Any) -> str:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
         parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg")))
     return "invalid request: " + "; ".join(parts)
-
-
-async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    """The request body, refused with 413 beyond `limit` bytes (checked while streaming)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise StatusError(400, "invalid Content-Length")
-        if int(declared) > limit:
-            raise StatusError(413, f"request body larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise StatusError(413, f"request body larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("body is not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise BadRequest("body must be a JSON object")
-    return data
-
-
-def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise StatusError(401, "Unauthorized: no bearer token")
-    if len(token) > MAX_TOKEN:
-        raise StatusError(401, "Unauthorized: token too long")
-    return token
-
-
-async def authenticate_request(request: Request, auth: Authenticator) -> Claims:
-    """Claims for the caller's bearer token, or a 401 Status (fail closed)."""
-    token = bearer_token(request)
-    try:
-        return await auth.authenticate(token)
-    except AuthenticationFailed as exc:
-        raise StatusError(401, f"Unauthorized: {exc.reason}", reason="Unauthorized") from exc
