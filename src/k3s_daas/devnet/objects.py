@@ -8,7 +8,6 @@ the Move struct's BCS bytes from the layouts in `devnet.layouts`.
 from __future__ import annotations
 
 import copy
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -16,7 +15,7 @@ import base58
 
 from k3s_daas.devnet.layouts import struct_bcs
 from k3s_daas.seal.encoding import canonical_json
-from k3s_daas.seal.sui import COIN_SUI_TYPE
+from k3s_daas.seal.sui import COIN_SUI_TYPE, blake2b256
 
 
 @dataclass(frozen=True)
@@ -84,10 +83,9 @@ class StoredObject:
 
     def digest(self) -> str:
         """Simplified object digest: blake2b-256 over id, version, type and canonical JSON."""
-        h = hashlib.blake2b(digest_size=32)
-        h.update(self.object_id.encode() + self.version.to_bytes(8, "little"))
-        h.update(self.type.encode() + canonical_json(self.fields))
-        return str(base58.b58encode(h.digest()).decode())
+        data = self.object_id.encode() + self.version.to_bytes(8, "little")
+        data += self.type.encode() + canonical_json(self.fields)
+        return str(base58.b58encode(blake2b256(data)).decode())
 
     def bcs(self) -> bytes:
         """BCS of the Move struct (Coin<SUI> = UID ‖ u64)."""
