@@ -1,5 +1,6 @@
 """Wire compatibility: pysui's own high-level gRPC transaction builder, unmodified except for its
-channel (it forces TLS; notes/sui-grpc.md), builds, signs and executes against the devnet."""
+channel (pysui always dials with TLS; the devnet speaks plaintext), builds, signs and executes
+against the devnet."""
 
 from __future__ import annotations
 

@@ -13,16 +13,13 @@ from pysui.sui.sui_bcs import bcs
 
 from k3s_daas.attestation import DevCA
 from k3s_daas.chain.keys import SuiKeyPair, transaction_digest
+from k3s_daas.devnet.errors import ExecutionFailure, InvalidTransaction
 from k3s_daas.devnet.executor import COMPUTATION_UNITS_PER_COMMAND, decode_pure, storage_cost
 from k3s_daas.devnet.ids import CLOCK, REFERENCE_GAS_PRICE
-from k3s_daas.devnet.objects import (
-    AddressOwner,
-    ImmutableOwner,
-    InvalidTransaction,
-    derive_object_id,
-)
+from k3s_daas.devnet.objects import AddressOwner, ImmutableOwner
 from k3s_daas.devnet.package import coin_value
 from k3s_daas.seal import constants as c
+from k3s_daas.seal.sui import derive_object_id
 from tests.unit.test_devnet_executor_support import (
     BUDGET,
     GAS,
@@ -94,7 +91,7 @@ def test_stale_versions_exactly_one_spend_wins(
     gas = chain.coins(alice)[:1]
     first = chain.tx_bytes(alice, split_to(chain, bob.address, [1]), gas=gas)
     second = chain.tx_bytes(alice, split_to(chain, bob.address, [2]), gas=gas)
-    assert chain.execute(alice, first).status.success
+    assert chain.execute(alice, first).effects.status.success
     rejected(chain, alice, second, "stale_object")
     cap = chain.obj(chain.cap)  # an owned input (not gas) at an old version
     ptb = Ptb(chain)
@@ -120,7 +117,7 @@ def test_gas_checks(chain: Chain, alice: SuiKeyPair, bob: SuiKeyPair) -> None:
     rejected(chain, alice, chain.tx_bytes(alice, ptb, gas=[chain.obj(chain.pool)]), "bad_argument")
     low = chain.send(alice, split_to(chain, bob.address, [1]), budget=10)
     assert_failure(low, "InsufficientGas")
-    assert low.gas_used.computation == 10  # the whole (tiny) budget is charged
+    assert low.effects.gas_used.computation == 10  # the whole (tiny) budget is charged
 
 
 def test_input_kinds(chain: Chain, alice: SuiKeyPair) -> None:
@@ -166,12 +163,12 @@ def test_split_transfer_and_gas_accounting(
     assert [o.object_id for o in effects.created] == [
         derive_object_id(effects.digest, i) for i in range(2)
     ]
-    cost = effects.gas_used
+    cost = effects.effects.gas_used
     assert cost.computation == REFERENCE_GAS_PRICE * COMPUTATION_UNITS_PER_COMMAND * 2
     assert cost.storage == sum(storage_cost(o) for o in [*effects.created, *effects.mutated])
     assert cost.rebate == storage_cost(gas)
     assert coin_value(chain.obj(gas.object_id)) == start - 15 - cost.net
-    assert effects.lamport_version == gas.version + 1 == chain.obj(gas.object_id).version
+    assert effects.effects.lamport_version == gas.version + 1 == chain.obj(gas.object_id).version
 
 
 def test_merge_and_several_gas_coins(chain: Chain, alice: SuiKeyPair, bob: SuiKeyPair) -> None:
@@ -181,7 +178,7 @@ def test_merge_and_several_gas_coins(chain: Chain, alice: SuiKeyPair, bob: SuiKe
         alice, split_to(chain, bob.address, [1]), gas=[*chain.coins(alice)[:1], *extra]
     )
     assert sorted(effects.deleted) == sorted(o.object_id for o in extra)
-    assert chain.balance(alice) == total - 1 - effects.gas_used.net
+    assert chain.balance(alice) == total - 1 - effects.effects.gas_used.net
     two = chain.fund(alice, 500)
     ptb = Ptb(chain)
     ptb.merge(ptb.obj(two), [GAS])  # the gas coin cannot be merged away
@@ -206,7 +203,7 @@ def test_coin_rules(chain: Chain, alice: SuiKeyPair, bob: SuiKeyPair) -> None:
     everything.transfer([GAS], bob.address)  # the whole gas coin, after gas is charged
     moved = chain.ok(alice, everything)
     assert chain.obj(gas.object_id).owner == AddressOwner(bob.address)
-    assert coin_value(chain.obj(gas.object_id)) == coin_value(gas) - moved.gas_used.net
+    assert coin_value(chain.obj(gas.object_id)) == coin_value(gas) - moved.effects.gas_used.net
 
 
 def test_framework_coin_functions(chain: Chain, alice: SuiKeyPair, bob: SuiKeyPair) -> None:
@@ -263,8 +260,6 @@ def test_transfer_needs_store(
      ("vector<string>", b"\x01\x01a\x00"), ("u64", b"\x01" * 9)],
 )  # fmt: skip
 def test_bad_pure_arguments_fail_cleanly(kind: str, data: bytes) -> None:
-    from k3s_daas.devnet.executor import ExecutionFailure
-
     with pytest.raises(ExecutionFailure):
         decode_pure(kind, data)
 
@@ -275,7 +270,9 @@ def test_pure_argument_errors_are_failed_effects(chain: Chain, alice: SuiKeyPair
     ptb.call("staking", "stake_for_node", [ptb.obj(chain.pool), coin, ptb.pure(vec(b"\xff\xfe"))])
     effects = chain.send(alice, ptb)
     assert_failure(effects, "CommandArgumentError")
-    assert effects.status.command_index == 1 and "UTF-8" in (effects.status.error or "")
+    assert effects.effects.status.command_index == 1 and "UTF-8" in (
+        effects.effects.status.error or ""
+    )
     short = Ptb(chain)
     short.call("staking", "set_thresholds", [short.obj(chain.cap), short.obj(chain.pool),
                short.pure(b"\x01"), short.pure(u64(2)), short.pure(u64(3))])  # fmt: skip
@@ -294,7 +291,7 @@ def test_immutable_shared_input_cannot_be_mutated(chain: Chain, alice: SuiKeyPai
     ptb.call("staking", "stake_for_user", [ptb.obj(chain.pool, False), coin])
     effects = chain.send(alice, ptb)
     assert_failure(effects, "CommandArgumentError")
-    assert "not mutable" in (effects.status.error or "")
+    assert "not mutable" in (effects.effects.status.error or "")
 
 
 def test_make_move_vec_of_strings(chain: Chain, bob: SuiKeyPair, enclave: str) -> None:
@@ -320,7 +317,7 @@ def test_document_is_moved_once(chain: Chain, ca: DevCA, operator: SuiKeyPair) -
                   ptb.pure(vec(b"https://m")), ptb.pure(b"\x00")])  # fmt: skip
     effects = chain.send(operator, ptb)
     assert_failure(effects, "TypeMismatch")
-    assert effects.status.command_index == 2
+    assert effects.effects.status.command_index == 2
 
 
 def test_results_flow_between_commands(chain: Chain, alice: SuiKeyPair, bob: SuiKeyPair) -> None:
@@ -347,15 +344,18 @@ def test_failed_transaction_changes_only_gas(
     ptb.call("staking", "stake_for_node", [ptb.obj(chain.pool), coin, ptb.pure(vec(b"worker-1"))])
     effects = chain.send(alice, ptb)
     assert_abort(effects, "staking", c.E_INSUFFICIENT_STAKE)
-    assert effects.status.command_index == 3 and effects.status.abort_function == "stake_for_node"
-    assert effects.status.abort_package == chain.executor.package_id
+    assert (
+        effects.effects.status.command_index == 3
+        and effects.effects.status.abort_function == "stake_for_node"
+    )
+    assert effects.effects.status.abort_package == chain.executor.package_id
     assert effects.events == [] and effects.created == [] and effects.table_changes == []
     gas = chain.coins(alice)[0].object_id
     assert [o.object_id for o in effects.mutated] == [gas]
     changed = {k for k, v in chain.ledger.objects.items() if k not in before or v != before[k]}
     assert changed == {gas} and chain.ledger.tables == tables
     charged = REFERENCE_GAS_PRICE * COMPUTATION_UNITS_PER_COMMAND * 4
-    assert effects.gas_used.computation == charged
+    assert effects.effects.gas_used.computation == charged
     assert coin_value(chain.obj(gas)) == coin_value(before[gas]) - charged
     assert chain.obj(gas).version == before[gas].version + 1
 
@@ -365,15 +365,15 @@ def test_versions_are_lamport(chain: Chain, alice: SuiKeyPair, enclave: str) -> 
     pool_before = chain.obj(chain.pool).version
     config_before = chain.obj(chain.config)
     effects = chain.mint(alice, record)
-    lamport = effects.lamport_version
+    lamport = effects.effects.lamport_version
     assert lamport == max(pool_before, config_before.version, chain.obj(record).version) + 1
     assert all(o.version == lamport for o in [*effects.created, *effects.mutated])
     assert chain.obj(chain.pool).version == pool_before  # passed immutably: not written
     assert chain.obj(chain.config) == config_before
     staked = chain.ok(alice, chain.stake_ptb(100, "v"))
     new_record = chain.obj(chain.created(staked, "::StakeRecord"))
-    assert new_record.owner.initial_shared_version == staked.lamport_version  # type: ignore[union-attr]
-    assert chain.obj(chain.pool).version == staked.lamport_version
+    assert new_record.owner.initial_shared_version == staked.effects.lamport_version  # type: ignore[union-attr]
+    assert chain.obj(chain.pool).version == staked.effects.lamport_version
 
 
 def test_immutable_owned_objects_are_read_only(chain: Chain, alice: SuiKeyPair) -> None:
@@ -397,7 +397,7 @@ def test_simulate_checks_no_signature_and_writes_nothing(
     tx = chain.tx_bytes(alice, split_to(chain, bob.address, [5]))
     before = {k: v.copy() for k, v in chain.ledger.objects.items()}
     effects = chain.executor.simulate(bcs.TransactionData.deserialize(tx), chain.ledger)
-    assert effects.status.success and effects.digest == transaction_digest(tx)
+    assert effects.effects.status.success and effects.digest == transaction_digest(tx)
     assert chain.ledger.objects == before
     executed = chain.execute(alice, tx)
     assert executed.digest == transaction_digest(tx) == effects.digest

@@ -8,7 +8,9 @@ tests/integration/test_devnet_*). Attestation documents are real, signed by a de
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,9 +25,10 @@ from k3s_daas.attestation import (
     sign_document,
 )
 from k3s_daas.chain.keys import SuiKeyPair, uleb128
+from k3s_daas.devnet.effects import ExecutedTransaction
 from k3s_daas.devnet.executor import Executor
 from k3s_daas.devnet.ids import CLOCK, PACKAGE_ID, REFERENCE_GAS_PRICE
-from k3s_daas.devnet.objects import AddressOwner, Effects, MemoryLedger, SharedOwner, StoredObject
+from k3s_daas.devnet.objects import AddressOwner, SharedOwner, StoredObject
 from k3s_daas.devnet.package import PackageIds, coin_object, coin_value, genesis_objects
 
 PCRS = {0: b"\x01" * 48, 1: b"\x02" * 48, 2: b"\x03" * 48}
@@ -48,6 +51,52 @@ def strings(items: Sequence[str]) -> bytes:
 
 def addr(address: str) -> bytes:
     return bytes.fromhex(address.removeprefix("0x"))
+
+
+@dataclass
+class MemoryLedger:
+    """An in-memory `LedgerView` that applies executed transactions like the SQLite ledger;
+    `now_ms` None means the wall clock."""
+
+    objects: dict[str, StoredObject] = field(default_factory=dict)
+    tables: dict[tuple[str, str], str] = field(default_factory=dict)
+    current_epoch: int = 0
+    now_ms: int | None = None
+    gas_price: int = 1000
+
+    def get_object(self, object_id: str) -> StoredObject | None:
+        obj = self.objects.get(object_id)
+        return None if obj is None else obj.copy()
+
+    def epoch(self) -> int:
+        return self.current_epoch
+
+    def timestamp_ms(self) -> int:
+        if self.now_ms is not None:
+            return self.now_ms
+        return int(time.time() * 1000)
+
+    def reference_gas_price(self) -> int:
+        return self.gas_price
+
+    def table_get(self, table_id: str, key: str) -> str | None:
+        return self.tables.get((table_id, key))
+
+    def put(self, obj: StoredObject) -> None:
+        """Add an object directly (genesis, faucet)."""
+        self.objects[obj.object_id] = obj.copy()
+
+    def apply(self, tx: ExecutedTransaction) -> None:
+        """Commit a transaction's writes."""
+        for obj in [*tx.created, *tx.mutated]:
+            self.objects[obj.object_id] = obj.copy()
+        for object_id in tx.deleted:
+            self.objects.pop(object_id, None)
+        for change in tx.table_changes:
+            if change.value is None:
+                self.tables.pop((change.table_id, change.key), None)
+            else:
+                self.tables[(change.table_id, change.key)] = change.value
 
 
 class Ptb:
@@ -178,21 +227,23 @@ class Chain:
         )  # fmt: skip
         return bytes(data.serialize())
 
-    def execute(self, key: SuiKeyPair, tx: bytes, signer: SuiKeyPair | None = None) -> Effects:
+    def execute(
+        self, key: SuiKeyPair, tx: bytes, signer: SuiKeyPair | None = None
+    ) -> ExecutedTransaction:
         effects = self.executor.execute(tx, [(signer or key).sign_transaction(tx)], self.ledger)
         self.ledger.apply(effects)
         return effects
 
-    def send(self, key: SuiKeyPair, ptb: Ptb, **kw: Any) -> Effects:
+    def send(self, key: SuiKeyPair, ptb: Ptb, **kw: Any) -> ExecutedTransaction:
         return self.execute(key, self.tx_bytes(key, ptb, **kw))
 
-    def ok(self, key: SuiKeyPair, ptb: Ptb, **kw: Any) -> Effects:
+    def ok(self, key: SuiKeyPair, ptb: Ptb, **kw: Any) -> ExecutedTransaction:
         effects = self.send(key, ptb, **kw)
-        assert effects.status.success, effects.status
+        assert effects.effects.status.success, effects.effects.status
         return effects
 
     @staticmethod
-    def created(effects: Effects, suffix: str) -> str:
+    def created(effects: ExecutedTransaction, suffix: str) -> str:
         return next(o.object_id for o in effects.created if o.type.endswith(suffix))
 
     # -- the package's flows, one PTB each --
@@ -228,7 +279,7 @@ class Chain:
             ptb.call("k8s_gateway", "create_user_seal_token", [*args, ptb.pure(strings(requested))])
         return ptb
 
-    def mint(self, key: SuiKeyPair, record: str, **kw: Any) -> Effects:
+    def mint(self, key: SuiKeyPair, record: str, **kw: Any) -> ExecutedTransaction:
         return self.send(key, self.mint_ptb(record, **kw))
 
     def one_call_ptb(self, amount: int, node: str, token_hash: bytes = HASH) -> Ptb:
@@ -249,7 +300,7 @@ class Chain:
 
     def rotate(
         self, key: SuiKeyPair, token: str, record: str, new_hash: bytes = b"\x08" * 32
-    ) -> Effects:
+    ) -> ExecutedTransaction:
         ptb = Ptb(self)
         ptb.call(
             "k8s_gateway",
@@ -263,17 +314,17 @@ class Chain:
         )
         return self.send(key, ptb)
 
-    def revoke(self, key: SuiKeyPair, token: str) -> Effects:
+    def revoke(self, key: SuiKeyPair, token: str) -> ExecutedTransaction:
         ptb = Ptb(self)
         ptb.call("k8s_gateway", "revoke_seal_token", [ptb.obj(token)])
         return self.send(key, ptb)
 
-    def staking(self, key: SuiKeyPair, function: str, record: str) -> Effects:
+    def staking(self, key: SuiKeyPair, function: str, record: str) -> ExecutedTransaction:
         ptb = Ptb(self)
         ptb.call("staking", function, [ptb.obj(self.pool), ptb.obj(record)])
         return self.send(key, ptb)
 
-    def slash(self, record: str, amount: int) -> Effects:
+    def slash(self, record: str, amount: int) -> ExecutedTransaction:
         ptb = Ptb(self)
         ptb.call(
             "staking",
@@ -282,7 +333,7 @@ class Chain:
         )
         return self.send(self.admin, ptb)
 
-    def set_thresholds(self, low: int, standard: int, premium: int) -> Effects:
+    def set_thresholds(self, low: int, standard: int, premium: int) -> ExecutedTransaction:
         ptb = Ptb(self)
         ptb.call(
             "staking",
@@ -297,7 +348,7 @@ class Chain:
         )
         return self.send(self.admin, ptb)
 
-    def update_pcrs(self, pcrs: Sequence[bytes]) -> Effects:
+    def update_pcrs(self, pcrs: Sequence[bytes]) -> ExecutedTransaction:
         ptb = Ptb(self)
         ptb.call(
             "nautilus",
@@ -316,7 +367,7 @@ class Chain:
 
     def register(
         self, key: SuiKeyPair, document: bytes, tier: int = 0, endpoint: str = "https://m"
-    ) -> Effects:
+    ) -> ExecutedTransaction:
         ptb = Ptb(self)
         doc = self._document_arg(ptb, document)
         ptb.call(
@@ -328,7 +379,7 @@ class Chain:
 
     def update_enclave(
         self, key: SuiKeyPair, enclave: str, document: bytes, endpoint: str = "https://n"
-    ) -> Effects:
+    ) -> ExecutedTransaction:
         ptb = Ptb(self)
         doc = self._document_arg(ptb, document)
         ptb.call(
@@ -352,17 +403,18 @@ def document(ca: DevCA, *, pcrs: dict[int, bytes] = PCRS, key: bytes | None = b"
     return sign_document(doc, leaf.key)
 
 
-def assert_abort(effects: Effects, module: str, code: int) -> None:
-    assert not effects.status.success
-    assert (effects.status.abort_module, effects.status.abort_code) == (module, code), (
-        effects.status
-    )
+def assert_abort(effects: ExecutedTransaction, module: str, code: int) -> None:
+    assert not effects.effects.status.success
+    assert (effects.effects.status.abort_module, effects.effects.status.abort_code) == (
+        module,
+        code,
+    ), effects.effects.status
 
 
-def assert_failure(effects: Effects, kind: str) -> None:
-    assert not effects.status.success
-    assert effects.status.abort_code is None
-    assert (effects.status.error or "").startswith(kind), effects.status
+def assert_failure(effects: ExecutedTransaction, kind: str) -> None:
+    assert not effects.effects.status.success
+    assert effects.effects.status.abort_code is None
+    assert (effects.effects.status.error or "").startswith(kind), effects.effects.status
 
 
 # ---- fixtures (import them into the test modules) -------------------------------------------------

@@ -16,8 +16,15 @@ import pytest
 
 from k3s_daas.attestation import DevCA, create_dev_ca
 from k3s_daas.chain.keys import SuiKeyPair
-from k3s_daas.devnet.objects import AddressOwner, Effects, SharedOwner, StoredObject
-from k3s_daas.devnet.package import FUNCTIONS, MoveAbort, coin_value, k8s_gateway, struct_bcs
+from k3s_daas.devnet.effects import (
+    ExecutedTransaction,
+    ExecutionStatus,
+    GasCost,
+    TransactionEffects,
+)
+from k3s_daas.devnet.layouts import struct_bcs
+from k3s_daas.devnet.objects import AddressOwner, SharedOwner, StoredObject
+from k3s_daas.devnet.package import FUNCTIONS, MoveAbort, coin_value, k8s_gateway
 from k3s_daas.seal import constants as c
 from tests.unit.test_devnet_executor_support import (
     Chain,
@@ -35,7 +42,7 @@ __all__ = ["alice", "bob", "ca", "chain", "enclave", "operator"]  # fixtures use
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts" / "sources"
 
 
-def names(effects: Effects) -> list[str]:
+def names(effects: ExecutedTransaction) -> list[str]:
     return [e.event_type.rsplit("::", 1)[1] for e in effects.events]
 
 
@@ -54,7 +61,7 @@ class World:
 
     def with_enclave(self, tier: int = 0) -> str:
         effects = self.chain.register(self.operator, document(self.ca), tier=tier)
-        assert effects.status.success, effects.status
+        assert effects.effects.status.success, effects.effects.status
         return self.chain.created(effects, "::Enclave")
 
 
@@ -68,7 +75,7 @@ def _token(w: World) -> tuple[str, str]:
     return w.chain.created(w.chain.mint(w.alice, record), "::SealToken"), record
 
 
-def _not_token_owner(w: World) -> Effects:
+def _not_token_owner(w: World) -> ExecutedTransaction:
     """Unreachable through a PTB (the token is owned by `owner` and has no `store`), so the
     native function is called directly with a runtime whose sender is someone else."""
     token, _ = _token(w)
@@ -91,20 +98,20 @@ class _Runtime:
         raise AssertionError(f"the abort must come before {name}")
 
 
-def _abort_effects(abort: MoveAbort) -> Effects:
-    from k3s_daas.devnet.objects import ExecutionStatus, GasCost
-
+def _abort_effects(abort: MoveAbort) -> ExecutedTransaction:
+    """A direct native call that aborted, shaped like a failed transaction (no digest)."""
     status = ExecutionStatus(False, str(abort), abort.module, abort.function, abort.code)
-    return Effects("", "", status, GasCost(0, 0), [], [], [], [], 0, 0, b"", [])
+    effects = TransactionEffects("", status, 0, GasCost(0, 0), None, 0, (), None, "")
+    return ExecutedTransaction("programmable", "", b"", [], effects)
 
 
 def _withdrawing(w: World) -> str:
     record = _node(w)
-    assert w.chain.staking(w.alice, "request_unstake", record).status.success
+    assert w.chain.staking(w.alice, "request_unstake", record).effects.status.success
     return record
 
 
-SCENARIOS: dict[str, tuple[str, Callable[[World], Effects]]] = {
+SCENARIOS: dict[str, tuple[str, Callable[[World], ExecutedTransaction]]] = {
     "E_INSUFFICIENT_STAKE": ("staking", lambda w: w.chain.send(w.alice, w.chain.stake_ptb(99, "w"))),
     "E_NOT_STAKER": ("staking", lambda w: w.chain.staking(w.bob, "request_unstake", _node(w))),
     "E_NOT_ACTIVE": ("staking", lambda w: w.chain.staking(w.alice, "request_unstake", _withdrawing(w))),
@@ -157,7 +164,7 @@ def test_abort_code(
 def test_invalid_node_ids(chain: Chain, alice: SuiKeyPair, node: str) -> None:
     effects = chain.send(alice, chain.stake_ptb(100, node))
     assert_abort(effects, "staking", c.E_INVALID_NODE_ID)
-    assert effects.status.abort_function == "stake_for_node"
+    assert effects.effects.status.abort_function == "stake_for_node"
 
 
 @pytest.mark.parametrize("node", ["a", "a" * 63, "worker-1", "0-9"])
@@ -177,9 +184,9 @@ def test_gateway_checks_after_slash_and_threshold_change(
     assert_abort(chain.mint(bob, record), "k8s_gateway", c.E_NOT_STAKER)
     token = chain.created(chain.mint(alice, record), "::SealToken")
     assert_abort(chain.rotate(alice, token, record, b"\x02"), "k8s_gateway", c.E_INVALID_TOKEN_HASH)
-    assert chain.set_thresholds(200, 1000, 10000).status.success
+    assert chain.set_thresholds(200, 1000, 10000).effects.status.success
     assert_abort(chain.mint(alice, record), "k8s_gateway", c.E_INSUFFICIENT_STAKE)
-    assert chain.slash(record, 0).status.success
+    assert chain.slash(record, 0).effects.status.success
     assert_abort(chain.mint(alice, record), "k8s_gateway", c.E_NOT_ACTIVE)
     assert_abort(chain.rotate(alice, token, record), "k8s_gateway", c.E_NOT_ACTIVE)
     assert_abort(chain.slash(record, 0), "staking", c.E_NOT_ACTIVE)
@@ -188,7 +195,7 @@ def test_gateway_checks_after_slash_and_threshold_change(
 def test_stake_and_mint_aborts_in_the_staking_module(chain: Chain, alice: SuiKeyPair) -> None:
     effects = chain.send(alice, chain.one_call_ptb(99, "worker-1"))
     assert_abort(effects, "staking", c.E_INSUFFICIENT_STAKE)
-    assert effects.status.abort_function == "stake_and_create_worker_seal_token"
+    assert effects.effects.status.abort_function == "stake_and_create_worker_seal_token"
     assert_abort(
         chain.send(alice, chain.one_call_ptb(100, "worker-1")), "k8s_gateway", c.E_NO_ENCLAVE
     )
@@ -207,7 +214,7 @@ def test_attestation_failures(
     assert_abort(
         chain.register(operator, document(ca), endpoint="x" * 257), "nautilus", c.E_INVALID_ENDPOINT
     )
-    assert chain.register(operator, document(ca), endpoint="x" * 256).status.success
+    assert chain.register(operator, document(ca), endpoint="x" * 256).effects.status.success
 
 
 def test_pcrs_unset_fail_closed_and_update_pcrs(
@@ -217,11 +224,11 @@ def test_pcrs_unset_fail_closed_and_update_pcrs(
     assert_abort(chain.register(operator, document(ca, pcrs={})), "nautilus", c.E_PCR_MISMATCH)
     new = [b"\x0a" * 48, b"\x0b" * 48, b"\x0c" * 48]
     effects = chain.update_pcrs(new)
-    assert effects.status.success and names(effects) == ["PcrsUpdated"]
+    assert effects.effects.status.success and names(effects) == ["PcrsUpdated"]
     assert effects.events[0].fields == {"version": "1"}
     assert_abort(chain.register(operator, document(ca)), "nautilus", c.E_PCR_MISMATCH)
     registered = chain.register(operator, document(ca, pcrs=dict(enumerate(new))))
-    assert registered.status.success
+    assert registered.effects.status.success
     assert chain.obj(chain.created(registered, "::Enclave")).fields["config_version"] == "1"
 
 
@@ -291,7 +298,7 @@ def test_full_flow_stake_mint_rotate_revoke_unstake_withdraw(
         "staker": alice.address,
         "amount": "1000",
     }
-    assert chain.balance(alice) == before + 1_000 - withdrawn.gas_used.net
+    assert chain.balance(alice) == before + 1_000 - withdrawn.effects.gas_used.net
     assert chain.obj(record).fields["status"] == c.STATUS_WITHDRAWN
     assert chain.obj(chain.pool).fields["total_staked"] == "0"
 
@@ -315,7 +322,7 @@ def test_slash_frees_node_id(
 ) -> None:
     record = chain.stake(alice, 1_000, "worker-1")
     effects = chain.slash(record, amount)
-    assert effects.status.success
+    assert effects.effects.status.success
     assert effects.events[0].fields == {
         "stake_id": record, "staker": alice.address, "node_id": "worker-1",
         "amount": str(1_000 - remaining), "remaining": str(remaining),
@@ -330,8 +337,8 @@ def test_slash_frees_node_id(
 
 def test_withdrawing_stake_can_be_slashed(chain: Chain, alice: SuiKeyPair) -> None:
     record = chain.stake(alice, 1_000, "worker-1")
-    assert chain.staking(alice, "request_unstake", record).status.success
-    assert chain.slash(record, 0).status.success
+    assert chain.staking(alice, "request_unstake", record).effects.status.success
+    assert chain.slash(record, 0).effects.status.success
     assert_abort(chain.staking(alice, "withdraw", record), "staking", c.E_NOT_WITHDRAWING)
 
 
@@ -344,8 +351,10 @@ def test_user_token_is_requested_intersect_allowed(
     token = chain.created(effects, "::SealToken")
     assert chain.obj(token).fields["permissions"] == ["pods:write", "pods:read"]
     assert chain.obj(token).fields["node_id"] == "" and effects.events[0].fields["node_id"] == ""
-    assert chain.set_thresholds(100, 2_000, 10_000).status.success
-    assert chain.rotate(bob, token, record).status.success  # re-intersected with the new allowance
+    assert chain.set_thresholds(100, 2_000, 10_000).effects.status.success
+    assert chain.rotate(
+        bob, token, record
+    ).effects.status.success  # re-intersected with the new allowance
     assert chain.obj(token).fields["permissions"] == ["pods:read"]
 
 
@@ -389,7 +398,7 @@ def test_register_and_update_enclave_events(chain: Chain, ca: DevCA, operator: S
     updated = chain.update_enclave(
         operator, enclave, document(ca, key=b"\x06" * 32), endpoint="https://b"
     )
-    assert updated.status.success and names(updated) == ["EnclaveUpdated"]
+    assert updated.effects.status.success and names(updated) == ["EnclaveUpdated"]
     assert chain.obj(enclave).fields["endpoint"] == "https://b"
     assert updated.events[0].fields["public_key"] == "BgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgY="
 

@@ -14,11 +14,11 @@ from typing import Any
 from pysui.sui.sui_bcs import bcs as sbcs
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
-from k3s_daas.chain.keys import KeyError_, normalize_address
 from k3s_daas.devnet.errors import BadRequest
-from k3s_daas.devnet.ids import REFERENCE_GAS_PRICE, normalize_type
-from k3s_daas.devnet.ledger import ObjectRow, coin_balance
-from k3s_daas.devnet.objects import SharedOwner
+from k3s_daas.devnet.ids import REFERENCE_GAS_PRICE
+from k3s_daas.devnet.ledger import ObjectRow
+from k3s_daas.devnet.objects import SharedOwner, coin_balance
+from k3s_daas.seal.sui import normalize_address, normalize_type
 
 MAX_INPUTS = 2048
 MAX_COMMANDS = 1024
@@ -28,13 +28,14 @@ SIMULATION_BUDGET = 50_000_000_000
 ObjectLookup = Callable[[str], ObjectRow | None]
 
 
-def _address(text: str | None, what: str) -> str:
+def parse_address(text: str | None, what: str) -> str:
+    """A request's address or object id field, normalised; BadRequest naming `what` if not."""
     if not text:
         raise BadRequest(f"{what} is required")
     try:
         return normalize_address(text)
-    except KeyError_ as exc:
-        raise BadRequest(f"{what}: {exc.message}") from None
+    except ValueError as exc:
+        raise BadRequest(f"{what}: {exc}") from None
 
 
 def _argument(arg: v2.Argument | None) -> sbcs.Argument:
@@ -64,7 +65,7 @@ def _input(inp: v2.Input, lookup: ObjectLookup) -> sbcs.CallArg:
         return sbcs.CallArg("Pure", list(inp.pure or b""))
     if inp.kind not in (kinds.IMMUTABLE_OR_OWNED, kinds.SHARED, kinds.RECEIVING, None):
         raise BadRequest(f"unsupported input kind {inp.kind}")
-    object_id = _address(inp.object_id, "input object_id")
+    object_id = parse_address(inp.object_id, "input object_id")
     row = lookup(object_id)
     shared = inp.kind == kinds.SHARED or (
         inp.kind is None and row is not None and isinstance(row.obj.owner, SharedOwner)
@@ -102,7 +103,7 @@ def _command(cmd: v2.Command) -> sbcs.Command:
         return sbcs.Command(
             "MoveCall",
             sbcs.ProgrammableMoveCall(
-                sbcs.Address.from_str(_address(call.package, "move_call package")),
+                sbcs.Address.from_str(parse_address(call.package, "move_call package")),
                 call.module,
                 call.function,
                 [_type_tag(t) for t in call.type_arguments],
@@ -166,15 +167,15 @@ def to_transaction_data(
         raise BadRequest("only programmable transactions can be simulated")
     if len(ptb.inputs) > MAX_INPUTS or len(ptb.commands) > MAX_COMMANDS:
         raise BadRequest("too many inputs or commands")
-    sender = _address(tx.sender, "transaction.sender")
+    sender = parse_address(tx.sender, "transaction.sender")
     inputs = [_input(i, lookup) for i in ptb.inputs]
     commands = [_command(c) for c in ptb.commands]
     payment = tx.gas_payment or v2.GasPayment()
-    owner = _address(payment.owner, "gas owner") if payment.owner else sender
+    owner = parse_address(payment.owner, "gas owner") if payment.owner else sender
     price = payment.price or gas_price
     refs: list[sbcs.ObjectReference] = []
     for ref in payment.objects:
-        object_id = _address(ref.object_id, "gas object_id")
+        object_id = parse_address(ref.object_id, "gas object_id")
         if ref.version is None or not ref.digest:
             row = lookup(object_id)
             if row is None:
@@ -185,7 +186,7 @@ def to_transaction_data(
     budget = payment.budget
     if not refs:
         in_use = {i.object_id for i in ptb.inputs if i.object_id}
-        coins = gas_coins(owner, {_address(i, "input object_id") for i in in_use})
+        coins = gas_coins(owner, {parse_address(i, "input object_id") for i in in_use})
         if not coins:
             raise BadRequest(f"{owner} has no SUI coins to pay gas (use the faucet)")
         chosen: list[ObjectRow] = []

@@ -6,21 +6,21 @@ ledger transactions (kind "faucet", see docs/devnet.md), bounded per request.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from k3s_daas import __version__
 from k3s_daas.chain.deployment import Deployment
-from k3s_daas.chain.keys import KeyError_, normalize_address
 from k3s_daas.devnet.errors import BadRequest
 from k3s_daas.devnet.ids import FAUCET_DEFAULT_MIST, FAUCET_MAX_MIST
 from k3s_daas.devnet.node import DevnetNode
+from k3s_daas.seal.encoding import first_error
 from k3s_daas.seal.errors import K3sDaasError
+from k3s_daas.seal.sui import normalize_address
 
 MAX_BODY = 4096
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -35,8 +35,18 @@ class FixedAmountRequest(BaseModel):
 
 
 class GasRequest(BaseModel):
+    """`POST /v2/gas`'s body."""
+
     model_config = ConfigDict(extra="forbid")
     FixedAmountRequest: FixedAmountRequest
+
+
+async def gas_request(request: Request) -> GasRequest:
+    """The body parsed once; a bad one is `invalid_request` with its first problem as one line."""
+    try:
+        return GasRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise BadRequest(first_error(exc), reason="invalid_request") from None
 
 
 def _failure(status: int, reason: str, message: str) -> JSONResponse:
@@ -68,12 +78,6 @@ def create_app(node: DevnetNode, deployment: Deployment | None = None) -> FastAP
             return _failure(413, "body_too_large", f"body over {MAX_BODY} bytes")
         return await call_next(request)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid body"}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return _failure(400, "invalid_request", f"{where}: {first.get('msg')}".strip(": "))
-
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _failure(exc.status_code, "http_error", str(exc.detail))
@@ -83,11 +87,11 @@ def create_app(node: DevnetNode, deployment: Deployment | None = None) -> FastAP
         return _failure(400, exc.reason, exc.message)
 
     @app.post("/v2/gas")
-    async def gas(body: GasRequest) -> dict[str, Any]:
+    async def gas(body: Annotated[GasRequest, Depends(gas_request)]) -> dict[str, Any]:
         try:
             recipient = normalize_address(body.FixedAmountRequest.recipient)
-        except KeyError_ as exc:
-            raise BadRequest(exc.message, reason="invalid_address") from None
+        except ValueError as exc:
+            raise BadRequest(str(exc), reason="invalid_address") from None
         amount = body.FixedAmountRequest.amount or FAUCET_DEFAULT_MIST
         coin, record = await node.faucet(recipient, amount)
         return {

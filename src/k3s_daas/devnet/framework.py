@@ -10,21 +10,25 @@ Only SUI coins exist on the devnet, so every coin function's `T0` must be `0x2::
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from k3s_daas.devnet.ids import SUI_FRAMEWORK
+from cryptography import x509
+
+from k3s_daas.attestation import AttestationError, verify_document
 from k3s_daas.devnet.objects import StoredObject
 from k3s_daas.devnet.package import FunctionSignature, NativeFunction, signature_of
 from k3s_daas.devnet.package.runtime import (
     CLOCK_TYPE,
     DOCUMENT_TYPE,
-    SUI_COIN_TYPE,
+    AttestationFields,
     MoveAbort,
     Runtime,
     coin_value,
     parse_params,
     set_coin_value,
 )
+from k3s_daas.seal.sui import COIN_SUI_TYPE, SUI_FRAMEWORK
 
 COIN_T = f"{SUI_FRAMEWORK}::coin::Coin<T0>"
 # Sui framework abort codes (sui::balance, sui::coin, sui::nitro_attestation).
@@ -38,7 +42,7 @@ NITRO_EVERIFY = 2
 
 def _new_coin(rt: Runtime, value: int, owner: str | None = None) -> StoredObject:
     return rt.new_object(
-        SUI_COIN_TYPE, {"id": "", "balance": {"value": str(value)}}, shared=False, owner=owner
+        COIN_SUI_TYPE, {"id": "", "balance": {"value": str(value)}}, shared=False, owner=owner
     )
 
 
@@ -120,6 +124,29 @@ def public_transfer(rt: Runtime, obj: StoredObject, recipient: str) -> list[Any]
 def clock_timestamp_ms(_rt: Runtime, clock: StoredObject) -> list[Any]:
     """`clock::timestamp_ms`."""
     return [int(clock.fields["timestamp_ms"])]
+
+
+def attestation_verifier(root: x509.Certificate) -> Callable[[bytes, int], AttestationFields]:
+    """What `load_nitro_attestation` checks on the devnet: chain to the devnet's pinned root,
+    ES384 signature, certificate validity at the Clock's time. A document that fails comes back
+    unverified, and `register_enclave`/`update_enclave` abort with E_INVALID_ATTESTATION; PCRs
+    are compared by those functions."""
+
+    def verify(document: bytes, now_ms: int) -> AttestationFields:
+        try:
+            doc = verify_document(
+                document,
+                root=root,
+                expected_pcrs=None,
+                expected_nonce=None,
+                max_age=None,
+                now=datetime.fromtimestamp(now_ms / 1000, tz=UTC),
+            )
+        except AttestationError:
+            return AttestationFields({}, None, 0, verified=False)
+        return AttestationFields(dict(doc.pcrs), doc.public_key, doc.timestamp_ms)
+
+    return verify
 
 
 def load_nitro_attestation(rt: Runtime, document: bytes, _clock: StoredObject) -> list[Any]:

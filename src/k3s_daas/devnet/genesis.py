@@ -21,9 +21,10 @@ from k3s_daas.devnet.ids import (
     CLOCK,
     PACKAGE_ID,
 )
-from k3s_daas.devnet.ledger import Ledger, PendingTx, canonical_json
-from k3s_daas.devnet.node import derive_object_id, system_digest
+from k3s_daas.devnet.ledger import Ledger
+from k3s_daas.devnet.objects import StoredObject
 from k3s_daas.devnet.package import PackageIds, coin_object, genesis_objects
+from k3s_daas.devnet.system import SystemTransaction
 from k3s_daas.log import get_logger
 
 log = get_logger(__name__)
@@ -87,10 +88,10 @@ def _info(ledger: Ledger) -> GenesisInfo:
     return GenesisInfo(**{k: str(v) for k, v in values.items()})
 
 
-def _by_suffix(objects: list[object], suffix: str) -> str:
+def _by_suffix(objects: list[StoredObject], suffix: str) -> str:
     for obj in objects:
-        if str(getattr(obj, "type", "")).endswith(suffix):
-            return str(getattr(obj, "object_id"))  # noqa: B009
+        if obj.type.endswith(suffix):
+            return obj.object_id
     raise LedgerError(f"genesis produced no {suffix} object")
 
 
@@ -106,41 +107,28 @@ def ensure_genesis(data_dir: Path, ledger: Ledger) -> GenesisInfo:
         admin.save(key_path)
     load_or_create_dev_ca(data_dir / ATTESTATION_DIR)
     pcrs = simulated_pcrs()
-    body = canonical_json(
-        {"kind": "genesis", "admin": admin.address, "package": PACKAGE_ID}
-    ).encode()
-    digest = system_digest(b"DevnetGenesisTransaction::", body)
+    genesis = SystemTransaction.new(
+        "genesis",
+        b"DevnetGenesisTransaction::",
+        admin.address,
+        {"kind": "genesis", "admin": admin.address, "package": PACKAGE_ID},
+    )
     objects = [
-        dataclasses.replace(obj, previous_transaction=digest)
+        dataclasses.replace(obj, previous_transaction=genesis.digest)
         for obj in genesis_objects(package_ids(), admin.address, pcrs)
     ]
     coins = [
-        coin_object(derive_object_id(digest, 1000 + i), admin.address, ADMIN_COIN_MIST, 1, digest)
+        coin_object(genesis.object_id(1000 + i), admin.address, ADMIN_COIN_MIST, 1, genesis.digest)
         for i in range(ADMIN_COINS)
     ]
-    created: list[object] = list(objects)
     meta = {
         "package_id": PACKAGE_ID,
-        "pool_id": _by_suffix(created, "::staking::StakingPool"),
-        "enclave_config_id": _by_suffix(created, "::nautilus::EnclaveConfig"),
-        "admin_cap_id": _by_suffix(created, "::staking::AdminCap"),
+        "pool_id": _by_suffix(objects, "::staking::StakingPool"),
+        "enclave_config_id": _by_suffix(objects, "::nautilus::EnclaveConfig"),
+        "admin_cap_id": _by_suffix(objects, "::staking::AdminCap"),
         "admin_address": admin.address,
     }
-    ledger.commit(
-        PendingTx(
-            digest=digest,
-            kind="genesis",
-            sender=admin.address,
-            tx_bytes=body,
-            signatures=[],
-            status={"success": True},
-            gas_used={"computation": 0, "storage": 0, "rebate": 0},
-            gas_object=None,
-            lamport_version=1,
-            created=[*objects, *coins],
-            meta=meta,
-        )
-    )
+    ledger.commit(genesis.executed([*objects, *coins], epoch=0), meta=meta)
     info = _info(ledger)
     log.info("genesis", chain_id=info.chain_id, admin=admin.address, package=PACKAGE_ID)
     return info

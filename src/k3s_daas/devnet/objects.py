@@ -2,21 +2,20 @@
 
 Fields are kept in Sui's JSON rendering (docs/protocol.md §2: u64 as decimal strings, bytes as
 base64, ids as 0x+64 hex), so serving `Object.json` is a copy, not a translation. `bcs()` gives
-the Move struct's BCS bytes from the layouts in `package.layouts`.
+the Move struct's BCS bytes from the layouts in `devnet.layouts`.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import base58
 
-from k3s_daas.seal.errors import K3sDaasError
+from k3s_daas.devnet.layouts import struct_bcs
+from k3s_daas.seal.encoding import canonical_json
+from k3s_daas.seal.sui import COIN_SUI_TYPE, blake2b256
 
 
 @dataclass(frozen=True)
@@ -41,25 +40,23 @@ class ImmutableOwner:
 Owner = AddressOwner | SharedOwner | ImmutableOwner
 
 
-class InvalidTransaction(K3sDaasError):
-    """Rejected before execution (nothing changes, no gas charged): INVALID_ARGUMENT.
-
-    Reasons: bad_signature, signer_not_sender, bad_bcs, stale_object, object_not_found,
-    not_owner, insufficient_gas, unsupported_command, bad_argument."""
-
-    reason = "invalid_transaction"
-
-
-def canonical(fields: dict[str, Any]) -> bytes:
-    """Canonical JSON (sorted keys, no spaces) for digests."""
-    return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+def owner_to_json(owner: Owner) -> dict[str, Any]:
+    """The owner as the ledger stores it (object versions and effects)."""
+    if isinstance(owner, AddressOwner):
+        return {"kind": "address", "address": owner.address}
+    if isinstance(owner, SharedOwner):
+        return {"kind": "shared", "initial_shared_version": owner.initial_shared_version}
+    return {"kind": "immutable"}
 
 
-def derive_object_id(tx_digest: str, index: int) -> str:
-    """Id of the `index`-th object created by a transaction, Sui's way:
-    blake2b-256(tx digest bytes ‖ creation index u64 LE) (without Sui's 0xf1 scope byte)."""
-    data = base58.b58decode(tx_digest) + index.to_bytes(8, "little")
-    return "0x" + hashlib.blake2b(data, digest_size=32).hexdigest()
+def owner_from_json(data: dict[str, Any]) -> Owner:
+    """Inverse of `owner_to_json`."""
+    kind = data.get("kind")
+    if kind == "address":
+        return AddressOwner(address=str(data["address"]))
+    if kind == "shared":
+        return SharedOwner(initial_shared_version=int(data["initial_shared_version"]))
+    return ImmutableOwner()
 
 
 @dataclass
@@ -86,16 +83,26 @@ class StoredObject:
 
     def digest(self) -> str:
         """Simplified object digest: blake2b-256 over id, version, type and canonical JSON."""
-        h = hashlib.blake2b(digest_size=32)
-        h.update(self.object_id.encode() + self.version.to_bytes(8, "little"))
-        h.update(self.type.encode() + canonical(self.fields))
-        return str(base58.b58encode(h.digest()).decode())
+        data = self.object_id.encode() + self.version.to_bytes(8, "little")
+        data += self.type.encode() + canonical_json(self.fields)
+        return str(base58.b58encode(blake2b256(data)).decode())
 
     def bcs(self) -> bytes:
         """BCS of the Move struct (Coin<SUI> = UID ‖ u64)."""
-        from k3s_daas.devnet.package.layouts import struct_bcs
-
         return struct_bcs(self.type, self.fields)
+
+
+def coin_balance(obj: StoredObject) -> int | None:
+    """Balance of a `Coin<SUI>` (field `balance` as "u64" or {"value": "u64"}); None otherwise."""
+    if obj.type != COIN_SUI_TYPE:
+        return None
+    raw = obj.fields.get("balance")
+    if isinstance(raw, dict):
+        raw = raw.get("value")
+    try:
+        return int(str(raw))
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -110,68 +117,7 @@ class ChainEvent:
 
     def bcs(self) -> bytes:
         """BCS of the event struct."""
-        from k3s_daas.devnet.package.layouts import struct_bcs
-
         return struct_bcs(self.event_type, self.fields)
-
-
-@dataclass
-class ExecutionStatus:
-    """Success, or why not: a Move abort (module, function, code) or an execution error kind;
-    `command_index` is the PTB command that failed."""
-
-    success: bool
-    error: str | None = None
-    abort_module: str | None = None
-    abort_function: str | None = None
-    abort_code: int | None = None
-    command_index: int | None = None
-    abort_package: str | None = None
-
-
-@dataclass
-class GasCost:
-    """Sui's GasCostSummary: the gas coin pays computation + storage - rebate."""
-
-    computation: int
-    storage: int
-    rebate: int = 0
-
-    @property
-    def net(self) -> int:
-        """What the gas coin lost (negative: it gained from rebates)."""
-        return self.computation + self.storage - self.rebate
-
-
-@dataclass
-class TableChange:
-    """A `Table<String, ID>` entry written (value) or removed (None) by a transaction."""
-
-    table_id: str
-    key: str
-    value: str | None
-
-
-@dataclass
-class Effects:
-    """Everything a transaction changed; the ledger commits it in one SQLite transaction.
-
-    On failure only the gas coin is mutated (gas charged, merged gas coins deleted), events
-    are empty and no table changes are made."""
-
-    digest: str
-    sender: str
-    status: ExecutionStatus
-    gas_used: GasCost
-    created: list[StoredObject]
-    mutated: list[StoredObject]
-    deleted: list[str]
-    events: list[ChainEvent]
-    lamport_version: int
-    epoch: int
-    tx_bytes: bytes
-    signatures: list[bytes]
-    table_changes: list[TableChange] = field(default_factory=list)
 
 
 class LedgerView(Protocol):
@@ -182,49 +128,3 @@ class LedgerView(Protocol):
     def timestamp_ms(self) -> int: ...
     def reference_gas_price(self) -> int: ...
     def table_get(self, table_id: str, key: str) -> str | None: ...
-
-
-@dataclass
-class MemoryLedger:
-    """An in-memory `LedgerView` that applies effects like the SQLite ledger (unit tests,
-    dry runs); `now_ms` None means the wall clock."""
-
-    objects: dict[str, StoredObject] = field(default_factory=dict)
-    tables: dict[tuple[str, str], str] = field(default_factory=dict)
-    current_epoch: int = 0
-    now_ms: int | None = None
-    gas_price: int = 1000
-
-    def get_object(self, object_id: str) -> StoredObject | None:
-        obj = self.objects.get(object_id)
-        return None if obj is None else obj.copy()
-
-    def epoch(self) -> int:
-        return self.current_epoch
-
-    def timestamp_ms(self) -> int:
-        if self.now_ms is not None:
-            return self.now_ms
-        return int(time.time() * 1000)
-
-    def reference_gas_price(self) -> int:
-        return self.gas_price
-
-    def table_get(self, table_id: str, key: str) -> str | None:
-        return self.tables.get((table_id, key))
-
-    def put(self, obj: StoredObject) -> None:
-        """Add an object directly (genesis, faucet)."""
-        self.objects[obj.object_id] = obj.copy()
-
-    def apply(self, effects: Effects) -> None:
-        """Commit a transaction's effects."""
-        for obj in [*effects.created, *effects.mutated]:
-            self.objects[obj.object_id] = obj.copy()
-        for object_id in effects.deleted:
-            self.objects.pop(object_id, None)
-        for change in effects.table_changes:
-            if change.value is None:
-                self.tables.pop((change.table_id, change.key), None)
-            else:
-                self.tables[(change.table_id, change.key)] = change.value

@@ -1,7 +1,8 @@
-"""Ledger rows -> sui.rpc.v2 proto messages, and read masks (`*`, nested paths, validation).
+"""Ledger rows and typed effects -> sui.rpc.v2 proto messages, and read masks (`*`, nested
+paths, validation).
 
-Object renderings are cached per (id, version): an object version never changes, and rendering
-its JSON is the costliest part of a GetObject (notes/sui-grpc.md).
+Object renderings are cached per (id, version): an object version never changes, and turning its
+fields into a protobuf `Value` is the costliest part of a GetObject.
 """
 
 from __future__ import annotations
@@ -15,17 +16,12 @@ from pysui.sui.sui_bcs import bcs as sbcs
 from pysui.sui.sui_grpc.suimsgs.google import protobuf as pb
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
+from k3s_daas.devnet.effects import ExecutionStatus, ObjectChange
 from k3s_daas.devnet.errors import BadRequest
-from k3s_daas.devnet.ids import COIN_SUI_TYPE, PACKAGE_ID, SUI_FRAMEWORK, SUI_TYPE
-from k3s_daas.devnet.ledger import (
-    CheckpointRecord,
-    EventRow,
-    Ledger,
-    ObjectRow,
-    TxRecord,
-    coin_balance,
-)
-from k3s_daas.devnet.objects import AddressOwner, Owner, SharedOwner
+from k3s_daas.devnet.ids import PACKAGE_ID
+from k3s_daas.devnet.ledger import CheckpointRecord, EventRow, Ledger, ObjectRow, TxRecord
+from k3s_daas.devnet.objects import AddressOwner, Owner, SharedOwner, coin_balance
+from k3s_daas.seal.sui import COIN_SUI_TYPE, SUI_FRAMEWORK, SUI_TYPE
 
 M = TypeVar("M", bound=betterproto2.Message)
 
@@ -129,17 +125,6 @@ def render_owner(owner: Owner) -> v2.Owner:
     return v2.Owner(kind=v2.OwnerOwnerKind.IMMUTABLE)
 
 
-def render_owner_json(data: dict[str, Any] | None) -> v2.Owner | None:
-    if data is None:
-        return None
-    kind = data.get("kind")
-    if kind == "address":
-        return v2.Owner(kind=v2.OwnerOwnerKind.ADDRESS, address=data["address"])
-    if kind == "shared":
-        return v2.Owner(kind=v2.OwnerOwnerKind.SHARED, version=data["initial_shared_version"])
-    return v2.Owner(kind=v2.OwnerOwnerKind.IMMUTABLE)
-
-
 def json_value(data: Any) -> pb.Value:
     return pb.Value.from_dict(data)
 
@@ -195,15 +180,15 @@ class ObjectRenderer:
 
 
 # -- transactions ---------------------------------------------------------------------------------
-def _execution_status(status: dict[str, Any]) -> v2.ExecutionStatus:
-    if status.get("success"):
+def _execution_status(status: ExecutionStatus) -> v2.ExecutionStatus:
+    if status.success:
         return v2.ExecutionStatus(success=True)
     kinds = v2.ExecutionErrorExecutionErrorKind
-    description = str(status.get("error") or "execution failed")
-    code = status.get("abort_code")
-    error = v2.ExecutionError(description=description, command=status.get("command_index"))
+    description = str(status.error or "execution failed")
+    code = status.abort_code
+    error = v2.ExecutionError(description=description, command=status.command_index)
     if code is not None:
-        module = status.get("abort_module") or ""
+        module = status.abort_module or ""
         package = SUI_FRAMEWORK if module in _FRAMEWORK_MODULES else PACKAGE_ID
         error.kind = kinds.MOVE_ABORT
         error.abort = v2.MoveAbort(
@@ -213,12 +198,12 @@ def _execution_status(status: dict[str, Any]) -> v2.ExecutionStatus:
                 module=module,
                 function=0,
                 instruction=0,
-                function_name=status.get("abort_function"),
+                function_name=status.abort_function,
             ),
         )
         error.description = (
-            f"MoveAbort in {package}::{module}::{status.get('abort_function')} code {code}"
-            + (f": {status['error']}" if status.get("error") else "")
+            f"MoveAbort in {package}::{module}::{status.abort_function} code {code}"
+            + (f": {status.error}" if status.error else "")
         )
     elif "gas" in description.lower():
         error.kind = kinds.INSUFFICIENT_GAS
@@ -229,47 +214,46 @@ def _execution_status(status: dict[str, Any]) -> v2.ExecutionStatus:
     return v2.ExecutionStatus(success=False, error=error)
 
 
-def _changed_object(change: dict[str, Any]) -> v2.ChangedObject:
-    before, after = change.get("input"), change.get("output")
+def _changed_object(change: ObjectChange) -> v2.ChangedObject:
+    before, after = change.input, change.output
     in_states, out_states = v2.ChangedObjectInputObjectState, v2.ChangedObjectOutputObjectState
     ops = v2.ChangedObjectIdOperation
-    op = {"created": ops.CREATED, "deleted": ops.DELETED}.get(change["op"], ops.NONE)
+    op = {"created": ops.CREATED, "deleted": ops.DELETED}.get(change.op, ops.NONE)
     return v2.ChangedObject(
-        object_id=change["id"],
+        object_id=change.object_id,
         input_state=in_states.EXISTS if before else in_states.DOES_NOT_EXIST,
-        input_version=before["version"] if before else None,
-        input_digest=before["digest"] if before else None,
-        input_owner=render_owner_json(before["owner"]) if before else None,
+        input_version=before.version if before else None,
+        input_digest=before.digest if before else None,
+        input_owner=render_owner(before.owner) if before else None,
         output_state=out_states.OBJECT_WRITE if after else out_states.DOES_NOT_EXIST,
-        output_version=after["version"] if after else None,
-        output_digest=after["digest"] if after else None,
-        output_owner=render_owner_json(after["owner"]) if after else None,
+        output_version=after.version if after else None,
+        output_digest=after.digest if after else None,
+        output_owner=render_owner(after.owner) if after else None,
         id_operation=op,
-        object_type=change.get("type"),
+        object_type=change.type,
     )
 
 
 def render_effects(tx: TxRecord) -> v2.TransactionEffects:
     e = tx.effects
-    changed = [_changed_object(c) for c in e["changed"]]
-    gas_object = next((c for c in changed if c.object_id == e.get("gas_object")), None)
-    gas = e["gas_used"]
+    changed = [_changed_object(c) for c in e.changed]
+    gas_object = next((c for c in changed if c.object_id == e.gas_object), None)
     return v2.TransactionEffects(
-        digest=e["digest"],
+        digest=e.digest,
         version=2,
-        status=_execution_status(e["status"]),
-        epoch=e["epoch"],
+        status=_execution_status(e.status),
+        epoch=e.epoch,
         gas_used=v2.GasCostSummary(
-            computation_cost=gas["computation"],
-            storage_cost=gas["storage"],
-            storage_rebate=gas["rebate"],
+            computation_cost=e.gas_used.computation,
+            storage_cost=e.gas_used.storage,
+            storage_rebate=e.gas_used.rebate,
             non_refundable_storage_fee=0,
         ),
         transaction_digest=tx.digest,
         gas_object=gas_object,
-        events_digest=e.get("events_digest"),
+        events_digest=e.events_digest,
         dependencies=[],
-        lamport_version=e["lamport_version"],
+        lamport_version=e.lamport_version,
         changed_objects=changed,
     )
 
@@ -333,15 +317,14 @@ def structured_transaction(tx: TxRecord) -> v2.Transaction:
 
 def _balance_changes(tx: TxRecord, ledger: Ledger) -> list[v2.BalanceChange]:
     deltas: dict[str, int] = {}
-    for change in tx.effects["changed"]:
-        for side, sign in (("input", -1), ("output", 1)):
-            state = change.get(side)
-            if not state or state["owner"].get("kind") != "address":
+    for change in tx.effects.changed:
+        for state, sign in ((change.input, -1), (change.output, 1)):
+            if state is None or not isinstance(state.owner, AddressOwner):
                 continue
-            row = ledger.object_row(change["id"], state["version"])
+            row = ledger.object_row(change.object_id, state.version)
             amount = None if row is None else coin_balance(row.obj)
             if amount is not None:
-                owner = state["owner"]["address"]
+                owner = state.owner.address
                 deltas[owner] = deltas.get(owner, 0) + sign * amount
     return [
         v2.BalanceChange(address=a, coin_type=SUI_TYPE, amount=str(d))
@@ -365,7 +348,7 @@ def render_transaction(
         events = ledger.events_of(tx.digest)
         if events:
             out.events = v2.TransactionEvents(
-                digest=tx.effects.get("events_digest"),
+                digest=tx.effects.events_digest,
                 events=[render_event(e, 0) for e in events],
             )
     out.checkpoint = tx.checkpoint
@@ -375,9 +358,9 @@ def render_transaction(
         out.balance_changes = _balance_changes(tx, ledger)
     if wants(tree, "objects"):
         rows = [
-            ledger.object_row(c["id"], c["output"]["version"])
-            for c in tx.effects["changed"]
-            if c.get("output")
+            ledger.object_row(c.object_id, c.output.version)
+            for c in tx.effects.changed
+            if c.output is not None
         ]
         out.objects = v2.ObjectSet(objects=[objects.full(r) for r in rows if r is not None])
     return project(out, tree)
@@ -411,7 +394,7 @@ def render_checkpoint(
             transactions=[
                 v2.CheckpointedTransactionInfo(
                     transaction=t.digest,
-                    effects=t.effects["digest"],
+                    effects=t.effects.digest,
                     signatures=[user_signature(s) for s in t.signatures],
                 )
                 for t in txs

@@ -7,7 +7,6 @@ is INTERNAL without a traceback on the wire.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,22 +19,11 @@ from pysui.sui.sui_grpc.suimsgs.google import rpc as grpc_rpc
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
 from k3s_daas import __version__
-from k3s_daas.chain.keys import KeyError_, normalize_address, uleb128
-from k3s_daas.devnet.convert import to_transaction_data
-from k3s_daas.devnet.errors import BadRequest, NotFound
-from k3s_daas.devnet.ids import (
-    CHAIN_NAME,
-    MOVE_STDLIB,
-    PACKAGE_ID,
-    PROTOCOL_VERSION,
-    SERVER_NAME,
-    SUI_FRAMEWORK,
-    SUI_TYPE,
-    normalize_type,
-)
+from k3s_daas.devnet.convert import parse_address, to_transaction_data
+from k3s_daas.devnet.errors import BadRequest, InvalidTransaction, NotFound
+from k3s_daas.devnet.ids import CHAIN_NAME, PACKAGE_ID, PROTOCOL_VERSION, SERVER_NAME
 from k3s_daas.devnet.ledger import EventRow
 from k3s_daas.devnet.node import DevnetNode
-from k3s_daas.devnet.objects import InvalidTransaction
 from k3s_daas.devnet.package import FUNCTIONS
 from k3s_daas.devnet.render import (
     ObjectRenderer,
@@ -52,7 +40,15 @@ from k3s_daas.devnet.render import (
 from k3s_daas.devnet.routes import STUBS, Route, stub_routes
 from k3s_daas.devnet.signatures import FRAMEWORK_FUNCTIONS, function_descriptor
 from k3s_daas.log import get_logger
+from k3s_daas.seal.encoding import uleb128
 from k3s_daas.seal.errors import K3sDaasError
+from k3s_daas.seal.sui import (
+    MOVE_STDLIB,
+    SUI_FRAMEWORK,
+    SUI_TYPE,
+    derive_dynamic_field_id,
+    normalize_type,
+)
 
 log = get_logger(__name__)
 
@@ -80,15 +76,6 @@ def grpc_status_for(exc: K3sDaasError) -> Status:
     if isinstance(exc, InvalidTransaction):
         return _TX_STATUS.get(exc.reason, Status.INVALID_ARGUMENT)
     return Status.FAILED_PRECONDITION
-
-
-def _address(text: str | None, what: str) -> str:
-    if not text:
-        raise BadRequest(f"{what} is required")
-    try:
-        return normalize_address(text)
-    except KeyError_ as exc:
-        raise BadRequest(f"{what}: {exc.message}") from None
 
 
 def _type(text: str, what: str) -> str:
@@ -188,7 +175,7 @@ class LedgerService(_Service):
         )
 
     def _object(self, object_id: str | None, version: int | None) -> Any:
-        oid = _address(object_id, "object_id")
+        oid = parse_address(object_id, "object_id")
         row = self.ledger.object_row(oid, version)
         if row is None:
             at = f" at version {version}" if version is not None else ""
@@ -276,7 +263,7 @@ class StateService(_Service):
     async def list_owned_objects(
         self, request: v2.ListOwnedObjectsRequest
     ) -> v2.ListOwnedObjectsResponse:
-        owner = _address(request.owner, "owner")
+        owner = parse_address(request.owner, "owner")
         tree = parse_mask(request.read_mask, v2.Object, OBJECT_DEFAULT_MASK)
         size = request.page_size or DEFAULT_PAGE
         size = max(1, min(size, MAX_PAGE))  # absurd sizes are clamped, like Sui does
@@ -285,7 +272,9 @@ class StateService(_Service):
             token = bytes(request.page_token)
             if not token.startswith(_PAGE_PREFIX):
                 raise BadRequest("page_token was not issued by this server")
-            after = _address(token[len(_PAGE_PREFIX) :].decode("ascii", "replace"), "page_token")
+            after = parse_address(
+                token[len(_PAGE_PREFIX) :].decode("ascii", "replace"), "page_token"
+            )
         object_type = _type(request.object_type, "object_type") if request.object_type else None
         rows = self.ledger.list_owned(owner, object_type, after, size + 1)
         more = len(rows) > size
@@ -299,7 +288,7 @@ class StateService(_Service):
         self, request: v2.ListDynamicFieldsRequest
     ) -> v2.ListDynamicFieldsResponse:
         """Entries of our package's `Table<String, ID>` (the pool's `node_stakes`)."""
-        parent = _address(request.parent, "parent")
+        parent = parse_address(request.parent, "parent")
         size = max(1, min(request.page_size or DEFAULT_PAGE, MAX_PAGE))
         after: str | None = None
         if request.page_token:
@@ -313,9 +302,7 @@ class StateService(_Service):
         fields = []
         for key, value in rows:
             name = key.encode()
-            field_id = (
-                "0x" + hashlib.blake2b(bytes.fromhex(parent[2:]) + name, digest_size=32).hexdigest()
-            )
+            field_id = derive_dynamic_field_id(parent, name)
             fields.append(
                 v2.DynamicField(
                     kind=v2.DynamicFieldDynamicFieldKind.FIELD,
@@ -336,7 +323,7 @@ class StateService(_Service):
         )
 
     async def get_balance(self, request: v2.GetBalanceRequest) -> v2.GetBalanceResponse:
-        owner = _address(request.owner, "owner")
+        owner = parse_address(request.owner, "owner")
         coin_type = _type(request.coin_type or SUI_TYPE, "coin_type")
         total, _count = self.ledger.balance(owner, coin_type)
         return v2.GetBalanceResponse(
@@ -352,7 +339,7 @@ class MovePackageService(_Service):
     NAME = "MovePackageService"
 
     async def get_function(self, request: v2.GetFunctionRequest) -> v2.GetFunctionResponse:
-        package = _address(request.package_id, "package_id")
+        package = parse_address(request.package_id, "package_id")
         module, name = request.module_name or "", request.name or ""
         signature: Any
         if package == PACKAGE_ID:
@@ -406,13 +393,13 @@ class TransactionExecutionService(_Service):
             lambda owner, exclude: self.ledger.coins_of(owner, exclude),
             gas_price,
         )
-        effects, preview = self.node.simulate(data)
+        executed, preview = self.node.simulate(data)
         out = v2.ExecutedTransaction(
             digest=preview.digest,
             transaction=structured_transaction(preview),
             effects=render_effects(preview),
             events=v2.TransactionEvents(
-                digest=preview.effects.get("events_digest"),
+                digest=preview.effects.events_digest,
                 events=[
                     render_event(
                         EventRow(
@@ -428,7 +415,7 @@ class TransactionExecutionService(_Service):
                         ),
                         0,
                     )
-                    for i, e in enumerate(effects.events)
+                    for i, e in enumerate(executed.events)
                 ],
             ),
         )

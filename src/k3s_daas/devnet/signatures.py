@@ -12,7 +12,7 @@ from typing import Any
 
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
-from k3s_daas.devnet.ids import normalize_type
+from k3s_daas.seal.sui import normalize_type
 
 _B = v2.OpenSignatureBodyType
 _PRIMITIVES = {

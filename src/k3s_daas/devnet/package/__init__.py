@@ -8,35 +8,31 @@ the function table the executor dispatches on, the GetFunction signatures, and g
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from k3s_daas.devnet.ids import PACKAGE_ID
 from k3s_daas.devnet.objects import AddressOwner, SharedOwner, StoredObject
 from k3s_daas.devnet.package import k8s_gateway, nautilus, staking
-from k3s_daas.devnet.package.layouts import LAYOUTS, struct_bcs
 from k3s_daas.devnet.package.runtime import (
     CLOCK_TYPE,
     DOCUMENT_TYPE,
     PURE_MOVE_TYPES,
-    SUI_COIN_TYPE,
     TX_CONTEXT_TYPE,
     AttestationFields,
     MoveAbort,
     NativeFunction,
     Param,
     Runtime,
-    b64,
     coin_value,
     parse_params,
 )
 from k3s_daas.seal import constants as c
+from k3s_daas.seal.encoding import b64encode
+from k3s_daas.seal.sui import COIN_SUI_TYPE, blake2b256
 
 __all__ = [
     "CLOCK_TYPE",
     "FUNCTIONS",
-    "LAYOUTS",
-    "SUI_COIN_TYPE",
     "AttestationFields",
     "FunctionSignature",
     "MoveAbort",
@@ -50,7 +46,7 @@ __all__ = [
     "genesis_objects",
     "native_functions",
     "signature_of",
-    "struct_bcs",
+    "struct_types",
 ]
 
 
@@ -72,7 +68,7 @@ def struct_types(package_id: str) -> dict[str, str]:
         "config": f"{package_id}::nautilus::EnclaveConfig",
         "enclave": f"{package_id}::nautilus::Enclave",
         "doc": DOCUMENT_TYPE,
-        "coin": SUI_COIN_TYPE,
+        "coin": COIN_SUI_TYPE,
         "clock": CLOCK_TYPE,
     }
 
@@ -139,8 +135,7 @@ FUNCTIONS: dict[tuple[str, str], FunctionSignature] = {
 
 def derive_id(seed: str, index: int) -> str:
     """Deterministic ids for genesis objects (no transaction digest exists yet)."""
-    data = seed.encode() + index.to_bytes(8, "little")
-    return "0x" + hashlib.blake2b(data, digest_size=32).hexdigest()
+    return "0x" + blake2b256(seed.encode() + index.to_bytes(8, "little")).hex()
 
 
 def coin_object(object_id: str, owner: str, amount: int, version: int, digest: str) -> StoredObject:
@@ -149,7 +144,7 @@ def coin_object(object_id: str, owner: str, amount: int, version: int, digest: s
         object_id,
         version,
         AddressOwner(owner),
-        SUI_COIN_TYPE,
+        COIN_SUI_TYPE,
         {"id": object_id, "balance": {"value": str(amount)}},
         digest,
     )
@@ -173,7 +168,7 @@ def genesis_objects(ids: PackageIds, admin: str, pcrs: dict[int, bytes]) -> list
     }
     config: dict[str, object] = {
         "id": config_id,
-        **{f"pcr{i}": b64(pcrs.get(i, b"")) for i in range(3)},
+        **{f"pcr{i}": b64encode(pcrs.get(i, b"")) for i in range(3)},
         "version": "1" if pcrs else "0",
         "basic": [],
         "standard": [],

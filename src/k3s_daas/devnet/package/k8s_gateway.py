@@ -9,8 +9,10 @@ from typing import Any
 from k3s_daas.devnet.objects import StoredObject
 from k3s_daas.devnet.package import staking
 from k3s_daas.devnet.package.nautilus import pick_enclave
-from k3s_daas.devnet.package.runtime import MoveAbort, Runtime, b64, type_of, u64, unb64
+from k3s_daas.devnet.package.runtime import MoveAbort, Runtime, type_of, u64
 from k3s_daas.seal import constants as c
+from k3s_daas.seal import permissions as seal_permissions
+from k3s_daas.seal.encoding import b64decode, b64encode
 
 MODULE = "k8s_gateway"
 
@@ -21,33 +23,15 @@ def _abort(function: str, code: int) -> MoveAbort:
 
 
 def permissions_for(pool: StoredObject, amount: int) -> list[str]:
-    """The seed's tiers with the pool's thresholds (`calculate_permissions`)."""
-    perms: list[str] = []
-    if amount >= u64(pool.fields["min_stake"]):
-        perms += ["pods:read", "services:read"]
-    if amount >= u64(pool.fields["standard_threshold"]):
-        perms += ["nodes:write", "pods:write"]
-    if amount >= u64(pool.fields["premium_threshold"]):
-        perms.append("*:*")
-    return perms
+    """`calculate_permissions`: the seed's tiers with the thresholds this pool holds."""
+    return seal_permissions.permissions_for(amount, staking.pool_thresholds(pool))
 
 
 def tier_of(pool: StoredObject, amount: int) -> int:
-    """`tier_for`: >= premium 2, >= standard 1, else 0."""
-    if amount >= u64(pool.fields["premium_threshold"]):
-        return c.TIER_PREMIUM
-    if amount >= u64(pool.fields["standard_threshold"]):
-        return c.TIER_STANDARD
-    return c.TIER_BASIC
-
-
-def intersect(requested: list[str], allowed: list[str]) -> list[str]:
-    """`requested` ∩ `allowed`, in request order, without duplicates."""
-    out: list[str] = []
-    for perm in requested:
-        if perm in allowed and perm not in out:
-            out.append(perm)
-    return out
+    """`tier_for`: the tier a stake reaches with this pool's thresholds; below the minimum
+    stake, basic (the Move function has no "none")."""
+    tier = seal_permissions.tier_for(amount, staking.pool_thresholds(pool))
+    return int(seal_permissions.Tier.BASIC if tier is None else tier)
 
 
 def calculate_permissions(_rt: Runtime, pool: StoredObject, amount: int) -> list[Any]:
@@ -90,7 +74,7 @@ def _mint(
         type_of(rt, MODULE, "SealToken"),
         {
             "id": "",
-            "token_hash": b64(token_hash),
+            "token_hash": b64encode(token_hash),
             "owner": rt.sender,
             "node_id": record.fields["node_id"],
             "stake_record": record.object_id,
@@ -152,7 +136,9 @@ def create_user_seal_token(
     _check_record(rt, pool, record)
     if record.fields["stake_type"] != c.STAKE_TYPE_USER:
         raise _abort(fn, c.E_NOT_USER_STAKE)
-    perms = intersect(requested, permissions_for(pool, u64(record.fields["balance"]["value"])))
+    perms = seal_permissions.intersect_requested(
+        requested, permissions_for(pool, u64(record.fields["balance"]["value"]))
+    )
     if not perms:
         raise _abort(fn, c.E_NO_PERMISSIONS)
     return [_mint(rt, pool, config, record, token_hash, perms)]
@@ -188,8 +174,10 @@ def rotate_seal_token(
     balance = u64(record.fields["balance"]["value"])
     allowed = permissions_for(pool, balance)
     is_node = record.fields["stake_type"] == c.STAKE_TYPE_NODE
-    t["permissions"] = allowed if is_node else intersect(t["permissions"], allowed)
-    t["token_hash"] = b64(new_hash)
+    t["permissions"] = (
+        allowed if is_node else seal_permissions.intersect_requested(t["permissions"], allowed)
+    )
+    t["token_hash"] = b64encode(new_hash)
     t["stake_amount"] = str(balance)
     t["tier"] = tier_of(pool, balance)
     t["issued_at"] = str(rt.epoch)
@@ -221,7 +209,7 @@ def _field(name: str, kind: str) -> Callable[..., list[Any]]:
         if kind == "u64" or kind == "u8":
             return [int(value)]
         if kind == "vector<u8>":
-            return [unb64(value)]
+            return [b64decode(value)]
         return [list(value) if isinstance(value, list) else value]
 
     return get

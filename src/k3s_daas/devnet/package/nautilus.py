@@ -12,16 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from k3s_daas.devnet.objects import StoredObject
-from k3s_daas.devnet.package.runtime import (
-    AttestationFields,
-    MoveAbort,
-    Runtime,
-    b64,
-    type_of,
-    u64,
-    unb64,
-)
+from k3s_daas.devnet.package.runtime import AttestationFields, MoveAbort, Runtime, type_of, u64
 from k3s_daas.seal import constants as c
+from k3s_daas.seal.encoding import b64decode, b64encode
 
 MODULE = "nautilus"
 TIER_LISTS = ("basic", "standard", "premium")  # EnclaveConfig fields, indexed by tier
@@ -47,7 +40,7 @@ def _check_fields(config: StoredObject, doc: AttestationFields, endpoint: str) -
     f = config.fields
     pcrs = [doc.pcrs.get(i, b"") for i in range(3)]
     # Fail closed: until update_pcrs has run the expected PCRs are empty and nothing matches.
-    if len(pcrs[0]) != c.PCR_LENGTH or any(pcrs[i] != unb64(f[f"pcr{i}"]) for i in range(3)):
+    if len(pcrs[0]) != c.PCR_LENGTH or any(pcrs[i] != b64decode(f[f"pcr{i}"]) for i in range(3)):
         raise _abort("check_fields", c.E_PCR_MISMATCH)
     if len(doc.public_key) != c.ENCLAVE_KEY_LENGTH:
         raise _abort("check_fields", c.E_INVALID_PUBLIC_KEY)
@@ -64,7 +57,7 @@ def register_enclave(
     if tier not in (c.TIER_BASIC, c.TIER_STANDARD, c.TIER_PREMIUM):
         raise _abort("register_verified", c.E_INVALID_TIER)
     f = config.fields
-    pcrs = {f"pcr{i}": b64(doc.pcrs.get(i, b"")) for i in range(3)}
+    pcrs = {f"pcr{i}": b64encode(doc.pcrs.get(i, b"")) for i in range(3)}
     enclave = rt.new_object(
         type_of(rt, MODULE, "Enclave"),
         {
@@ -72,7 +65,7 @@ def register_enclave(
             "operator": rt.sender,
             "endpoint": endpoint,
             "tier": tier,
-            "public_key": b64(key),
+            "public_key": b64encode(key),
             **pcrs,
             "config_version": f["version"],
             "registered_at_ms": str(doc.timestamp_ms),
@@ -88,7 +81,7 @@ def register_enclave(
             "operator": rt.sender,
             "tier": tier,
             "endpoint": endpoint,
-            "public_key": b64(key),
+            "public_key": b64encode(key),
         },
     )
     return [enclave.object_id]
@@ -102,13 +95,15 @@ def update_enclave(
         raise _abort("update_verified", c.E_NOT_OPERATOR)
     key = _check_fields(config, doc, endpoint)
     enclave.fields.update(
-        public_key=b64(key),
-        **{f"pcr{i}": b64(doc.pcrs.get(i, b"")) for i in range(3)},
+        public_key=b64encode(key),
+        **{f"pcr{i}": b64encode(doc.pcrs.get(i, b"")) for i in range(3)},
         endpoint=endpoint,
         config_version=config.fields["version"],
         registered_at_ms=str(doc.timestamp_ms),
     )
-    rt.emit(MODULE, "EnclaveUpdated", {"enclave_id": enclave.object_id, "public_key": b64(key)})
+    rt.emit(
+        MODULE, "EnclaveUpdated", {"enclave_id": enclave.object_id, "public_key": b64encode(key)}
+    )
     return []
 
 
@@ -119,7 +114,12 @@ def update_pcrs(
     if any(len(p) != c.PCR_LENGTH for p in (pcr0, pcr1, pcr2)):
         raise _abort("update_pcrs", c.E_INVALID_PCR_LENGTH)
     f = config.fields
-    f.update(pcr0=b64(pcr0), pcr1=b64(pcr1), pcr2=b64(pcr2), version=str(u64(f["version"]) + 1))
+    f.update(
+        pcr0=b64encode(pcr0),
+        pcr1=b64encode(pcr1),
+        pcr2=b64encode(pcr2),
+        version=str(u64(f["version"]) + 1),
+    )
     rt.emit(MODULE, "PcrsUpdated", {"version": f["version"]})
     return []
 
@@ -129,7 +129,7 @@ def _pick(_rt: Runtime, config: StoredObject, tier: int) -> list[Any]:
 
 
 def _expected_pcrs(_rt: Runtime, config: StoredObject) -> list[Any]:
-    return [unb64(config.fields[f"pcr{i}"]) for i in range(3)]
+    return [b64decode(config.fields[f"pcr{i}"]) for i in range(3)]
 
 
 def _field(name: str, kind: str) -> Callable[..., list[Any]]:
@@ -137,7 +137,7 @@ def _field(name: str, kind: str) -> Callable[..., list[Any]]:
         value = obj.fields[name]
         if kind in ("u8", "u64"):
             return [int(value)]
-        return [unb64(value) if kind == "vector<u8>" else value]
+        return [b64decode(value) if kind == "vector<u8>" else value]
 
     return get
 

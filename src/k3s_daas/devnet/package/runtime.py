@@ -7,16 +7,14 @@ helpers here convert at the edges and nowhere else.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from k3s_daas.devnet.ids import MOVE_STDLIB, SUI_FRAMEWORK, SUI_TYPE
 from k3s_daas.devnet.objects import StoredObject
 from k3s_daas.seal.errors import K3sDaasError
+from k3s_daas.seal.sui import MOVE_STDLIB, SUI_FRAMEWORK
 
-SUI_COIN_TYPE = f"{SUI_FRAMEWORK}::coin::Coin<{SUI_TYPE}>"
 CLOCK_TYPE = f"{SUI_FRAMEWORK}::clock::Clock"
 STRING_TYPE = f"{MOVE_STDLIB}::string::String"
 ID_TYPE = f"{SUI_FRAMEWORK}::object::ID"
@@ -40,16 +38,6 @@ PURE_MOVE_TYPES: dict[str, str] = {
     "vector<id>": f"vector<{ID_TYPE}>",
     "option<id>": f"{MOVE_STDLIB}::option::Option<{ID_TYPE}>",
 }
-
-
-def b64(data: bytes) -> str:
-    """`vector<u8>` as Sui renders it in JSON."""
-    return base64.b64encode(data).decode("ascii")
-
-
-def unb64(text: str) -> bytes:
-    """Inverse of `b64` (fields we wrote ourselves, so no validation is needed)."""
-    return base64.b64decode(text)
 
 
 def u64(value: Any) -> int:

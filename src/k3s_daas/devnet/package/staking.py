@@ -12,15 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from k3s_daas.devnet.objects import StoredObject
-from k3s_daas.devnet.package.runtime import (
-    SUI_COIN_TYPE,
-    MoveAbort,
-    Runtime,
-    coin_value,
-    type_of,
-    u64,
-)
+from k3s_daas.devnet.package.runtime import MoveAbort, Runtime, coin_value, type_of, u64
 from k3s_daas.seal import constants as c
+from k3s_daas.seal.permissions import StakeThresholds
+from k3s_daas.seal.sui import COIN_SUI_TYPE
 
 MODULE = "staking"
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -29,6 +24,14 @@ _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 def _abort(function: str, code: int) -> MoveAbort:
     """The abort location is the Move function holding the `assert!`, as on Sui."""
     return MoveAbort(MODULE, function, code)
+
+
+def pool_thresholds(pool: StoredObject) -> StakeThresholds:
+    """The tier thresholds a `StakingPool` holds now (`set_thresholds` may have changed them)."""
+    f = pool.fields
+    return StakeThresholds(
+        u64(f["min_stake"]), u64(f["standard_threshold"]), u64(f["premium_threshold"])
+    )
 
 
 def is_dns_label(node_id: str) -> bool:
@@ -147,7 +150,7 @@ def withdraw(rt: Runtime, pool: StoredObject, record: StoredObject) -> list[Any]
     pool.fields["total_staked"] = str(u64(pool.fields["total_staked"]) - amount)
     f["balance"] = {"value": "0"}
     rt.new_object(
-        SUI_COIN_TYPE,
+        COIN_SUI_TYPE,
         {"id": "", "balance": {"value": str(amount)}},
         shared=False,
         owner=f["staker"],

@@ -1,16 +1,15 @@
 """BCS of the package's structs and events, from their JSON rendering (docs/protocol.md §2).
 
 Field order is the Move struct's field order; `Object.bcs`/`contents` and `Event.contents` are
-served from here, so a client decoding with the real Move layouts reads the same values.
+served from here, so a client decoding with the real Move layouts reads the same values. A bottom
+module: it knows field kinds and bytes only, so the object model can use it without a cycle.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from k3s_daas.chain.keys import uleb128
-from k3s_daas.devnet.package.runtime import unb64
+from k3s_daas.seal.encoding import b64decode, canonical_json, uleb128
 
 _ADDR, _U8, _U64, _BYTES, _STR, _STRS, _IDS, _BAL, _TABLE = (
     "address", "u8", "u64", "bytes", "string", "strings", "ids", "balance", "table",
@@ -69,7 +68,7 @@ def _encode(kind: str, value: Any) -> bytes:
     if kind == _U64:
         return int(value).to_bytes(8, "little")
     if kind == _BYTES:
-        return _vec(unb64(str(value)))
+        return _vec(b64decode(str(value)))
     if kind == _STR:
         return _vec(str(value).encode())
     if kind == _STRS:
@@ -87,5 +86,5 @@ def struct_bcs(type_: str, fields: dict[str, Any]) -> bytes:
     head = type_.split("<", 1)[0]
     layout = LAYOUTS.get("::".join(head.split("::")[-2:]))
     if layout is None:
-        return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+        return canonical_json(fields)
     return b"".join(_encode(kind, fields[name]) for name, kind in layout)

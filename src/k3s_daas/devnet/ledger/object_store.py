@@ -1,0 +1,161 @@
+"""Object bookkeeping in the ledger: the live version of each object, every version ever
+written (with its digest and BCS), owned-object and balance queries, and `Table` entries."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from k3s_daas.devnet.effects import TableChange
+from k3s_daas.devnet.ledger.records import ObjectRow
+from k3s_daas.devnet.ledger.store import SqliteStore
+from k3s_daas.devnet.objects import StoredObject, coin_balance, owner_from_json, owner_to_json
+from k3s_daas.seal.encoding import canonical_json
+from k3s_daas.seal.sui import COIN_SUI_TYPE, SUI_FRAMEWORK
+
+_LIVE = (
+    "SELECT v.* FROM objects o JOIN object_versions v "
+    "ON v.object_id = o.object_id AND v.version = o.version "
+)
+
+
+def _object_from(row: sqlite3.Row) -> ObjectRow:
+    obj = StoredObject(
+        object_id=row["object_id"],
+        version=int(row["version"]),
+        owner=owner_from_json(json.loads(row["owner"])),
+        type=row["type"],
+        fields=json.loads(row["fields"]),
+        previous_transaction=row["previous_transaction"],
+    )
+    return ObjectRow(obj=obj, digest=row["digest"], bcs=bytes(row["bcs"]))
+
+
+class ObjectStore(SqliteStore):
+    """Objects and table entries; `get_object` and `table_get` serve the executor's view."""
+
+    def get_object(self, object_id: str) -> StoredObject | None:
+        row = self.object_row(object_id)
+        return None if row is None else row.obj
+
+    def object_row(self, object_id: str, version: int | None = None) -> ObjectRow | None:
+        """The live version (None if absent or deleted), or an exact historical version."""
+        with self._lock:
+            if version is None:
+                row = self._conn.execute(_LIVE + "WHERE o.object_id = ?", (object_id,)).fetchone()
+            else:
+                row = self._conn.execute(
+                    "SELECT * FROM object_versions WHERE object_id = ? AND version = ?",
+                    (object_id, version),
+                ).fetchone()
+        return None if row is None else _object_from(row)
+
+    def list_owned(
+        self, owner: str, object_type: str | None, after: str | None, limit: int
+    ) -> list[ObjectRow]:
+        """Live objects owned by `owner`, ordered by id, starting after the id `after`.
+
+        `object_type` matches exactly, or as a prefix when it has no type arguments
+        (`0x2::coin::Coin` matches every `Coin<T>`), as Sui's filter does.
+        """
+        sql = _LIVE + "WHERE o.owner_address = ? AND o.object_id > ?"
+        args: list[Any] = [owner, after or ""]
+        if object_type is not None:
+            if "<" in object_type:
+                sql += " AND o.type = ?"
+                args.append(object_type)
+            else:
+                sql += " AND (o.type = ? OR substr(o.type, 1, ?) = ?)"
+                args += [object_type, len(object_type) + 1, object_type + "<"]
+        sql += " ORDER BY o.object_id LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        return [_object_from(r) for r in rows]
+
+    def balance(self, owner: str, coin_type: str) -> tuple[int, int]:
+        """(total MIST, number of coins) of `Coin<coin_type>` objects owned by `owner`."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT COALESCE(SUM(balance), 0), COUNT(*) FROM objects "
+                "WHERE owner_address = ? AND type = ?",
+                (owner, f"{SUI_FRAMEWORK}::coin::Coin<{coin_type}>"),
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def coins_of(self, owner: str, exclude: set[str], limit: int = 256) -> list[ObjectRow]:
+        """The owner's SUI coins, richest first: gas selection for SimulateTransaction."""
+        with self._lock:
+            ids = [
+                str(r[0])
+                for r in self._conn.execute(
+                    "SELECT object_id FROM objects WHERE owner_address = ? AND type = ? "
+                    "ORDER BY balance DESC LIMIT ?",
+                    (owner, COIN_SUI_TYPE, limit + len(exclude)),
+                ).fetchall()
+            ]
+        rows = [self.object_row(i) for i in ids if i not in exclude]
+        return [r for r in rows if r is not None][:limit]
+
+    def table_get(self, table_id: str, key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT value FROM table_entries WHERE table_id = ? AND key = ?", (table_id, key)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def table_entries(self, table_id: str, after: str | None, limit: int) -> list[tuple[str, str]]:
+        """(key, value) of a `Table<String, ID>` in key order, after `after` (paging)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, value FROM table_entries WHERE table_id = ? AND key > ? "
+                "ORDER BY key LIMIT ?",
+                (table_id, after or "", limit),
+            ).fetchall()
+        return [(str(k), str(v)) for k, v in rows]
+
+    # -- writes, inside the caller's SQLite transaction ---------------------------------------
+    @staticmethod
+    def _write_objects(
+        conn: sqlite3.Connection, written: Iterable[StoredObject], deleted: Iterable[str]
+    ) -> None:
+        """Record new versions (which become the live ones) and drop deleted objects."""
+        for obj in written:
+            owner = owner_to_json(obj.owner)
+            conn.execute(
+                "INSERT OR REPLACE INTO object_versions (object_id, version, owner, type, fields, "
+                "previous_transaction, digest, bcs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    obj.object_id,
+                    obj.version,
+                    canonical_json(owner).decode(),
+                    obj.type,
+                    canonical_json(obj.fields).decode(),
+                    obj.previous_transaction,
+                    obj.digest(),
+                    obj.bcs(),
+                ),
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO objects (object_id, version, owner_address, type, balance) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (obj.object_id, obj.version, owner.get("address"), obj.type, coin_balance(obj)),
+            )
+        for object_id in deleted:
+            conn.execute("DELETE FROM objects WHERE object_id = ?", (object_id,))
+
+    @staticmethod
+    def _write_tables(conn: sqlite3.Connection, changes: Iterable[TableChange]) -> None:
+        for change in changes:
+            if change.value is None:
+                conn.execute(
+                    "DELETE FROM table_entries WHERE table_id = ? AND key = ?",
+                    (change.table_id, change.key),
+                )
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO table_entries (table_id, key, value) VALUES (?, ?, ?)",
+                    (change.table_id, change.key, change.value),
+                )
