@@ -32,8 +32,8 @@ up: $(STAMP)
 	$(BIN)/k3s-daas up
 
 test: $(STAMP_DEV) $(NODE_TOOLS) services
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks harness
+	$(BIN)/ruff format --check src tests benchmarks harness
 	$(BIN)/mypy
 	$(MAKE) --no-print-directory move-check
 	$(BIN)/pytest

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.master import MasterProcess
-from tests.fixtures.processes import CLI, stop_process, wait_for
-from tests.fixtures.workers import ready, start_worker, state
+from harness.devnet import DevnetProcess
+from harness.master import MasterProcess
+from harness.processes import CLI, stop_process, wait_for
+from harness.workers import ready, start_worker, state
 
 
 @pytest.mark.timeout(240)

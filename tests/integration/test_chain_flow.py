@@ -9,12 +9,12 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from k3s_daas.attestation import AttestationDocument, DevCA, issue_enclave_leaf, sign_document
+from harness.devnet import DevnetProcess, attestation_document
+from harness.processes import CLI, free_port
 from k3s_daas.chain.client import SUI_COIN_TYPE, ChainClient, EventData
 from k3s_daas.chain.errors import ChainUnavailable, MoveAbortError, TransactionRejected
 from k3s_daas.chain.events import MemoryCursorStore
@@ -24,28 +24,8 @@ from k3s_daas.chain.transactions import ObjectRef, ProgrammableTransaction, sign
 from k3s_daas.seal import constants as c
 from k3s_daas.seal.permissions import Tier
 from k3s_daas.seal.token import commitment_matches, parse_token
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.processes import CLI, free_port
 
 FUND = 50 * 10**9
-
-
-def attestation_document(devnet: DevnetProcess, pcrs: dict[int, bytes]) -> bytes:
-    """A document signed by the devnet's dev CA (the simulated enclave's chain of trust)."""
-    dep = devnet.deployment
-    ca = DevCA.load_files(
-        Path(str(dep.attestation_root_path)), Path(str(dep.attestation_ca_key_path))
-    )
-    leaf = issue_enclave_leaf(ca)
-    doc = AttestationDocument(
-        module_id="chain-test",
-        timestamp_ms=int(datetime.now(UTC).timestamp() * 1000),
-        pcrs={**{i: bytes(48) for i in range(16)}, **pcrs},
-        certificate=leaf.certificate_der,
-        cabundle=leaf.cabundle,
-        public_key=b"\x09" * 32,
-    )
-    return sign_document(doc, leaf.key)
 
 
 def register_enclaves(devnet: DevnetProcess) -> dict[Tier, str]:

@@ -16,8 +16,8 @@ from pysui.sui.sui_common.config import confgroup
 from pysui.sui.sui_grpc.pgrpc_clients import GrpcProtocolClient
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
+from harness.devnet import DevnetProcess
 from k3s_daas.chain.keys import SuiKeyPair
-from tests.fixtures.devnet import DevnetProcess
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.processes import CLI, stop_process
 from tests.fixtures.kube import Kubectl, KubeServer, seal_token, token_kubeconfig
-from tests.fixtures.processes import CLI, stop_process
 
 
 @pytest.fixture

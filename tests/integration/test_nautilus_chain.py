@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from harness.devnet import DevnetProcess
+from harness.master import MasterProcess, chain, new_staker
 from k3s_daas.chain.package import K3sDaasPackage
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.master import MasterProcess, chain, new_staker
 
 pytestmark = pytest.mark.timeout(240)
 

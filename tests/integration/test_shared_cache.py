@@ -14,6 +14,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from harness.devnet import DevnetProcess
+from harness.master import chain, new_staker
+from harness.processes import free_port
 from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.package import K3sDaasPackage
 from k3s_daas.nautilus.errors import TokenRejected
@@ -27,9 +30,6 @@ from k3s_daas.nautilus.shared_cache import (
 from k3s_daas.nautilus.store import StoreConfigError
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.seal.token import token_fingerprint
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.master import chain, new_staker
-from tests.fixtures.processes import free_port
 from tests.fixtures.services import RedisServer
 
 # The master only registers an enclave on chain: minting a Seal token needs one (E_NO_ENCLAVE).

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.etcd import EtcdCluster
 from k3s_daas.nautilus.store import (
     Entry,
     Store,
@@ -25,7 +26,6 @@ from k3s_daas.nautilus.store import (
     open_store,
     put_if_absent,
 )
-from tests.fixtures.services import EtcdCluster
 
 BACKENDS = ["memory", "sqlite", "sealed-sqlite", "etcd"]
 

@@ -21,10 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 
+from harness.processes import free_port, port_open, wait_for
 from k3s_daas.attestation import create_dev_ca
 from k3s_daas.nautilus.enclave import SimulatedEnclave
 from k3s_daas.worker.attested import MasterNotTrusted, RegisteredEnclave, attest_master
-from tests.fixtures.processes import free_port, port_open, wait_for
 
 
 def tls_identity(folder: Path) -> tuple[Path, Path, bytes]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import CLI
 from k3s_daas.kube.exec_credential import (
     Credential,
     exec_credential,
@@ -18,7 +19,6 @@ from k3s_daas.kube.exec_credential import (
 from k3s_daas.kube.kubeconfig import KubeconfigError, kubeconfig_dict, write_kubeconfig
 from k3s_daas.kube.types import CredentialFileError
 from tests.fixtures.kube import seal_token
-from tests.fixtures.processes import CLI
 
 TOKEN = seal_token(5)
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
