@@ -9,9 +9,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
 from harness.devnet import DevnetProcess, attestation_document
 from harness.processes import CLI, free_port
@@ -52,9 +54,9 @@ def enclaves(devnet: DevnetProcess) -> dict[Tier, str]:
 
 
 @pytest.fixture
-async def client(devnet: DevnetProcess) -> ChainClient:
+async def client(devnet: DevnetProcess) -> AsyncIterator[ChainClient]:
     async with ChainClient.from_deployment(devnet.deployment) as c_:
-        yield c_  # type: ignore[misc]
+        yield c_
 
 
 @pytest.fixture
@@ -360,6 +362,11 @@ def test_cli_bad_input_is_one_line_and_exit_1(devnet: DevnetProcess, tmp_path: P
     one_line_error(poor, "insufficient_funds")
 
 
+def bcs_bytes(field: v2.Bcs | None) -> bytes:
+    assert field is not None and field.value is not None
+    return bytes(field.value)
+
+
 async def test_node_stakes_table_is_served_as_dynamic_fields(
     devnet: DevnetProcess, enclaves: dict[Tier, str], client: ChainClient, pkg: K3sDaasPackage
 ) -> None:
@@ -368,7 +375,7 @@ async def test_node_stakes_table_is_served_as_dynamic_fields(
     record = await pkg.stake_for_node(key, 100, node)
     pool = await pkg.get_pool()
     fields = await client.list_dynamic_fields(pool.node_stakes_table)
-    names = {bytes(f.name.value)[1:].decode(): bytes(f.value.value).hex() for f in fields}  # type: ignore[union-attr]
+    names = {bcs_bytes(f.name)[1:].decode(): bcs_bytes(f.value).hex() for f in fields}
     assert names[node] == record.id[2:]
     found = await pkg.find_stake_for_node(node)
     assert found is not None

@@ -78,6 +78,7 @@ async def test_pysui_builder_stakes_through_the_devnet(
     assert executed.effects is not None
     assert executed.effects.status is not None
     assert executed.effects.status.success, executed.effects.status
+    assert executed.digest is not None
     owned = await client.execute(command=cmd.GetGas(owner=key.address))
     assert owned.is_ok()
     got = await client.execute(command=cmd.GetTransaction(digest=executed.digest))

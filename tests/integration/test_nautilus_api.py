@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -270,7 +270,8 @@ async def test_replayed_registration(master: MasterProcess, http: httpx.AsyncCli
     assert_error(replay, 409, "replayed")
 
 
-async def test_relayed_to_another_master(master: MasterProcess, master_factory,
+async def test_relayed_to_another_master(master: MasterProcess,
+                                         master_factory: Callable[..., MasterProcess],
                                          staker: Staker) -> None:  # fmt: skip
     """A registration signed for master A is refused by master B (its enclave key differs)."""
     other = master_factory()

@@ -30,7 +30,9 @@ async def package(devnet: DevnetProcess) -> AsyncIterator[K3sDaasPackage]:
     await client.close()
 
 
-def wait_reason(master: MasterProcess, token: str, reason: str, timeout: float = 10.0) -> float:
+def wait_reason(
+    master: MasterProcess, token: str, reason: str | None, timeout: float = 10.0
+) -> float:
     """Seconds until the master's answer for `token` has `reason` (None = valid)."""
     start = time.monotonic()
     while True:

@@ -52,7 +52,7 @@ def replica(client: ChainClient, devnet: DevnetProcess, redis_url: str) -> Valid
 
 
 def count(validator: Validator, outcome: str) -> float:
-    return validator.metrics.cache.labels(outcome)._value.get()
+    return float(validator.metrics.cache.labels(outcome)._value.get())
 
 
 async def test_replicas_share_reads_and_tombstones_hide_revoked_answers(

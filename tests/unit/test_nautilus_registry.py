@@ -1,11 +1,12 @@
 """Registry rules: node conflicts (409), lifecycle transitions, terminal states, the change feed.
 
-`DictStore` is a test double of the Store (get/put/compare_and_set/range in a dict).
+`DictStore` is a test double of the Store (get/put/compare_and_set/range in a dict, no watch).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from k3s_daas.nautilus.errors import MasterError
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import Registry
+from k3s_daas.nautilus.store import WatchStream
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.permissions import Tier
 
@@ -36,6 +38,9 @@ class DictStore:
 
     async def range(self, prefix: str) -> list[tuple[str, bytes]]:
         return sorted((k, v) for k, v in self.data.items() if k.startswith(prefix))
+
+    def watch(self, prefix: str) -> WatchStream:
+        raise NotImplementedError("no change feed: tests on a DictStore never follow it")
 
 
 def claims(owner: str = "0x" + "a" * 64, node: str = "n1", stake: str = "0x" + "5" * 64) -> Claims:
@@ -135,6 +140,7 @@ async def test_replicas_sharing_a_store_follow_each_other() -> None:
         assert a.followed == 2 and b.followed == 2
         # b's kube change feed shows the remote registrations
         feed = b.watch(since)
+        assert isinstance(feed, AsyncGenerator)  # so it can be closed
         kinds = [(await anext(feed))[0] for _ in range(2)]
         assert kinds == ["ADDED", "ADDED"]
         await feed.aclose()
