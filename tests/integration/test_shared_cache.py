@@ -156,14 +156,13 @@ async def test_a_failed_tombstone_stops_reading_redis_until_entries_expire(
     try:
         await shared.put(fp, claims, time.time())
         assert await shared.get(fp) is not None
-        real = shared.client.set
 
         async def broken(*args: object, **kwargs: object) -> None:
             raise ConnectionError("double: Redis refused the tombstone")
 
-        shared.client.set = broken  # type: ignore[method-assign]
-        await shared.forget_stake(claims.stake_record_id)
-        shared.client.set = real  # type: ignore[method-assign]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(shared.client, "set", broken)
+            await shared.forget_stake(claims.stake_record_id)
         await asyncio.sleep(RETRY_AFTER_S + 0.2)  # past the pause any failure causes
         assert await shared.get(fp) is None  # the entry is still in Redis, but not read
         assert await shared.client.exists(PREFIX + "v:" + fp) == 1

@@ -19,6 +19,7 @@ from k3s_daas.devnet.objects import (
     AddressOwner,
     ImmutableOwner,
     InvalidTransaction,
+    SharedOwner,
     derive_object_id,
 )
 from k3s_daas.devnet.package import coin_value
@@ -372,7 +373,8 @@ def test_versions_are_lamport(chain: Chain, alice: SuiKeyPair, enclave: str) -> 
     assert chain.obj(chain.config) == config_before
     staked = chain.ok(alice, chain.stake_ptb(100, "v"))
     new_record = chain.obj(chain.created(staked, "::StakeRecord"))
-    assert new_record.owner.initial_shared_version == staked.lamport_version  # type: ignore[union-attr]
+    assert isinstance(new_record.owner, SharedOwner)
+    assert new_record.owner.initial_shared_version == staked.lamport_version
     assert chain.obj(chain.pool).version == staked.lamport_version
 
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,9 +113,9 @@ def test_kubeconfig_shape_and_mode(tmp_path: Path) -> None:
         {"server": "https://h", "ca_pem": CA, "token_file": Path("t"), "worker_state": Path("s")},
     ],
 )
-def test_kubeconfig_refuses(kwargs: dict[str, object]) -> None:
+def test_kubeconfig_refuses(kwargs: dict[str, Any]) -> None:
     with pytest.raises(KubeconfigError):
-        kubeconfig_dict(**kwargs)  # type: ignore[arg-type]
+        kubeconfig_dict(**kwargs)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
