@@ -32,11 +32,16 @@ up: $(STAMP)
 	$(BIN)/k3s-daas up
 
 test: $(STAMP_DEV) $(NODE_TOOLS) services
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/mypy
-	$(MAKE) --no-print-directory move-check
+	$(MAKE) --no-print-directory lint typecheck move-check
 	$(BIN)/pytest
+
+lint: $(STAMP_DEV)
+	$(BIN)/ruff check src tests benchmarks harness
+	$(BIN)/ruff format --check src tests benchmarks harness
+
+# mypy strict on src, tests, benchmarks and harness: the `files` of [tool.mypy] in pyproject.toml.
+typecheck: $(STAMP_DEV)
+	$(BIN)/mypy
 
 # Debian servers the integration tests start on loopback (etcd, Redis); installed only if absent.
 services:

@@ -6,8 +6,10 @@ noisy), so the ratios are what to compare across runs, not the absolute numbers.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
+import os
 import pkgutil
 import platform
 import sys
@@ -17,17 +19,33 @@ from pathlib import Path
 OUT = Path(__file__).parent / "results"
 
 
-def main(argv: list[str]) -> int:
-    names = argv or sorted(
+def available() -> list[str]:
+    """Benchmark modules: every public module of this package (helpers start with `_`)."""
+    return sorted(
         m.name
         for m in pkgutil.iter_modules([str(Path(__file__).parent)])
         if not m.name.startswith("_")
     )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=f"Run benchmark modules, print their tables, save JSON to {OUT}/.",
+    )
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"benchmarks to run (default: all of {available()})",
+    )
+    names = parser.parse_args(argv).names or available()
     OUT.mkdir(exist_ok=True)
+    results: dict[str, object] = {}
     summary: dict[str, object] = {
-        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "results": {},
+        "results": results,
     }
     failed = 0
     for name in names:
@@ -42,7 +60,7 @@ def main(argv: list[str]) -> int:
             print(f"benchmark {name} failed: {exc!r}", file=sys.stderr)
             failed += 1
             continue
-        summary["results"][name] = result  # type: ignore[index]
+        results[name] = result
         (OUT / f"{name}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     (OUT / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(f"\nresults written to {OUT}/")

@@ -14,9 +14,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.processes import free_port
 
+from benchmarks._measure import pct
+from harness.devnet import DevnetProcess
+from harness.processes import free_port
 from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.keys import SuiKeyPair
 from k3s_daas.chain.package import K3sDaasPackage
@@ -32,13 +33,8 @@ SEED_TOKENS_PER_S = 10.0
 SEED_LATENCY_S = 2.0  # the seed's best case (2-5 s per token)
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def _measure(node: DevnetProcess) -> dict[str, Any]:
-    from tests.integration.test_chain_flow import attestation_document
+    from harness.devnet import attestation_document
 
     async with ChainClient.from_deployment(node.deployment) as client:
         pkg = K3sDaasPackage(client, node.deployment)
@@ -89,9 +85,9 @@ async def _measure(node: DevnetProcess) -> dict[str, Any]:
         "signers": SIGNERS,
         "tokens_per_s": tokens_per_s,
         "mint_p50_s": statistics.median(unloaded),
-        "mint_p99_s": _percentile(unloaded, 0.99),
+        "mint_p99_s": pct(unloaded, 0.99),
         "loaded_mint_p50_s": statistics.median(latencies),
-        "loaded_mint_p99_s": _percentile(latencies, 0.99),
+        "loaded_mint_p99_s": pct(latencies, 0.99),
         "get_object_per_s": get_per_s,
         "batch_get_objects_50_calls_per_s": batch_calls_per_s,
         "batch_objects_per_s": batch_calls_per_s * BATCH,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,7 +14,9 @@ from pysui.sui.sui_grpc.suimsgs.google.protobuf import FieldMask
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 from rich.console import Console
 from rich.table import Table
-from tests.fixtures.processes import free_port, port_open, stop_process, wait_for
+
+from harness.devnet import DevnetProcess
+from harness.processes import free_port
 
 CALLS = 3000
 IN_FLIGHT = 50
@@ -62,34 +62,17 @@ async def _measure(port: int, ids: list[str]) -> dict[str, float]:
 
 def run(out_dir: Path) -> dict[str, Any]:
     """Start a devnet, measure, stop it; results also written to out_dir/devnet.json."""
-    cli = str(Path(sys.executable).parent / "k3s-daas")
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "devnet"
-        port, faucet = free_port(), free_port()
-        proc = subprocess.Popen(
-            [
-                cli,
-                "devnet",
-                "start",
-                "--data",
-                str(data),
-                "--port",
-                str(port),
-                "--faucet-port",
-                str(faucet),
-                "--epoch-seconds",
-                "3600",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        node = DevnetProcess(Path(tmp) / "devnet", free_port(), free_port())
+        node.start()
         try:
-            wait_for(lambda: (data / "devnet.json").exists() and port_open(port), timeout=60)
-            dep = json.loads((data / "devnet.json").read_text())
-            ids = [dep["pool_id"], dep["enclave_config_id"], dep["admin_cap_id"], dep["clock_id"]]
-            results = asyncio.run(_measure(port, ids))
+            dep = node.deployment
+            ids = [
+                i for i in (dep.pool_id, dep.enclave_config_id, dep.admin_cap_id, dep.clock_id) if i
+            ]
+            results = asyncio.run(_measure(node.grpc_port, ids))
         finally:
-            stop_process(proc)
+            node.stop()
     table = Table(title=f"devnet reads ({CALLS} objects, {IN_FLIGHT} in flight)")
     table.add_column("call")
     table.add_column("objects/s", justify="right")

@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.table import Table
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.master import PATHS, MasterProcess, Staker, fund
-from tests.fixtures.processes import free_port
 
-from benchmarks._common import constant, http_request, keepalive_load, row
+from benchmarks._measure import constant, http_request, keepalive_load, row
+from harness.devnet import DevnetProcess
+from harness.master import PATHS, MasterProcess, Staker, fund
+from harness.processes import free_port
 from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.keys import SuiKeyPair
 from k3s_daas.chain.package import K3sDaasPackage

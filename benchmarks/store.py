@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -19,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from harness.etcd import start_etcd_cluster
 from k3s_daas.nautilus.audit import AuditLog
 from k3s_daas.nautilus.store import Store, open_store
 
@@ -28,46 +27,19 @@ WRITERS = 32
 VALUE = os.urandom(512)  # about a worker record
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def _etcd(tmp: Path) -> Iterator[str | None]:
     """One etcd member on loopback for the run (None when etcd is not installed)."""
     if shutil.which("etcd") is None:
         yield None
         return
-    client, peer = _free_port(), _free_port()
-    c_url, p_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
-    flags = {
-        "--name": "bench",
-        "--data-dir": str(tmp / "etcd"),
-        "--listen-client-urls": c_url,
-        "--advertise-client-urls": c_url,
-        "--listen-peer-urls": p_url,
-        "--initial-advertise-peer-urls": p_url,
-        "--initial-cluster": f"bench={p_url}",
-    }
-    proc = subprocess.Popen(
-        ["etcd", *(part for pair in flags.items() for part in pair)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    base = tmp / "etcd"
+    base.mkdir()
+    cluster = start_etcd_cluster(base, 1)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", client), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield f"etcd://127.0.0.1:{client}"
+        yield cluster.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        cluster.stop()
 
 
 async def _rate(op: Callable[[int], Awaitable[object]]) -> float:

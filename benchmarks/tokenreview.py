@@ -36,11 +36,11 @@ from typing import Any, Final
 
 from rich.console import Console
 from rich.table import Table
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.master import TEST_ENV, MasterProcess, fund
-from tests.fixtures.processes import free_port
 
-from benchmarks._common import Conn, cpu_seconds, lat_ms, pct, row
+from benchmarks._measure import Conn, cpu_seconds, lat_ms, pct, row
+from harness.devnet import DevnetProcess
+from harness.master import TEST_ENV, MasterProcess, fund
+from harness.processes import free_port
 from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.keys import SuiKeyPair
 from k3s_daas.chain.package import K3sDaasPackage, MintedToken
@@ -60,7 +60,7 @@ POLL_TIMEOUT = 10.0  # per slash
 OVERALL_TIMEOUT = 150.0
 EXPECTED_REASON: Final = "stake_slashed"
 
-#: The master's production timings: tests.fixtures.master.TEST_ENV shortens them (cache TTL 1 s,
+#: The master's production timings: harness.master.TEST_ENV shortens them (cache TTL 1 s,
 #: epoch TTL 0.2 s, ...), which would let a TTL, not the watcher, revoke the token.
 PRODUCTION_ENV: Final = {
     key: str(NautilusSettings.model_fields[key.removeprefix("K3S_DAAS_NAUTILUS_").lower()].default)

@@ -20,7 +20,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from tests.fixtures.processes import CLI, stop_process
+
+from harness.processes import CLI, stop_process
 
 RUNS = 3
 WORKERS = 3

@@ -11,21 +11,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from fastapi import FastAPI
 from rich.console import Console
 from rich.table import Table
-from tests.fixtures.kube_doubles import MemoryAuthenticator
 
-from benchmarks._common import Conn, constant, http_request, keepalive_load
+from benchmarks._measure import Conn, constant, http_request, keepalive_load
+from harness.kube_doubles import MemoryAuthenticator
+from harness.processes import free_port, port_open, stop_process, wait_for
 from k3s_daas.kube.install import install
 from k3s_daas.kube.tls import ServerIdentity
 from k3s_daas.kube.webhooks import TOKENREVIEW_PATH
@@ -65,12 +63,6 @@ def bench_app() -> FastAPI:
     return app
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _run_client(port: int, ca_path: str) -> dict[str, dict[str, float]]:
     review = json.dumps(
         {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": TOKEN}}
@@ -97,7 +89,7 @@ def run(out_dir: Path) -> dict[str, object]:
     """Start the server process, measure no-op vs TokenReview, print a table, return numbers."""
     with tempfile.TemporaryDirectory() as tmp:
         identity = ServerIdentity.load_or_create(Path(tmp), ["localhost"], ["127.0.0.1"])
-        port = _free_port()
+        port = free_port()
         root = Path(__file__).resolve().parents[1]
         proc = subprocess.Popen(
             [
@@ -108,24 +100,17 @@ def run(out_dir: Path) -> dict[str, object]:
             cwd=root,
             env={**os.environ, "PYTHONPATH": str(root)},
         )  # fmt: skip
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError("benchmark server did not start")
+            return port_open(port)
+
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise RuntimeError("benchmark server did not start") from None
-                    time.sleep(0.1)
+            wait_for(ready, timeout=30, interval=0.1)
             numbers = asyncio.run(_run_client(port, str(identity.ca_path)))
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop_process(proc)
 
     result: dict[str, object] = {
         f"{name}_{key}": round(value, 2) for name, m in numbers.items() for key, value in m.items()

@@ -9,7 +9,6 @@ import pytest
 
 # Each module starts real processes (devnet, master, etcd, redis, kubectl) on loopback ports.
 _FIXTURE_MODULES = [
-    "tests.fixtures.processes",
     "tests.fixtures.devnet",
     "tests.fixtures.services",
     "tests.fixtures.master",

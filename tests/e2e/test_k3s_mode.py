@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
+from harness.devnet import DevnetProcess
+from harness.master import MasterProcess
+from harness.processes import CLI, stop_process, wait_for
+from harness.workers import ready, start_worker, state
 from k3s_daas.kube.k3s import ca_hash
-from tests.fixtures.devnet import DevnetProcess
 from tests.fixtures.k3s import SECRETS_PATH, k3s_calls, running_apiserver, write_fake_k3s
-from tests.fixtures.master import MasterProcess
-from tests.fixtures.processes import CLI, stop_process, wait_for
-from tests.fixtures.workers import ready, start_worker, state
 
 K3S_SERVER = "https://127.0.0.1:6443"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import CLI, VENV_BIN, wait_for
 from tests.conftest import require_tool
-from tests.fixtures.processes import CLI, VENV_BIN, wait_for
 
 
 def kubectl(home: Path, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -14,22 +14,26 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.master import MasterProcess
-from tests.fixtures.processes import CLI, stop_process, wait_for
-from tests.fixtures.workers import ready, start_worker, state
+from harness.devnet import DevnetProcess
+from harness.master import MasterProcess
+from harness.processes import CLI, stop_process, wait_for
+from harness.workers import ready, start_worker, state
 
 
 @pytest.mark.timeout(240)
 def test_three_workers_then_a_slash(
     devnet: DevnetProcess, master: MasterProcess, tmp_path: Path
 ) -> None:
-    procs = {}
+    procs: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     try:
         for i, stake in enumerate([100, 1_000, 10_000], start=1):
             procs[f"w{i}"] = start_worker(tmp_path, devnet, [master], f"e2e-w{i}", stake)
         for proc, folder in procs.values():
-            wait_for(lambda f=folder, p=proc: ready(f) or p.poll() is not None, timeout=90)
+
+            def settled(f: Path = folder, p: subprocess.Popen[bytes] = proc) -> bool:
+                return ready(f) or p.poll() is not None
+
+            wait_for(settled, timeout=90)
             assert proc.poll() is None, (folder / "worker.log").read_text()[-2000:]
         workers = master.workers()
         assert {workers[f"e2e-w{i}"]["tier"] for i in (1, 2, 3)} == {"basic", "standard", "premium"}

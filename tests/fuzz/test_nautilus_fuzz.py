@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures.master import MasterProcess
+from harness.master import MasterProcess
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -9,12 +9,14 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
-from k3s_daas.attestation import AttestationDocument, DevCA, issue_enclave_leaf, sign_document
+from harness.devnet import DevnetProcess, attestation_document
+from harness.processes import CLI, free_port
 from k3s_daas.chain.client import SUI_COIN_TYPE, ChainClient, EventData
 from k3s_daas.chain.errors import ChainUnavailable, MoveAbortError, TransactionRejected
 from k3s_daas.chain.events import MemoryCursorStore
@@ -24,28 +26,8 @@ from k3s_daas.chain.transactions import ObjectRef, ProgrammableTransaction, sign
 from k3s_daas.seal import constants as c
 from k3s_daas.seal.permissions import Tier
 from k3s_daas.seal.token import commitment_matches, parse_token
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.processes import CLI, free_port
 
 FUND = 50 * 10**9
-
-
-def attestation_document(devnet: DevnetProcess, pcrs: dict[int, bytes]) -> bytes:
-    """A document signed by the devnet's dev CA (the simulated enclave's chain of trust)."""
-    dep = devnet.deployment
-    ca = DevCA.load_files(
-        Path(str(dep.attestation_root_path)), Path(str(dep.attestation_ca_key_path))
-    )
-    leaf = issue_enclave_leaf(ca)
-    doc = AttestationDocument(
-        module_id="chain-test",
-        timestamp_ms=int(datetime.now(UTC).timestamp() * 1000),
-        pcrs={**{i: bytes(48) for i in range(16)}, **pcrs},
-        certificate=leaf.certificate_der,
-        cabundle=leaf.cabundle,
-        public_key=b"\x09" * 32,
-    )
-    return sign_document(doc, leaf.key)
 
 
 def register_enclaves(devnet: DevnetProcess) -> dict[Tier, str]:
@@ -72,9 +54,9 @@ def enclaves(devnet: DevnetProcess) -> dict[Tier, str]:
 
 
 @pytest.fixture
-async def client(devnet: DevnetProcess) -> ChainClient:
+async def client(devnet: DevnetProcess) -> AsyncIterator[ChainClient]:
     async with ChainClient.from_deployment(devnet.deployment) as c_:
-        yield c_  # type: ignore[misc]
+        yield c_
 
 
 @pytest.fixture
@@ -380,6 +362,11 @@ def test_cli_bad_input_is_one_line_and_exit_1(devnet: DevnetProcess, tmp_path: P
     one_line_error(poor, "insufficient_funds")
 
 
+def bcs_bytes(field: v2.Bcs | None) -> bytes:
+    assert field is not None and field.value is not None
+    return bytes(field.value)
+
+
 async def test_node_stakes_table_is_served_as_dynamic_fields(
     devnet: DevnetProcess, enclaves: dict[Tier, str], client: ChainClient, pkg: K3sDaasPackage
 ) -> None:
@@ -388,7 +375,7 @@ async def test_node_stakes_table_is_served_as_dynamic_fields(
     record = await pkg.stake_for_node(key, 100, node)
     pool = await pkg.get_pool()
     fields = await client.list_dynamic_fields(pool.node_stakes_table)
-    names = {bytes(f.name.value)[1:].decode(): bytes(f.value.value).hex() for f in fields}  # type: ignore[union-attr]
+    names = {bcs_bytes(f.name)[1:].decode(): bcs_bytes(f.value).hex() for f in fields}
     assert names[node] == record.id[2:]
     found = await pkg.find_stake_for_node(node)
     assert found is not None

@@ -9,11 +9,11 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.devnet import DevnetProcess
 from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.events import FileCursorStore, checkpoint_events
 from k3s_daas.chain.keys import SuiKeyPair
 from k3s_daas.chain.package import K3sDaasPackage
-from tests.fixtures.devnet import DevnetProcess
 
 
 async def ground_truth(client: ChainClient, first: int, package: str) -> list[tuple[str, int]]:

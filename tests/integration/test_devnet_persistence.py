@@ -12,7 +12,7 @@ from grpclib.client import Channel
 from pysui.sui.sui_grpc.suimsgs.google.protobuf import FieldMask
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
-from tests.fixtures.devnet import DevnetProcess
+from harness.devnet import DevnetProcess
 
 
 def _grant_forever(

@@ -17,8 +17,8 @@ from pysui.sui.sui_common.config import confgroup
 from pysui.sui.sui_grpc.pgrpc_clients import GrpcProtocolClient
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
+from harness.devnet import DevnetProcess
 from k3s_daas.chain.keys import SuiKeyPair
-from tests.fixtures.devnet import DevnetProcess
 
 
 @pytest.fixture
@@ -79,6 +79,7 @@ async def test_pysui_builder_stakes_through_the_devnet(
     assert executed.effects is not None
     assert executed.effects.status is not None
     assert executed.effects.status.success, executed.effects.status
+    assert executed.digest is not None
     owned = await client.execute(command=cmd.GetGas(owner=key.address))
     assert owned.is_ok()
     got = await client.execute(command=cmd.GetTransaction(digest=executed.digest))

@@ -14,7 +14,7 @@ from grpclib.const import Status
 from pysui.sui.sui_grpc.suimsgs.google.protobuf import FieldMask
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
-from tests.fixtures.devnet import DevnetProcess
+from harness.devnet import DevnetProcess
 
 COIN_SHORT = "0x2::coin::Coin<0x2::sui::SUI>"
 

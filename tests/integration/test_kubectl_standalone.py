@@ -12,16 +12,23 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 import yaml
 
+from harness.processes import CLI, stop_process
 from tests.fixtures.kube import Kubectl, KubeServer, seal_token, token_kubeconfig
-from tests.fixtures.processes import CLI, stop_process
+
+
+class MakeKubeconfig(Protocol):
+    """The `kc` fixture: a kubeconfig for a role's token (or an explicit token)."""
+
+    def __call__(self, role: str = "basic", token: str | None = None) -> Path: ...
 
 
 @pytest.fixture
-def kc(kube_server: KubeServer, tmp_path: Path):
+def kc(kube_server: KubeServer, tmp_path: Path) -> MakeKubeconfig:
     def make(role: str = "basic", token: str | None = None) -> Path:
         return token_kubeconfig(
             tmp_path / f"kc-{role}",
@@ -37,7 +44,7 @@ def _rows(stdout: str) -> list[list[str]]:
     return [line.split() for line in stdout.strip().splitlines()]
 
 
-def test_get_nodes_prints_stake_columns(kubectl: Kubectl, kc) -> None:
+def test_get_nodes_prints_stake_columns(kubectl: Kubectl, kc: MakeKubeconfig) -> None:
     result = kubectl(kc(), "get", "nodes")
     assert result.returncode == 0, result.stderr
     rows = _rows(result.stdout)
@@ -51,7 +58,9 @@ def test_get_nodes_prints_stake_columns(kubectl: Kubectl, kc) -> None:
     assert re.fullmatch(r"[5-9]m(\d+s)?", by_name["node-a"][4])  # created 5 minutes before start
 
 
-def test_get_nodes_wide_adds_owner_permissions_pods_token(kubectl: Kubectl, kc) -> None:
+def test_get_nodes_wide_adds_owner_permissions_pods_token(
+    kubectl: Kubectl, kc: MakeKubeconfig
+) -> None:
     result = kubectl(kc(), "get", "nodes", "-o", "wide")
     assert result.returncode == 0, result.stderr
     rows = _rows(result.stdout)
@@ -65,7 +74,7 @@ def test_get_nodes_wide_adds_owner_permissions_pods_token(kubectl: Kubectl, kc) 
     ]
 
 
-def test_get_node_yaml_is_a_node_object(kubectl: Kubectl, kc) -> None:
+def test_get_node_yaml_is_a_node_object(kubectl: Kubectl, kc: MakeKubeconfig) -> None:
     result = kubectl(kc(), "get", "node", "node-b", "-o", "yaml")
     assert result.returncode == 0, result.stderr
     node = yaml.safe_load(result.stdout)
@@ -81,7 +90,7 @@ def test_get_node_yaml_is_a_node_object(kubectl: Kubectl, kc) -> None:
     )
 
 
-def test_describe_node(kubectl: Kubectl, kc) -> None:
+def test_describe_node(kubectl: Kubectl, kc: MakeKubeconfig) -> None:
     result = kubectl(kc(), "describe", "node", "node-a")
     assert result.returncode == 0, result.stderr
     assert "Name:               node-a" in result.stdout
@@ -92,25 +101,25 @@ def test_describe_node(kubectl: Kubectl, kc) -> None:
     assert "Failed to get lease" not in result.stdout
 
 
-def test_missing_node_is_not_found(kubectl: Kubectl, kc) -> None:
+def test_missing_node_is_not_found(kubectl: Kubectl, kc: MakeKubeconfig) -> None:
     result = kubectl(kc(), "get", "node", "nope")
     assert result.returncode != 0
     assert 'Error from server (NotFound): nodes "nope" not found' in result.stderr
 
 
-def test_writes_are_refused_as_status(kubectl: Kubectl, kc) -> None:
+def test_writes_are_refused_as_status(kubectl: Kubectl, kc: MakeKubeconfig) -> None:
     result = kubectl(kc("premium"), "delete", "node", "node-a")
     assert result.returncode != 0
     assert "MethodNotAllowed" in result.stderr and "read-only" in result.stderr
 
 
-def test_version(kubectl: Kubectl, kc) -> None:
+def test_version(kubectl: Kubectl, kc: MakeKubeconfig) -> None:
     result = kubectl(kc(), "version")
     assert result.returncode == 0, result.stderr
     assert "Server Version: v1.36.0-k3s-daas" in result.stdout
 
 
-def test_whoami_user_token(kubectl: Kubectl, kc, kube_server: KubeServer) -> None:
+def test_whoami_user_token(kubectl: Kubectl, kc: MakeKubeconfig, kube_server: KubeServer) -> None:
     result = kubectl(kc("standard"), "auth", "whoami", "-o", "json")
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)["status"]["userInfo"]
@@ -126,7 +135,7 @@ def test_whoami_user_token(kubectl: Kubectl, kc, kube_server: KubeServer) -> Non
     ]
 
 
-def test_whoami_node_token(kubectl: Kubectl, kc) -> None:
+def test_whoami_node_token(kubectl: Kubectl, kc: MakeKubeconfig) -> None:
     result = kubectl(kc("node"), "auth", "whoami")
     assert result.returncode == 0, result.stderr
     assert "system:node:node-a" in result.stdout
@@ -148,19 +157,23 @@ def test_whoami_node_token(kubectl: Kubectl, kc) -> None:
         ("node", ["delete", "nodes"], "no"),
     ],
 )
-def test_can_i(kubectl: Kubectl, kc, role: str, args: list[str], answer: str) -> None:
+def test_can_i(
+    kubectl: Kubectl, kc: MakeKubeconfig, role: str, args: list[str], answer: str
+) -> None:
     result = kubectl(kc(role), "auth", "can-i", *args)
     assert result.stdout.strip().splitlines()[0].split()[0] == answer, result.stderr
     assert result.returncode == (0 if answer == "yes" else 1)
 
 
-def test_bad_token_must_log_in(kubectl: Kubectl, kc) -> None:
+def test_bad_token_must_log_in(kubectl: Kubectl, kc: MakeKubeconfig) -> None:
     result = kubectl(kc("bad", token=seal_token(200)), "get", "nodes")
     assert result.returncode != 0
     assert "You must be logged in to the server" in result.stderr
 
 
-def test_exec_credential_kubeconfig(kubectl: Kubectl, kube_server: KubeServer, tmp_path) -> None:
+def test_exec_credential_kubeconfig(
+    kubectl: Kubectl, kube_server: KubeServer, tmp_path: Path
+) -> None:
     """`k3s-daas kubeconfig` + the real `k3s-daas exec-credential` plugin, token file and state."""
     ca = tmp_path / "ca.crt"
     ca.write_bytes(kube_server.identity.ca_pem)
@@ -234,7 +247,9 @@ def _wait_line(lines: queue.Queue[str], needle: str, timeout: float = 30) -> str
     raise AssertionError(f"{needle!r} not seen in {seen}")
 
 
-def test_watch_sees_revocation(kubectl: Kubectl, kc, kube_server: KubeServer) -> None:
+def test_watch_sees_revocation(
+    kubectl: Kubectl, kc: MakeKubeconfig, kube_server: KubeServer
+) -> None:
     proc = subprocess.Popen(
         kubectl.argv(
             kc(), "get", "nodes", "--watch", "--output-watch-events", "--request-timeout=60s"
@@ -256,5 +271,5 @@ def test_watch_sees_revocation(kubectl: Kubectl, kc, kube_server: KubeServer) ->
         line = _wait_line(lines, "Revoked(stake_slashed)")
         assert line.split()[:2] == ["MODIFIED", "node-c"]
     finally:
-        stop_process(proc)  # type: ignore[arg-type]
+        stop_process(proc)
         kube_server.nodes.put(original)

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from harness.devnet import DevnetProcess
+from harness.master import MasterProcess, Staker, chain, fund, new_staker
 from k3s_daas.attestation import load_root
 from k3s_daas.chain.keys import SuiKeyPair
 from k3s_daas.chain.package import K3sDaasPackage
 from k3s_daas.seal.token import format_token
 from k3s_daas.worker.attested import RegisteredEnclave, attest_master
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.master import MasterProcess, Staker, chain, fund, new_staker
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -270,7 +270,8 @@ async def test_replayed_registration(master: MasterProcess, http: httpx.AsyncCli
     assert_error(replay, 409, "replayed")
 
 
-async def test_relayed_to_another_master(master: MasterProcess, master_factory,
+async def test_relayed_to_another_master(master: MasterProcess,
+                                         master_factory: Callable[..., MasterProcess],
                                          staker: Staker) -> None:  # fmt: skip
     """A registration signed for master A is refused by master B (its enclave key differs)."""
     other = master_factory()

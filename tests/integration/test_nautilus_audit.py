@@ -7,9 +7,9 @@ import subprocess
 
 import httpx
 
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.master import MasterProcess, chain, new_staker
-from tests.fixtures.processes import CLI
+from harness.devnet import DevnetProcess
+from harness.master import MasterProcess, chain, new_staker
+from harness.processes import CLI
 
 
 def audit(master: MasterProcess, *args: str) -> subprocess.CompletedProcess[str]:

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from harness.devnet import DevnetProcess
+from harness.master import MasterProcess, chain, new_staker
 from k3s_daas.chain.package import K3sDaasPackage
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.master import MasterProcess, chain, new_staker
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -30,7 +30,9 @@ async def package(devnet: DevnetProcess) -> AsyncIterator[K3sDaasPackage]:
     await client.close()
 
 
-def wait_reason(master: MasterProcess, token: str, reason: str, timeout: float = 10.0) -> float:
+def wait_reason(
+    master: MasterProcess, token: str, reason: str | None, timeout: float = 10.0
+) -> float:
     """Seconds until the master's answer for `token` has `reason` (None = valid)."""
     start = time.monotonic()
     while True:

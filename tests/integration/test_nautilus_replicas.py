@@ -18,10 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.master import MasterProcess, chain, new_staker
-from tests.fixtures.processes import CLI
-from tests.fixtures.services import EtcdCluster, RedisServer
+from harness.devnet import DevnetProcess
+from harness.etcd import EtcdCluster
+from harness.master import MasterProcess, chain, new_staker
+from harness.processes import CLI
+from tests.fixtures.services import RedisServer
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:

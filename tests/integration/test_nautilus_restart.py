@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.master import MasterProcess, Staker, chain, new_staker
+from harness.devnet import DevnetProcess
+from harness.master import MasterProcess, Staker, chain, new_staker
 
 pytestmark = pytest.mark.timeout(300)
 WORKERS = 50

@@ -14,6 +14,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from harness.devnet import DevnetProcess
+from harness.master import chain, new_staker
+from harness.processes import free_port
 from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.package import K3sDaasPackage
 from k3s_daas.nautilus.errors import TokenRejected
@@ -27,9 +30,6 @@ from k3s_daas.nautilus.shared_cache import (
 from k3s_daas.nautilus.store import StoreConfigError
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.seal.token import token_fingerprint
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.master import chain, new_staker
-from tests.fixtures.processes import free_port
 from tests.fixtures.services import RedisServer
 
 # The master only registers an enclave on chain: minting a Seal token needs one (E_NO_ENCLAVE).
@@ -52,7 +52,7 @@ def replica(client: ChainClient, devnet: DevnetProcess, redis_url: str) -> Valid
 
 
 def count(validator: Validator, outcome: str) -> float:
-    return validator.metrics.cache.labels(outcome)._value.get()
+    return float(validator.metrics.cache.labels(outcome)._value.get())
 
 
 async def test_replicas_share_reads_and_tombstones_hide_revoked_answers(
@@ -156,14 +156,13 @@ async def test_a_failed_tombstone_stops_reading_redis_until_entries_expire(
     try:
         await shared.put(fp, claims, time.time())
         assert await shared.get(fp) is not None
-        real = shared.client.set
 
         async def broken(*args: object, **kwargs: object) -> None:
             raise ConnectionError("double: Redis refused the tombstone")
 
-        shared.client.set = broken  # type: ignore[method-assign]
-        await shared.forget_stake(claims.stake_record_id)
-        shared.client.set = real  # type: ignore[method-assign]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(shared.client, "set", broken)
+            await shared.forget_stake(claims.stake_record_id)
         await asyncio.sleep(RETRY_AFTER_S + 0.2)  # past the pause any failure causes
         assert await shared.get(fp) is None  # the entry is still in Redis, but not read
         assert await shared.client.exists(PREFIX + "v:" + fp) == 1

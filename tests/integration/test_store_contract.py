@@ -11,11 +11,12 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
+from harness.etcd import EtcdCluster
 from k3s_daas.nautilus.store import (
     Entry,
     Store,
@@ -25,7 +26,6 @@ from k3s_daas.nautilus.store import (
     open_store,
     put_if_absent,
 )
-from tests.fixtures.services import EtcdCluster
 
 BACKENDS = ["memory", "sqlite", "sealed-sqlite", "etcd"]
 
@@ -52,7 +52,7 @@ def ns() -> str:
     return f"/t-{uuid.uuid4().hex[:12]}/"
 
 
-async def eventually(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+async def eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if await predicate():

@@ -6,9 +6,9 @@ import asyncio
 import os
 from collections.abc import Callable
 
+from harness.etcd import EtcdCluster
 from k3s_daas.nautilus.audit import AuditLog, tail, verify
 from k3s_daas.nautilus.store import StoreIntegrityError, StoreUnavailableError, open_store
-from tests.fixtures.services import EtcdCluster
 
 
 async def test_two_replicas_keep_one_linear_chain(

@@ -18,11 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.devnet import DevnetProcess
+from harness.master import MasterProcess, chain, new_staker
+from harness.processes import CLI, free_port
 from k3s_daas.kube.tls import ServerIdentity, issue_client_certificate
 from k3s_daas.kube.webhooks import TOKENREVIEW_PATH
-from tests.fixtures.devnet import DevnetProcess
-from tests.fixtures.master import MasterProcess, chain, new_staker
-from tests.fixtures.processes import CLI, free_port
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -4,7 +4,7 @@ sends, answers validated against the official `kubernetes` models."""
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -217,7 +217,9 @@ def test_sar_non_resource_no_opinion(http: httpx.Client, kube_server: KubeServer
         lambda r: r["spec"].update(groups="seal:perm:*:*"),
     ],
 )
-def test_malformed_sar_is_400_status(http: httpx.Client, mutate) -> None:
+def test_malformed_sar_is_400_status(
+    http: httpx.Client, mutate: Callable[[dict[str, Any]], object]
+) -> None:
     request = sar("seal:0x1", [], {}, verb="get", resource="pods")
     mutate(request)
     resp = http.post(SAR, json=request)

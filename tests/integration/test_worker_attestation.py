@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, TypedDict
 
 import pytest
 import uvicorn
@@ -21,10 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 
+from harness.processes import free_port, port_open, wait_for
 from k3s_daas.attestation import create_dev_ca
 from k3s_daas.nautilus.enclave import SimulatedEnclave
 from k3s_daas.worker.attested import MasterNotTrusted, RegisteredEnclave, attest_master
-from tests.fixtures.processes import free_port, port_open, wait_for
 
 
 def tls_identity(folder: Path) -> tuple[Path, Path, bytes]:
@@ -89,8 +90,19 @@ def serve(folder: Path, enclave: SimulatedEnclave, cert: Path, key: Path) -> Ite
         thread.join(10)
 
 
+class World(TypedDict):
+    """The module's trust anchors and three served "masters": (url, enclave) each."""
+
+    root: x509.Certificate
+    pcrs: dict[int, bytes]
+    honest: tuple[str, SimulatedEnclave]
+    wrong_pcr: tuple[str, SimulatedEnclave]
+    unbound: tuple[str, SimulatedEnclave]
+    foreign_root: x509.Certificate
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder = tmp_path_factory.mktemp("attest")
     ca = create_dev_ca(folder / "ca")
     cert, key, spki = tls_identity(folder)
@@ -118,13 +130,13 @@ def registered(*enclaves: SimulatedEnclave) -> list[RegisteredEnclave]:
     return [RegisteredEnclave(f"0x{i:064x}", e.public_key, {}) for i, e in enumerate(enclaves)]
 
 
-async def test_honest_master_is_attested_and_pinned(world: dict[str, object]) -> None:
-    url, enclave = world["honest"]  # type: ignore[misc]
+async def test_honest_master_is_attested_and_pinned(world: World) -> None:
+    url, enclave = world["honest"]
     attested = await attest_master(
         url,
         root=world["root"],
         expected_pcrs=world["pcrs"],
-        enclaves=registered(enclave),  # type: ignore[arg-type]
+        enclaves=registered(enclave),
     )
     assert attested.enclave_public_key == enclave.public_key
     import httpx
@@ -144,22 +156,26 @@ async def test_honest_master_is_attested_and_pinned(world: dict[str, object]) ->
     ],
 )
 async def test_impostors_are_refused(
-    world: dict[str, object], which: str, root_key: str, register_it: bool, reason: str
+    world: World,
+    which: Literal["wrong_pcr", "honest", "unbound"],
+    root_key: Literal["root", "foreign_root"],
+    register_it: bool,
+    reason: str,
 ) -> None:
-    url, enclave = world[which]  # type: ignore[misc]
+    url, enclave = world[which]
     enclaves = registered(enclave) if register_it else registered()
     with pytest.raises(MasterNotTrusted) as info:
         await attest_master(
             url, root=world[root_key], expected_pcrs=world["pcrs"], enclaves=enclaves
-        )  # type: ignore[arg-type]
+        )
     assert info.value.reason == reason
 
 
-async def test_unreachable_master_is_not_trusted(world: dict[str, object]) -> None:
+async def test_unreachable_master_is_not_trusted(world: World) -> None:
     with pytest.raises(MasterNotTrusted, match="unreachable"):
         await attest_master(
             f"https://127.0.0.1:{free_port()}",
             root=world["root"],
             expected_pcrs={},
-            enclaves=[],  # type: ignore[arg-type]
+            enclaves=[],
         )

@@ -10,9 +10,11 @@ import hashlib
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import cbor2
 import pytest
@@ -74,7 +76,7 @@ def leaf(ca: DevCA) -> EnclaveLeaf:
 
 
 def payload(
-    leaf: EnclaveLeaf, *, at: datetime | None = None, **changes: object
+    leaf: EnclaveLeaf, *, at: datetime | None = None, **changes: Any
 ) -> AttestationDocument:
     at = at or datetime.now(UTC)
     doc = AttestationDocument(
@@ -87,18 +89,18 @@ def payload(
         user_data=b"\x01" * 32,
         nonce=NONCE,
     )
-    return replace(doc, **changes)  # type: ignore[arg-type]
+    return replace(doc, **changes)
 
 
-def verify(document: bytes, ca: DevCA, **overrides: object) -> AttestationDocument:
-    kwargs: dict[str, object] = {
+def verify(document: bytes, ca: DevCA, **overrides: Any) -> AttestationDocument:
+    kwargs: dict[str, Any] = {
         "root": ca.root,
         "expected_pcrs": {0: PCRS[0], 1: PCRS[1], 2: PCRS[2]},
         "expected_nonce": NONCE,
         "expected_public_key": ENCLAVE_KEY,
     }
     kwargs.update(overrides)
-    return verify_document(document, **kwargs)  # type: ignore[arg-type]
+    return verify_document(document, **kwargs)
 
 
 def rejected(document: bytes, ca: DevCA, **overrides: object) -> str:
@@ -172,9 +174,11 @@ def test_absent_optionals_are_null_and_parse_as_none(ca: DevCA, leaf: EnclaveLea
         pytest.param(lambda d: cbor2.dumps({"a": 1}), id="map"),
     ],
 )
-def test_malformed_envelopes_are_bad_format(ca: DevCA, leaf: EnclaveLeaf, mangle: object) -> None:
+def test_malformed_envelopes_are_bad_format(
+    ca: DevCA, leaf: EnclaveLeaf, mangle: Callable[[bytes], bytes]
+) -> None:
     document = sign_document(payload(leaf), leaf.key)
-    bad = mangle(document)  # type: ignore[operator]
+    bad = mangle(document)
     with pytest.raises(AttestationError) as info:
         parse_document(bad)
     assert info.value.reason == "bad_format"
@@ -475,8 +479,9 @@ def test_dev_ca_shape_matches_aws(ca: DevCA, leaf: EnclaveLeaf) -> None:
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
         assert constraints.critical and constraints.value.ca
         assert constraints.value.path_length == path_length
-        assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
-        assert cert.public_key().curve.name == "secp384r1"  # type: ignore[union-attr]
+        public_key = cert.public_key()
+        assert isinstance(public_key, ec.EllipticCurvePublicKey)
+        assert public_key.curve.name == "secp384r1"
     assert leaf.cabundle == (ca.root_der, ca.intermediate.public_bytes(Encoding.DER))
     lifetime = leaf.certificate.not_valid_after_utc - leaf.certificate.not_valid_before_utc
     assert lifetime < timedelta(hours=4)

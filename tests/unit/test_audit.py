@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ TOKEN = "seal_" + "ab" * 32 + "cd" * 32
 
 
 @pytest.fixture
-async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
     opened = open_store(f"sqlite:///{tmp_path / 'store.db'}", data_key=os.urandom(32))
     yield opened
     await opened.close()
@@ -49,6 +50,13 @@ async def fill(store: Store, count: int) -> AuditLog:
     return log
 
 
+async def stored(store: Store, key: str) -> bytes:
+    """The raw value at `key`, which the test has written."""
+    entry = await store.get(key)
+    assert entry is not None
+    return entry.value
+
+
 async def rewrite(store: Store, seq: int, **changes: object) -> None:
     """Re-store entry `seq` validly sealed but with other content (an insider with the key)."""
     entry = await store.get(entry_key(seq))
@@ -63,9 +71,9 @@ async def test_hundred_entries_verify(store: Store) -> None:
     result = await verify(store, page=7)  # several pages
     assert result.ok and result.entries_checked == 100
     assert result.first_bad_seq is None and result.problem is None
-    first = json.loads((await store.get(entry_key(1))).value)  # type: ignore[union-attr]
+    first = json.loads(await stored(store, entry_key(1)))
     assert first["prev_hash"] == GENESIS_HASH and first["hash"] == entry_hash(first)
-    head = json.loads((await store.get(HEAD_KEY)).value)  # type: ignore[union-attr]
+    head = json.loads(await stored(store, HEAD_KEY))
     assert head["seq"] == 100
 
 
@@ -79,7 +87,7 @@ async def test_entry_shape_and_no_token(store: Store) -> None:
         token_fingerprint=token_fingerprint(TOKEN),
     )
     assert entry.seq == 1 and entry.token_fingerprint == token_fingerprint(TOKEN)
-    raw = (await store.get(entry_key(1))).value  # type: ignore[union-attr]
+    raw = await stored(store, entry_key(1))
     assert raw == canonical_json(json.loads(raw)) and b" " not in raw
     assert TOKEN.encode() not in raw
     with pytest.raises(AuditError) as caught:
@@ -100,7 +108,7 @@ async def test_changed_content_is_named(store: Store) -> None:
 
 async def test_rehashed_entry_breaks_the_next_link(store: Store) -> None:
     await fill(store, 20)
-    entry = json.loads((await store.get(entry_key(7))).value)  # type: ignore[union-attr]
+    entry = json.loads(await stored(store, entry_key(7)))
     entry["decision"] = "allow"
     entry["hash"] = entry_hash(entry)
     await store.put(entry_key(7), canonical_json(entry))
@@ -111,7 +119,7 @@ async def test_rehashed_entry_breaks_the_next_link(store: Store) -> None:
 
 async def test_rehashed_last_entry_disagrees_with_the_head(store: Store) -> None:
     await fill(store, 5)
-    entry = json.loads((await store.get(entry_key(5))).value)  # type: ignore[union-attr]
+    entry = json.loads(await stored(store, entry_key(5)))
     entry["reason"] = "covered up"
     entry["hash"] = entry_hash(entry)
     await store.put(entry_key(5), canonical_json(entry))
@@ -137,7 +145,7 @@ async def test_truncated_tail_is_named(store: Store) -> None:
 async def test_tampered_sealed_bytes_are_named(store: Store) -> None:
     await fill(store, 5)
     assert isinstance(store, SealedStore)
-    raw = (await store.inner.get(entry_key(3))).value  # type: ignore[union-attr]
+    raw = await stored(store.inner, entry_key(3))
     await store.inner.put(entry_key(3), raw[:-1] + bytes([raw[-1] ^ 1]))
     result = await verify(store)
     assert (
@@ -155,7 +163,7 @@ async def test_concurrent_appends_stay_linear(store: Store) -> None:
     )
     for log in logs:
         await log.settle()
-    head = json.loads((await store.get(HEAD_KEY)).value)  # type: ignore[union-attr]
+    head = json.loads(await stored(store, HEAD_KEY))
     assert head["seq"] == 40  # background head moves never go backwards
     result = await verify(store)
     assert result.ok and result.entries_checked == 40
@@ -166,9 +174,9 @@ async def test_concurrent_appends_stay_linear(store: Store) -> None:
 async def test_head_lag_is_repaired(store: Store) -> None:
     """A crash between writing entry N and moving the head leaves no hole."""
     await fill(store, 3)
-    head = await store.get(HEAD_KEY)
+    head = await stored(store, HEAD_KEY)
     log = await fill(store, 1)  # entry 4
-    await store.put(HEAD_KEY, head.value)  # type: ignore[union-attr]  # head back at 3
+    await store.put(HEAD_KEY, head)  # head back at 3
     assert (await verify(store)).ok
     entry = await log.append(actor="a", action="b", subject="c", decision="allow")
     assert entry.seq == 5 and (await verify(store)).entries_checked == 5

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import CLI
 from k3s_daas.nautilus.audit import AuditLog, canonical_json, entry_key
 from k3s_daas.nautilus.store import open_store
-from tests.fixtures.processes import CLI
 
 
 @pytest.fixture

@@ -40,7 +40,8 @@ def key() -> SuiKeyPair:
 
 
 def pysui_key(key: SuiKeyPair) -> PysuiKeyPair:
-    return keypair_from_keystring(key.to_suiprivkey())
+    pair: PysuiKeyPair = keypair_from_keystring(key.to_suiprivkey())
+    return pair
 
 
 def test_fixed_vectors(key: SuiKeyPair) -> None:

@@ -16,7 +16,7 @@ from k3s_daas.chain.keys import SuiKeyPair, transaction_digest
 from k3s_daas.devnet.errors import ExecutionFailure, InvalidTransaction
 from k3s_daas.devnet.executor import COMPUTATION_UNITS_PER_COMMAND, decode_pure, storage_cost
 from k3s_daas.devnet.ids import CLOCK, REFERENCE_GAS_PRICE
-from k3s_daas.devnet.objects import AddressOwner, ImmutableOwner
+from k3s_daas.devnet.objects import AddressOwner, ImmutableOwner, SharedOwner
 from k3s_daas.devnet.package import coin_value
 from k3s_daas.seal import constants as c
 from k3s_daas.seal.sui import derive_object_id
@@ -372,7 +372,8 @@ def test_versions_are_lamport(chain: Chain, alice: SuiKeyPair, enclave: str) -> 
     assert chain.obj(chain.config) == config_before
     staked = chain.ok(alice, chain.stake_ptb(100, "v"))
     new_record = chain.obj(chain.created(staked, "::StakeRecord"))
-    assert new_record.owner.initial_shared_version == staked.effects.lamport_version  # type: ignore[union-attr]
+    assert isinstance(new_record.owner, SharedOwner)
+    assert new_record.owner.initial_shared_version == staked.effects.lamport_version
     assert chain.obj(chain.pool).version == staked.effects.lamport_version
 
 

@@ -53,7 +53,7 @@ from tests.fixtures.kube import node_claims, sample_node, user_claims
     ],
 )
 def test_node_token_rules(attrs: dict[str, str], ok: bool) -> None:
-    assert node_allows("node-a", ResourceAttributes(**attrs)) is ok
+    assert node_allows("node-a", ResourceAttributes.model_validate(attrs)) is ok
 
 
 def test_user_rules_follow_seal_permissions() -> None:

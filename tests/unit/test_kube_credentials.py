@@ -6,9 +6,11 @@ import json
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from harness.processes import CLI
 from k3s_daas.kube.exec_credential import (
     Credential,
     exec_credential,
@@ -18,7 +20,6 @@ from k3s_daas.kube.exec_credential import (
 from k3s_daas.kube.kubeconfig import KubeconfigError, kubeconfig_dict, write_kubeconfig
 from k3s_daas.kube.types import CredentialFileError
 from tests.fixtures.kube import seal_token
-from tests.fixtures.processes import CLI
 
 TOKEN = seal_token(5)
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -112,9 +113,9 @@ def test_kubeconfig_shape_and_mode(tmp_path: Path) -> None:
         {"server": "https://h", "ca_pem": CA, "token_file": Path("t"), "worker_state": Path("s")},
     ],
 )
-def test_kubeconfig_refuses(kwargs: dict[str, object]) -> None:
+def test_kubeconfig_refuses(kwargs: dict[str, Any]) -> None:
     with pytest.raises(KubeconfigError):
-        kubeconfig_dict(**kwargs)  # type: ignore[arg-type]
+        kubeconfig_dict(**kwargs)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -30,6 +30,7 @@ from k3s_daas.nautilus.cluster import K3sCluster, StandaloneCluster, open_cluste
 from k3s_daas.nautilus.errors import MasterError, StartupError
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.settings import NautilusSettings
+from tests.fixtures.clock import FakeClock
 from tests.fixtures.k3s import SECRETS_PATH, FakeKubeApiserver, running_apiserver
 
 
@@ -213,13 +214,20 @@ async def test_k3s_cluster_admits_and_tears_down(tmp_path: Path) -> None:
 async def test_k3s_cluster_retries_teardown_until_the_api_answers(tmp_path: Path) -> None:
     with running_apiserver(tmp_path) as fake:
         api = connect_cluster(fake.write_kubeconfig(tmp_path / "k"))
-        cluster = K3sCluster(api, Metrics(), token_ttl=timedelta(minutes=5), retry_delay=0.05)
+        clock = FakeClock()
+        cluster = K3sCluster(
+            api, Metrics(), token_ttl=timedelta(minutes=5), retry_delay=0.05, sleep=clock.sleep
+        )
         fake.nodes.add("worker-1")
         fake.fail_with = 503
         cluster.revoked("worker-1", "stake_slashed")
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(clock.sleeping(1), 10)  # the first attempt failed
+        clock.advance(0.05)
+        await asyncio.wait_for(clock.sleeping(2), 10)  # so did the retry; it backs off
         assert "worker-1" in fake.nodes
+        assert clock.sleeps == [0.05, 0.1]
         fake.fail_with = None
+        clock.advance(0.1)
         await cluster.drain()
         assert "worker-1" not in fake.nodes
         await cluster.close()

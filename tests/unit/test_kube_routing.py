@@ -9,13 +9,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from harness.kube_doubles import MemoryAuthenticator, MemoryNodeSource
 from k3s_daas.kube import api, webhooks
 from k3s_daas.kube.api import discovery, empty_lists, fallback, nodes, reviews
 from k3s_daas.kube.dependencies import KubeBackend, attach
 from k3s_daas.kube.install import install
 from k3s_daas.seal import Claims, Tier
 from tests.fixtures.kube import sample_node, seal_token, user_claims
-from tests.fixtures.kube_doubles import MemoryAuthenticator, MemoryNodeSource
 
 
 @pytest.mark.parametrize("standalone_first", [True, False])

@@ -1,18 +1,20 @@
 """Registry rules: node conflicts (409), lifecycle transitions, terminal states, the change feed.
 
-`DictStore` is a test double of the Store (get/put/compare_and_set/range in a dict).
+`DictStore` is a test double of the Store (get/put/compare_and_set/range in a dict, no watch).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from k3s_daas.nautilus.errors import MasterError
 from k3s_daas.nautilus.metrics import Metrics
-from k3s_daas.nautilus.registry import Registry
+from k3s_daas.nautilus.registry import Registry, WorkerRecord
+from k3s_daas.nautilus.store import WatchStream
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.permissions import Tier
 
@@ -36,6 +38,16 @@ class DictStore:
 
     async def range(self, prefix: str) -> list[tuple[str, bytes]]:
         return sorted((k, v) for k, v in self.data.items() if k.startswith(prefix))
+
+    def watch(self, prefix: str) -> WatchStream:
+        raise NotImplementedError("no change feed: tests on a DictStore never follow it")
+
+
+def registered(registry: Registry, node_id: str) -> WorkerRecord:
+    """The registry's record of `node_id`, which the test has registered."""
+    found = registry.get(node_id)
+    assert found is not None
+    return found
 
 
 def claims(owner: str = "0x" + "a" * 64, node: str = "n1", stake: str = "0x" + "5" * 64) -> Claims:
@@ -70,7 +82,7 @@ async def test_lifecycle_and_reload() -> None:
     assert info.value.reason == "not_registered"
     fresh = Registry(store, Metrics())
     assert await fresh.load() == 1
-    assert fresh.get("n1").status == "evicted"  # type: ignore[union-attr]
+    assert registered(fresh, "n1").status == "evicted"
     assert fresh.revision == reg.revision
 
 
@@ -135,6 +147,7 @@ async def test_replicas_sharing_a_store_follow_each_other() -> None:
         assert a.followed == 2 and b.followed == 2
         # b's kube change feed shows the remote registrations
         feed = b.watch(since)
+        assert isinstance(feed, AsyncGenerator)  # so it can be closed
         kinds = [(await anext(feed))[0] for _ in range(2)]
         assert kinds == ["ADDED", "ADDED"]
         await feed.aclose()
@@ -158,9 +171,9 @@ async def test_remote_records_are_ordered_by_store_revision_not_clocks() -> None
 
     behind = record.updated - timedelta(seconds=5)  # a replica whose clock is 5 s behind
     assert await reg.apply(event("revoked", behind, 10)) is True  # the newer write still wins
-    assert reg.get("n1").status == "revoked"  # type: ignore[union-attr]
+    assert registered(reg, "n1").status == "revoked"
     assert await reg.apply(event("ready", record.updated + timedelta(1), 9)) is False  # older
     assert await reg.apply(event("ready", behind, 0)) is False  # catch-up read: older `updated`
-    assert reg.get("n1").status == "revoked"  # type: ignore[union-attr]
+    assert registered(reg, "n1").status == "revoked"
     bad = WatchEvent("put", PREFIX + "n1", Entry(b"{not json", 11))
     assert await reg.apply(bad) is False

@@ -135,7 +135,7 @@ async def test_owner_mismatch() -> None:
      ({"status": 3}, "stake_withdrawing"), ({"balance": 50}, "stake_too_low"),
      ({"expires_at": 5}, "expired")],
 )  # fmt: skip
-async def test_stake_and_expiry_reasons(kw: dict[str, int], expected: str) -> None:
+async def test_stake_and_expiry_reasons(kw: dict[str, Any], expected: str) -> None:
     chain = ChainDouble()
     v = validator(chain)
     assert await reason(v, mint(chain, **kw).token) == expected

@@ -116,7 +116,8 @@ async def test_sealed_watch_opens_values() -> None:
         await store.put("/w/a", SECRET)
         event = await anext(events)
     assert event.entry is not None and event.entry.value == SECRET
-    assert (await store.inner.get("/w/a")).value != SECRET  # type: ignore[union-attr]
+    stored = await store.inner.get("/w/a")
+    assert stored is not None and stored.value != SECRET
     await store.close()
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from k3s_daas.nautilus.store import Entry
 from k3s_daas.nautilus.store.base import WatchEvent
-from k3s_daas.nautilus.store.sqlite import SqliteStore
+from k3s_daas.nautilus.store.sqlite import SqliteStore, _Outcome, _Write
 
 
 async def test_concurrent_writes_share_commits(
@@ -21,7 +21,7 @@ async def test_concurrent_writes_share_commits(
     batches: list[int] = []
     commit = store._commit_batch
 
-    def counting(batch):  # type: ignore[no-untyped-def]
+    def counting(batch: list[_Write]) -> list[_Outcome]:
         batches.append(len(batch))
         return commit(batch)
 

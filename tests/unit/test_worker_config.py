@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def key() -> SuiKeyPair:
     return SuiKeyPair.generate()
 
 
-def write(tmp_path: Path, data: dict[str, object]) -> Path:
+def write(tmp_path: Path, data: Mapping[str, object]) -> Path:
     path = tmp_path / "worker.json"
     path.write_text(json.dumps(data))
     return path

@@ -23,7 +23,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
-from yaml import YAMLError  # type: ignore[import-untyped]
+from yaml import YAMLError
 
 from k3s_daas.kube.kubeconfig import write_private_json
 from k3s_daas.kube.tls import ClientCertificate

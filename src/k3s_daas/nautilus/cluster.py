@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final, Protocol
@@ -90,11 +90,13 @@ class K3sCluster:
         token_ttl: timedelta,
         server: str | None = None,
         retry_delay: float = 0.5,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.api = api
         self.server = server or api.server
         self.metrics = metrics
         self.retry_delay = retry_delay
+        self._sleep = sleep
         self._issuer = BootstrapTokenIssuer(api.client, api.ca_pem, token_ttl)
         self._revoker = NodeRevoker(api.client)
         self._pending: set[asyncio.Task[None]] = set()
@@ -126,7 +128,7 @@ class K3sCluster:
             except K3sApiError as exc:
                 log.warning("node teardown failed", node=node_id, attempt=attempt,
                             error=exc.message)  # fmt: skip
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
             self.metrics.cluster_actions.labels("node_revoke", "ok").inc()

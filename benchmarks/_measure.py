@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark modules: percentiles, result rows, a lean HTTPS client."""
+"""Measurement helpers for the benchmark modules: percentiles, result rows, process CPU time and
+a lean HTTPS keep-alive load generator. Launching processes is `harness`'s job."""
 
 from __future__ import annotations
 
