@@ -245,10 +245,18 @@ class StubChain:
     async def list_owned_objects(self, owner: str, object_type: str) -> list[ObjectData]:
         assert (owner, object_type) == (self.sender, SUI_COIN_TYPE)
         return [
-            ObjectData(c["object_id"], c["version"], SUI_COIN_TYPE, owner, False, {},
-                       digest=c["digest"], balance=b)
+            ObjectData(
+                c["object_id"],
+                c["version"],
+                SUI_COIN_TYPE,
+                owner,
+                False,
+                {},
+                digest=c["digest"],
+                balance=b,
+            )
             for c, b in zip(self.gas, self.balances, strict=True)
-        ]  # fmt: skip
+        ]
 
     async def reference_gas_price(self) -> int:
         return int(self.fixture["gas_price"])
@@ -261,18 +269,40 @@ class StubChain:
         pkg = f["package_id"]
         if object_id == f["admin_cap"]["object_id"]:
             cap = f["admin_cap"]
-            return ObjectData(cap["object_id"], cap["version"], f"{pkg}::staking::AdminCap",
-                              self.sender, False, {"id": cap["object_id"]}, digest=cap["digest"])  # fmt: skip
+            return ObjectData(
+                cap["object_id"],
+                cap["version"],
+                f"{pkg}::staking::AdminCap",
+                self.sender,
+                False,
+                {"id": cap["object_id"]},
+                digest=cap["digest"],
+            )
         if object_id == f["seal_token"]["object_id"]:
             token = f["seal_token"]
             fields = {
-                "id": token["object_id"], "token_hash": base64.b64encode(b"\x01" * 32).decode(),
-                "owner": self.sender, "node_id": "", "stake_record": f["stake_record"]["object_id"],
-                "stake_amount": "1000000000", "stake_type": 1, "permissions": ["pods:read"],
-                "tier": 1, "issued_at": "4", "expires_at": "104", "enclave": f["enclave"]["object_id"],
-            }  # fmt: skip
-            return ObjectData(token["object_id"], token["version"], SealTokenView.type_for(pkg),
-                              self.sender, False, fields, digest=token["digest"])  # fmt: skip
+                "id": token["object_id"],
+                "token_hash": base64.b64encode(b"\x01" * 32).decode(),
+                "owner": self.sender,
+                "node_id": "",
+                "stake_record": f["stake_record"]["object_id"],
+                "stake_amount": "1000000000",
+                "stake_type": 1,
+                "permissions": ["pods:read"],
+                "tier": 1,
+                "issued_at": "4",
+                "expires_at": "104",
+                "enclave": f["enclave"]["object_id"],
+            }
+            return ObjectData(
+                token["object_id"],
+                token["version"],
+                SealTokenView.type_for(pkg),
+                self.sender,
+                False,
+                fields,
+                digest=token["digest"],
+            )
         raise AssertionError(f"unexpected read of {object_id}")
 
     def remember_shared(self, object_id: str, version: int) -> None:
