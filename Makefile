@@ -23,8 +23,10 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 venv: $(STAMP)
 dev: $(STAMP_DEV)
 
-# Mysten's tree-sitter Move grammar via its prettier plugin: parses every .move file.
-$(NODE_TOOLS): .tools/package.json
+# Mysten's tree-sitter Move grammar via its prettier plugin (parses every .move file) and Mysten's
+# TypeScript SDK (golden vectors for tests/unit/test_golden_vectors.py). Reinstalled when the pins
+# change.
+$(NODE_TOOLS): .tools/package.json .tools/package-lock.json
 	cd .tools && npm install --no-audit --no-fund --silent
 	touch $@
 

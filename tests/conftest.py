@@ -13,6 +13,7 @@ _FIXTURE_MODULES = [
     "tests.fixtures.services",
     "tests.fixtures.master",
     "tests.fixtures.kube",
+    "tests.fixtures.golden",
 ]
 pytest_plugins = [m for m in _FIXTURE_MODULES if importlib.util.find_spec(m) is not None]
 

@@ -1,0 +1,397 @@
+"""Byte-for-byte agreement with Mysten's TypeScript SDK, the independent oracle.
+
+`.tools/golden.mjs` builds our package's transactions with `@mysten/sui`'s `Transaction` from fixed
+inputs and signs fixed messages with fixed keys; here the product builds the same transactions
+through `K3sDaasPackage` (the real builders, with a stub chain that answers the reads and captures
+the signed bytes instead of executing) and must produce the same BCS, digests and signatures.
+Secp256k1/r1 are not in the product yet: their vectors are checked for well-formedness with
+`cryptography` alone (ECDSA over SHA-256 of the intent digest, RFC 6979, low S).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import bech32
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from k3s_daas.chain.client import SUI_COIN_TYPE
+from k3s_daas.chain.deployment import Deployment
+from k3s_daas.chain.keys import (
+    INTENT_TRANSACTION,
+    SuiKeyPair,
+    address_from_public_key,
+    personal_message_bytes,
+    recover_personal_message_signer,
+    transaction_digest,
+    verify_personal_message,
+    verify_transaction_signature,
+)
+from k3s_daas.chain.package import K3sDaasPackage
+from k3s_daas.chain.transactions import decode
+from k3s_daas.chain.views import ObjectData, SealTokenView
+from k3s_daas.seal.permissions import Tier
+from k3s_daas.seal.sui import blake2b256
+from k3s_daas.seal.token import format_token, secret_commitment
+from tests.fixtures.golden import pinned_sdk_version
+
+U64_MAX = 2**64 - 1
+ECDSA_CURVES: dict[str, ec.EllipticCurve] = {
+    "secp256k1": ec.SECP256K1(),
+    "secp256r1": ec.SECP256R1(),
+}
+CURVE_ORDERS = {
+    "secp256k1": 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141,
+    "secp256r1": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+}
+# sui-rust-sdk's own fixtures (crates/sui-crypto/src/secp256{k,r}1.rs), message b"hello": the
+# generator's keys `secp256k1_mysten`/`secp256r1_mysten` use the same secrets.
+MYSTEN_HELLO_SIGNATURES = {
+    "secp256k1_mysten": "AVFAWGjuD8+xUoc6jMC0lKqMtT+4ukln7vz+8Nuv+EbYKl47jwzOWn39maDsqu81kezLPgLz"
+    "z6o/AfSE0M9+jVwClcrtiuyUggEt/6CEZi8+JQ+NS9TmOhPBZV2X1KjhGCw=",
+    "secp256r1_mysten": "AlqWPdkIE2bZAUquKv2Tdh9i+Ih+rVSQXH/YsgvwkmeOJR0YLjL/kadivoPtiQkvZBQ1ZI8e"
+    "DZxe8SaLniwoT88Dh+/vAuGf1UrouFTdefpBEWn3apy8x3EexN5c5ESzGDc=",
+}
+MYSTEN_ADDRESSES = {
+    "secp256k1_mysten": "0x8804086e7ebc98a455921e4df2e73e0bdc45f9da987989cb722f37923ae56e3e",
+    "secp256r1_mysten": "0x67d64dda7d864e6f245611dcb0f0c6bec0a4703b57eee75c32db30d1de16866b",
+}
+
+
+# -- ECDSA, from the vectors' definition (the product has no Secp256k1/r1 keys yet) ---------------
+@dataclass(frozen=True)
+class EcdsaTestKey:
+    """A Secp256k1/r1 Sui key as Mysten's SDKs define it; duck-types `SuiKeyPair` for signing."""
+
+    scheme: str
+    flag: int
+    private: ec.EllipticCurvePrivateKey
+
+    @classmethod
+    def from_secret(cls, scheme: str, flag: int, secret: bytes) -> EcdsaTestKey:
+        curve = ECDSA_CURVES[scheme]
+        return cls(scheme, flag, ec.derive_private_key(int.from_bytes(secret, "big"), curve))
+
+    @property
+    def public_key(self) -> bytes:
+        return self.private.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+
+    @property
+    def address(self) -> str:
+        return "0x" + blake2b256(bytes([self.flag]) + self.public_key).hex()
+
+    def _serialized(self, digest: bytes) -> bytes:
+        """flag || r || s (low S) || compressed public key: ECDSA over SHA-256(digest)."""
+        der = self.private.sign(digest, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+        r, s = decode_dss_signature(der)
+        order = CURVE_ORDERS[self.scheme]
+        if s > order // 2:
+            s = order - s
+        return bytes([self.flag]) + r.to_bytes(32, "big") + s.to_bytes(32, "big") + self.public_key
+
+    def sign_transaction(self, tx_bytes: bytes) -> bytes:
+        return self._serialized(blake2b256(INTENT_TRANSACTION + tx_bytes))
+
+    def sign_personal_message(self, message: bytes) -> bytes:
+        return self._serialized(blake2b256(personal_message_bytes(message)))
+
+
+def check_ecdsa_signature(scheme: str, public_key: bytes, digest: bytes, signature: bytes) -> None:
+    """98 bytes, the key's flag and public key, low S, and ECDSA-valid over SHA-256(digest)."""
+    flag = {"secp256k1": 1, "secp256r1": 2}[scheme]
+    assert len(signature) == 98
+    assert signature[0] == flag
+    assert signature[65:] == public_key
+    r, s = int.from_bytes(signature[1:33], "big"), int.from_bytes(signature[33:65], "big")
+    assert 0 < s <= CURVE_ORDERS[scheme] // 2, "high S: a full node rejects it"
+    verifier = ec.EllipticCurvePublicKey.from_encoded_point(ECDSA_CURVES[scheme], public_key)
+    verifier.verify(encode_dss_signature(r, s), digest, ec.ECDSA(hashes.SHA256()))
+
+
+def signer_for(key: dict[str, Any]) -> SuiKeyPair | EcdsaTestKey:
+    secret = bytes.fromhex(key["secret_key_hex"])
+    if key["scheme"] == "ed25519":
+        return SuiKeyPair.from_seed(secret)
+    return EcdsaTestKey.from_secret(key["scheme"], key["flag"], secret)
+
+
+def b64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+# -- generator ------------------------------------------------------------------------------------
+def test_generator_is_the_pinned_sdk(golden_vectors: dict[str, Any]) -> None:
+    assert golden_vectors["generator"]["package"] == "@mysten/sui"
+    assert golden_vectors["generator"]["version"] == pinned_sdk_version()
+
+
+# -- keys -----------------------------------------------------------------------------------------
+def test_ed25519_keys_address_and_suiprivkey(golden_vectors: dict[str, Any]) -> None:
+    keys = {n: k for n, k in golden_vectors["keys"].items() if k["scheme"] == "ed25519"}
+    assert len(keys) >= 2
+    for key in keys.values():
+        ours = SuiKeyPair.from_seed(bytes.fromhex(key["secret_key_hex"]))
+        assert ours.public_key.hex() == key["public_key_hex"]
+        assert ours.address == key["address"]
+        assert address_from_public_key(bytes.fromhex(key["public_key_hex"])) == key["address"]
+        assert b64(key["sui_public_key_b64"]) == b"\x00" + ours.public_key
+        assert ours.to_suiprivkey() == key["suiprivkey"]
+        assert SuiKeyPair.from_suiprivkey(key["suiprivkey"]).address == key["address"]
+        assert SuiKeyPair.from_string(key["suiprivkey"]).to_suiprivkey() == key["suiprivkey"]
+
+
+@pytest.mark.parametrize("scheme", ["secp256k1", "secp256r1"])
+def test_ecdsa_keys_are_well_formed(golden_vectors: dict[str, Any], scheme: str) -> None:
+    keys = {n: k for n, k in golden_vectors["keys"].items() if k["scheme"] == scheme}
+    assert len(keys) >= 2
+    for name, key in keys.items():
+        ours = EcdsaTestKey.from_secret(scheme, key["flag"], bytes.fromhex(key["secret_key_hex"]))
+        assert key["flag"] == {"secp256k1": 1, "secp256r1": 2}[scheme]
+        assert ours.public_key.hex() == key["public_key_hex"]  # 33-byte compressed SEC1
+        assert ours.address == key["address"]
+        assert b64(key["sui_public_key_b64"]) == bytes([key["flag"]]) + ours.public_key
+        hrp, data = bech32.bech32_decode(key["suiprivkey"])  # BIP-173 bech32, not bech32m
+        assert hrp == "suiprivkey" and data is not None
+        payload = bech32.convertbits(data, 5, 8, False)
+        assert payload is not None
+        assert bytes(payload) == bytes([key["flag"]]) + bytes.fromhex(key["secret_key_hex"])
+        secret = ours.private.private_numbers().private_value.to_bytes(32, "big")
+        again = bech32.convertbits(bytes([key["flag"]]) + secret, 8, 5, True)
+        assert again is not None
+        assert bech32.bech32_encode("suiprivkey", again) == key["suiprivkey"]
+        if name in MYSTEN_ADDRESSES:
+            assert key["address"] == MYSTEN_ADDRESSES[name]
+
+
+# -- personal messages ----------------------------------------------------------------------------
+def test_personal_message_intent_digests(golden_vectors: dict[str, Any]) -> None:
+    vectors = golden_vectors["personal_messages"]
+    lengths = {len(v["message_hex"]) // 2 for v in vectors}
+    assert {0, 300} <= lengths  # empty, and a two-byte ULEB128 length
+    for vector in vectors:
+        message = bytes.fromhex(vector["message_hex"])
+        assert personal_message_bytes(message).hex() == vector["intent_message_hex"]
+        assert blake2b256(personal_message_bytes(message)).hex() == vector["digest_hex"]
+
+
+def test_ed25519_personal_message_signatures(golden_vectors: dict[str, Any]) -> None:
+    keys = golden_vectors["keys"]
+    checked = 0
+    for vector in golden_vectors["personal_messages"]:
+        key = keys[vector["key"]]
+        if key["scheme"] != "ed25519":
+            continue
+        message, theirs = bytes.fromhex(vector["message_hex"]), b64(vector["signature_b64"])
+        ours = SuiKeyPair.from_seed(bytes.fromhex(key["secret_key_hex"]))
+        assert ours.sign_personal_message(message) == theirs  # Ed25519 is deterministic
+        verify_personal_message(message, theirs, key["address"])
+        assert recover_personal_message_signer(message, theirs) == key["address"]
+        checked += 1
+    assert checked >= 8
+
+
+@pytest.mark.parametrize("scheme", ["secp256k1", "secp256r1"])
+def test_ecdsa_personal_message_signatures(golden_vectors: dict[str, Any], scheme: str) -> None:
+    keys = golden_vectors["keys"]
+    checked = 0
+    for vector in golden_vectors["personal_messages"]:
+        key = keys[vector["key"]]
+        if key["scheme"] != scheme:
+            continue
+        message, theirs = bytes.fromhex(vector["message_hex"]), b64(vector["signature_b64"])
+        digest = bytes.fromhex(vector["digest_hex"])
+        check_ecdsa_signature(scheme, bytes.fromhex(key["public_key_hex"]), digest, theirs)
+        ours = signer_for(key)
+        assert ours.sign_personal_message(message) == theirs  # RFC 6979 + low S: deterministic
+        if vector["key"] in MYSTEN_HELLO_SIGNATURES and message == b"hello":
+            assert vector["signature_b64"] == MYSTEN_HELLO_SIGNATURES[vector["key"]]
+        checked += 1
+    assert checked >= 8
+
+
+# -- transactions ---------------------------------------------------------------------------------
+class Sent(Exception):
+    """Raised by the stub chain in place of executing: the transaction has been captured."""
+
+
+class StubChain:
+    """Answers the reads `K3sDaasPackage` makes while building a transaction, from the vectors'
+    fixture, and captures the signed transaction in `execute` instead of sending it."""
+
+    def __init__(self, fixture: dict[str, Any], gas: list[str], sender: str, need: int) -> None:
+        self.package_id: str | None = None
+        self.fixture = fixture
+        self.sender = sender
+        self.gas = [fixture["gas_coins"][name] for name in gas]
+        # One coin covers everything; several are each too small, so all are used (in order).
+        each = U64_MAX if len(self.gas) == 1 else need // len(self.gas) + 1
+        self.balances = [each] * len(self.gas)
+        shared = ("clock", "pool", "enclave_config", "stake_record", "enclave")
+        self.shared = {
+            fixture[n]["object_id"]: fixture[n]["initial_shared_version"] for n in shared
+        }
+        self.sent: tuple[bytes, tuple[bytes, ...]] | None = None
+
+    async def list_owned_objects(self, owner: str, object_type: str) -> list[ObjectData]:
+        assert (owner, object_type) == (self.sender, SUI_COIN_TYPE)
+        return [
+            ObjectData(
+                c["object_id"],
+                c["version"],
+                SUI_COIN_TYPE,
+                owner,
+                False,
+                {},
+                digest=c["digest"],
+                balance=b,
+            )
+            for c, b in zip(self.gas, self.balances, strict=True)
+        ]
+
+    async def reference_gas_price(self) -> int:
+        return int(self.fixture["gas_price"])
+
+    async def initial_shared_version(self, object_id: str) -> int:
+        return int(self.shared[object_id])
+
+    async def get_object(self, object_id: str) -> ObjectData | None:
+        f = self.fixture
+        pkg = f["package_id"]
+        if object_id == f["admin_cap"]["object_id"]:
+            cap = f["admin_cap"]
+            return ObjectData(
+                cap["object_id"],
+                cap["version"],
+                f"{pkg}::staking::AdminCap",
+                self.sender,
+                False,
+                {"id": cap["object_id"]},
+                digest=cap["digest"],
+            )
+        if object_id == f["seal_token"]["object_id"]:
+            token = f["seal_token"]
+            fields = {
+                "id": token["object_id"],
+                "token_hash": base64.b64encode(b"\x01" * 32).decode(),
+                "owner": self.sender,
+                "node_id": "",
+                "stake_record": f["stake_record"]["object_id"],
+                "stake_amount": "1000000000",
+                "stake_type": 1,
+                "permissions": ["pods:read"],
+                "tier": 1,
+                "issued_at": "4",
+                "expires_at": "104",
+                "enclave": f["enclave"]["object_id"],
+            }
+            return ObjectData(
+                token["object_id"],
+                token["version"],
+                SealTokenView.type_for(pkg),
+                self.sender,
+                False,
+                fields,
+                digest=token["digest"],
+            )
+        raise AssertionError(f"unexpected read of {object_id}")
+
+    def remember_shared(self, object_id: str, version: int) -> None:
+        self.shared[object_id] = version
+
+    async def execute(self, tx_bytes: bytes, signatures: tuple[bytes, ...]) -> Any:
+        self.sent = (bytes(tx_bytes), tuple(signatures))
+        raise Sent
+
+
+Call = Callable[[K3sDaasPackage, Any, dict[str, Any]], Awaitable[Any]]
+# Each transaction the generator writes, sent through the product's own method for it.
+CALLS: dict[str, Call] = {
+    "stake_and_create_worker_token": lambda p, k, a: p.stake_and_create_worker_token(
+        k, a["amount"], a["node_id"]
+    ),
+    "stake_for_node": lambda p, k, a: p.stake_for_node(k, a["amount"], a["node_id"]),
+    "create_worker_token": lambda p, k, a: p.create_worker_token(k, a["stake_record_id"]),
+    "stake_for_user": lambda p, k, a: p.stake_for_user(k, int(a["amount"])),
+    "create_user_token": lambda p, k, a: p.create_user_token(
+        k, a["stake_record_id"], a["permissions"]
+    ),
+    "slash": lambda p, k, a: p.slash(k, a["stake_record_id"], a["amount"]),
+    "rotate_token": lambda p, k, a: p.rotate_token(k, format_token(a["token_id"], b"\x07" * 32)),
+    "revoke_token": lambda p, k, a: p.revoke_token(k, a["token_id"]),
+    "request_unstake": lambda p, k, a: p.request_unstake(k, a["stake_record_id"]),
+    "withdraw": lambda p, k, a: p.withdraw(k, a["stake_record_id"]),
+    "set_thresholds": lambda p, k, a: p.set_thresholds(
+        k, a["min_stake"], a["standard"], a["premium"]
+    ),
+    "update_pcrs": lambda p, k, a: p.update_pcrs(
+        k, {i: bytes.fromhex(h) for i, h in enumerate(a["pcrs_hex"])}
+    ),
+    "register_enclave": lambda p, k, a: p.register_enclave(
+        k, bytes.fromhex(a["document_hex"]), a["endpoint"], Tier(a["tier"])
+    ),
+    "update_enclave": lambda p, k, a: p.update_enclave(
+        k, a["enclave_id"], bytes.fromhex(a["document_hex"]), a["endpoint"]
+    ),
+    "stake_for_user_secp256k1": lambda p, k, a: p.stake_for_user(k, int(a["amount"])),
+    "stake_for_user_secp256r1": lambda p, k, a: p.stake_for_user(k, int(a["amount"])),
+}
+SPEND = {"stake_and_create_worker_token", "stake_for_node", "stake_for_user"}
+
+
+def test_every_generated_transaction_is_checked(golden_vectors: dict[str, Any]) -> None:
+    assert sorted(t["name"] for t in golden_vectors["transactions"]) == sorted(CALLS)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+async def test_transaction_bytes_digest_and_signature(
+    golden_vectors: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vector = next(t for t in golden_vectors["transactions"] if t["name"] == name)
+    fixture = golden_vectors["fixture"]
+    key = golden_vectors["keys"][vector["sender_key"]]
+    signer = signer_for(key)
+    assert signer.address == key["address"]
+    secret = bytes.fromhex(fixture["secret_hex"])
+    assert secret_commitment(secret).hex() == fixture["commitment_hex"]
+    monkeypatch.setattr("k3s_daas.chain.package.new_secret", lambda: secret)
+
+    args = vector["args"]
+    spend = int(args["amount"]) if name.split("_secp")[0] in SPEND else 0
+    chain = StubChain(fixture, vector["gas_coins"], key["address"], fixture["gas_budget"] + spend)
+    deployment = Deployment(
+        chain_id="golden",
+        grpc_endpoints=["127.0.0.1:1"],
+        package_id=fixture["package_id"],
+        pool_id=fixture["pool"]["object_id"],
+        enclave_config_id=fixture["enclave_config"]["object_id"],
+        clock_id=fixture["clock"]["object_id"],
+        admin_cap_id=fixture["admin_cap"]["object_id"],
+    )
+    package = K3sDaasPackage(chain, deployment, gas_budget=fixture["gas_budget"])  # type: ignore[arg-type]
+    with pytest.raises(Sent):
+        await CALLS[name](package, signer, args)
+    assert chain.sent is not None
+    tx_bytes, signatures = chain.sent
+    theirs = bytes.fromhex(vector["tx_bytes_hex"])
+
+    assert tx_bytes.hex() == vector["tx_bytes_hex"], f"{name}: BCS differs from @mysten/sui"
+    assert decode(theirs).serialize() == theirs  # pysui's BCS types read the SDK's bytes back
+    assert transaction_digest(tx_bytes) == vector["digest"]
+    intent_digest = blake2b256(INTENT_TRANSACTION + tx_bytes)
+    assert intent_digest.hex() == vector["intent_digest_hex"]
+    assert signatures == (b64(vector["signature_b64"]),)
+    if key["scheme"] == "ed25519":
+        assert verify_transaction_signature(theirs, signatures[0]) == key["address"]
+    else:
+        public_key = bytes.fromhex(key["public_key_hex"])
+        check_ecdsa_signature(key["scheme"], public_key, intent_digest, signatures[0])
