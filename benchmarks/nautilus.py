@@ -32,8 +32,9 @@ from k3s_daas.chain.keys import SuiKeyPair
 from k3s_daas.chain.package import K3sDaasPackage
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import Registry, WorkerRecord
+from k3s_daas.nautilus.settings import ValidatorSettings
 from k3s_daas.nautilus.store import BytesStore, open_store
-from k3s_daas.nautilus.validator import Validator, ValidatorConfig
+from k3s_daas.nautilus.validator import Validator
 
 TOKENS = 200
 SIGNERS = 10
@@ -70,7 +71,7 @@ async def _mint(pkg: K3sDaasPackage, node: DevnetProcess) -> list[Staker]:
 
 async def _cold(client: ChainClient, node: DevnetProcess, tokens: list[str], *,
                 batching: bool) -> dict[str, float]:  # fmt: skip
-    config = ValidatorConfig(batch_window_ms=2.0 if batching else 0.0, coalesce=batching)
+    config = ValidatorSettings(batch_window_ms=2.0 if batching else 0.0, coalesce=batching)
     v = Validator(client, node.deployment.package_id, node.deployment.pool_id, Metrics(), config)
     await v.epoch()
     await v.min_stake()
