@@ -288,8 +288,8 @@ class SignedAnswer(BaseModel):
     status: str
 
     def unsigned(self) -> dict[str, Any]:
-        """The JSON object the enclave signs (`answer_bytes` drops `enclave_signature`)."""
-        return self.model_dump(mode="json")
+        """The JSON object the enclave signs: the answer without `enclave_signature`."""
+        return self.model_dump(mode="json", exclude={"enclave_signature"})
 
 
 class _StakeAnswer(SignedAnswer):
