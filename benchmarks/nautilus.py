@@ -25,15 +25,17 @@ from rich.table import Table
 
 from benchmarks._measure import constant, http_request, keepalive_load, row
 from harness.devnet import DevnetProcess
-from harness.master import PATHS, MasterProcess, Staker, fund
+from harness.master import MasterProcess, Staker, fund
 from harness.processes import free_port
 from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.keys import SuiKeyPair
 from k3s_daas.chain.package import K3sDaasPackage
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import Registry, WorkerRecord
+from k3s_daas.nautilus.settings import ValidatorSettings
 from k3s_daas.nautilus.store import BytesStore, open_store
-from k3s_daas.nautilus.validator import Validator, ValidatorConfig
+from k3s_daas.nautilus.validator import Validator
+from k3s_daas.seal.protocol import PATHS, NodeStatus
 
 TOKENS = 200
 SIGNERS = 10
@@ -70,7 +72,7 @@ async def _mint(pkg: K3sDaasPackage, node: DevnetProcess) -> list[Staker]:
 
 async def _cold(client: ChainClient, node: DevnetProcess, tokens: list[str], *,
                 batching: bool) -> dict[str, float]:  # fmt: skip
-    config = ValidatorConfig(batch_window_ms=2.0 if batching else 0.0, coalesce=batching)
+    config = ValidatorSettings(batch_window_ms=2.0 if batching else 0.0, coalesce=batching)
     v = Validator(client, node.deployment.package_id, node.deployment.pool_id, Metrics(), config)
     await v.epoch()
     await v.min_stake()
@@ -96,8 +98,9 @@ async def _registry_memory(folder: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     for i in range(REGISTRY_RECORDS):
         record = WorkerRecord(
-            node_id=f"w-{i}", owner="0x" + secrets.token_hex(32), status="ready", tier="standard",
-            stake=1000, permissions=("pods:read", "services:read"), token_fingerprint="0" * 16,
+            node_id=f"w-{i}", owner="0x" + secrets.token_hex(32), status=NodeStatus.READY,
+            tier="standard", stake=1000, permissions=("pods:read", "services:read"),
+            token_fingerprint="0" * 16,
             token_id="0x" + secrets.token_hex(32), stake_record_id="0x" + secrets.token_hex(32),
             created=now, updated=now, last_heartbeat=now,
         )  # fmt: skip

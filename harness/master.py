@@ -27,7 +27,7 @@ from harness.processes import CLI, ManagedProcess, port_open, wait_for
 from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.keys import SuiKeyPair
 from k3s_daas.chain.package import K3sDaasPackage, MintedToken
-from k3s_daas.seal.messages import Kind, signing_bytes
+from k3s_daas.seal.protocol import PATHS, Kind, signing_bytes
 from k3s_daas.seal.token import token_fingerprint
 
 #: Fast timings so lifecycle, caches and staleness are observable within a test.
@@ -39,12 +39,6 @@ TEST_ENV = {
     "K3S_DAAS_NAUTILUS_STALENESS": "4",
     "K3S_DAAS_NAUTILUS_NEGATIVE_TTL": "0.2",
     "K3S_DAAS_NAUTILUS_CHAIN_TIMEOUT": "2",
-}
-
-PATHS: dict[str, str] = {
-    "register": "/api/v1/register-worker",
-    "heartbeat": "/api/v1/nodes/heartbeat",
-    "leave": "/api/v1/nodes/leave",
 }
 
 

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from harness.processes import CLI, stop_process
+from k3s_daas.seal.protocol import NodeStatus
 from tests.fixtures.kube import Kubectl, KubeServer, seal_token, token_kubeconfig
 
 
@@ -266,7 +267,7 @@ def test_watch_sees_revocation(
     try:
         assert _wait_line(lines, "node-c").split()[0] == "ADDED"
         kube_server.nodes.put(
-            dataclasses.replace(original, status="revoked", reason="stake_slashed")
+            dataclasses.replace(original, status=NodeStatus.REVOKED, reason="stake_slashed")
         )
         line = _wait_line(lines, "Revoked(stake_slashed)")
         assert line.split()[:2] == ["MODIFIED", "node-c"]

@@ -107,8 +107,13 @@ async def test_answers_are_signed_by_the_attested_enclave(
     assert attested.enclave_id == master.enclave_id
     client = MasterClient(attested, staker.key)
     try:
-        assert (await client.register(staker.token, staker.node_id))["status"] == "registered"
-        assert (await client.heartbeat(staker.token, staker.node_id))["status"] == "acknowledged"
+        registered = await client.register(staker.token, staker.node_id)
+        assert (registered.status, registered.state, registered.cluster) == (
+            "registered", "registered", "standalone"
+        )  # fmt: skip
+        beat = await client.heartbeat(staker.token, staker.node_id)
+        assert (beat.status, beat.state, beat.stake_status) == ("acknowledged", "ready", "active")
+        assert beat.enclave_signature and beat.node_id == staker.node_id
     finally:
         await client.close()
 

@@ -17,6 +17,7 @@ from k3s_daas.nautilus.registry import Registry, WorkerRecord
 from k3s_daas.nautilus.store import WatchStream
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.permissions import Tier
+from k3s_daas.seal.protocol import NodeStatus, Reason
 
 
 class DictStore:
@@ -62,7 +63,7 @@ async def test_node_registered_by_another_owner_is_a_conflict() -> None:
     with pytest.raises(MasterError) as info:
         await reg.register(claims(owner="0x" + "b" * 64), "e" * 64)
     assert (info.value.status, info.value.reason) == (409, "node_conflict")
-    await reg.set_status("n1", "left", "graceful_leave")
+    await reg.set_status("n1", NodeStatus.LEFT, Reason.GRACEFUL_LEAVE)
     again = await reg.register(claims(owner="0x" + "b" * 64), "e" * 64)
     assert again.status == "registered" and again.owner == "0x" + "b" * 64
 
@@ -89,7 +90,7 @@ async def test_lifecycle_and_reload() -> None:
 async def test_revoked_is_terminal_with_its_reason() -> None:
     reg = Registry(DictStore(), Metrics())
     await reg.register(claims(), "f" * 64)
-    assert await reg.revoke_where(stake_id="0x" + "5" * 64, reason="stake_slashed") == ["n1"]
+    assert await reg.revoke_where(stake_id="0x" + "5" * 64, reason=Reason.STAKE_SLASHED) == ["n1"]
     with pytest.raises(MasterError) as info:
         await reg.heartbeat(claims(), "f" * 64, running_pods=0, resource_usage={})
     assert (info.value.status, info.value.reason) == (403, "stake_slashed")
@@ -133,7 +134,7 @@ async def test_replicas_sharing_a_store_follow_each_other() -> None:
         got = b.get("n1")
         assert got is not None and got.status == "registered" and b.get("n2") is not None
         await b.heartbeat(claims(node="n1"), "f" * 64, running_pods=1, resource_usage={})
-        await b.revoke_where(stake_id="0x" + "6" * 64, reason="stake_slashed")
+        await b.revoke_where(stake_id="0x" + "6" * 64, reason=Reason.STAKE_SLASHED)
         for _ in range(100):
             n1, n2 = a.get("n1"), a.get("n2")
             if n1 and n2 and n1.status == "ready" and n2.status == "revoked":
@@ -165,15 +166,21 @@ async def test_remote_records_are_ordered_by_store_revision_not_clocks() -> None
     reg = Registry(DictStore(), Metrics())
     record = await reg.register(claims(), "f" * 64)
 
-    def event(status: str, updated: datetime, revision: int) -> WatchEvent:
+    def event(status: NodeStatus, updated: datetime, revision: int) -> WatchEvent:
         remote = record.model_copy(update={"status": status, "updated": updated})
         return WatchEvent("put", PREFIX + "n1", Entry(remote.model_dump_json().encode(), revision))
 
     behind = record.updated - timedelta(seconds=5)  # a replica whose clock is 5 s behind
-    assert await reg.apply(event("revoked", behind, 10)) is True  # the newer write still wins
+    assert (
+        await reg.apply(event(NodeStatus.REVOKED, behind, 10)) is True
+    )  # the newer write still wins
     assert registered(reg, "n1").status == "revoked"
-    assert await reg.apply(event("ready", record.updated + timedelta(1), 9)) is False  # older
-    assert await reg.apply(event("ready", behind, 0)) is False  # catch-up read: older `updated`
+    assert (
+        await reg.apply(event(NodeStatus.READY, record.updated + timedelta(1), 9)) is False
+    )  # older
+    assert (
+        await reg.apply(event(NodeStatus.READY, behind, 0)) is False
+    )  # catch-up read: older `updated`
     assert registered(reg, "n1").status == "revoked"
     bad = WatchEvent("put", PREFIX + "n1", Entry(b"{not json", 11))
     assert await reg.apply(bad) is False

@@ -3,6 +3,7 @@
 `ChainDouble` is a test double of ChainClient (get_objects/get_epoch only) that counts round trips;
 it stands in where the real devnet cannot produce the object (a look-alike SealToken from another
 package, a stake whose staker is not the token's owner) or where calls must be counted exactly.
+Time is a `FakeClock` the tests advance: no test waits on the wall clock for a TTL.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from k3s_daas.chain.errors import ChainUnavailable
 from k3s_daas.chain.views import ObjectData
 from k3s_daas.nautilus.errors import TokenRejected
 from k3s_daas.nautilus.metrics import Metrics
-from k3s_daas.nautilus.validator import Validator, ValidatorConfig
+from k3s_daas.nautilus.settings import ValidatorSettings
+from k3s_daas.nautilus.validator import Validator
 from k3s_daas.seal.token import format_token, secret_commitment
 
 PKG = "0x" + "ab" * 32
@@ -33,21 +35,36 @@ def oid() -> str:
     return "0x" + secrets.token_hex(32)
 
 
+class FakeClock:
+    """Monotonic time that moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class ChainDouble:
-    """Counts BatchGetObjects round trips; `down` makes every call fail like an outage."""
+    """Counts BatchGetObjects round trips; `down` makes every call fail like an outage; `gate`,
+    when set, holds every read until it is opened."""
 
     def __init__(self) -> None:
         self.objects: dict[str, ObjectData] = {}
         self.batches: list[list[str]] = []
         self.epoch = 5
         self.down = False
-        self.delay = 0.0
+        self.gate: asyncio.Event | None = None
 
     async def get_objects(self, ids: list[str]) -> list[ObjectData | None]:
         if self.down:
             raise ChainUnavailable("double: down")
         self.batches.append(list(ids))
-        await asyncio.sleep(self.delay)
+        if self.gate is not None:
+            await self.gate.wait()
         return [self.objects.get(i) for i in ids]
 
     async def get_epoch(self) -> EpochInfo:
@@ -95,9 +112,25 @@ def mint(chain: ChainDouble, *, package: str = PKG, staker: str = OWNER, status:
     return Minted(format_token(token_id, secret), token_id, stake_id)
 
 
-def validator(chain: ChainDouble, **config: Any) -> Validator:
+def validator(chain: ChainDouble, clock: FakeClock | None = None, **settings: Any) -> Validator:
     chain.objects[POOL] = pool()
-    return Validator(chain, PKG, POOL, Metrics(), ValidatorConfig(**config))  # type: ignore[arg-type]
+    return Validator(
+        chain,  # type: ignore[arg-type]  # a double of the two ChainClient reads it uses
+        PKG,
+        POOL,
+        Metrics(),
+        ValidatorSettings(**settings),
+        clock=clock or FakeClock(),
+    )
+
+
+async def settle(done: Any, rounds: int = 100) -> None:
+    """Let other tasks run (without waiting on time) until `done()` holds."""
+    for _ in range(rounds):
+        if done():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
 
 
 async def reason(v: Validator, token: str) -> str:
@@ -153,10 +186,13 @@ async def test_format_and_secret() -> None:
 
 async def test_concurrent_misses_coalesce_into_one_fetch() -> None:
     chain = ChainDouble()
-    chain.delay = 0.01
-    v = validator(chain)
+    v = validator(chain, batch_window_ms=0)  # reads go out at once (no batching timer)
     m = mint(chain)
-    results = await asyncio.gather(*(v.validate(m.token) for _ in range(50)))
+    chain.gate = asyncio.Event()  # the first fetch stays in flight while all 50 ask
+    pending = asyncio.gather(*(v.validate(m.token) for _ in range(50)))
+    await settle(lambda: chain.batches)
+    chain.gate.set()
+    results = await pending
     assert len({r.token_id for r in results}) == 1
     fetched = [i for batch in chain.batches for i in batch]
     assert fetched.count(m.token_id) == 1 and fetched.count(m.stake_id) == 1
@@ -187,31 +223,33 @@ async def test_cache_hits_do_not_touch_the_chain_and_purge_forgets() -> None:
 
 
 async def test_negative_cache_is_short() -> None:
-    chain = ChainDouble()
-    v = validator(chain, negative_ttl=0.05)
+    chain, clock = ChainDouble(), FakeClock()
+    v = validator(chain, clock, negative_ttl=0.05)
     ghost = format_token(oid(), secrets.token_bytes(32))
     assert await reason(v, ghost) == "not_found"
     count = len(chain.batches)
     assert await reason(v, ghost) == "not_found"
     assert len(chain.batches) == count
-    await asyncio.sleep(0.06)
+    clock.advance(0.06)
     assert await reason(v, ghost) == "not_found"
     assert len(chain.batches) > count
 
 
 async def test_stale_while_down_then_fail_closed() -> None:
-    chain = ChainDouble()
-    v = validator(chain, cache_ttl=0.01, staleness=0.2, epoch_ttl=0.01)
+    chain, clock = ChainDouble(), FakeClock()
+    v = validator(chain, clock, cache_ttl=0.01, staleness=0.2, epoch_ttl=0.01)
     m, new = mint(chain), mint(chain)
     await v.validate(m.token)
     chain.down = True
-    await asyncio.sleep(0.02)
+    clock.advance(0.02)
     assert (await v.validate(m.token)).token_id == m.token_id
     assert await reason(v, new.token) == "chain_unavailable"
-    await asyncio.sleep(0.25)
+    clock.advance(0.25)
     assert await reason(v, m.token) == "chain_unavailable"
     chain.down = False
-    await asyncio.sleep(0.6)  # past the retry pause after a failure
+    clock.advance(0.2)
+    assert await reason(v, m.token) == "chain_unavailable"  # still in the retry pause ...
+    clock.advance(0.1)  # ... and now past it
     assert (await v.validate(m.token)).token_id == m.token_id
 
 
@@ -222,27 +260,28 @@ async def test_cache_is_bounded_and_keyed_by_fingerprint() -> None:
     for t in tokens:
         await v.validate(t)
     assert v.cache_size == 5
-    assert not any(t in repr(v._cache) for t in tokens)
+    assert not any(t in repr(vars(v.cache)) for t in tokens)
 
 
 async def test_a_purge_during_a_cache_hit_is_not_served() -> None:
     """Regression (found by benchmarks/tokenreview.py): a hit awaits the epoch; a StakeSlashed
     purge landing in that await must win - no stale claims, and no KeyError (a 500)."""
-    chain = ChainDouble()
-    v = validator(chain, epoch_ttl=0.001)
+    chain, clock = ChainDouble(), FakeClock()
+    v = validator(chain, clock, epoch_ttl=0.001)
     m = mint(chain)
     await v.validate(m.token)  # cached
-    await asyncio.sleep(0.01)  # the epoch must be fetched again on the next hit
-    gate = asyncio.Event()
+    clock.advance(0.01)  # the epoch must be fetched again on the next hit
+    asked, gate = asyncio.Event(), asyncio.Event()
     real_get_epoch = chain.get_epoch
 
     async def slow_epoch() -> EpochInfo:
+        asked.set()
         await gate.wait()
         return await real_get_epoch()
 
     chain.get_epoch = slow_epoch  # type: ignore[method-assign]
     hit = asyncio.create_task(v.validate(m.token))
-    await asyncio.sleep(0.01)  # the hit is now waiting for the epoch
+    await asked.wait()  # the hit is now waiting for the epoch
     chain.objects[m.stake_id].fields["status"] = 2  # slashed on chain ...
     assert v.purge_stake(m.stake_id) == 1  # ... and the watcher purges meanwhile
     gate.set()

@@ -1,4 +1,8 @@
-"""K3s agent supervision against a fake `k3s` executable (a test double: no K3s can run here)."""
+"""K3s agent supervision against a fake `k3s` executable (a test double: no K3s can run here).
+
+Restart backoffs go through `Backoffs`, which records them and returns at once: no test waits on
+the clock for a backoff to pass.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,19 @@ def fake_k3s(tmp_path: Path) -> tuple[Path, Path]:
 
 
 calls = k3s_calls
+
+
+class Backoffs:
+    """The agent's `sleep`: records every backoff and returns at once."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self.called = asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.called.set()
+        await asyncio.sleep(0)
 
 
 async def wait_calls(log: Path, n: int) -> list[dict[str, object]]:
@@ -45,10 +62,9 @@ async def test_agent_gets_token_in_env_not_argv(fake_k3s: tuple[Path, Path]) -> 
     assert first["token"] == "K10abc::abcdef.0123456789abcdef"
     assert "K10abc::abcdef.0123456789abcdef" not in json.dumps(first["argv"])
     pid = agent.pid
-    await agent.stop()
+    await agent.stop()  # returns once the supervising task has ended: nothing can restart it
     assert pid is not None
     assert agent.pid == pid
-    await asyncio.sleep(0.2)
     assert len(calls(log)) == 1  # stopped: not restarted
 
 
@@ -57,19 +73,26 @@ async def test_agent_restarts_with_backoff(
 ) -> None:
     exe, log = fake_k3s
     monkeypatch.setenv("FAKE_K3S_CRASH", "1")
-    agent = K3sAgent(str(exe), "https://s:6443", "n", min_backoff=0.05, max_backoff=0.2)
+    backoffs = Backoffs()
+    agent = K3sAgent(
+        str(exe), "https://s:6443", "n", min_backoff=0.05, max_backoff=0.2, sleep=backoffs
+    )
     agent.start("K10x::a.b")
     await wait_calls(log, 3)
     await agent.stop()
     assert agent.restarts >= 2
-    count = len(calls(log))
-    await asyncio.sleep(0.4)
-    assert len(calls(log)) == count
+    assert backoffs.waits[:3] == [0.05, 0.1, 0.2]  # doubling ...
+    assert max(backoffs.waits) == 0.2  # ... up to the cap
+    assert agent._task is None  # stopped for good: no restart after stop()
 
 
 async def test_missing_binary_does_not_crash_the_agent(tmp_path: Path) -> None:
-    agent = K3sAgent(str(tmp_path / "no-such-k3s"), "https://s:6443", "n", min_backoff=0.01)
+    backoffs = Backoffs()
+    agent = K3sAgent(
+        str(tmp_path / "no-such-k3s"), "https://s:6443", "n", min_backoff=0.01, sleep=backoffs
+    )
     agent.start("t")
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(backoffs.called.wait(), 10)  # it failed, and waits to retry
     await agent.stop()
     assert agent.pid is None
+    assert backoffs.waits[0] == 0.01

@@ -26,7 +26,8 @@ def start(
 
     Exits 0 after a graceful leave (SIGTERM), 3 when the stake is slashed or the token revoked.
     """
-    from k3s_daas.worker.agent import WorkerAgent, WorkerExit
+    from k3s_daas.worker.agent import WorkerAgent
+    from k3s_daas.worker.exits import WorkerExit
 
     cfg = WorkerConfig.load(config)
     try:

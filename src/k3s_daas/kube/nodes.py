@@ -22,26 +22,28 @@ from k3s_daas.kube.models import (
     Taint,
 )
 from k3s_daas.kube.types import NodeInfo
+from k3s_daas.seal.protocol import NodeStatus as Status
 
 LABEL_PREFIX: Final = "k3s-daas.io/"
 
-STATUS_TEXT: Final = {
-    "registered": "Registered",
-    "ready": "Ready",
-    "not_ready": "NotReady",
-    "evicted": "Evicted",
-    "revoked": "Revoked",
-    "left": "Left",
+#: kubectl's STATUS word for each registry status (followed by `(reason)` unless ready).
+STATUS_TEXT: Final[dict[str, str]] = {
+    Status.REGISTERED: "Registered",
+    Status.READY: "Ready",
+    Status.NOT_READY: "NotReady",
+    Status.EVICTED: "Evicted",
+    Status.REVOKED: "Revoked",
+    Status.LEFT: "Left",
 }
-UNSCHEDULABLE: Final = frozenset({"evicted", "revoked", "left"})
+UNSCHEDULABLE: Final = frozenset({Status.EVICTED, Status.REVOKED, Status.LEFT})
 
-CONDITION_REASONS: Final = {
-    "registered": ("Unknown", "NodeRegistered", "registered; waiting for the first heartbeat"),
-    "ready": ("True", "SealStakeActive", "stake active and heartbeats on time"),
-    "not_ready": ("False", "HeartbeatMissed", "no heartbeat within the timeout"),
-    "evicted": ("False", "NodeEvicted", "evicted by the master"),
-    "revoked": ("False", "SealTokenRevoked", "the node's Seal token was revoked"),
-    "left": ("False", "NodeLeft", "the worker left the cluster"),
+CONDITION_REASONS: Final[dict[str, tuple[str, str, str]]] = {
+    Status.REGISTERED: ("Unknown", "NodeRegistered", "registered; waiting for the first heartbeat"),
+    Status.READY: ("True", "SealStakeActive", "stake active and heartbeats on time"),
+    Status.NOT_READY: ("False", "HeartbeatMissed", "no heartbeat within the timeout"),
+    Status.EVICTED: ("False", "NodeEvicted", "evicted by the master"),
+    Status.REVOKED: ("False", "SealTokenRevoked", "the node's Seal token was revoked"),
+    Status.LEFT: ("False", "NodeLeft", "the worker left the cluster"),
 }
 
 COLUMNS: Final = [
@@ -102,7 +104,7 @@ def human_duration(seconds: float) -> str:
 
 def status_text(node: NodeInfo) -> str:
     text = STATUS_TEXT.get(node.status, node.status.title() or "Unknown")
-    return f"{text}({node.reason})" if node.reason and node.status != "ready" else text
+    return f"{text}({node.reason})" if node.reason and node.status != Status.READY else text
 
 
 def node_metadata(node: NodeInfo) -> ObjectMeta:
@@ -145,7 +147,7 @@ def node_object(node: NodeInfo) -> Node:
     taints = None
     if unschedulable:
         taints = [Taint(key="node.kubernetes.io/unschedulable", effect="NoSchedule")]
-        if node.status == "revoked":
+        if node.status == Status.REVOKED:
             taints.append(
                 Taint(key=f"{LABEL_PREFIX}revoked", value=node.reason or "", effect="NoExecute")
             )

@@ -9,10 +9,9 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from k3s_daas.seal import Claims, K3sDaasError
+from k3s_daas.seal.protocol import NodeStatus
 
 WatchType = Literal["ADDED", "MODIFIED", "DELETED"]
-
-NODE_STATUSES = ("registered", "ready", "not_ready", "evicted", "revoked", "left")
 
 
 class KubeError(K3sDaasError):
@@ -44,8 +43,8 @@ class NodeInfo:
     """One admitted worker as the master's registry sees it (never carries the token itself)."""
 
     name: str
-    status: str
-    reason: str | None
+    status: NodeStatus
+    reason: str | None  # a `seal.protocol.Reason` word
     tier: str
     stake: int
     permissions: tuple[str, ...]

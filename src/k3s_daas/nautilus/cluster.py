@@ -1,4 +1,4 @@
-"""Where admitted workers run (DESIGN §8), chosen by `cluster` in the master's settings.
+"""Where admitted workers run, chosen by `cluster` in the master's settings.
 
 - `standalone`: the master's own registry is the cluster (kubectl talks to the master). There is
   no join token, and a revocation needs nothing beyond the registry record.
@@ -30,6 +30,7 @@ from k3s_daas.log import get_logger
 from k3s_daas.nautilus.errors import MasterError, StartupError
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.settings import NautilusSettings
+from k3s_daas.seal.protocol import ClusterMode, Reason
 
 log = get_logger(__name__)
 
@@ -48,7 +49,10 @@ class Join:
 class Cluster(Protocol):
     """The Kubernetes side of admission and revocation."""
 
-    mode: str
+    @property
+    def mode(self) -> ClusterMode:
+        """What register answers carry as `cluster`."""
+        ...
 
     async def admit(self, node_id: str) -> Join | None:
         """Called after a registration is recorded; None when workers need no join token."""
@@ -64,7 +68,7 @@ class Cluster(Protocol):
 class StandaloneCluster:
     """The registry is the cluster: nothing to mint, nothing to tear down."""
 
-    mode = "standalone"
+    mode: Final[ClusterMode] = "standalone"
 
     async def admit(self, node_id: str) -> Join | None:
         del node_id
@@ -80,7 +84,7 @@ class StandaloneCluster:
 class K3sCluster:
     """Bootstrap tokens on admission, cordon-and-delete on revocation, against a K3s server."""
 
-    mode = "k3s"
+    mode: Final[ClusterMode] = "k3s"
 
     def __init__(
         self,
@@ -109,8 +113,7 @@ class K3sCluster:
             log.warning("join token not issued", node=node_id, error=exc.message)
             raise MasterError(
                 "the K3s API could not mint a join token; retry later",
-                reason="k3s_unavailable",
-                status=503,
+                reason=Reason.K3S_UNAVAILABLE,
             ) from None
         self.metrics.cluster_actions.labels("join_token", "ok").inc()
         return Join(token=token, server=self.server)

@@ -33,9 +33,10 @@ from k3s_daas.chain.keys import SuiKeyPair
 from k3s_daas.chain.package import K3sDaasPackage
 from k3s_daas.kube.tls import ServerIdentity
 from k3s_daas.log import get_logger
-from k3s_daas.nautilus.app import AppContext, create_app, create_webhook_app
+from k3s_daas.nautilus.app import create_app, create_webhook_app
 from k3s_daas.nautilus.audit import AuditLog
 from k3s_daas.nautilus.cluster import open_cluster
+from k3s_daas.nautilus.context import AppContext
 from k3s_daas.nautilus.enclave import Enclave, make_enclave
 from k3s_daas.nautilus.errors import StartupError
 from k3s_daas.nautilus.metrics import Metrics
@@ -44,7 +45,7 @@ from k3s_daas.nautilus.service import MasterService
 from k3s_daas.nautilus.settings import NautilusSettings
 from k3s_daas.nautilus.shared_cache import open_shared_cache
 from k3s_daas.nautilus.store import BytesStore, open_store
-from k3s_daas.nautilus.validator import Validator, ValidatorConfig
+from k3s_daas.nautilus.validator import Validator
 from k3s_daas.nautilus.watcher import ChainWatcher
 from k3s_daas.seal.permissions import Tier
 from k3s_daas.settings import Settings
@@ -131,52 +132,40 @@ class Master:
             self.package.package_id,
             deployment.pool_id,
             self.metrics,
-            ValidatorConfig(
-                cache_size=s.cache_size,
-                cache_ttl=s.cache_ttl,
-                negative_cache_size=s.negative_cache_size,
-                negative_ttl=s.negative_ttl,
-                staleness=s.staleness,
-                epoch_ttl=s.epoch_ttl,
-                pool_ttl=s.pool_ttl,
-                batch_window_ms=s.batch_window_ms,
-                max_batch=s.max_batch,
-            ),
+            s,
             shared=open_shared_cache(s.shared_cache_url, self.enclave.data_key(), ttl=s.cache_ttl),
         )
-        self.registry = Registry(self.store, self.metrics)
-        self.registry.audit = self.audit
         self.cluster = open_cluster(s, self.metrics)
-        self.registry.on_revoked = self.cluster.revoked
+        self.registry = Registry(
+            self.store, self.metrics, audit=self.audit, on_revoked=self.cluster.revoked
+        )
         loaded = await self.registry.load()
         self.enclave_id = await self._register_enclave()
         self.service = MasterService(
+            settings=s,
             validator=self.validator,
             registry=self.registry,
             store=self.store,
             enclave=self.enclave,
             metrics=self.metrics,
-            enclave_id=self.enclave_id,
-            heartbeat_interval=s.heartbeat_interval,
-            skew_seconds=s.skew_seconds,
-            nonce_ttl=s.nonce_ttl,
-            audit=self.audit,
             cluster=self.cluster,
+            enclave_id=self.enclave_id,
+            audit=self.audit,
         )
         self.watcher = ChainWatcher(
             self.client, self.package.package_id, self.validator, self.registry, self.store,
             self.metrics,
         )  # fmt: skip
         context = AppContext(
+            settings=s,
             service=self.service,
             validator=self.validator,
             registry=self.registry,
             metrics=self.metrics,
             enclave=self.enclave,
             admin_token=self.admin_token,
+            audit=self.audit,
             tls_binding=self.identity.public_key_sha256,
-            max_body_bytes=s.max_body_bytes,
-            max_validate_batch=s.max_validate_batch,
             health=self._health,
         )
         separate = s.webhook_port is not None
@@ -237,7 +226,7 @@ class Master:
 
     # -- serving ----------------------------------------------------------------------------
     async def lifecycle(self) -> None:
-        """Move silent workers to not_ready, then evicted (DESIGN §5)."""
+        """Move silent workers to not_ready, then evicted (the registry's lifecycle)."""
         s = self.settings
         while True:
             await asyncio.sleep(min(s.heartbeat_interval / 2, 5.0))

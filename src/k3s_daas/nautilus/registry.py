@@ -1,9 +1,9 @@
 """The worker registry: one sealed record per node in the Store under `/workers/<node_id>`.
 
-Lifecycle (DESIGN §5): registered -> ready (first heartbeat) -> not_ready (no heartbeat for
-`missed` intervals) -> evicted (none for `evict_after` intervals); revoked (slash, unstake,
-revocation, expiry) and left (graceful leave) are terminal. A node whose record is terminal may
-register again; a live record owned by another address may not (`node_conflict`).
+Lifecycle (`seal.protocol.NodeStatus`): registered -> ready (first heartbeat) -> not_ready (no
+heartbeat for `missed` intervals) -> evicted (none for `evict_after` intervals); revoked (slash,
+unstake, revocation, expiry) and left (graceful leave) are terminal. A node whose record is
+terminal may register again; a live record owned by another address may not (`node_conflict`).
 
 Every change gets the next registry revision, which is the Kubernetes resourceVersion of the
 node view (`watch`); the records are kept in memory too (write-through) so reads never touch the
@@ -31,13 +31,11 @@ from k3s_daas.nautilus.errors import MasterError
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.store.base import Entry, WatchEvent, WatchStream
 from k3s_daas.seal.claims import Claims
+from k3s_daas.seal.protocol import NodeStatus, Reason
 
 log = get_logger(__name__)
 
 PREFIX: Final = "/workers/"
-STATES: Final = ("registered", "ready", "not_ready", "evicted", "revoked", "left")
-LIVE: Final = frozenset({"registered", "ready", "not_ready"})
-TERMINAL: Final = frozenset({"evicted", "revoked", "left"})
 HISTORY: Final = 10_000
 
 
@@ -77,8 +75,8 @@ class WorkerRecord(BaseModel):
 
     node_id: str
     owner: str
-    status: str
-    reason: str | None = None
+    status: NodeStatus
+    reason: Reason | None = None
     tier: str
     stake: int
     permissions: tuple[str, ...]
@@ -123,17 +121,24 @@ def _now() -> datetime:
 class Registry:
     """Worker records, write-through to the Store, with a change feed for the kube watch."""
 
-    def __init__(self, store: KeyValueStore, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        store: KeyValueStore,
+        metrics: Metrics,
+        *,
+        audit: AuditSink | None = None,
+        on_revoked: Callable[[str, Reason], None] | None = None,
+    ) -> None:
         self.store = store
         self.metrics = metrics
+        self.audit = audit  # lifecycle changes are audited
+        #: Told (synchronously, must not block) of every revocation: K3s mode tears the Node down.
+        self.on_revoked = on_revoked
         self._records: dict[str, WorkerRecord] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._revision = 0
         self._history: deque[tuple[str, NodeInfo, int]] = deque(maxlen=HISTORY)
         self._changed = asyncio.Event()
-        self.audit: AuditSink | None = None  # set by the master: lifecycle changes are audited
-        #: Told (synchronously, must not block) of every revocation: K3s mode tears the Node down.
-        self.on_revoked: Callable[[str, str], None] | None = None
         self._own: dict[str, bytes] = {}  # node -> the bytes we last wrote (skip our own events)
         self._seen: dict[str, int] = {}  # node -> newest store revision applied or written
         self.followed = 0  # records applied from other replicas
@@ -163,7 +168,7 @@ class Registry:
         return sorted(self._records.values(), key=lambda r: r.node_id)
 
     def counts(self) -> dict[str, int]:
-        out = dict.fromkeys(STATES, 0)
+        out: dict[str, int] = dict.fromkeys(NodeStatus, 0)
         for record in self._records.values():
             out[record.status] = out.get(record.status, 0) + 1
         return out
@@ -198,17 +203,16 @@ class Registry:
         now = now or _now()
         async with self.lock(claims.node_id):
             current = self._records.get(claims.node_id)
-            if current is not None and current.owner != claims.owner and current.status in LIVE:
+            if current is not None and current.owner != claims.owner and current.status.is_live:
                 raise MasterError(
                     f"node {claims.node_id} is registered by another staker",
-                    reason="node_conflict",
-                    status=409,
+                    reason=Reason.NODE_CONFLICT,
                 )
-            live = current if current is not None and current.status in LIVE else None
+            live = current if current is not None and current.status.is_live else None
             record = WorkerRecord(
                 node_id=claims.node_id,
                 owner=claims.owner,
-                status=live.status if live is not None else "registered",
+                status=live.status if live is not None else NodeStatus.REGISTERED,
                 tier=claims.tier.label,
                 stake=claims.stake_amount,
                 permissions=claims.permissions,
@@ -236,25 +240,23 @@ class Registry:
         now = now or _now()
         async with self.lock(claims.node_id):
             current = self._records.get(claims.node_id)
-            if current is None or current.status in ("left", "evicted"):
+            if current is None or current.status in (NodeStatus.LEFT, NodeStatus.EVICTED):
                 raise MasterError(
                     f"node {claims.node_id} is not registered with this master",
-                    reason="not_registered",
-                    status=404,
+                    reason=Reason.NOT_REGISTERED,
                 )
             if current.owner != claims.owner:
                 raise MasterError(
                     f"node {claims.node_id} is registered by another staker",
-                    reason="node_conflict",
-                    status=409,
+                    reason=Reason.NODE_CONFLICT,
                 )
-            if current.status == "revoked":
-                reason = current.reason or "token_revoked"
+            if current.status == NodeStatus.REVOKED:
+                reason = current.reason or Reason.TOKEN_REVOKED
                 raise MasterError(f"node {claims.node_id} was revoked ({reason})", reason=reason,
                                   status=403)  # fmt: skip
             record = current.model_copy(
                 update={
-                    "status": "ready",
+                    "status": NodeStatus.READY,
                     "reason": None,
                     "last_heartbeat": now,
                     "running_pods": running_pods,
@@ -270,12 +272,18 @@ class Registry:
             return await self.save(record)
 
     async def set_status(
-        self, node_id: str, status: str, reason: str | None = None, *, only_live: bool = True
+        self,
+        node_id: str,
+        status: NodeStatus,
+        reason: Reason | None = None,
+        *,
+        only_live: bool = True,
     ) -> WorkerRecord | None:
         """Move one node to `status` (revoked/left/evicted/not_ready); None if nothing changed."""
+        status = NodeStatus(status)  # stored as the enum, whatever word the caller passed
         async with self.lock(node_id):
             current = self._records.get(node_id)
-            if current is None or (only_live and current.status not in LIVE):
+            if current is None or (only_live and not current.status.is_live):
                 return None
             if current.status == status and current.reason == reason:
                 return None
@@ -288,12 +296,12 @@ class Registry:
         return saved
 
     async def revoke_where(self, *, stake_id: str | None = None, token_id: str | None = None,
-                           reason: str) -> list[str]:  # fmt: skip
+                           reason: Reason) -> list[str]:  # fmt: skip
         """Revoke every live worker backed by `stake_id` or `token_id` (chain events)."""
         targets = [
             r.node_id
             for r in self._records.values()
-            if r.status in LIVE
+            if r.status.is_live
             and (
                 (stake_id and r.stake_record_id == stake_id)
                 or (token_id and r.token_id == token_id)
@@ -301,7 +309,7 @@ class Registry:
         ]  # fmt: skip
         done = []
         for node_id in targets:
-            if await self.set_status(node_id, "revoked", reason) is not None:
+            if await self.set_status(node_id, NodeStatus.REVOKED, reason) is not None:
                 done.append(node_id)
                 self.metrics.revocations.labels(reason).inc()
                 log.warning("worker revoked", node=node_id, reason=reason)
@@ -311,23 +319,25 @@ class Registry:
 
     async def sweep(
         self, interval: float, missed: int, evict_after: int, *, now: datetime | None = None
-    ) -> list[tuple[str, str]]:
+    ) -> list[tuple[str, NodeStatus]]:
         """The lifecycle tick: silent workers become not_ready, then evicted."""
         now = now or _now()
         changes = []
         for record in list(self._records.values()):
-            if record.status not in LIVE:
+            if not record.status.is_live:
                 continue
             seen = record.last_heartbeat or record.created
             silent = now - seen
             if silent > timedelta(seconds=interval * evict_after):
-                status = "evicted"
-            elif silent > timedelta(seconds=interval * missed) and record.status != "not_ready":
-                status = "not_ready"
+                status = NodeStatus.EVICTED
+            elif (
+                silent > timedelta(seconds=interval * missed)
+                and record.status != NodeStatus.NOT_READY
+            ):
+                status = NodeStatus.NOT_READY
             else:
                 continue
-            reason = "missed_heartbeats"
-            if await self.set_status(record.node_id, status, reason) is not None:
+            if await self.set_status(record.node_id, status, Reason.MISSED_HEARTBEATS) is not None:
                 changes.append((record.node_id, status))
                 log.info("worker state", node=record.node_id, status=status)
         return changes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from k3s_daas.settings import Settings
@@ -15,7 +15,25 @@ def _home() -> Path:
     return Settings().home
 
 
-class NautilusSettings(BaseSettings):
+class ValidatorSettings(BaseModel):
+    """The validator's knobs. NautilusSettings is built from them (same fields, same env names),
+    so the master passes its settings as they are and a benchmark builds one cheaply."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cache_size: int = Field(default=100_000, ge=1)
+    cache_ttl: float = Field(default=30.0, gt=0, description="positive cache TTL, seconds")
+    negative_cache_size: int = Field(default=10_000, ge=1)
+    negative_ttl: float = Field(default=2.0, ge=0)
+    staleness: float = Field(default=60.0, ge=0, description="serve cached when chain is down")
+    epoch_ttl: float = Field(default=2.0, gt=0, description="how long the epoch is cached")
+    pool_ttl: float = Field(default=10.0, gt=0, description="how long min_stake is cached")
+    batch_window_ms: float = Field(default=2.0, ge=0)
+    max_batch: int = Field(default=100, ge=1, le=1000)
+    coalesce: bool = Field(default=True, description="concurrent misses share one fetch")
+
+
+class NautilusSettings(BaseSettings, ValidatorSettings):
     """Every knob of the master; defaults run it on the embedded devnet with SQLite."""
 
     model_config = SettingsConfigDict(env_prefix="K3S_DAAS_NAUTILUS_", extra="ignore")
@@ -63,15 +81,6 @@ class NautilusSettings(BaseSettings):
     shared_cache_url: str | None = Field(
         default=None, description="redis://host:port/db: validation cache shared by replicas"
     )
-    cache_size: int = Field(default=100_000, ge=1)
-    cache_ttl: float = Field(default=30.0, gt=0, description="positive cache TTL, seconds")
-    negative_cache_size: int = Field(default=10_000, ge=1)
-    negative_ttl: float = Field(default=2.0, ge=0)
-    staleness: float = Field(default=60.0, ge=0, description="serve cached when chain is down")
-    epoch_ttl: float = Field(default=2.0, gt=0, description="how long the epoch is cached")
-    pool_ttl: float = Field(default=10.0, gt=0, description="how long min_stake is cached")
-    batch_window_ms: float = Field(default=2.0, ge=0)
-    max_batch: int = Field(default=100, ge=1, le=1000)
     chain_timeout: float = Field(default=3.0, gt=0)
     max_validate_batch: int = Field(default=100, ge=1, le=1000)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

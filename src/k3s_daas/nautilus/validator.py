@@ -1,180 +1,49 @@
-"""Seal token validation against the chain, with the cache that makes it cheap (DESIGN §4).
+"""Seal token validation against the chain, with the cache that makes it cheap.
 
-A token is checked in this order, each failure with its own reason code: format
-(`invalid_format`), the SealToken exists (`not_found`), its type is exactly
-`<package>::k8s_gateway::SealToken` (`wrong_type`), SHA-256(secret) opens `token_hash`
-(`bad_secret`, constant time), epoch < expires_at (`expired`), the StakeRecord it names is
-active (`stake_slashed`, `stake_withdrawing`), its balance >= the pool's min_stake
-(`stake_too_low`), and its staker is the token's owner (`owner_mismatch`).
+A token is checked in this order, each failure with its own `Reason`: format (`invalid_format`),
+the SealToken exists (`not_found`), its type is exactly `<package>::k8s_gateway::SealToken`
+(`wrong_type`), SHA-256(secret) opens `token_hash` (`bad_secret`, constant time), epoch <
+expires_at (`expired`), the StakeRecord it names is active (`stake_slashed`,
+`stake_withdrawing`), its balance >= the pool's min_stake (`stake_too_low`), and its staker is
+the token's owner (`owner_mismatch`).
 
-Cache: keyed by SHA-256(token) (raw tokens are never kept), bounded LRU; a positive entry lives
-`cache_ttl` seconds but never past the token's expiry epoch; definite refusals are remembered
-`negative_ttl` seconds. Concurrent misses for one token share one fetch, and misses within
-`batch_window_ms` share one BatchGetObjects. Chain events purge entries (the watcher calls
-`purge_*`), so revocation does not wait for a TTL. When the chain is unreachable, cached positives
-are served for up to `staleness` seconds after their last chain read, then the master fails closed
-(`chain_unavailable`). With replicas, an optional shared cache (nautilus/shared_cache.py, Redis)
-sits between this cache and the chain.
+Answers are cached by fingerprint (`TokenCache`); concurrent misses for one token share one
+fetch, and misses within `batch_window_ms` share one BatchGetObjects (`ObjectFetcher`). Chain
+events purge entries (the watcher calls `purge_*`), so revocation does not wait for a TTL. When
+the chain is unreachable, cached positives are served for up to `staleness` seconds after their
+last chain read, then the master fails closed (`chain_unavailable`). With replicas, an optional
+shared cache (nautilus/shared_cache.py, Redis) sits between this cache and the chain.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.errors import ChainError, MalformedObject, WrongObjectType
 from k3s_daas.chain.views import ObjectData, SealTokenView, StakeRecordView, StakingPoolView
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.errors import TokenRejected
+from k3s_daas.nautilus.fetcher import ObjectFetcher
 from k3s_daas.nautilus.metrics import Metrics
+from k3s_daas.nautilus.refreshed import Refreshed
+from k3s_daas.nautilus.settings import ValidatorSettings
 from k3s_daas.nautilus.shared_cache import NoSharedCache, SharedCache
+from k3s_daas.nautilus.token_cache import TokenCache
 from k3s_daas.seal import constants as c
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.errors import TokenFormatError
-from k3s_daas.seal.token import SealToken, commitment_matches, parse_token, token_fingerprint
+from k3s_daas.seal.protocol import Reason
+from k3s_daas.seal.token import SealToken, commitment_matches, parse_token
 
 log = get_logger(__name__)
 T = TypeVar("T")
 
 #: After a failed chain read, callers skip the chain for this long (serve stale or fail closed).
 CHAIN_RETRY_AFTER = 0.5
-
-
-@dataclass(frozen=True)
-class ValidatorConfig:
-    """The validator's knobs (a subset of NautilusSettings, so benchmarks can build one)."""
-
-    cache_size: int = 100_000
-    cache_ttl: float = 30.0
-    negative_cache_size: int = 10_000
-    negative_ttl: float = 2.0
-    staleness: float = 60.0
-    epoch_ttl: float = 2.0
-    pool_ttl: float = 10.0
-    batch_window_ms: float = 2.0
-    max_batch: int = 100
-    coalesce: bool = True
-
-
-@dataclass(slots=True)
-class _Entry:
-    claims: Claims
-    expires_at: int
-    fetched: float  # monotonic time of the chain read that produced it
-    fresh_until: float
-
-
-class ObjectFetcher:
-    """Reads objects by id; same-id reads and reads within a window go in one BatchGetObjects."""
-
-    def __init__(
-        self,
-        client: ChainClient,
-        metrics: Metrics,
-        *,
-        window: float = 0.002,
-        max_batch: int = 100,
-        batching: bool = True,
-    ) -> None:
-        self.client = client
-        self.metrics = metrics
-        self.window = window
-        self.max_batch = max_batch
-        self.batching = batching
-        self._pending: dict[str, asyncio.Future[ObjectData | None]] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def get(self, object_id: str) -> ObjectData | None:
-        if not self.batching:
-            return (await self._read([object_id]))[0]
-        future = self._pending.get(object_id)
-        if future is None:
-            loop = asyncio.get_running_loop()
-            future = loop.create_future()
-            self._pending[object_id] = future
-            if len(self._pending) >= self.max_batch or self.window <= 0:
-                self._flush()
-            elif self._timer is None:
-                self._timer = loop.call_later(self.window, self._flush)
-        return await asyncio.shield(future)
-
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._pending = self._pending, {}
-        if batch:
-            task = asyncio.get_running_loop().create_task(self._run(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _run(self, batch: dict[str, asyncio.Future[ObjectData | None]]) -> None:
-        ids = list(batch)
-        try:
-            objects = await self._read(ids)
-        except BaseException as exc:
-            for future in batch.values():
-                if not future.done():
-                    future.set_exception(exc)
-                    future.exception()  # mark retrieved: waiters may all have gone
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            return
-        for object_id, obj in zip(ids, objects, strict=True):
-            if not batch[object_id].done():
-                batch[object_id].set_result(obj)
-
-    async def _read(self, ids: list[str]) -> list[ObjectData | None]:
-        start = time.perf_counter()
-        try:
-            return await self.client.get_objects(ids)
-        finally:
-            self.metrics.chain_latency.labels("batch_get_objects").observe(
-                time.perf_counter() - start
-            )
-            self.metrics.batch_size.observe(len(ids))
-
-
-class _Refreshed:
-    """A value read from the chain at most every `ttl` seconds; concurrent refreshes coalesce."""
-
-    def __init__(self, load: Callable[[], Awaitable[Any]], ttl: float, clock: Callable[[], float]):
-        self._load = load
-        self.ttl = ttl
-        self._clock = clock
-        self.value: Any = None
-        self.at = float("-inf")
-        self._inflight: asyncio.Future[Any] | None = None
-
-    def set(self, value: Any) -> None:
-        self.value, self.at = value, self._clock()
-
-    async def get(self, staleness: float) -> Any:
-        now = self._clock()
-        if self.value is not None and now - self.at < self.ttl:
-            return self.value
-        try:
-            if self._inflight is None:
-                self._inflight = asyncio.ensure_future(self._load())
-                self._inflight.add_done_callback(self._clear)
-            value = await asyncio.shield(self._inflight)
-        except (ChainError, OSError):
-            if self.value is not None and now - self.at < self.ttl + staleness:
-                return self.value
-            raise
-        self.set(value)
-        return value
-
-    def _clear(self, future: asyncio.Future[Any]) -> None:
-        self._inflight = None
-        if not future.cancelled():
-            future.exception()
 
 
 class Validator:
@@ -186,7 +55,7 @@ class Validator:
         package_id: str,
         pool_id: str,
         metrics: Metrics,
-        config: ValidatorConfig | None = None,
+        settings: ValidatorSettings | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
         shared: SharedCache | None = None,
@@ -196,25 +65,20 @@ class Validator:
         self.package_id = package_id
         self.pool_id = pool_id
         self.metrics = metrics
-        self.config = config or ValidatorConfig()
+        self.settings = settings = settings or ValidatorSettings()
         self._clock = clock
-        cfg = self.config
         self.fetcher = ObjectFetcher(
             client,
             metrics,
-            window=cfg.batch_window_ms / 1000,
-            max_batch=cfg.max_batch,
-            batching=cfg.batch_window_ms > 0,
+            window=settings.batch_window_ms / 1000,
+            max_batch=settings.max_batch,
+            batching=settings.batch_window_ms > 0,
         )
-        self._cache: OrderedDict[str, _Entry] = OrderedDict()
-        self._negative: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        self._by_token: dict[str, set[str]] = {}
-        self._by_stake: dict[str, set[str]] = {}
+        self.cache = TokenCache(settings, clock)
         self._inflight: dict[str, asyncio.Future[Claims]] = {}
-        self._generation = 0
         self._chain_down_until = float("-inf")
-        self._epoch = _Refreshed(self._load_epoch, cfg.epoch_ttl, clock)
-        self._pool = _Refreshed(self._load_pool, cfg.pool_ttl, clock)
+        self._epoch = Refreshed(self._load_epoch, settings.epoch_ttl, clock)
+        self._pool = Refreshed(self._load_pool, settings.pool_ttl, clock)
 
     # -- chain-backed values ------------------------------------------------------------------
     async def _load_epoch(self) -> int:
@@ -233,9 +97,9 @@ class Validator:
     async def epoch(self) -> int:
         """The current epoch, cached `epoch_ttl` seconds (stale up to `staleness` if down)."""
         try:
-            return int(await self._epoch.get(self.config.staleness))
+            return await self._epoch.get(self.settings.staleness)
         except (ChainError, OSError) as exc:
-            raise TokenRejected("chain_unavailable") from exc
+            raise TokenRejected(Reason.CHAIN_UNAVAILABLE) from exc
 
     def note_epoch(self, epoch: int) -> None:
         """The watcher saw a newer epoch: use it at once."""
@@ -244,41 +108,40 @@ class Validator:
             self._epoch.set(epoch)
 
     async def min_stake(self) -> int:
-        pool: StakingPoolView = await self._pool.get(self.config.staleness)
+        pool = await self._pool.get(self.settings.staleness)
         return pool.min_stake
 
     # -- purge (chain events) -----------------------------------------------------------------
     def purge_token(self, token_id: str) -> int:
         """Forget every cached answer for SealToken `token_id` (revoked, rotated)."""
-        return self._purge(self._by_token.pop(token_id.lower(), set()))
+        return self.cache.purge_token(token_id)
 
     def purge_stake(self, stake_id: str) -> int:
         """Forget every cached answer backed by StakeRecord `stake_id` (slashed, unstaked)."""
-        return self._purge(self._by_stake.pop(stake_id.lower(), set()))
+        return self.cache.purge_stake(stake_id)
 
     def purge_all(self) -> None:
-        self._generation += 1
-        self._cache.clear()
-        self._negative.clear()
-        self._by_token.clear()
-        self._by_stake.clear()
-
-    def _purge(self, fingerprints: set[str]) -> int:
-        self._generation += 1  # answers being fetched right now may predate the event
-        for fp in fingerprints:
-            self._cache.pop(fp, None)
-        self._negative.clear()
-        return len(fingerprints)
+        self.cache.purge_all()
 
     @property
     def cache_size(self) -> int:
-        return len(self._cache)
+        return len(self.cache)
 
     # -- validation -----------------------------------------------------------------------------
-    async def validate_many(self, tokens: Sequence[str]) -> list[Claims | TokenRejected]:
+    def parse(self, token: str) -> SealToken:
+        """The parsed token (its fingerprint computed once), or TokenRejected(invalid_format)."""
+        try:
+            return parse_token(token)  # the length is checked before anything else
+        except TokenFormatError:
+            self.metrics.validations.labels(Reason.INVALID_FORMAT).inc()
+            raise TokenRejected(Reason.INVALID_FORMAT) from None
+
+    async def validate_many(
+        self, tokens: Sequence[str | SealToken]
+    ) -> list[Claims | TokenRejected]:
         """Validate several tokens at once (their misses share batches)."""
 
-        async def one(token: str) -> Claims | TokenRejected:
+        async def one(token: str | SealToken) -> Claims | TokenRejected:
             try:
                 return await self.validate(token)
             except TokenRejected as exc:
@@ -286,48 +149,43 @@ class Validator:
 
         return list(await asyncio.gather(*(one(t) for t in tokens)))
 
-    async def validate(self, token: str) -> Claims:
+    async def validate(self, token: str | SealToken) -> Claims:
         """Claims of a valid token; raises TokenRejected with the reason otherwise."""
+        parsed = self.parse(token) if isinstance(token, str) else token
         try:
-            claims = await self._validate(token)
+            claims = await self._validate(parsed)
         except TokenRejected as exc:
             self.metrics.validations.labels(exc.reason).inc()
             raise
         self.metrics.validations.labels("ok").inc()
         return claims
 
-    async def _validate(self, token: str) -> Claims:
-        try:
-            parsed = parse_token(token)  # the length is checked before anything else
-        except TokenFormatError:
-            raise TokenRejected("invalid_format") from None
-        fp = token_fingerprint(token)
+    async def _validate(self, parsed: SealToken) -> Claims:
+        fp, cache = parsed.fingerprint, self.cache
         now = self._clock()
-        entry = self._cache.get(fp)
-        if entry is not None and now < entry.fresh_until:
+        entry = cache.fresh(fp, now)
+        if entry is not None:
             epoch = await self.epoch()
             # A chain event may have purged the entry while we awaited the epoch: then it must
             # not be served (that is exactly a revocation) - fall through to a chain read.
-            if self._cache.get(fp) is entry:
+            if cache.get(fp) is entry:
                 if epoch >= entry.expires_at:
-                    self._cache.pop(fp, None)
-                    self._remember_negative(fp, "expired")
-                    raise TokenRejected("expired")
-                self._cache.move_to_end(fp)
+                    cache.forget(fp)
+                    cache.remember_refusal(fp, Reason.EXPIRED)
+                    raise TokenRejected(Reason.EXPIRED)
+                cache.touch(fp)
                 self.metrics.cache.labels("hit").inc()
                 return entry.claims
-        negative = self._negative.get(fp)
-        if negative is not None:
-            if now < negative[1]:
-                self.metrics.cache.labels("negative_hit").inc()
-                raise TokenRejected(negative[0])
-            self._negative.pop(fp, None)
+        refused = cache.refusal(fp, now)
+        if refused is not None:
+            self.metrics.cache.labels("negative_hit").inc()
+            raise TokenRejected(refused)
         self.metrics.cache.labels("miss").inc()
-        if not self.config.coalesce:
-            return await self._load(parsed, fp)
+        if not self.settings.coalesce:
+            return await self._load(parsed)
         future = self._inflight.get(fp)
         if future is None:
-            future = asyncio.ensure_future(self._load(parsed, fp))
+            future = asyncio.ensure_future(self._load(parsed))
             self._inflight[fp] = future
             future.add_done_callback(lambda f: self._loaded(fp, f))
         else:
@@ -339,27 +197,28 @@ class Validator:
         if not future.cancelled():
             future.exception()  # retrieved by the waiters; avoid "never retrieved" noise
 
-    async def _load(self, parsed: SealToken, fp: str) -> Claims:
-        generation = self._generation
+    async def _load(self, parsed: SealToken) -> Claims:
+        fp, cache = parsed.fingerprint, self.cache
+        generation = cache.generation
         started, wall = self._clock(), time.time()
         try:
             if started < self._chain_down_until:
-                raise TokenRejected("chain_unavailable")
+                raise TokenRejected(Reason.CHAIN_UNAVAILABLE)
             shared = await self._from_shared(fp, generation, started, wall)
             if shared is not None:
                 return shared
             claims = await self._fetch(parsed)
         except TokenRejected as exc:
-            if exc.reason == "chain_unavailable":
+            if exc.reason == Reason.CHAIN_UNAVAILABLE:
                 if started >= self._chain_down_until:
                     self._chain_down_until = self._clock() + CHAIN_RETRY_AFTER
                 return await self._stale(fp, exc)
-            if generation == self._generation:
-                self._cache.pop(fp, None)
-                self._remember_negative(fp, exc.reason)
+            if generation == cache.generation:
+                cache.forget(fp)
+                cache.remember_refusal(fp, exc.reason)
             raise
-        if generation == self._generation:
-            self._remember(fp, claims, started)
+        if generation == cache.generation:
+            cache.remember(fp, claims, started)
             await self.shared.put(fp, claims, wall)
         return claims
 
@@ -371,53 +230,33 @@ class Validator:
         if entry is None:
             return None
         expired = await self.epoch() >= entry.claims.expires_at_epoch
-        if expired or generation != self._generation:  # expired, or a chain event meanwhile:
+        if expired or generation != self.cache.generation:  # expired, or a chain event meanwhile:
             return None  # let the chain read answer
         # Age it as the original chain read: the entry stays fresh only until that read's TTL.
-        self._remember(fp, entry.claims, started - max(0.0, wall - entry.fetched_at))
+        self.cache.remember(fp, entry.claims, started - max(0.0, wall - entry.fetched_at))
         self.metrics.cache.labels("shared_hit").inc()
         return entry.claims
 
     async def _stale(self, fp: str, exc: TokenRejected) -> Claims:
         """Chain down: a cached positive read within `staleness` still counts (then fail closed)."""
-        entry = self._cache.get(fp)
-        if entry is None or self._clock() - entry.fetched > self.config.staleness:
+        entry = self.cache.get(fp)
+        if entry is None or self._clock() - entry.fetched > self.settings.staleness:
             raise exc
         if await self.epoch() >= entry.expires_at:
-            raise TokenRejected("expired")
-        if self._cache.get(fp) is not entry:  # purged by a chain event meanwhile
+            raise TokenRejected(Reason.EXPIRED)
+        if self.cache.get(fp) is not entry:  # purged by a chain event meanwhile
             raise exc
         self.metrics.cache.labels("stale").inc()
         return entry.claims
-
-    def _remember(self, fp: str, claims: Claims, fetched: float) -> None:
-        cfg = self.config
-        self._cache[fp] = _Entry(claims, claims.expires_at_epoch, fetched, fetched + cfg.cache_ttl)
-        self._cache.move_to_end(fp)
-        self._by_token.setdefault(claims.token_id, set()).add(fp)
-        self._by_stake.setdefault(claims.stake_record_id, set()).add(fp)
-        while len(self._cache) > cfg.cache_size:
-            old_fp, old = self._cache.popitem(last=False)
-            self._by_token.get(old.claims.token_id, set()).discard(old_fp)
-            self._by_stake.get(old.claims.stake_record_id, set()).discard(old_fp)
-
-    def _remember_negative(self, fp: str, reason: str) -> None:
-        cfg = self.config
-        if cfg.negative_ttl <= 0:
-            return
-        self._negative[fp] = (reason, self._clock() + cfg.negative_ttl)
-        self._negative.move_to_end(fp)
-        while len(self._negative) > cfg.negative_cache_size:
-            self._negative.popitem(last=False)
 
     async def _chain(self, call: Awaitable[T]) -> T:
         try:
             return await call
         except (WrongObjectType, MalformedObject):
-            raise TokenRejected("wrong_type") from None
+            raise TokenRejected(Reason.WRONG_TYPE) from None
         except (ChainError, OSError) as exc:
             log.warning("chain read failed", error=str(exc)[:200])
-            raise TokenRejected("chain_unavailable") from None
+            raise TokenRejected(Reason.CHAIN_UNAVAILABLE) from None
 
     async def _fetch(self, parsed: SealToken) -> Claims:
         token_obj, min_stake = await asyncio.gather(
@@ -425,7 +264,7 @@ class Validator:
         )
         token = self.check_token(token_obj, parsed)
         if token.is_expired(await self.epoch()):
-            raise TokenRejected("expired")
+            raise TokenRejected(Reason.EXPIRED)
         record_obj = await self._chain(self.fetcher.get(token.stake_record))
         record = self.check_stake(record_obj, token, min_stake)
         return Claims(
@@ -444,13 +283,13 @@ class Validator:
     def check_token(self, obj: ObjectData | None, parsed: SealToken) -> SealTokenView:
         """Existence, exact type and the secret (pure: unit-testable with crafted objects)."""
         if obj is None:
-            raise TokenRejected("not_found")
+            raise TokenRejected(Reason.NOT_FOUND)
         try:
             view = SealTokenView.from_object(obj, self.package_id)
         except (WrongObjectType, MalformedObject):
-            raise TokenRejected("wrong_type") from None
+            raise TokenRejected(Reason.WRONG_TYPE) from None
         if not commitment_matches(parsed.secret, view.token_hash):
-            raise TokenRejected("bad_secret")
+            raise TokenRejected(Reason.BAD_SECRET)
         return view
 
     def check_stake(
@@ -458,17 +297,17 @@ class Validator:
     ) -> StakeRecordView:
         """The StakeRecord behind a token: live, big enough, and the token owner's."""
         if obj is None:
-            raise TokenRejected("not_found", "the token's StakeRecord does not exist")
+            raise TokenRejected(Reason.NOT_FOUND, "the token's StakeRecord does not exist")
         try:
             record = StakeRecordView.from_object(obj, self.package_id)
         except (WrongObjectType, MalformedObject):
-            raise TokenRejected("wrong_type", "the token's stake is not our StakeRecord") from None
-        if record.status == c.STATUS_SLASHED:
-            raise TokenRejected("stake_slashed")
+            raise TokenRejected(
+                Reason.WRONG_TYPE, "the token's stake is not our StakeRecord"
+            ) from None
         if record.status != c.STATUS_ACTIVE:
-            raise TokenRejected("stake_withdrawing")
+            raise TokenRejected(Reason.for_stake_status(record.status))
         if record.balance < min_stake:
-            raise TokenRejected("stake_too_low")
+            raise TokenRejected(Reason.STAKE_TOO_LOW)
         if record.staker != token.owner:
-            raise TokenRejected("owner_mismatch")
+            raise TokenRejected(Reason.OWNER_MISMATCH)
         return record

@@ -19,14 +19,15 @@ from k3s_daas.log import get_logger
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
 from k3s_daas.nautilus.validator import Validator
+from k3s_daas.seal.protocol import Reason
 
 log = get_logger(__name__)
 
 CURSOR_KEY: Final = "/watcher/cursor"
 STAKE_EVENTS: Final = {
-    "StakeSlashed": "stake_slashed",
-    "UnstakeRequested": "stake_withdrawing",
-    "StakeWithdrawn": "stake_withdrawing",
+    "StakeSlashed": Reason.STAKE_SLASHED,
+    "UnstakeRequested": Reason.STAKE_WITHDRAWING,
+    "StakeWithdrawn": Reason.STAKE_WITHDRAWING,
 }
 
 
@@ -106,7 +107,9 @@ class ChainWatcher:
             await self.validator.shared.forget_token(token_id)
             nodes: list[str] = []
             if event.name == "SealTokenRevoked":
-                nodes = await self.registry.revoke_where(token_id=token_id, reason="token_revoked")
+                nodes = await self.registry.revoke_where(
+                    token_id=token_id, reason=Reason.TOKEN_REVOKED
+                )
             log.info("token event", kind=event.name, token=token_id, purged=purged, nodes=nodes)
             return nodes
         return []

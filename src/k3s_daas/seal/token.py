@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from k3s_daas.seal.constants import TOKEN_HASH_LENGTH
 from k3s_daas.seal.errors import TokenFormatError
@@ -23,10 +23,15 @@ _OBJECT_ID_RE = re.compile(r"(?:0x)?([0-9a-fA-F]{1,64})")
 
 @dataclass(frozen=True, slots=True)
 class SealToken:
-    """A parsed token: the on-chain object id (0x + 64 hex) and the 32-byte secret."""
+    """A parsed token: the on-chain object id (0x + 64 hex), the 32-byte secret, and the
+    token's fingerprint (computed once here: callers pass the parsed token along, not the text)."""
 
     object_id: str
     secret: bytes
+    fingerprint: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fingerprint", token_fingerprint(str(self)))
 
     def __repr__(self) -> str:  # never show the secret, even in a traceback
         return f"SealToken(object_id={self.object_id!r}, secret=<redacted>)"
@@ -37,10 +42,6 @@ class SealToken:
     @property
     def commitment(self) -> bytes:
         return secret_commitment(self.secret)
-
-    @property
-    def fingerprint(self) -> str:
-        return token_fingerprint(str(self))
 
 
 def normalize_object_id(object_id: str) -> str:

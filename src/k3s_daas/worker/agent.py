@@ -1,4 +1,4 @@
-"""The worker agent's lifecycle (DESIGN §10).
+"""The worker agent's lifecycle (its phases are `seal.protocol.WorkerPhase`).
 
 load key -> reuse or create the stake -> mint a Seal token (one PTB) -> find the enclaves on
 chain -> attest the master (fail closed) -> register -> heartbeat every N s with jitter, backoff
@@ -23,37 +23,18 @@ from k3s_daas.chain.views import SealTokenView
 from k3s_daas.log import get_logger
 from k3s_daas.seal.constants import STATUS_ACTIVE
 from k3s_daas.seal.errors import K3sDaasError
+from k3s_daas.seal.protocol import Reason, WorkerPhase
 from k3s_daas.seal.token import parse_token, short_fingerprint
 from k3s_daas.worker.attested import MasterNotTrusted, RegisteredEnclave, attest_master
 from k3s_daas.worker.config import WorkerConfig
+from k3s_daas.worker.exits import EXIT_FAILED, EXIT_OK, EXIT_REVOKED, WorkerExit
 from k3s_daas.worker.k3s import K3sAgent
 from k3s_daas.worker.master import MasterClient, MasterRejected, MasterUnavailable
 from k3s_daas.worker.state import WorkerState
 
 log = get_logger("k3s_daas.worker")
 
-EXIT_OK = 0
-EXIT_REVOKED = 3  # stake slashed / token revoked / expired: the node must not run
-EXIT_FAILED = 1
-TERMINAL_REASONS = {
-    "stake_slashed",
-    "stake_withdrawing",
-    "stake_too_low",
-    "token_revoked",
-    "not_found",
-    "expired",
-    "owner_mismatch",
-    "wrong_type",
-}
 EPOCH_ESTIMATE = timedelta(hours=1)  # only used to print an approximate expiry time
-
-
-class WorkerExit(K3sDaasError):
-    """The agent stops with `code` and `reason` (printed as one line by the CLI)."""
-
-    def __init__(self, code: int, reason: str, message: str) -> None:
-        super().__init__(message, reason=reason)
-        self.code = code
 
 
 class WorkerAgent:
@@ -74,7 +55,7 @@ class WorkerAgent:
         self._assigned_enclave: str | None = None  # the token's enclave (chain-assigned by tier)
 
     # ---- state ---------------------------------------------------------------------------
-    def _set(self, status: str, **changes: Any) -> None:
+    def _set(self, status: WorkerPhase, **changes: Any) -> None:
         for name, value in changes.items():
             setattr(self.state, name, value)
         self.state.status = status
@@ -90,7 +71,7 @@ class WorkerAgent:
             return
         import httpx
 
-        self._set("funding")
+        self._set(WorkerPhase.FUNDING)
         async with httpx.AsyncClient(timeout=10) as http:
             response = await http.post(
                 f"{self.deployment.faucet_url}/v2/gas",
@@ -112,22 +93,23 @@ class WorkerAgent:
             if view is not None and record.status == STATUS_ACTIVE:
                 return view
             if view is not None:
-                raise WorkerExit(EXIT_REVOKED, record.status_name, f"stake is {record.status_name}")
+                reason = Reason.for_stake_status(record.status)
+                raise WorkerExit(EXIT_REVOKED, reason, f"stake is {record.status_name}")
         existing = await package.find_stake_for_node(self.config.node_id)
         if existing is not None and existing.staker != self.key.address:
             raise WorkerExit(
                 EXIT_FAILED, "node_taken", f"{self.config.node_id} is staked by another address"
             )
         if existing is not None:
-            self._set("minting", stake_record_id=existing.id)
+            self._set(WorkerPhase.MINTING, stake_record_id=existing.id)
             minted = await package.create_worker_token(self.key, existing.id)
         else:
-            self._set("staking")
+            self._set(WorkerPhase.STAKING)
             minted = await package.stake_and_create_worker_token(
                 self.key, self.config.stake_amount, self.config.node_id
             )
         self._set(
-            "minted",
+            WorkerPhase.MINTED,
             token=minted.token,
             token_id=minted.token_id,
             stake_record_id=minted.stake_record_id,
@@ -174,7 +156,7 @@ class WorkerAgent:
             raise MasterNotTrusted("no master endpoint: none configured and none on chain")
         reasons = []
         for url in urls:
-            self._set("attesting", master_url=url)
+            self._set(WorkerPhase.ATTESTING, master_url=url)
             try:
                 attested = await attest_master(
                     url, root=root, expected_pcrs=pcrs, enclaves=enclaves
@@ -188,17 +170,17 @@ class WorkerAgent:
 
     async def _register(self, master: MasterClient) -> None:
         assert self.state.token is not None
-        self._set("registering", master_url=master.url, enclave_id=master.enclave_id)
+        self._set(WorkerPhase.REGISTERING, master_url=master.url, enclave_id=master.enclave_id)
         answer = await master.register(self.state.token, self.config.node_id)
-        self._set("registered", registered_at=datetime.now(UTC))
+        self._set(WorkerPhase.REGISTERED, registered_at=datetime.now(UTC))
         if self.config.mode != "k3s":
             return
-        join, server = answer.get("join_token"), answer.get("k3s_server")
-        if not isinstance(join, str) or not isinstance(server, str) or not join or not server:
+        join, server = answer.join_token, answer.k3s_server
+        if not join or not server:
             raise WorkerExit(
                 EXIT_FAILED,
                 "no_join_token",
-                f"mode is k3s but the master at {master.url} runs a {answer.get('cluster')} "
+                f"mode is k3s but the master at {master.url} runs a {answer.cluster} "
                 "cluster and gave no join token",
             )
         if self.k3s is None:
@@ -216,7 +198,8 @@ class WorkerAgent:
         try:
             return await self._run()
         except WorkerExit as exc:
-            self._set("revoked" if exc.code == EXIT_REVOKED else "failed", reason=exc.reason)
+            phase = WorkerPhase.REVOKED if exc.code == EXIT_REVOKED else WorkerPhase.FAILED
+            self._set(phase, reason=exc.reason)
             log.error("worker_exit", node=self.config.node_id, reason=exc.reason, error=exc.message)
             raise
         finally:
@@ -230,7 +213,7 @@ class WorkerAgent:
             self._assigned_enclave = (await self._ensure_token(package)).enclave
             master = await self._join(package)
             if master is None:
-                self._set("left")
+                self._set(WorkerPhase.LEFT)
                 return EXIT_OK
             return await self._heartbeats(chain, package, master)
 
@@ -268,16 +251,17 @@ class WorkerAgent:
                 with contextlib.suppress(K3sDaasError):
                     assert self.state.token is not None
                     await master.leave(self.state.token, self.config.node_id)
-                self._set("left")
+                self._set(WorkerPhase.LEFT)
                 return EXIT_OK
             await self._rotate_if_due(chain, package, master)
             try:
                 assert self.state.token is not None
                 answer = await master.heartbeat(self.state.token, self.config.node_id)
             except MasterRejected as exc:
-                if exc.reason in TERMINAL_REASONS:
-                    raise WorkerExit(EXIT_REVOKED, exc.reason, f"master says {exc.reason}") from exc
-                if exc.reason == "not_registered":
+                reason = Reason.parse(exc.reason)
+                if reason is not None and reason.terminal:
+                    raise WorkerExit(EXIT_REVOKED, reason, f"master says {reason}") from exc
+                if reason == Reason.NOT_REGISTERED:
                     await self._register(master)
                     continue
                 raise WorkerExit(EXIT_FAILED, exc.reason, exc.message) from exc
@@ -286,7 +270,7 @@ class WorkerAgent:
                     "master_unavailable", url=master.url, error=exc.message, retry_in=backoff
                 )
                 if await self._sleep(backoff):
-                    self._set("left")
+                    self._set(WorkerPhase.LEFT)
                     return EXIT_OK
                 backoff = min(backoff * 2, self.config.max_backoff)
                 with contextlib.suppress(MasterNotTrusted):
@@ -295,12 +279,12 @@ class WorkerAgent:
                 continue
             backoff = interval
             self._set(
-                "ready",
+                WorkerPhase.READY,
                 last_heartbeat=datetime.now(UTC),
                 heartbeats=self.state.heartbeats + 1,
                 reason=None,
-                tier=answer.get("tier"),
-                permissions=answer.get("permissions", []),
+                tier=answer.tier,
+                permissions=answer.permissions,
             )
 
     async def _rotate_if_due(

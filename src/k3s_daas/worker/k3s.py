@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from k3s_daas.log import get_logger
 
@@ -30,6 +30,7 @@ class K3sAgent:
         extra_args: Sequence[str] = (),
         min_backoff: float = 1.0,
         max_backoff: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.binary = binary
         self.server_url = server_url
@@ -42,6 +43,8 @@ class K3sAgent:
         self._proc: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        #: Waits out a restart backoff; by default until then or until `stop()`, whichever first.
+        self._sleep = sleep or self._until_stopped
 
     @property
     def argv(self) -> list[str]:
@@ -79,9 +82,12 @@ class K3sAgent:
                     return
                 log.warning("k3s_agent_exited", code=code, restart_in=backoff)
                 self.restarts += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
+            await self._sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)
+
+    async def _until_stopped(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the agent (SIGKILL after `timeout`) and stop restarting it."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from k3s_daas.seal.errors import K3sDaasError
+from k3s_daas.seal.protocol import WorkerPhase
 
 
 class WorkerStateError(K3sDaasError):
@@ -22,6 +23,8 @@ class WorkerStateError(K3sDaasError):
 
 
 class WorkerState(BaseModel):
+    """What the agent knows about its node across restarts (never logged: it holds the token)."""
+
     model_config = ConfigDict(extra="ignore")
 
     node_id: str
@@ -35,8 +38,8 @@ class WorkerState(BaseModel):
     token_expires_at: datetime | None = None
     enclave_id: str | None = None
     master_url: str | None = None
-    status: str = "new"
-    reason: str | None = None
+    status: WorkerPhase = WorkerPhase.NEW
+    reason: str | None = None  # a `seal.protocol.Reason` word, or the agent's own failure
     registered_at: datetime | None = None
     last_heartbeat: datetime | None = None
     heartbeats: int = 0

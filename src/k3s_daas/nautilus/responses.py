@@ -1,0 +1,18 @@
+"""The master's JSON answers: a protocol model as it is, or the one error shape."""
+
+from __future__ import annotations
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from k3s_daas.seal.protocol import ErrorAnswer
+
+
+def reply(answer: BaseModel) -> JSONResponse:
+    """A 200 with a protocol answer, dumped exactly as it was signed."""
+    return JSONResponse(answer.model_dump(mode="json"))
+
+
+def error(status: int, reason: str, message: str) -> JSONResponse:
+    """`{"error": reason, "message": ...}` with `status`: every refusal looks like this."""
+    return JSONResponse(ErrorAnswer(error=reason, message=message).model_dump(), status_code=status)

@@ -1,0 +1,137 @@
+"""Signed worker requests, verified once: the body decoded once, the token parsed and
+fingerprinted once, and every check run in the protocol's order.
+
+A request passes when: its body parses strictly; its timestamp is within the skew window; its
+token validates and is a node token; the Sui personal-message signature over
+`seal.protocol.signing_bytes` (which binds this master's enclave key and the token fingerprint)
+is the token owner's; its node_id is the stake's; and its nonce was never seen (replay cache in
+the Store, compare-and-set with a TTL). What passes is a `SignedRequest` the operations take.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
+
+from pydantic import ValidationError
+from pydantic_core import from_json
+
+from k3s_daas.chain.keys import SignatureError, decode_signature, recover_personal_message_signer
+from k3s_daas.nautilus.errors import MasterError, TokenRejected, invalid_request
+from k3s_daas.nautilus.registry import KeyValueStore, Registry
+from k3s_daas.nautilus.validator import Validator
+from k3s_daas.seal.claims import Claims
+from k3s_daas.seal.protocol import Kind, Reason, SignedBody, signing_bytes
+from k3s_daas.seal.token import SealToken
+
+NONCE_PREFIX: Final = "/nonces/"
+BodyT = TypeVar("BodyT", bound=SignedBody)
+
+
+@dataclass(frozen=True)
+class SignedRequest(Generic[BodyT]):
+    """A request that passed every check: who sent it, what it says, and what was signed."""
+
+    claims: Claims
+    body: BodyT
+    signed: bytes  # the bytes the owner's signature verified over
+    fingerprint: str  # SHA-256 of the token, hex (the only form a token is kept in)
+
+    @property
+    def kind(self) -> Kind:
+        return self.body.kind
+
+
+@dataclass(frozen=True)
+class RawRequest:
+    """A signed request as it arrived: the token header and the body decoded once (`fields`)."""
+
+    token: str | None
+    fields: Any
+
+    @property
+    def node(self) -> str:
+        """The node the body names, for the audit of a refusal ("?" when it names none)."""
+        node = self.fields.get("node_id") if isinstance(self.fields, dict) else None
+        return node if isinstance(node, str) else "?"
+
+
+def decode(token: str | None, raw: bytes) -> RawRequest:
+    """Decode the JSON body (once); a body that is not JSON is `invalid_request`."""
+    try:
+        return RawRequest(token, from_json(raw))
+    except ValueError as exc:
+        raise invalid_request(exc) from None
+
+
+class RequestVerifier:
+    """Runs the checks of a signed request, in the order the protocol documents them."""
+
+    def __init__(
+        self,
+        *,
+        validator: Validator,
+        registry: Registry,
+        store: KeyValueStore,
+        enclave_public_key: bytes,
+        skew_seconds: float,
+        nonce_ttl: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.validator = validator
+        self.registry = registry
+        self.store = store
+        self.enclave_public_key = enclave_public_key
+        self.skew_ms = int(skew_seconds * 1000)
+        self.nonce_ttl = max(nonce_ttl, 2 * skew_seconds)
+        self._clock = clock
+
+    async def verify(self, model: type[BodyT], request: RawRequest) -> SignedRequest[BodyT]:
+        """Every check of a signed request of `model`'s kind; raises MasterError on the first
+        that fails."""
+        try:
+            body = model.model_validate(request.fields)
+        except ValidationError as exc:
+            raise invalid_request(exc) from None
+        if not request.token:
+            raise MasterError(reason=Reason.MISSING_TOKEN)
+        now_ms = int(self._clock() * 1000)
+        if abs(now_ms - body.timestamp) > self.skew_ms:
+            raise MasterError(
+                f"timestamp is more than {self.skew_ms // 1000}s away from the master's clock",
+                reason=Reason.STALE_REQUEST,
+            )
+        token = self.validator.parse(request.token)
+        claims = await self._validate(token)
+        if not claims.is_node:
+            raise MasterError(reason=Reason.NOT_NODE_TOKEN)
+        # The signature covers the fields exactly as sent (ints stay ints, absent stays absent).
+        unsigned = {k: v for k, v in request.fields.items() if k != "signature"}
+        signed = signing_bytes(model.kind, self.enclave_public_key, token.fingerprint, unsigned)
+        try:
+            signer = recover_personal_message_signer(signed, decode_signature(body.signature))
+        except SignatureError:
+            raise MasterError(reason=Reason.BAD_SIGNATURE) from None
+        if not hmac.compare_digest(signer, claims.owner):
+            raise MasterError(reason=Reason.SIGNER_MISMATCH)
+        if body.node_id != claims.node_id:
+            raise MasterError(f"the stake is for node {claims.node_id!r}, not {body.node_id!r}",
+                              reason=Reason.NODE_MISMATCH)  # fmt: skip
+        fresh = await self.store.compare_and_set(
+            NONCE_PREFIX + body.nonce, None, b"1", ttl=self.nonce_ttl
+        )
+        if not fresh:
+            raise MasterError(reason=Reason.REPLAYED)
+        return SignedRequest(claims, body, signed, token.fingerprint)
+
+    async def _validate(self, token: SealToken) -> Claims:
+        try:
+            return await self.validator.validate(token)
+        except TokenRejected as exc:
+            if exc.reason.revokes:
+                # The chain says this token's stake is gone: revoke its worker now, not at the
+                # chain event.
+                await self.registry.revoke_where(token_id=token.object_id, reason=exc.reason)
+            raise
