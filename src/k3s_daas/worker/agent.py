@@ -18,6 +18,7 @@ from typing import Any
 from k3s_daas.attestation import load_root
 from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.errors import ChainError
+from k3s_daas.chain.faucet import FaucetError, request_gas
 from k3s_daas.chain.package import K3sDaasPackage
 from k3s_daas.chain.views import SealTokenView
 from k3s_daas.log import get_logger
@@ -88,18 +89,11 @@ class WorkerAgent:
             return
         if await chain.get_balance(self.key.address) >= self.config.stake_amount + 10**9:
             return
-        import httpx
-
         self._set("funding")
-        async with httpx.AsyncClient(timeout=10) as http:
-            response = await http.post(
-                f"{self.deployment.faucet_url}/v2/gas",
-                json={"FixedAmountRequest": {"recipient": self.key.address}},
-            )
-        if response.status_code != 200:
-            raise WorkerExit(
-                EXIT_FAILED, "faucet_failed", f"faucet answered {response.status_code}"
-            )
+        try:
+            await request_gas(self.deployment.faucet_url, self.key.address)
+        except FaucetError as exc:
+            raise WorkerExit(EXIT_FAILED, "faucet_failed", exc.message) from exc
 
     async def _ensure_token(self, package: K3sDaasPackage) -> SealTokenView:
         """Reuse the stake and token from the state file (no second stake), else stake + mint."""
