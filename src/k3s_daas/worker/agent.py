@@ -20,6 +20,7 @@ from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.errors import ChainError
 from k3s_daas.chain.faucet import FaucetError, request_gas
 from k3s_daas.chain.package import K3sDaasPackage
+from k3s_daas.chain.reader import BalanceReader
 from k3s_daas.chain.views import SealTokenView
 from k3s_daas.log import get_logger
 from k3s_daas.seal.constants import STATUS_ACTIVE
@@ -83,7 +84,7 @@ class WorkerAgent:
         log.info("worker_status", node=self.config.node_id, status=status)
 
     # ---- chain ---------------------------------------------------------------------------
-    async def _fund_if_devnet(self, chain: ChainClient) -> None:
+    async def _fund_if_devnet(self, chain: BalanceReader) -> None:
         """On the embedded devnet, ask its faucet for gas (a real network's wallet is funded)."""
         if not self.config.mock_mode or self.deployment.faucet_url is None:
             return
