@@ -78,7 +78,7 @@ class ChainClient:
         self.transport = Transport(endpoints, retries=retries, tls_ca=tls_ca)
         self.timeout = timeout
         self.write_timeout = write_timeout if write_timeout is not None else max(timeout, 15.0)
-        self.package_id = normalize_address(package_id) if package_id else None
+        self.package_id = _object_id(package_id) if package_id else None
         self._epoch_cache: tuple[float, EpochInfo] | None = None
         self._shared_versions: dict[str, int] = {}
 
