@@ -20,14 +20,12 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from harness.processes import CLI, ManagedProcess, port_open, wait_for
 from k3s_daas.attestation import AttestationDocument, DevCA, issue_enclave_leaf, sign_document
-from k3s_daas.chain.deployment import Deployment
-from k3s_daas.chain.keys import SuiKeyPair
+from k3s_daas.chain import CoinSent, Deployment, SuiKeyPair, request_gas_sync
 
 
 def _command(data_dir: Path, port: int, faucet_port: int) -> list[str]:
@@ -102,15 +100,8 @@ class DevnetProcess(ManagedProcess):
         response.raise_for_status()
         return int(response.json()["epoch"])
 
-    def faucet(self, address: str, amount: int | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"recipient": address}
-        if amount is not None:
-            body["amount"] = amount
-        response = httpx.post(
-            f"{self.faucet_url}/v2/gas", json={"FixedAmountRequest": body}, timeout=10
-        )
-        response.raise_for_status()
-        return dict(response.json())
+    def faucet(self, address: str, amount: int | None = None) -> list[CoinSent]:
+        return request_gas_sync(self.faucet_url, address, amount=amount)
 
 
 def attestation_document(devnet: DevnetProcess, pcrs: dict[int, bytes]) -> bytes:

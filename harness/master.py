@@ -24,9 +24,7 @@ import httpx
 
 from harness.devnet import DevnetProcess
 from harness.processes import CLI, ManagedProcess, port_open, wait_for
-from k3s_daas.chain.client import ChainClient
-from k3s_daas.chain.keys import SuiKeyPair
-from k3s_daas.chain.package import K3sDaasPackage, MintedToken
+from k3s_daas.chain import ChainClient, K3sDaasPackage, MintedToken, SuiKeyPair, request_gas
 from k3s_daas.seal.protocol import PATHS, Kind, signing_bytes
 from k3s_daas.seal.token import token_fingerprint
 
@@ -153,11 +151,7 @@ class Staker:
 async def fund(devnet: DevnetProcess, *addresses: str) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
         for address in addresses:
-            response = await http.post(
-                f"{devnet.faucet_url}/v2/gas",
-                json={"FixedAmountRequest": {"recipient": address}},
-            )
-            response.raise_for_status()
+            await request_gas(devnet.faucet_url, address, timeout=30, http=http)
 
 
 async def new_staker(

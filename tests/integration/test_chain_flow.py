@@ -17,14 +17,23 @@ from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
 from harness.devnet import DevnetProcess, attestation_document
 from harness.processes import CLI, free_port
-from k3s_daas.chain.client import SUI_COIN_TYPE, ChainClient, EventData
-from k3s_daas.chain.errors import ChainUnavailable, MoveAbortError, TransactionRejected
-from k3s_daas.chain.events import MemoryCursorStore
-from k3s_daas.chain.keys import SuiKeyPair
-from k3s_daas.chain.package import K3sDaasPackage
-from k3s_daas.chain.transactions import ObjectRef, ProgrammableTransaction, sign
+from k3s_daas.chain import (
+    ChainClient,
+    ChainUnavailable,
+    EventData,
+    K3sDaasPackage,
+    MemoryCursorStore,
+    MoveAbortError,
+    ObjectRef,
+    ProgrammableTransaction,
+    SuiKeyPair,
+    TransactionRejected,
+    sign,
+    subscribe,
+)
 from k3s_daas.seal import constants as c
 from k3s_daas.seal.permissions import Tier
+from k3s_daas.seal.sui import COIN_SUI_TYPE
 from k3s_daas.seal.token import commitment_matches, parse_token
 
 FUND = 50 * 10**9
@@ -78,8 +87,11 @@ async def test_full_flow_and_every_event_once(
     seen: list[EventData] = []
 
     async def consume() -> None:
-        async for event in client.events(
-            cursor=MemoryCursorStore(), package_id=devnet.deployment.package_id, start=start
+        async for event in subscribe(
+            client,
+            cursor=MemoryCursorStore(),
+            package_id=devnet.deployment.package_id,
+            start=start,
         ):
             seen.append(event)
 
@@ -187,7 +199,7 @@ async def test_one_gas_coin_spent_twice_exactly_one_wins(
     devnet: DevnetProcess, client: ChainClient, pkg: K3sDaasPackage
 ) -> None:
     alice = funded(devnet)
-    [coin] = await client.list_owned_objects(alice.address, SUI_COIN_TYPE)
+    [coin] = await client.list_owned_objects(alice.address, COIN_SUI_TYPE)
     assert coin.digest is not None
     gas = ObjectRef(coin.object_id, coin.version, coin.digest)
     pool_version = await client.initial_shared_version(devnet.deployment.pool_id)
@@ -236,8 +248,8 @@ async def test_failover_to_the_second_endpoint(
         pool = await client.get_object(devnet.deployment.pool_id)
         assert pool is not None
         assert pool.shared
-        assert str(client.endpoints[client._preferred]) == devnet.grpc_target
-        client._preferred = 0  # writes too: refused before sending, so the next one is tried
+        assert str(client.endpoints[client.preferred_endpoint]) == devnet.grpc_target
+        client.transport.preferred = 0  # writes too: refused before sending, so the next is tried
         pkg = K3sDaasPackage(client, devnet.deployment)
         minted = await pkg.stake_and_create_worker_token(funded(devnet), 150, "failover-node")
         assert minted.view.tier is Tier.BASIC

@@ -10,10 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.devnet import DevnetProcess
-from k3s_daas.chain.client import ChainClient
-from k3s_daas.chain.events import FileCursorStore, checkpoint_events
-from k3s_daas.chain.keys import SuiKeyPair
-from k3s_daas.chain.package import K3sDaasPackage
+from k3s_daas.chain import (
+    ChainClient,
+    FileCursorStore,
+    K3sDaasPackage,
+    SuiKeyPair,
+    checkpoint_events,
+    subscribe,
+)
 
 
 async def ground_truth(client: ChainClient, first: int, package: str) -> list[tuple[str, int]]:
@@ -44,7 +48,7 @@ async def test_resume_after_disconnect_and_devnet_restart(
         await cursor.save(first - 1)
 
         async def consume(stop_after: int | None = None) -> None:
-            async for event in client.events(cursor=cursor, package_id=package):
+            async for event in subscribe(client, cursor=cursor, package_id=package):
                 raw.append(event.key)
                 processed.add(event.key)  # the consumer's idempotent record
                 if stop_after is not None and len(raw) >= stop_after:

@@ -9,9 +9,20 @@ import pytest
 from pysui.sui.sui_grpc.suimsgs.google.protobuf import Value
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
-from k3s_daas.chain.client import ChainClient, Endpoint, failure_error, tx_result
-from k3s_daas.chain.errors import ChainError, MoveAbortError, TransactionFailed
-from k3s_daas.chain.events import FileCursorStore, MemoryCursorStore, checkpoint_events
+from k3s_daas.chain import (
+    BalanceReader,
+    ChainClient,
+    ChainError,
+    ChainReader,
+    CheckpointSource,
+    Endpoint,
+    FileCursorStore,
+    MemoryCursorStore,
+    MoveAbortError,
+    TransactionFailed,
+    checkpoint_events,
+)
+from k3s_daas.chain.convert import failure_error, tx_result
 
 PKG = "0x" + "0d" * 32
 A = "0x" + "aa" * 32
@@ -40,6 +51,18 @@ def test_endpoint_parsing() -> None:
         assert err.value.reason == "bad_endpoint"
     with pytest.raises(ChainError):
         ChainClient([])
+
+
+def test_client_satisfies_the_read_protocols() -> None:
+    client = ChainClient(["127.0.0.1:1", "https://node.example"])
+    readers: tuple[ChainReader, BalanceReader, CheckpointSource] = (client, client, client)
+    for reader, protocol in zip(
+        readers, (ChainReader, BalanceReader, CheckpointSource), strict=True
+    ):
+        assert isinstance(reader, protocol)
+    assert client.endpoints == client.transport.endpoints
+    assert [str(e) for e in client.endpoints] == ["127.0.0.1:1", "https://node.example:443"]
+    assert client.preferred_endpoint == 0
 
 
 def test_abort_in_our_package_is_named() -> None:

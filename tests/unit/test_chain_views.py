@@ -16,9 +16,9 @@ from k3s_daas.chain.views import (
     SealTokenView,
     StakeRecordView,
     StakingPoolView,
-    normalize_type,
 )
 from k3s_daas.seal.permissions import Tier
+from k3s_daas.seal.sui import normalize_type
 
 PKG = "0x" + "0d" * 32
 OTHER = "0x" + "0e" * 32

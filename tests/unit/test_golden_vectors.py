@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from k3s_daas.chain.client import SUI_COIN_TYPE
 from k3s_daas.chain.deployment import Deployment
+from k3s_daas.chain.endpoint import Endpoint
 from k3s_daas.chain.keys import (
     INTENT_TRANSACTION,
     SuiKeyPair,
@@ -41,7 +41,7 @@ from k3s_daas.chain.package import K3sDaasPackage
 from k3s_daas.chain.transactions import decode
 from k3s_daas.chain.views import ObjectData, SealTokenView
 from k3s_daas.seal.permissions import Tier
-from k3s_daas.seal.sui import blake2b256
+from k3s_daas.seal.sui import COIN_SUI_TYPE, blake2b256
 from k3s_daas.seal.token import format_token, secret_commitment
 from tests.fixtures.golden import pinned_sdk_version
 
@@ -243,12 +243,12 @@ class StubChain:
         self.sent: tuple[bytes, tuple[bytes, ...]] | None = None
 
     async def list_owned_objects(self, owner: str, object_type: str) -> list[ObjectData]:
-        assert (owner, object_type) == (self.sender, SUI_COIN_TYPE)
+        assert (owner, object_type) == (self.sender, COIN_SUI_TYPE)
         return [
             ObjectData(
                 c["object_id"],
                 c["version"],
-                SUI_COIN_TYPE,
+                COIN_SUI_TYPE,
                 owner,
                 False,
                 {},
@@ -370,7 +370,7 @@ async def test_transaction_bytes_digest_and_signature(
     chain = StubChain(fixture, vector["gas_coins"], key["address"], fixture["gas_budget"] + spend)
     deployment = Deployment(
         chain_id="golden",
-        grpc_endpoints=["127.0.0.1:1"],
+        grpc_endpoints=[Endpoint.parse("127.0.0.1:1")],
         package_id=fixture["package_id"],
         pool_id=fixture["pool"]["object_id"],
         enclave_config_id=fixture["enclave_config"]["object_id"],

@@ -24,13 +24,6 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {"seal", "attestation", "chain", "devnet", "kube", "nautilus", "worker"},
 }
 
-# Cycles known on this branch, each as the set of modules in it. chain/client.py <-> chain/events.py
-# is being removed on the branch that restructures `chain`; DELETE THIS ENTRY (and the allow-list)
-# when that branch is merged. Nothing else may be added here.
-KNOWN_CYCLES: list[frozenset[str]] = [
-    frozenset({"k3s_daas.chain.client", "k3s_daas.chain.events"}),
-]
-
 
 def module_name(path: Path, src: Path) -> str:
     """`src/k3s_daas/devnet/ledger/__init__.py` -> `k3s_daas.devnet.ledger`."""
@@ -134,7 +127,7 @@ def test_every_package_is_classified() -> None:
 
 
 def test_no_import_cycles() -> None:
-    found = [c for c in cycles(import_graph()) if frozenset(c) not in KNOWN_CYCLES]
+    found = cycles(import_graph())
     assert not found, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in found)
 
 

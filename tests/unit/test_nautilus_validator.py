@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from k3s_daas.chain.client import EpochInfo
+from k3s_daas.chain import EpochInfo
 from k3s_daas.chain.errors import ChainUnavailable
 from k3s_daas.chain.views import ObjectData
 from k3s_daas.nautilus.errors import TokenRejected
@@ -59,13 +60,13 @@ class ChainDouble:
         self.down = False
         self.gate: asyncio.Event | None = None
 
-    async def get_objects(self, ids: list[str]) -> list[ObjectData | None]:
+    async def get_objects(self, object_ids: Sequence[str]) -> list[ObjectData | None]:
         if self.down:
             raise ChainUnavailable("double: down")
-        self.batches.append(list(ids))
+        self.batches.append(list(object_ids))
         if self.gate is not None:
             await self.gate.wait()
-        return [self.objects.get(i) for i in ids]
+        return [self.objects.get(i) for i in object_ids]
 
     async def get_epoch(self) -> EpochInfo:
         if self.down:
@@ -115,7 +116,7 @@ def mint(chain: ChainDouble, *, package: str = PKG, staker: str = OWNER, status:
 def validator(chain: ChainDouble, clock: FakeClock | None = None, **settings: Any) -> Validator:
     chain.objects[POOL] = pool()
     return Validator(
-        chain,  # type: ignore[arg-type]  # a double of the two ChainClient reads it uses
+        chain,
         PKG,
         POOL,
         Metrics(),

@@ -8,13 +8,43 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
+from k3s_daas.chain.endpoint import Endpoint, parse_endpoints
+from k3s_daas.chain.errors import ChainError
+from k3s_daas.seal.encoding import first_error
 from k3s_daas.seal.errors import K3sDaasError
 
 CLOCK_ID = "0x" + "6".rjust(64, "0")
+
+
+def _endpoint(value: Any) -> Endpoint:
+    try:
+        return Endpoint.parse(value)
+    except ChainError as exc:
+        raise PydanticCustomError("bad_endpoint", "{problem}", {"problem": exc.message}) from None
+
+
+#: An endpoint field: text in files and settings, an `Endpoint` once loaded (parsed here, once).
+EndpointField = Annotated[
+    Endpoint,
+    PlainValidator(_endpoint),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "description": "host:port or https://host[:port]"}),
+]
 
 
 class DeploymentError(K3sDaasError):
@@ -27,7 +57,7 @@ class Deployment(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     chain_id: str
-    grpc_endpoints: list[str] = Field(min_length=1, description="host:port or https://host:port")
+    grpc_endpoints: list[EndpointField] = Field(min_length=1)
     package_id: str
     pool_id: str
     enclave_config_id: str
@@ -53,9 +83,14 @@ class Deployment(BaseModel):
                 reason="no_deployment",
             ) from exc
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise DeploymentError(f"{path}: {where}: {first['msg']}") from exc
+            raise DeploymentError(f"{path}: {first_error(exc, 'deployment')}") from exc
+
+    def with_endpoints(self, endpoints: Sequence[str | Endpoint] | None) -> Deployment:
+        """This deployment reached through `endpoints` instead (an operator's override); none
+        keeps the file's. A bad one raises ChainError(reason="bad_endpoint") here, at load."""
+        if not endpoints:
+            return self
+        return self.model_copy(update={"grpc_endpoints": parse_endpoints(endpoints)})
 
     def save(self, path: Path) -> None:
         """Atomic write (temp file + rename) so a reader never sees half a file."""

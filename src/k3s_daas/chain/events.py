@@ -28,18 +28,12 @@ from grpclib import GRPCError
 from grpclib.const import Status
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
-from k3s_daas.chain.client import (
-    CHECKPOINT_MASK,
-    RETRYABLE,
-    TRANSPORT_ERRORS,
-    ChainClient,
-    EventData,
-    jitter,
-    mask,
-    transaction_events,
-)
+from k3s_daas.chain.convert import checkpoint_events
 from k3s_daas.chain.errors import ChainError, ChainUnavailable
 from k3s_daas.chain.keys import normalize_address
+from k3s_daas.chain.reader import CheckpointSource
+from k3s_daas.chain.records import EventData
+from k3s_daas.chain.transport import RETRYABLE, TRANSPORT_ERRORS, jitter
 from k3s_daas.log import get_logger
 
 log = get_logger(__name__)
@@ -96,20 +90,8 @@ class FileCursorStore:
         os.replace(tmp, self.path)
 
 
-def _matches(event: EventData, package: str | None) -> bool:
-    return package is None or event.package_id == package or event.type.startswith(package + "::")
-
-
-def checkpoint_events(cp: v2.Checkpoint, package: str | None) -> list[EventData]:
-    seq = int(cp.sequence_number or 0)
-    out: list[EventData] = []
-    for tx in cp.transactions:
-        out += [e for e in transaction_events(tx, seq) if _matches(e, package)]
-    return out
-
-
 async def subscribe(
-    client: ChainClient,
+    client: CheckpointSource,
     *,
     cursor: CursorStore,
     package_id: str | None = None,
@@ -129,7 +111,7 @@ async def subscribe(
     else:
         next_seq = await client.latest_checkpoint() + 1
     failures = 0
-    endpoint = client._preferred
+    endpoint = client.preferred_endpoint
     while True:
         queue: asyncio.Queue[v2.Checkpoint | BaseException] = asyncio.Queue(maxsize=256)
         reader = asyncio.create_task(_read_stream(client, endpoint, queue))
@@ -182,14 +164,14 @@ async def subscribe(
 
 
 async def _deliver(
-    client: ChainClient, cp: v2.Checkpoint, package: str | None
+    client: CheckpointSource, cp: v2.Checkpoint, package: str | None
 ) -> AsyncIterator[EventData]:
     del client
     for event in checkpoint_events(cp, package):
         yield event
 
 
-async def _fetch(client: ChainClient, seq: int) -> v2.Checkpoint:
+async def _fetch(client: CheckpointSource, seq: int) -> v2.Checkpoint:
     cp = await client.get_checkpoint(seq)
     if cp is None:
         raise ChainError(
@@ -200,19 +182,14 @@ async def _fetch(client: ChainClient, seq: int) -> v2.Checkpoint:
 
 
 async def _read_stream(
-    client: ChainClient,
+    client: CheckpointSource,
     endpoint: int,
     queue: asyncio.Queue[v2.Checkpoint | BaseException],
 ) -> None:
     """Pump SubscribeCheckpoints into `queue`; an error (or the end) is queued too."""
     try:
-        stub = v2.SubscriptionServiceStub(client.channel(endpoint))
-        request = v2.SubscribeCheckpointsRequest(read_mask=mask(CHECKPOINT_MASK))
-        async for response in stub.subscribe_checkpoints(request):
-            if response.checkpoint is not None:
-                if response.checkpoint.sequence_number is None:
-                    response.checkpoint.sequence_number = response.cursor
-                await queue.put(response.checkpoint)
+        async for checkpoint in client.stream_checkpoints(endpoint):
+            await queue.put(checkpoint)
         await queue.put(ConnectionResetError("checkpoint stream ended"))
     except asyncio.CancelledError:
         raise
@@ -220,4 +197,4 @@ async def _read_stream(
         await queue.put(exc)
 
 
-__all__ = ["CursorStore", "FileCursorStore", "MemoryCursorStore", "checkpoint_events", "subscribe"]
+__all__ = ["CursorStore", "FileCursorStore", "MemoryCursorStore", "subscribe"]

@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import os
 from pathlib import Path
@@ -21,7 +19,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from k3s_daas.seal import sui
+from k3s_daas.seal.encoding import b64decode, b64encode, uleb128
 from k3s_daas.seal.errors import K3sDaasError
+from k3s_daas.seal.sui import blake2b256
 
 ED25519_FLAG = 0x00
 SIGNATURE_LENGTH = 97
@@ -43,23 +44,6 @@ class SignatureError(K3sDaasError):
     reason = "bad_signature"
 
 
-def blake2b256(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=32).digest()
-
-
-def uleb128(n: int) -> bytes:
-    """BCS length prefix."""
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def address_from_public_key(public_key: bytes) -> str:
     if len(public_key) != 32:
         raise KeyError_("an Ed25519 public key is 32 bytes")
@@ -67,11 +51,12 @@ def address_from_public_key(public_key: bytes) -> str:
 
 
 def normalize_address(address: str) -> str:
-    """0x + 64 lower-case hex; short forms such as `0x2` are padded like Sui does."""
-    text = address.lower().removeprefix("0x")
-    if not text or len(text) > 64 or any(ch not in "0123456789abcdef" for ch in text):
-        raise KeyError_(f"not a Sui address: {address[:80]!r}", reason="invalid_address")
-    return "0x" + text.rjust(64, "0")
+    """`seal.sui.normalize_address`, failing with KeyError_ (reason `invalid_address`) for the
+    callers that report key and address problems together."""
+    try:
+        return sui.normalize_address(address)
+    except ValueError as exc:
+        raise KeyError_(str(exc), reason="invalid_address") from None
 
 
 def transaction_digest(tx_bytes: bytes) -> str:
@@ -120,7 +105,7 @@ class SuiKeyPair:
     def from_keystore(cls, text: str) -> SuiKeyPair:
         """Import the base64 form Sui's `sui.keystore` holds (flag ‖ 32-byte seed)."""
         try:
-            raw = base64.b64decode(text.strip(), validate=True)
+            raw = b64decode(text.strip())
         except ValueError as exc:
             raise KeyError_("keystore entry is not base64") from exc
         if len(raw) != 33 or raw[0] != ED25519_FLAG:
@@ -166,7 +151,7 @@ class SuiKeyPair:
         return str(bech32.bech32_encode(SUI_PRIVKEY_HRP, data))
 
     def to_keystore(self) -> str:
-        return base64.b64encode(bytes([ED25519_FLAG]) + self._seed()).decode("ascii")
+        return b64encode(bytes([ED25519_FLAG]) + self._seed())
 
     # -- identity -----------------------------------------------------------------------------
     @property
@@ -228,9 +213,31 @@ def decode_signature(text: str) -> bytes:
     if not isinstance(text, str) or len(text) > 200:
         raise SignatureError("signature must be base64 of 97 bytes")
     try:
-        raw = base64.b64decode(text, validate=True)
+        raw = b64decode(text)
     except ValueError as exc:
         raise SignatureError("signature is not base64") from exc
     if len(raw) != SIGNATURE_LENGTH:
         raise SignatureError("a Sui Ed25519 signature is 97 bytes")
     return raw
+
+
+__all__ = [
+    "ED25519_FLAG",
+    "INTENT_PERSONAL_MESSAGE",
+    "INTENT_TRANSACTION",
+    "SIGNATURE_LENGTH",
+    "SUI_PRIVKEY_HRP",
+    "KeyError_",
+    "SignatureError",
+    "SuiKeyPair",
+    "address_from_public_key",
+    "blake2b256",  # re-exported from seal.sui for existing callers
+    "decode_signature",
+    "normalize_address",
+    "personal_message_bytes",
+    "recover_personal_message_signer",
+    "transaction_digest",
+    "uleb128",  # re-exported from seal.encoding for existing callers
+    "verify_personal_message",
+    "verify_transaction_signature",
+]

@@ -17,11 +17,12 @@ from typing import Any, TypeVar
 from grpclib import GRPCError
 from grpclib.const import Status
 
-from k3s_daas.chain.client import SUI_COIN_TYPE, ChainClient, ObjectChange, TxResult
+from k3s_daas.chain.client import ChainClient
+from k3s_daas.chain.convert import checkpoint_events
 from k3s_daas.chain.deployment import Deployment
 from k3s_daas.chain.errors import ChainError, ObjectNotFound, TransactionRejected
-from k3s_daas.chain.events import checkpoint_events
 from k3s_daas.chain.keys import SuiKeyPair, normalize_address
+from k3s_daas.chain.records import ObjectChange, ObjectData, TxResult
 from k3s_daas.chain.transactions import (
     ObjectRef,
     ProgrammableTransaction,
@@ -31,15 +32,15 @@ from k3s_daas.chain.transactions import (
 from k3s_daas.chain.views import (
     EnclaveConfigView,
     EnclaveView,
-    ObjectData,
+    ObjectView,
     SealTokenView,
     StakeRecordView,
     StakingPoolView,
-    _View,
 )
 from k3s_daas.log import get_logger
 from k3s_daas.seal import constants as c
 from k3s_daas.seal.permissions import Tier
+from k3s_daas.seal.sui import COIN_SUI_TYPE, SUI_FRAMEWORK
 from k3s_daas.seal.token import (
     format_token,
     new_secret,
@@ -50,7 +51,7 @@ from k3s_daas.seal.token import (
 
 log = get_logger(__name__)
 
-V = TypeVar("V", bound=_View)
+V = TypeVar("V", bound=ObjectView)
 
 #: Gas budget per transaction (MIST): 0.05 SUI. Our calls cost ~2-3 M MIST on the devnet and
 #: well under this on Sui mainnet; the unused part is not charged. Documented in docs/chain.md.
@@ -59,8 +60,6 @@ DEFAULT_GAS_BUDGET = 50_000_000
 MAX_GAS_COINS = 255
 #: Parallel GetCheckpoint calls when scanning history (find_stake_for_node fallback).
 SCAN_CONCURRENCY = 32
-
-SYSTEM_FRAMEWORK = normalize_address("0x2")
 
 
 @dataclass(frozen=True)
@@ -92,12 +91,10 @@ class K3sDaasPackage:
         self.deployment = deployment
         self.package_id = normalize_address(deployment.package_id)
         self.gas_budget = gas_budget
-        if client.package_id is None:
-            client.package_id = self.package_id
         self._locks: dict[str, asyncio.Lock] = {}
 
     # -- types ---------------------------------------------------------------------------------
-    def type_of(self, view: type[_View]) -> str:
+    def type_of(self, view: type[ObjectView]) -> str:
         return view.type_for(self.package_id)
 
     # -- the transaction pipeline --------------------------------------------------------------
@@ -112,7 +109,7 @@ class K3sDaasPackage:
         coins together (Sui merges several gas coins into the first)."""
         coins = [
             o
-            for o in await self.client.list_owned_objects(owner, SUI_COIN_TYPE)
+            for o in await self.client.list_owned_objects(owner, COIN_SUI_TYPE)
             if o.balance is not None and o.digest
         ]
         enough = sorted(
@@ -158,7 +155,9 @@ class K3sDaasPackage:
                 )
                 signed = sign(tx_bytes, signer)
                 try:
-                    return await self.client.execute(signed.tx_bytes, signed.signatures)
+                    return await self.client.execute(
+                        signed.tx_bytes, signed.signatures, package_id=self.package_id
+                    )
                 except TransactionRejected as exc:
                     if attempt == 0 and exc.stale_object:
                         log.info("stale object; rebuilding once", digest=signed.digest)
@@ -181,7 +180,7 @@ class K3sDaasPackage:
     ) -> Any:
         return ptb.move_call(self.package_id, module, function, args)
 
-    def _created(self, result: TxResult, view: type[_View]) -> ObjectChange:
+    def _created(self, result: TxResult, view: type[ObjectView]) -> ObjectChange:
         found = result.created_of_type(self.type_of(view))
         if len(found) != 1:
             raise ChainError(
@@ -384,7 +383,7 @@ class K3sDaasPackage:
     async def _attestation(self, ptb: ProgrammableTransaction, document: bytes) -> Any:
         clock = await self._shared(ptb, self.deployment.clock_id, mutable=False)
         return ptb.move_call(
-            SYSTEM_FRAMEWORK, "nitro_attestation", "load_nitro_attestation",
+            SUI_FRAMEWORK, "nitro_attestation", "load_nitro_attestation",
             [ptb.bytes_(document), clock],
         )  # fmt: skip
 

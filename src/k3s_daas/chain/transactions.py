@@ -1,9 +1,10 @@
 """Programmable transaction blocks (PTBs) as BCS `TransactionData`, built with pysui's BCS types.
 
 We build the BCS ourselves rather than through pysui's high-level builder: it would make four
-extra round trips per transaction (GetFunction, SimulateTransaction, ...) and it forces TLS
-(notes/sui-grpc.md). Pure arguments are encoded by their Move type here (pysui's `PureInput.pure`
-encodes integers with minimal width, which is not a u64).
+extra round trips per transaction (GetFunction, SimulateTransaction, ...) and it forces TLS on
+every channel, which the plaintext loopback devnet does not speak. Pure arguments are encoded by
+their Move type here (pysui's `PureInput.pure` encodes integers with minimal width, which is not
+a u64).
 """
 
 from __future__ import annotations
@@ -14,18 +15,11 @@ from typing import Any
 
 from pysui.sui.sui_bcs import bcs
 
-from k3s_daas.chain.keys import SuiKeyPair, normalize_address, transaction_digest, uleb128
+from k3s_daas.chain.keys import SuiKeyPair, normalize_address, transaction_digest
+from k3s_daas.chain.records import ObjectRef
+from k3s_daas.seal.encoding import uleb128
 
 U64_MAX = 2**64 - 1
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    """An owned object at one version (what gas payment and owned inputs name)."""
-
-    object_id: str
-    version: int
-    digest: str
 
 
 # -- pure encodings (BCS) -------------------------------------------------------------------------

@@ -9,18 +9,18 @@ closed) rather than a half-filled view.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from k3s_daas.chain.errors import MalformedObject, WrongObjectType
+from k3s_daas.chain.records import ObjectData
 from k3s_daas.seal import constants as c
+from k3s_daas.seal.encoding import b64decode
 from k3s_daas.seal.permissions import StakeThresholds, Tier
+from k3s_daas.seal.sui import normalize_type
 
-_HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{1,64}(?![0-9a-fA-F])")
 _ID_RE = re.compile(r"0x[0-9a-f]{64}")
 U64_MAX = 2**64 - 1
 
@@ -30,28 +30,6 @@ STATUS_NAMES: dict[int, str] = {
     c.STATUS_SLASHED: "slashed",
     c.STATUS_WITHDRAWN: "withdrawn",
 }
-
-
-def normalize_type(type_text: str) -> str:
-    """Pad every address in a Move type to 64 lower-case hex digits (`0x2::sui::SUI` -> long)."""
-    return _HEX_ADDRESS.sub(
-        lambda m: "0x" + m.group(0)[2:].lower().rjust(64, "0"), type_text.strip()
-    )
-
-
-@dataclass(frozen=True)
-class ObjectData:
-    """One object as the client read it (the read mask asks for all of these)."""
-
-    object_id: str
-    version: int
-    type: str
-    owner: str | None  # the owning address; None for shared and immutable objects
-    shared: bool
-    fields: dict[str, Any] = field(repr=False)
-    initial_shared_version: int | None = None
-    digest: str | None = None
-    balance: int | None = None  # Coin<T> objects only
 
 
 # -- field parsers: each raises MalformedObject with the field's name -----------------------------
@@ -119,8 +97,8 @@ def _bytes(fields: Mapping[str, Any], name: str) -> bytes:
     if not isinstance(value, str):
         raise MalformedObject(f"field {name!r} is not base64 bytes")
     try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
+        return b64decode(value)
+    except ValueError as exc:
         raise MalformedObject(f"field {name!r} is not base64 bytes") from exc
 
 
@@ -132,8 +110,11 @@ def _tier(fields: Mapping[str, Any], name: str) -> Tier:
         raise MalformedObject(f"field {name!r} is not a tier") from exc
 
 
-class _View:
-    """Shared `from_object`: exact type check, then `_parse` of the fields."""
+class ObjectView:
+    """Base of the typed views: `from_object` checks the exact type, then `_parse`s the fields.
+
+    Subclasses name their Move struct in MODULE/STRUCT; `K3sDaasPackage` reads any of them.
+    """
 
     MODULE: ClassVar[str] = ""
     STRUCT: ClassVar[str] = ""
@@ -162,7 +143,7 @@ class _View:
 
 
 @dataclass(frozen=True)
-class SealTokenView(_View):
+class SealTokenView(ObjectView):
     """`k8s_gateway::SealToken` (owned by the staker). `token_hash` = SHA-256(secret)."""
 
     MODULE: ClassVar[str] = "k8s_gateway"
@@ -211,7 +192,7 @@ class SealTokenView(_View):
 
 
 @dataclass(frozen=True)
-class StakeRecordView(_View):
+class StakeRecordView(ObjectView):
     """`staking::StakeRecord` (shared). `balance` may be below `amount` after a partial slash."""
 
     MODULE: ClassVar[str] = "staking"
@@ -262,7 +243,7 @@ class StakeRecordView(_View):
 
 
 @dataclass(frozen=True)
-class StakingPoolView(_View):
+class StakingPoolView(ObjectView):
     """`staking::StakingPool` (shared): thresholds and lifetimes are read from here at run time."""
 
     MODULE: ClassVar[str] = "staking"
@@ -309,7 +290,7 @@ class StakingPoolView(_View):
 
 
 @dataclass(frozen=True)
-class EnclaveConfigView(_View):
+class EnclaveConfigView(ObjectView):
     """`nautilus::EnclaveConfig` (shared): expected PCRs and the registered enclaves by tier."""
 
     MODULE: ClassVar[str] = "nautilus"
@@ -351,7 +332,7 @@ class EnclaveConfigView(_View):
 
 
 @dataclass(frozen=True)
-class EnclaveView(_View):
+class EnclaveView(ObjectView):
     """`nautilus::Enclave` (shared): a registered master, its attested key and endpoint."""
 
     MODULE: ClassVar[str] = "nautilus"
@@ -395,8 +376,8 @@ __all__ = [
     "EnclaveConfigView",
     "EnclaveView",
     "ObjectData",
+    "ObjectView",
     "SealTokenView",
     "StakeRecordView",
     "StakingPoolView",
-    "normalize_type",
 ]

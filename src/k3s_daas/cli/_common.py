@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from k3s_daas.seal.encoding import first_error
 from k3s_daas.seal.errors import K3sDaasError
 
 P = ParamSpec("P")
@@ -37,9 +38,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except K3sDaasError as exc:
             fail(f"{exc.message} ({exc.reason})")
         except ValidationError as exc:  # settings/config models: the first problem, one line
-            first = exc.errors(include_url=False, include_input=False)[0]
-            where = ".".join(str(p) for p in first["loc"]) or exc.title
-            fail(f"{where}: {first['msg']} (invalid_setting)")
+            fail(f"{first_error(exc, exc.title)} (invalid_setting)")
         except (OSError, ValueError) as exc:
             fail(str(exc) or exc.__class__.__name__)
         except KeyboardInterrupt:

@@ -10,6 +10,7 @@ import httpx
 import typer
 
 from k3s_daas.chain.deployment import Deployment
+from k3s_daas.chain.faucet import request_gas_sync
 from k3s_daas.cli._common import console, fail, handle_errors, run_async
 from k3s_daas.devnet.ids import DEVNET_JSON
 from k3s_daas.settings import Settings
@@ -78,13 +79,11 @@ def faucet(
 ) -> None:
     """Send SUI from the devnet faucet."""
     dep = _deployment(data)
-    body: dict[str, Any] = {"recipient": address}
-    if amount is not None:
-        body["amount"] = amount
-    result = _call("POST", f"{dep.faucet_url}/v2/gas", {"FixedAmountRequest": body})
-    for coin in result.get("coins_sent") or []:
+    if dep.faucet_url is None:
+        fail("the deployment names no faucet")
+    for coin in request_gas_sync(dep.faucet_url, address, amount=amount):
         console.print(
-            f"sent {coin['amount']} MIST: coin {coin['id']} (tx {coin['transferTxDigest']})",
+            f"sent {coin.amount} MIST: coin {coin.object_id} (tx {coin.tx_digest})",
             highlight=False,
         )
 

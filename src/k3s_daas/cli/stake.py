@@ -46,10 +46,7 @@ def parse_amount(text: str, what: str = "amount", *, allow_zero: bool = False) -
 
 
 def load_deployment(path: Path | None, endpoints: list[str] | None) -> Deployment:
-    dep = Deployment.load(path or Settings().devnet_json)
-    if endpoints:
-        dep = dep.model_copy(update={"grpc_endpoints": list(endpoints)})
-    return dep
+    return Deployment.load(path or Settings().devnet_json).with_endpoints(endpoints)
 
 
 def load_key(path: Path | None) -> SuiKeyPair:

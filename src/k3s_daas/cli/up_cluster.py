@@ -164,6 +164,7 @@ class Cluster:
         permission, and a kubeconfig whose exec plugin hands kubectl that token."""
         from k3s_daas.chain.client import ChainClient
         from k3s_daas.chain.deployment import Deployment
+        from k3s_daas.chain.faucet import request_gas_sync
         from k3s_daas.chain.package import K3sDaasPackage
         from k3s_daas.kube.kubeconfig import write_kubeconfig, write_private_json
 
@@ -174,11 +175,7 @@ class Cluster:
             SuiKeyPair.generate().save(key_path)
         key = SuiKeyPair.load(key_path)
         assert deployment.faucet_url is not None
-        httpx.post(
-            f"{deployment.faucet_url}/v2/gas",
-            json={"FixedAmountRequest": {"recipient": key.address}},
-            timeout=10,
-        ).raise_for_status()
+        request_gas_sync(deployment.faucet_url, key.address)
 
         async def mint() -> tuple[str, int]:
             async with ChainClient.from_deployment(deployment) as chain:

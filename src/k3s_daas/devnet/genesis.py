@@ -13,6 +13,7 @@ from pathlib import Path
 from k3s_daas.attestation.devca import ROOT_CERT_FILE, ROOT_KEY_FILE, load_or_create_dev_ca
 from k3s_daas.attestation.pcrs import simulated_pcrs
 from k3s_daas.chain.deployment import Deployment
+from k3s_daas.chain.endpoint import Endpoint
 from k3s_daas.chain.keys import SuiKeyPair
 from k3s_daas.devnet.errors import LedgerError
 from k3s_daas.devnet.ids import (
@@ -52,7 +53,7 @@ class GenesisInfo:
         data_dir = data_dir.resolve()
         return Deployment(
             chain_id=self.chain_id,
-            grpc_endpoints=[f"{host}:{grpc_port}"],
+            grpc_endpoints=[Endpoint(host, grpc_port, tls=False)],
             package_id=self.package_id,
             pool_id=self.pool_id,
             enclave_config_id=self.enclave_config_id,

@@ -27,6 +27,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from k3s_daas.nautilus.store.base import Store, StoreError, StoreIntegrityError, put_if_absent
+from k3s_daas.seal.encoding import canonical_json
 from k3s_daas.seal.errors import K3sDaasError
 from k3s_daas.seal.token import PREFIX as TOKEN_PREFIX
 
@@ -79,13 +80,6 @@ class VerifyResult:
 def entry_key(seq: int) -> str:
     """The store key of entry `seq`."""
     return f"{AUDIT_PREFIX}{seq:0{SEQ_DIGITS}d}"
-
-
-def canonical_json(data: dict[str, Any]) -> bytes:
-    """Sorted keys, no spaces, ASCII only: one byte string per entry, the thing that is hashed."""
-    return json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    ).encode("ascii")
 
 
 def entry_hash(data: dict[str, Any]) -> str:

@@ -22,13 +22,13 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import uvicorn
 
 from k3s_daas.attestation import DevCA
 from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.deployment import Deployment
 from k3s_daas.chain.errors import ChainError, ObjectNotFound
+from k3s_daas.chain.faucet import FaucetError, request_gas
 from k3s_daas.chain.keys import SuiKeyPair
 from k3s_daas.chain.package import K3sDaasPackage
 from k3s_daas.kube.tls import ServerIdentity
@@ -94,10 +94,7 @@ class Master:
 
     def _deployment(self) -> Deployment:
         path = self.settings.deployment or Settings().devnet_json
-        deployment = Deployment.load(path)
-        if self.settings.chain:
-            deployment = deployment.model_copy(update={"grpc_endpoints": self.settings.chain})
-        return deployment
+        return Deployment.load(path).with_endpoints(self.settings.chain)
 
     def _enclave(self, deployment: Deployment) -> Enclave:
         s = self.settings
@@ -193,12 +190,10 @@ class Master:
         faucet = self.deployment.faucet_url
         if not faucet:
             raise StartupError(f"operator {operator.address} has no gas and there is no faucet")
-        async with httpx.AsyncClient(timeout=15) as http:
-            response = await http.post(
-                f"{faucet}/v2/gas", json={"FixedAmountRequest": {"recipient": operator.address}}
-            )
-        if response.status_code >= 300:
-            raise StartupError(f"faucet answered {response.status_code}")
+        try:
+            await request_gas(faucet, operator.address, timeout=15)
+        except FaucetError as exc:
+            raise StartupError(exc.message) from exc
 
     async def _register_enclave(self) -> str:
         """Register (or update) this master's Enclave object with a fresh document."""

@@ -22,12 +22,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from k3s_daas.chain.client import ChainClient
+from k3s_daas.chain.batch import ObjectFetcher
 from k3s_daas.chain.errors import ChainError, MalformedObject, WrongObjectType
+from k3s_daas.chain.reader import ChainReader
 from k3s_daas.chain.views import ObjectData, SealTokenView, StakeRecordView, StakingPoolView
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.errors import TokenRejected
-from k3s_daas.nautilus.fetcher import ObjectFetcher
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.refreshed import Refreshed
 from k3s_daas.nautilus.settings import ValidatorSettings
@@ -51,7 +51,7 @@ class Validator:
 
     def __init__(
         self,
-        client: ChainClient,
+        client: ChainReader,
         package_id: str,
         pool_id: str,
         metrics: Metrics,
@@ -69,16 +69,20 @@ class Validator:
         self._clock = clock
         self.fetcher = ObjectFetcher(
             client,
-            metrics,
             window=settings.batch_window_ms / 1000,
             max_batch=settings.max_batch,
             batching=settings.batch_window_ms > 0,
+            observe=self._observe_batch,
         )
         self.cache = TokenCache(settings, clock)
         self._inflight: dict[str, asyncio.Future[Claims]] = {}
         self._chain_down_until = float("-inf")
         self._epoch = Refreshed(self._load_epoch, settings.epoch_ttl, clock)
         self._pool = Refreshed(self._load_pool, settings.pool_ttl, clock)
+
+    def _observe_batch(self, size: int, seconds: float) -> None:
+        self.metrics.chain_latency.labels("batch_get_objects").observe(seconds)
+        self.metrics.batch_size.observe(size)
 
     # -- chain-backed values ------------------------------------------------------------------
     async def _load_epoch(self) -> int:

@@ -13,8 +13,7 @@ import asyncio
 import contextlib
 from typing import Final
 
-from k3s_daas.chain.client import ChainClient, EventData
-from k3s_daas.chain.errors import ChainError
+from k3s_daas.chain import ChainError, CheckpointSource, EventData, subscribe
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
@@ -53,7 +52,7 @@ class ChainWatcher:
 
     def __init__(
         self,
-        client: ChainClient,
+        client: CheckpointSource,
         package_id: str,
         validator: Validator,
         registry: Registry,
@@ -72,8 +71,8 @@ class ChainWatcher:
         delay = 0.2
         while True:
             try:
-                async for event in self.client.events(
-                    cursor=self.cursor, package_id=self.package_id
+                async for event in subscribe(
+                    self.client, cursor=self.cursor, package_id=self.package_id
                 ):
                     try:
                         await self.handle(event)

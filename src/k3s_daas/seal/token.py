@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 from k3s_daas.seal.constants import TOKEN_HASH_LENGTH
 from k3s_daas.seal.errors import TokenFormatError
+from k3s_daas.seal.sui import normalize_address
 
 PREFIX = "seal_"
 TOKEN_LENGTH = len(PREFIX) + 64 + 64  # 133
 _TOKEN_RE = re.compile(r"seal_([0-9a-f]{64})([0-9a-f]{64})")
-_OBJECT_ID_RE = re.compile(r"(?:0x)?([0-9a-fA-F]{1,64})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +45,14 @@ class SealToken:
 
 
 def normalize_object_id(object_id: str) -> str:
-    """`0x`-prefixed, 64 lower-case hex digits, as Sui renders object ids and addresses."""
+    """`0x`-prefixed, 64 lower-case hex digits, as Sui renders object ids and addresses
+    (`seal.sui.normalize_address`, failing with TokenFormatError and without echoing input)."""
     if not isinstance(object_id, str) or len(object_id) > 66:
         raise TokenFormatError("object id must be at most 64 hex digits", reason="invalid_format")
-    match = _OBJECT_ID_RE.fullmatch(object_id)
-    if match is None:
-        raise TokenFormatError("object id is not hex", reason="invalid_format")
-    return "0x" + match.group(1).lower().rjust(64, "0")
+    try:
+        return normalize_address(object_id)
+    except ValueError:
+        raise TokenFormatError("object id is not hex", reason="invalid_format") from None
 
 
 def new_secret() -> bytes:

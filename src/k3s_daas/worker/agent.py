@@ -18,7 +18,9 @@ from typing import Any
 from k3s_daas.attestation import load_root
 from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.errors import ChainError
+from k3s_daas.chain.faucet import FaucetError, request_gas
 from k3s_daas.chain.package import K3sDaasPackage
+from k3s_daas.chain.reader import BalanceReader
 from k3s_daas.chain.views import SealTokenView
 from k3s_daas.log import get_logger
 from k3s_daas.seal.constants import STATUS_ACTIVE
@@ -63,24 +65,17 @@ class WorkerAgent:
         log.info("worker_status", node=self.config.node_id, status=status)
 
     # ---- chain ---------------------------------------------------------------------------
-    async def _fund_if_devnet(self, chain: ChainClient) -> None:
+    async def _fund_if_devnet(self, chain: BalanceReader) -> None:
         """On the embedded devnet, ask its faucet for gas (a real network's wallet is funded)."""
         if not self.config.mock_mode or self.deployment.faucet_url is None:
             return
         if await chain.get_balance(self.key.address) >= self.config.stake_amount + 10**9:
             return
-        import httpx
-
         self._set(WorkerPhase.FUNDING)
-        async with httpx.AsyncClient(timeout=10) as http:
-            response = await http.post(
-                f"{self.deployment.faucet_url}/v2/gas",
-                json={"FixedAmountRequest": {"recipient": self.key.address}},
-            )
-        if response.status_code != 200:
-            raise WorkerExit(
-                EXIT_FAILED, "faucet_failed", f"faucet answered {response.status_code}"
-            )
+        try:
+            await request_gas(self.deployment.faucet_url, self.key.address)
+        except FaucetError as exc:
+            raise WorkerExit(EXIT_FAILED, "faucet_failed", exc.message) from exc
 
     async def _ensure_token(self, package: K3sDaasPackage) -> SealTokenView:
         """Reuse the stake and token from the state file (no second stake), else stake + mint."""

@@ -21,6 +21,7 @@ from pydantic_settings.exceptions import SettingsError
 from k3s_daas.chain.deployment import Deployment
 from k3s_daas.chain.keys import KeyError_, SuiKeyPair, normalize_address
 from k3s_daas.seal.constants import MAX_NODE_ID_LENGTH, MIN_STAKE
+from k3s_daas.seal.encoding import first_error
 from k3s_daas.seal.errors import K3sDaasError
 from k3s_daas.settings import Settings
 
@@ -122,9 +123,7 @@ class WorkerConfig(BaseSettings):
         try:
             return cls(**data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "config"
-            raise WorkerConfigError(f"{where}: {first['msg']}") from exc
+            raise WorkerConfigError(first_error(exc, "config")) from exc
         except SettingsError as exc:
             raise WorkerConfigError(str(exc)) from exc
 
@@ -153,9 +152,7 @@ class WorkerConfig(BaseSettings):
             path = Settings().devnet_json
         if path is None:
             raise WorkerConfigError("no deployment file: set `deployment` (or MOCK_MODE=true)")
-        deployment = Deployment.load(path)
-        if self.sui_rpc_endpoint:
-            deployment = deployment.model_copy(update={"grpc_endpoints": self.sui_rpc_endpoint})
+        deployment = Deployment.load(path).with_endpoints(self.sui_rpc_endpoint)
         if self.contract_address is not None and normalize_address(
             self.contract_address
         ) != normalize_address(deployment.package_id):

@@ -1,38 +1,47 @@
-"""Batched chain reads for the validator: same-id reads and reads within a short window share
-one BatchGetObjects round trip."""
+"""Batched object reads: concurrent reads of one id share a round trip, and reads that arrive
+within a short window go to the chain as one BatchGetObjects.
+
+A hot reader (the master validating many tokens at once) would otherwise make one round trip per
+object; this turns a burst into a few batched reads without changing what each caller gets.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
-from k3s_daas.chain.client import ChainClient
-from k3s_daas.chain.views import ObjectData
-from k3s_daas.nautilus.metrics import Metrics
+from k3s_daas.chain.reader import ObjectReader
+from k3s_daas.chain.records import ObjectData
+
+#: Called after every batched read, failed or not, with (number of ids, seconds it took).
+BatchObserver = Callable[[int, float], None]
 
 
 class ObjectFetcher:
-    """Reads objects by id; same-id reads and reads within a window go in one BatchGetObjects."""
+    """Reads objects by id; same-id reads and reads within `window` seconds (up to `max_batch`
+    ids) go in one `get_objects` call. `batching=False` reads each id on its own."""
 
     def __init__(
         self,
-        client: ChainClient,
-        metrics: Metrics,
+        reader: ObjectReader,
         *,
         window: float = 0.002,
         max_batch: int = 100,
         batching: bool = True,
+        observe: BatchObserver | None = None,
     ) -> None:
-        self.client = client
-        self.metrics = metrics
+        self.reader = reader
         self.window = window
         self.max_batch = max_batch
         self.batching = batching
+        self.observe = observe
         self._pending: dict[str, asyncio.Future[ObjectData | None]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def get(self, object_id: str) -> ObjectData | None:
+        """The object, or None if it does not exist; the read's error if the batch failed."""
         if not self.batching:
             return (await self._read([object_id]))[0]
         future = self._pending.get(object_id)
@@ -44,6 +53,7 @@ class ObjectFetcher:
                 self._flush()
             elif self._timer is None:
                 self._timer = loop.call_later(self.window, self._flush)
+        # shielded: a caller that gives up must not cancel the read other callers wait for
         return await asyncio.shield(future)
 
     def _flush(self) -> None:
@@ -75,9 +85,10 @@ class ObjectFetcher:
     async def _read(self, ids: list[str]) -> list[ObjectData | None]:
         start = time.perf_counter()
         try:
-            return await self.client.get_objects(ids)
+            return await self.reader.get_objects(ids)
         finally:
-            self.metrics.chain_latency.labels("batch_get_objects").observe(
-                time.perf_counter() - start
-            )
-            self.metrics.batch_size.observe(len(ids))
+            if self.observe is not None:
+                self.observe(len(ids), time.perf_counter() - start)
+
+
+__all__ = ["BatchObserver", "ObjectFetcher"]

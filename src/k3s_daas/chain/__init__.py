@@ -1,0 +1,189 @@
+"""The chain layer's front door: import what you need from `k3s_daas.chain`.
+
+    from k3s_daas.chain import ChainClient, Deployment, K3sDaasPackage, subscribe
+
+Names load on first use (PEP 562): the gRPC stack costs about half a second to import, and a
+command that only needs `SuiKeyPair` or `Deployment` must not pay for it. Modules inside the
+package import each other directly, never through this file.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from k3s_daas.chain.batch import BatchObserver, ObjectFetcher
+    from k3s_daas.chain.client import ChainClient
+    from k3s_daas.chain.convert import checkpoint_events
+    from k3s_daas.chain.deployment import CLOCK_ID, Deployment, DeploymentError
+    from k3s_daas.chain.endpoint import Endpoint
+    from k3s_daas.chain.errors import (
+        ChainError,
+        ChainUnavailable,
+        MalformedObject,
+        MoveAbortError,
+        ObjectNotFound,
+        TransactionFailed,
+        TransactionOutcomeUnknown,
+        TransactionRejected,
+        WrongObjectType,
+    )
+    from k3s_daas.chain.events import CursorStore, FileCursorStore, MemoryCursorStore, subscribe
+    from k3s_daas.chain.faucet import CoinSent, FaucetError, request_gas, request_gas_sync
+    from k3s_daas.chain.keys import (
+        KeyError_,
+        SignatureError,
+        SuiKeyPair,
+        decode_signature,
+        recover_personal_message_signer,
+        transaction_digest,
+        verify_personal_message,
+        verify_transaction_signature,
+    )
+    from k3s_daas.chain.package import DEFAULT_GAS_BUDGET, K3sDaasPackage, MintedToken
+    from k3s_daas.chain.reader import BalanceReader, ChainReader, CheckpointSource, ObjectReader
+    from k3s_daas.chain.records import (
+        EpochInfo,
+        EventData,
+        ObjectChange,
+        ObjectData,
+        ObjectRef,
+        TxResult,
+    )
+    from k3s_daas.chain.transactions import ProgrammableTransaction, SignedTransaction, sign
+    from k3s_daas.chain.views import (
+        EnclaveConfigView,
+        EnclaveView,
+        ObjectView,
+        SealTokenView,
+        StakeRecordView,
+        StakingPoolView,
+    )
+
+#: Public name -> the module that defines it.
+_HOMES: dict[str, str] = {
+    **dict.fromkeys(["BatchObserver", "ObjectFetcher"], "batch"),
+    "ChainClient": "client",
+    "checkpoint_events": "convert",
+    **dict.fromkeys(["CLOCK_ID", "Deployment", "DeploymentError"], "deployment"),
+    "Endpoint": "endpoint",
+    **dict.fromkeys(
+        [
+            "ChainError",
+            "ChainUnavailable",
+            "MalformedObject",
+            "MoveAbortError",
+            "ObjectNotFound",
+            "TransactionFailed",
+            "TransactionOutcomeUnknown",
+            "TransactionRejected",
+            "WrongObjectType",
+        ],
+        "errors",
+    ),
+    **dict.fromkeys(["CursorStore", "FileCursorStore", "MemoryCursorStore", "subscribe"], "events"),
+    **dict.fromkeys(["CoinSent", "FaucetError", "request_gas", "request_gas_sync"], "faucet"),
+    **dict.fromkeys(
+        [
+            "KeyError_",
+            "SignatureError",
+            "SuiKeyPair",
+            "decode_signature",
+            "recover_personal_message_signer",
+            "transaction_digest",
+            "verify_personal_message",
+            "verify_transaction_signature",
+        ],
+        "keys",
+    ),
+    **dict.fromkeys(["DEFAULT_GAS_BUDGET", "K3sDaasPackage", "MintedToken"], "package"),
+    **dict.fromkeys(["BalanceReader", "ChainReader", "CheckpointSource", "ObjectReader"], "reader"),
+    **dict.fromkeys(
+        ["EpochInfo", "EventData", "ObjectChange", "ObjectData", "ObjectRef", "TxResult"],
+        "records",
+    ),
+    **dict.fromkeys(["ProgrammableTransaction", "SignedTransaction", "sign"], "transactions"),
+    **dict.fromkeys(
+        [
+            "EnclaveConfigView",
+            "EnclaveView",
+            "ObjectView",
+            "SealTokenView",
+            "StakeRecordView",
+            "StakingPoolView",
+        ],
+        "views",
+    ),
+}
+
+__all__ = [
+    "CLOCK_ID",
+    "DEFAULT_GAS_BUDGET",
+    "BalanceReader",
+    "BatchObserver",
+    "ChainClient",
+    "ChainError",
+    "ChainReader",
+    "ChainUnavailable",
+    "CheckpointSource",
+    "CoinSent",
+    "CursorStore",
+    "Deployment",
+    "DeploymentError",
+    "EnclaveConfigView",
+    "EnclaveView",
+    "Endpoint",
+    "EpochInfo",
+    "EventData",
+    "FaucetError",
+    "FileCursorStore",
+    "K3sDaasPackage",
+    "KeyError_",
+    "MalformedObject",
+    "MemoryCursorStore",
+    "MintedToken",
+    "MoveAbortError",
+    "ObjectChange",
+    "ObjectData",
+    "ObjectFetcher",
+    "ObjectNotFound",
+    "ObjectReader",
+    "ObjectRef",
+    "ObjectView",
+    "ProgrammableTransaction",
+    "SealTokenView",
+    "SignatureError",
+    "SignedTransaction",
+    "StakeRecordView",
+    "StakingPoolView",
+    "SuiKeyPair",
+    "TransactionFailed",
+    "TransactionOutcomeUnknown",
+    "TransactionRejected",
+    "TxResult",
+    "WrongObjectType",
+    "checkpoint_events",
+    "decode_signature",
+    "recover_personal_message_signer",
+    "request_gas",
+    "request_gas_sync",
+    "sign",
+    "subscribe",
+    "transaction_digest",
+    "verify_personal_message",
+    "verify_transaction_signature",
+]
+
+if not TYPE_CHECKING:  # for mypy, the imports above define every name
+
+    def __getattr__(name: str) -> Any:
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})
