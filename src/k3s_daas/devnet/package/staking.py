@@ -138,14 +138,20 @@ def request_unstake(rt: Runtime, pool: StoredObject, record: StoredObject) -> li
 
 
 def withdraw(rt: Runtime, pool: StoredObject, record: StoredObject) -> list[Any]:
-    """After unbonding, the remaining balance goes back to the staker as a new Coin<SUI>."""
+    """The remaining balance goes back to the staker as a new Coin<SUI>: after unbonding (the
+    stake becomes WITHDRAWN), or at once for what a slash left (the stake stays SLASHED)."""
     f = record.fields
     if rt.sender != f["staker"]:
         raise _abort("withdraw", c.E_NOT_STAKER)
-    if f["status"] != c.STATUS_WITHDRAWING:
-        raise _abort("withdraw", c.E_NOT_WITHDRAWING)
-    if rt.epoch < u64(f["unbonding_epoch"]):
-        raise _abort("withdraw", c.E_UNBONDING_NOT_OVER)
+    if f["status"] == c.STATUS_SLASHED:
+        if u64(f["balance"]["value"]) == 0:
+            raise _abort("withdraw", c.E_NOTHING_TO_WITHDRAW)
+    else:
+        if f["status"] != c.STATUS_WITHDRAWING:
+            raise _abort("withdraw", c.E_NOT_WITHDRAWING)
+        if rt.epoch < u64(f["unbonding_epoch"]):
+            raise _abort("withdraw", c.E_UNBONDING_NOT_OVER)
+        f["status"] = c.STATUS_WITHDRAWN
     amount = u64(f["balance"]["value"])
     pool.fields["total_staked"] = str(u64(pool.fields["total_staked"]) - amount)
     f["balance"] = {"value": "0"}
@@ -155,7 +161,6 @@ def withdraw(rt: Runtime, pool: StoredObject, record: StoredObject) -> list[Any]
         shared=False,
         owner=f["staker"],
     )
-    f["status"] = c.STATUS_WITHDRAWN
     rt.emit(
         MODULE,
         "StakeWithdrawn",
@@ -167,7 +172,8 @@ def withdraw(rt: Runtime, pool: StoredObject, record: StoredObject) -> list[Any]
 def slash(
     rt: Runtime, _cap: StoredObject, pool: StoredObject, record: StoredObject, amount: int
 ) -> list[Any]:
-    """AdminCap: move `amount` (0 = all) into `pool.slashed`; the stake is revoked at once."""
+    """AdminCap: move `amount` (0 = all) into `pool.slashed`; the stake is revoked at once and for
+    good (one slash per stake; the staker may then withdraw the remainder at once)."""
     f = record.fields
     if f["status"] in (c.STATUS_SLASHED, c.STATUS_WITHDRAWN):
         raise _abort("slash", c.E_NOT_ACTIVE)
