@@ -39,12 +39,12 @@ def is_dns_label(node_id: str) -> bool:
     return len(node_id.encode()) <= c.MAX_NODE_ID_LENGTH and bool(_DNS_LABEL.fullmatch(node_id))
 
 
-def _new_stake(
+def _share_new_stake(
     rt: Runtime, pool: StoredObject, payment: StoredObject, node_id: str, kind: int
 ) -> StoredObject:
     amount = coin_value(payment)
     if amount < u64(pool.fields["min_stake"]):
-        raise _abort("new_stake", c.E_INSUFFICIENT_STAKE)
+        raise _abort("share_new_stake", c.E_INSUFFICIENT_STAKE)
     pool.fields["total_staked"] = str(u64(pool.fields["total_staked"]) + amount)
     rt.delete(payment)  # coin::into_balance: the Coin's UID is deleted
     record = rt.new_object(
@@ -80,13 +80,14 @@ def _new_stake(
 def new_node_stake(
     rt: Runtime, pool: StoredObject, payment: StoredObject, node_id: str
 ) -> StoredObject:
-    """`public(package) new_node_stake`: also used by `stake_and_create_worker_seal_token`."""
+    """`public(package) new_node_stake`: the shared record (Move returns its ID); also used by
+    `stake_and_create_worker_seal_token`."""
     if not is_dns_label(node_id):
         raise _abort("new_node_stake", c.E_INVALID_NODE_ID)
     table = pool.fields["node_stakes"]
     if rt.table_get(table["id"], node_id) is not None:
         raise _abort("new_node_stake", c.E_NODE_ALREADY_STAKED)
-    record = _new_stake(rt, pool, payment, node_id, c.STAKE_TYPE_NODE)
+    record = _share_new_stake(rt, pool, payment, node_id, c.STAKE_TYPE_NODE)
     rt.table_set(table["id"], node_id, record.object_id)
     table["size"] = str(u64(table["size"]) + 1)
     return record
@@ -101,7 +102,7 @@ def stake_for_node(
 
 def stake_for_user(rt: Runtime, pool: StoredObject, payment: StoredObject) -> list[Any]:
     """Stake for a kubectl user (empty node id). Returns the record's ID."""
-    record = _new_stake(rt, pool, payment, "", c.STAKE_TYPE_USER)
+    record = _share_new_stake(rt, pool, payment, "", c.STAKE_TYPE_USER)
     return [record.object_id]
 
 
