@@ -9,6 +9,7 @@ use sui::coin::Coin;
 use sui::event;
 use sui::sui::SUI;
 
+const STAKE_TYPE_NODE: u8 = 0;
 const TIER_BASIC: u8 = 0;
 const TIER_STANDARD: u8 = 1;
 const TIER_PREMIUM: u8 = 2;
@@ -25,7 +26,8 @@ const ENotTokenOwner: u64 = 105;
 const EWrongStakeRecord: u64 = 106;
 const ENoEnclave: u64 = 107;
 
-/// Owned by the staker; no `store`, so it cannot be transferred away.
+/// Owned by the staker; no `store`, so it cannot be transferred away (only this module can
+/// transfer it, which is why `mint` sends it to the sender instead of returning it).
 public struct SealToken has key {
     id: UID,
     token_hash: vector<u8>,
@@ -99,7 +101,7 @@ public fun create_worker_seal_token(
     check_record(pool, record, ctx);
     assert!(record.is_node(), ENotNodeStake);
     let permissions = calculate_permissions(pool, record.balance_value());
-    mint(pool, config, record, token_hash, permissions, ctx)
+    mint_on(pool, config, record, token_hash, permissions, ctx)
 }
 
 /// Mint a kubectl token on the caller's own user stake: `requested` ∩ what the stake allows.
@@ -116,10 +118,12 @@ public fun create_user_seal_token(
     let allowed = calculate_permissions(pool, record.balance_value());
     let permissions = intersect(&requested, &allowed);
     assert!(!permissions.is_empty(), ENoPermissions);
-    mint(pool, config, record, token_hash, permissions, ctx)
+    mint_on(pool, config, record, token_hash, permissions, ctx)
 }
 
-/// Stake and mint in one call (one PTB command, one round trip for the worker).
+/// Stake and mint in one call (one PTB command, one round trip for the worker). The new stake
+/// is shared inside `staking`, so the token is minted from the values just staked: the sender's
+/// own, active node stake of `amount` ≥ min_stake (what `check_record` asserts on a record).
 public fun stake_and_create_worker_seal_token(
     pool: &mut StakingPool,
     config: &EnclaveConfig,
@@ -128,10 +132,10 @@ public fun stake_and_create_worker_seal_token(
     token_hash: vector<u8>,
     ctx: &mut TxContext,
 ): ID {
-    let record = k3s_daas::staking::new_node_stake(pool, payment, node_id, ctx);
-    let token_id = create_worker_seal_token(pool, config, &record, token_hash, ctx);
-    k3s_daas::staking::share(record);
-    token_id
+    let amount = payment.value();
+    let stake_id = k3s_daas::staking::new_node_stake(pool, payment, node_id, ctx);
+    let permissions = calculate_permissions(pool, amount);
+    mint(pool, config, stake_id, node_id, STAKE_TYPE_NODE, amount, token_hash, permissions, ctx)
 }
 
 /// New secret and a fresh lifetime; the old secret stops working in the same transaction.
@@ -175,7 +179,8 @@ fun check_record(pool: &StakingPool, record: &StakeRecord, ctx: &TxContext) {
     assert!(record.balance_value() >= pool.min_stake(), EInsufficientStake);
 }
 
-fun mint(
+/// The token of an existing stake record (checked by the caller).
+fun mint_on(
     pool: &StakingPool,
     config: &EnclaveConfig,
     record: &StakeRecord,
@@ -183,18 +188,34 @@ fun mint(
     permissions: vector<String>,
     ctx: &mut TxContext,
 ): ID {
+    let (id, node_id, kind) = (object::id(record), record.node_id(), record.stake_type());
+    mint(pool, config, id, node_id, kind, record.balance_value(), token_hash, permissions, ctx)
+}
+
+/// The token of a stake (`stake_amount` = its balance now); owned by the sender, who staked.
+fun mint(
+    pool: &StakingPool,
+    config: &EnclaveConfig,
+    stake_record: ID,
+    node_id: String,
+    stake_type: u8,
+    stake_amount: u64,
+    token_hash: vector<u8>,
+    permissions: vector<String>,
+    ctx: &mut TxContext,
+): ID {
     assert!(token_hash.length() == TOKEN_HASH_LENGTH, EInvalidTokenHash);
-    let tier = tier_for(pool, record.balance_value());
+    let tier = tier_for(pool, stake_amount);
     let enclave = config.pick_enclave(tier);
     assert!(enclave.is_some(), ENoEnclave);
     let token = SealToken {
         id: object::new(ctx),
         token_hash,
         owner: ctx.sender(),
-        node_id: record.node_id(),
-        stake_record: object::id(record),
-        stake_amount: record.balance_value(),
-        stake_type: record.stake_type(),
+        node_id,
+        stake_record,
+        stake_amount,
+        stake_type,
         permissions,
         tier,
         issued_at: ctx.epoch(),

@@ -35,6 +35,7 @@ const EInvalidNodeId: u64 = 6;
 const ENodeAlreadyStaked: u64 = 7;
 const ESlashTooLarge: u64 = 8;
 const EInvalidThresholds: u64 = 9;
+const ENothingToWithdraw: u64 = 10;
 
 /// Held by the operator of the package: slashing, thresholds, enclave PCRs.
 public struct AdminCap has key, store { id: UID }
@@ -52,7 +53,7 @@ public struct StakingPool has key {
     node_stakes: Table<String, ID>,
 }
 
-/// Shared so that the admin can slash it.
+/// Shared so that the admin can slash it. `key` only: it is never transferred, only shared.
 public struct StakeRecord has key {
     id: UID,
     pool: ID,
@@ -97,11 +98,7 @@ public struct StakeSlashed has copy, drop {
 
 fun init(ctx: &mut TxContext) {
     transfer::transfer(AdminCap { id: object::new(ctx) }, ctx.sender());
-    transfer::share_object(new_pool(ctx));
-}
-
-fun new_pool(ctx: &mut TxContext): StakingPool {
-    StakingPool {
+    transfer::share_object(StakingPool {
         id: object::new(ctx),
         min_stake: MIN_STAKE,
         standard_threshold: STANDARD_THRESHOLD,
@@ -111,7 +108,7 @@ fun new_pool(ctx: &mut TxContext): StakingPool {
         total_staked: 0,
         slashed: balance::zero(),
         node_stakes: table::new(ctx),
-    }
+    });
 }
 
 // === Staking ===
@@ -123,41 +120,38 @@ public fun stake_for_node(
     node_id: String,
     ctx: &mut TxContext,
 ): ID {
-    let record = new_node_stake(pool, payment, node_id, ctx);
-    let id = object::id(&record);
-    share(record);
-    id
+    new_node_stake(pool, payment, node_id, ctx)
 }
 
 /// Stake for a kubectl user (no node id).
 public fun stake_for_user(pool: &mut StakingPool, payment: Coin<SUI>, ctx: &mut TxContext): ID {
-    let record = new_stake(pool, payment, b"".to_string(), STAKE_TYPE_USER, ctx);
-    let id = object::id(&record);
-    share(record);
-    id
+    share_new_stake(pool, payment, b"".to_string(), STAKE_TYPE_USER, ctx)
 }
 
-/// Used by `k8s_gateway::stake_and_create_worker_seal_token` to mint before sharing.
+/// Shares a node stake and returns its ID. `k8s_gateway::stake_and_create_worker_seal_token`
+/// mints against it from the values it staked (the record itself is shared by then).
 public(package) fun new_node_stake(
     pool: &mut StakingPool,
     payment: Coin<SUI>,
     node_id: String,
     ctx: &mut TxContext,
-): StakeRecord {
+): ID {
     assert!(is_dns_label(&node_id), EInvalidNodeId);
     assert!(!pool.node_stakes.contains(node_id), ENodeAlreadyStaked);
-    let record = new_stake(pool, payment, node_id, STAKE_TYPE_NODE, ctx);
-    pool.node_stakes.add(node_id, object::id(&record));
-    record
+    let stake_id = share_new_stake(pool, payment, node_id, STAKE_TYPE_NODE, ctx);
+    pool.node_stakes.add(node_id, stake_id);
+    stake_id
 }
 
-fun new_stake(
+/// Packs the record and shares it in the same function: the idiom the `share_owned` lint asks
+/// for (a fresh object is shared, never one handed in as a parameter).
+fun share_new_stake(
     pool: &mut StakingPool,
     payment: Coin<SUI>,
     node_id: String,
     stake_type: u8,
     ctx: &mut TxContext,
-): StakeRecord {
+): ID {
     let amount = payment.value();
     assert!(amount >= pool.min_stake, EInsufficientStake);
     pool.total_staked = pool.total_staked + amount;
@@ -173,18 +167,10 @@ fun new_stake(
         staked_epoch: ctx.epoch(),
         unbonding_epoch: 0,
     };
-    event::emit(StakeCreated {
-        stake_id: object::id(&record),
-        staker: record.staker,
-        node_id,
-        stake_type,
-        amount,
-    });
-    record
-}
-
-public(package) fun share(record: StakeRecord) {
+    let stake_id = object::id(&record);
+    event::emit(StakeCreated { stake_id, staker: record.staker, node_id, stake_type, amount });
     transfer::share_object(record);
+    stake_id
 }
 
 /// Start unbonding; the node id is freed at once so the node can no longer use this stake.
@@ -202,20 +188,27 @@ public fun request_unstake(pool: &mut StakingPool, record: &mut StakeRecord, ctx
     });
 }
 
-/// After the unbonding period, return what is left of the stake to the staker.
+/// Pay what is left of a stake back to its staker: after the unbonding period for an unstaked
+/// stake (it becomes WITHDRAWN), at once for the remainder of a partially slashed one (it stays
+/// SLASHED, so its tokens stay revoked; its node id was freed by the slash).
 public fun withdraw(pool: &mut StakingPool, record: &mut StakeRecord, ctx: &mut TxContext) {
     assert!(ctx.sender() == record.staker, ENotStaker);
-    assert!(record.status == STATUS_WITHDRAWING, ENotWithdrawing);
-    assert!(ctx.epoch() >= record.unbonding_epoch, EUnbondingNotOver);
+    if (record.status == STATUS_SLASHED) {
+        assert!(record.balance.value() > 0, ENothingToWithdraw);
+    } else {
+        assert!(record.status == STATUS_WITHDRAWING, ENotWithdrawing);
+        assert!(ctx.epoch() >= record.unbonding_epoch, EUnbondingNotOver);
+        record.status = STATUS_WITHDRAWN;
+    };
     let amount = record.balance.value();
     pool.total_staked = pool.total_staked - amount;
     let payout = coin::from_balance(record.balance.withdraw_all(), ctx);
     transfer::public_transfer(payout, record.staker);
-    record.status = STATUS_WITHDRAWN;
     event::emit(StakeWithdrawn { stake_id: object::id(record), staker: record.staker, amount });
 }
 
-/// Slash `amount` (0 = everything) into the pool; the stake is revoked at once.
+/// Slash `amount` (0 = everything) into the pool; the stake is revoked at once and for good.
+/// One slash per stake: the staker may then `withdraw` the remainder at once.
 public fun slash(
     _: &AdminCap,
     pool: &mut StakingPool,

@@ -356,6 +356,8 @@ fun one_call_stake_and_mint() {
     let wildcard = b"*:*".to_string();
     assert!(token.permissions().contains(&wildcard));
     assert!(token.tier() == 2);
+    assert!(token.stake_amount() == 10000 && token.owner() == ALICE);
+    assert!(token.node_id() == b"worker-9".to_string());
     let record_id = token.stake_record();
     s.return_to_sender(token);
     let pool = s.take_shared<StakingPool>();
@@ -473,6 +475,29 @@ fun rotate_after_unstake_aborts() {
     let record = stake(&mut s, ALICE, 100, b"worker-1");
     let token_id = mint_worker(&mut s, ALICE, record, hash(1));
     unstake(&mut s, ALICE, record);
+    rotate(&mut s, ALICE, ALICE, token_id, record, hash(2));
+    s.end();
+}
+
+#[test, expected_failure(abort_code = k8s_gateway::ENotActive)]
+fun rotate_after_a_partial_slash_and_the_remainder_withdrawn_aborts() {
+    let mut s = setup();
+    let record = stake(&mut s, ALICE, 1000, b"worker-1");
+    let token_id = mint_worker(&mut s, ALICE, record, hash(1));
+    s.next_tx(ADMIN);
+    let cap = s.take_from_sender<AdminCap>();
+    let mut pool = s.take_shared<StakingPool>();
+    let mut rec = s.take_shared_by_id<StakeRecord>(record);
+    staking::slash(&cap, &mut pool, &mut rec, 400, s.ctx());
+    ts::return_shared(rec);
+    ts::return_shared(pool);
+    s.return_to_sender(cap);
+    s.next_tx(ALICE);
+    let mut pool = s.take_shared<StakingPool>();
+    let mut rec = s.take_shared_by_id<StakeRecord>(record);
+    staking::withdraw(&mut pool, &mut rec, s.ctx());
+    ts::return_shared(rec);
+    ts::return_shared(pool);
     rotate(&mut s, ALICE, ALICE, token_id, record, hash(2));
     s.end();
 }

@@ -300,6 +300,105 @@ fun withdraw_during_unbonding_aborts() {
     s.end();
 }
 
+#[test]
+fun the_remainder_of_a_partial_slash_is_withdrawn_at_once_and_the_stake_stays_slashed() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 1000, b"worker-1");
+    slash(&mut s, id, 400);
+    withdraw(&mut s, ALICE, id); // same epoch: no unbonding wait
+    s.next_tx(ALICE);
+    let payout = s.take_from_sender<Coin<SUI>>();
+    assert!(payout.value() == 600);
+    s.return_to_sender(payout);
+    let pool = s.take_shared<StakingPool>();
+    let record = s.take_shared_by_id<StakeRecord>(id);
+    assert!(record.status() == 2); // still SLASHED: revoked for good
+    assert!(!record.is_active());
+    assert!(record.balance_value() == 0);
+    assert!(record.amount() == 1000);
+    assert!(pool.total_staked() == 0);
+    assert!(pool.slashed_value() == 400);
+    assert!(pool.node_stake(b"worker-1".to_string()).is_none());
+    ts::return_shared(record);
+    ts::return_shared(pool);
+    s.end();
+}
+
+#[test]
+fun a_stake_slashed_while_unbonding_pays_the_rest_before_the_unbonding_ends() {
+    let mut s = setup();
+    let id = stake_user(&mut s, ALICE, 1000);
+    unstake(&mut s, ALICE, id);
+    slash(&mut s, id, 300);
+    withdraw(&mut s, ALICE, id);
+    s.next_tx(ALICE);
+    let payout = s.take_from_sender<Coin<SUI>>();
+    assert!(payout.value() == 700);
+    s.return_to_sender(payout);
+    let pool = s.take_shared<StakingPool>();
+    assert!(pool.total_staked() == 0);
+    ts::return_shared(pool);
+    s.end();
+}
+
+#[test]
+fun withdrawing_a_slashed_remainder_leaves_the_next_stake_of_the_node_alone() {
+    let mut s = setup();
+    let first = stake_node(&mut s, ALICE, 1000, b"worker-1");
+    slash(&mut s, first, 100);
+    let second = stake_node(&mut s, BOB, 500, b"worker-1");
+    withdraw(&mut s, ALICE, first);
+    s.next_tx(BOB);
+    let pool = s.take_shared<StakingPool>();
+    assert!(pool.node_stake(b"worker-1".to_string()) == option::some(second));
+    assert!(pool.total_staked() == 500);
+    ts::return_shared(pool);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENotStaker)]
+fun withdraw_a_slashed_remainder_by_someone_else_aborts() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 1000, b"worker-1");
+    slash(&mut s, id, 400);
+    withdraw(&mut s, BOB, id);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENothingToWithdraw)]
+fun withdraw_a_slashed_remainder_twice_aborts() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 1000, b"worker-1");
+    slash(&mut s, id, 400);
+    withdraw(&mut s, ALICE, id);
+    withdraw(&mut s, ALICE, id);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENothingToWithdraw)]
+fun withdraw_a_fully_slashed_stake_aborts() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 1000, b"worker-1");
+    unstake(&mut s, ALICE, id);
+    slash(&mut s, id, 0);
+    s.next_epoch(ADMIN);
+    s.next_epoch(ADMIN);
+    withdraw(&mut s, ALICE, id);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENotWithdrawing)]
+fun withdraw_twice_after_unbonding_aborts() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 100, b"worker-1");
+    unstake(&mut s, ALICE, id);
+    s.next_epoch(ADMIN);
+    s.next_epoch(ADMIN);
+    withdraw(&mut s, ALICE, id);
+    withdraw(&mut s, ALICE, id);
+    s.end();
+}
+
 // === slash ===
 
 #[test]
@@ -356,6 +455,16 @@ fun slash_a_withdrawn_stake_aborts() {
     unstake(&mut s, ALICE, id);
     s.next_epoch(ADMIN);
     s.next_epoch(ADMIN);
+    withdraw(&mut s, ALICE, id);
+    slash(&mut s, id, 0);
+    s.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENotActive)]
+fun slash_after_the_remainder_was_withdrawn_aborts() {
+    let mut s = setup();
+    let id = stake_node(&mut s, ALICE, 1000, b"worker-1");
+    slash(&mut s, id, 400);
     withdraw(&mut s, ALICE, id);
     slash(&mut s, id, 0);
     s.end();

@@ -31,6 +31,9 @@ from k3s_daas.chain import (
     sign,
     subscribe,
 )
+from k3s_daas.nautilus.errors import TokenRejected
+from k3s_daas.nautilus.metrics import Metrics
+from k3s_daas.nautilus.validator import Validator
 from k3s_daas.seal import constants as c
 from k3s_daas.seal.permissions import Tier
 from k3s_daas.seal.sui import COIN_SUI_TYPE
@@ -195,6 +198,78 @@ async def test_abort_decoding_names_the_move_error(
     assert await pkg.withdraw(alice, record.id) == 500
 
 
+async def test_the_remainder_of_a_partial_slash_is_withdrawn_at_once(
+    devnet: DevnetProcess, enclaves: dict[Tier, str], client: ChainClient, pkg: K3sDaasPackage
+) -> None:
+    dep = devnet.deployment
+
+    def validator() -> Validator:  # a fresh one each time: no cached answer
+        return Validator(client, dep.package_id, dep.pool_id, Metrics())
+
+    start = await client.latest_checkpoint() + 1
+    seen: list[EventData] = []
+
+    async def consume() -> None:
+        async for event in subscribe(
+            client, cursor=MemoryCursorStore(), package_id=dep.package_id, start=start
+        ):
+            seen.append(event)
+
+    async def wait_for(name: str, stake_id: str) -> EventData:
+        while True:
+            for event in seen:
+                if event.name == name and event.fields.get("stake_id") == stake_id:
+                    return event
+            await asyncio.sleep(0.02)
+
+    consumer = asyncio.create_task(consume())
+    alice = funded(devnet)
+    record = await pkg.stake_for_node(alice, 2_000, "slash-rest-node")
+    minted = await pkg.create_worker_token(alice, record.id)
+    assert (await validator().validate(minted.token)).node_id == "slash-rest-node"
+    total_before = (await pkg.get_pool()).total_staked
+
+    await pkg.slash(devnet.admin_key, record.id, 500)
+    slashed_event = await asyncio.wait_for(wait_for("StakeSlashed", record.id), 20)
+    assert (slashed_event.fields["amount"], slashed_event.fields["remaining"]) == ("500", "1500")
+    with pytest.raises(TokenRejected) as refused:
+        await validator().validate(minted.token)
+    assert refused.value.reason == "stake_slashed"
+    with pytest.raises(MoveAbortError) as err:
+        await pkg.rotate_token(alice, minted.token)
+    assert err.value.name == "E_NOT_ACTIVE"
+    assert await pkg.find_stake_for_node("slash-rest-node") is None
+    assert (await pkg.get_pool()).total_staked == total_before - 500
+
+    # the rest is the staker's at once: no unbonding after a slash, and nobody else's
+    with pytest.raises(MoveAbortError) as err:
+        await pkg.withdraw(funded(devnet), record.id)
+    assert err.value.name == "E_NOT_STAKER"
+    coins_before = {
+        c_.object_id for c_ in await client.list_owned_objects(alice.address, COIN_SUI_TYPE)
+    }
+    assert await pkg.withdraw(alice, record.id) == 1_500
+    coins = await client.list_owned_objects(alice.address, COIN_SUI_TYPE)
+    assert [c_.balance for c_ in coins if c_.object_id not in coins_before] == [1_500]
+    withdrawn_event = await asyncio.wait_for(wait_for("StakeWithdrawn", record.id), 20)
+    consumer.cancel()
+    assert withdrawn_event.fields["amount"] == "1500"
+    assert withdrawn_event.fields["staker"] == alice.address
+
+    after = await pkg.get_stake_record(record.id)
+    assert (after.status, after.balance, after.amount) == (c.STATUS_SLASHED, 0, 2_000)
+    assert (await pkg.get_pool()).total_staked == total_before - 2_000
+    with pytest.raises(TokenRejected) as refused:  # revoked for good
+        await validator().validate(minted.token)
+    assert refused.value.reason == "stake_slashed"
+    with pytest.raises(MoveAbortError) as err:
+        await pkg.withdraw(alice, record.id)
+    assert (err.value.name, err.value.function) == ("E_NOTHING_TO_WITHDRAW", "withdraw")
+    with pytest.raises(MoveAbortError) as err:
+        await pkg.slash(devnet.admin_key, record.id, 0)
+    assert err.value.name == "E_NOT_ACTIVE"
+
+
 async def test_one_gas_coin_spent_twice_exactly_one_wins(
     devnet: DevnetProcess, client: ChainClient, pkg: K3sDaasPackage
 ) -> None:
@@ -348,6 +423,26 @@ def test_cli_stake_token_and_slash(
         "slashed",
         "500",
     )
+    assert (
+        fields(slashed.stdout)["withdrawable"],
+        fields(slashed.stdout)["withdrawable_from_epoch"],
+    ) == ("500", "0")
+    shown = cli("stake-show", stake_id, "--json", *dep, home=home)
+    assert shown.returncode == 0, shown.stderr
+    shown_info = json.loads(shown.stdout)
+    assert (shown_info["status"], shown_info["withdrawable"], shown_info["withdrawable_now"]) == (
+        "slashed", 500, True,
+    )  # fmt: skip
+    withdrawn = cli("withdraw", stake_id, "--json", *dep, home=home)
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    assert json.loads(withdrawn.stdout) == {"stake_id": stake_id, "withdrawn": 500}
+    shown = cli("stake-show", stake_id, *dep, home=home)
+    assert (fields(shown.stdout)["status"], fields(shown.stdout)["withdrawable"]) == (
+        "slashed",
+        "0",
+    )
+    assert fields(shown.stdout)["withdrawable_now"] == "False"
+    one_line_error(cli("withdraw", stake_id, *dep, home=home), "E_NOTHING_TO_WITHDRAW")
     again = subprocess.run(
         [*slash_command(), "cli-node", *dep],
         capture_output=True,

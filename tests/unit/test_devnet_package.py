@@ -111,6 +111,12 @@ def _withdrawing(w: World) -> str:
     return record
 
 
+def _fully_slashed(w: World) -> str:
+    record = _node(w)
+    assert w.chain.slash(record, 0).effects.status.success
+    return record
+
+
 SCENARIOS: dict[str, tuple[str, Callable[[World], ExecutedTransaction]]] = {
     "E_INSUFFICIENT_STAKE": ("staking", lambda w: w.chain.send(w.alice, w.chain.stake_ptb(99, "w"))),
     "E_NOT_STAKER": ("staking", lambda w: w.chain.staking(w.bob, "request_unstake", _node(w))),
@@ -121,6 +127,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[World], ExecutedTransaction]]] = {
     "E_NODE_ALREADY_STAKED": ("staking", lambda w: (_node(w), w.chain.send(w.bob, w.chain.stake_ptb(100, "worker-1")))[1]),
     "E_SLASH_TOO_LARGE": ("staking", lambda w: w.chain.slash(_node(w, 500), 501)),
     "E_INVALID_THRESHOLDS": ("staking", lambda w: w.chain.set_thresholds(100, 50, 1000)),
+    "E_NOTHING_TO_WITHDRAW": ("staking", lambda w: w.chain.staking(w.alice, "withdraw", _fully_slashed(w))),
     "E_NOT_NODE_STAKE": ("k8s_gateway", lambda w: (w.with_enclave(), w.chain.mint(w.bob, w.chain.stake(w.bob, 100)))[1]),
     "E_NOT_USER_STAKE": ("k8s_gateway", lambda w: (w.with_enclave(), w.chain.mint(w.alice, _node(w), requested=["pods:read"]))[1]),
     "E_INVALID_TOKEN_HASH": ("k8s_gateway", lambda w: (w.with_enclave(), w.chain.mint(w.alice, _node(w), token_hash=b"\x01" * 31))[1]),
@@ -313,6 +320,11 @@ def test_one_call_stake_and_mint(
     record = chain.created(effects, "::StakeRecord")
     assert token["permissions"][-1] == "*:*" and token["tier"] == c.TIER_PREMIUM
     assert token["enclave"] == premium_enclave and token["stake_record"] == record
+    assert (token["stake_amount"], token["node_id"], token["owner"]) == (
+        "10000",
+        "node-1",
+        alice.address,
+    )
     assert isinstance(chain.obj(record).owner, SharedOwner)
 
 
@@ -339,6 +351,54 @@ def test_withdrawing_stake_can_be_slashed(chain: Chain, alice: SuiKeyPair) -> No
     record = chain.stake(alice, 1_000, "worker-1")
     assert chain.staking(alice, "request_unstake", record).effects.status.success
     assert chain.slash(record, 0).effects.status.success
+    chain.ledger.current_epoch += c.UNBONDING_EPOCHS  # waiting changes nothing: none is left
+    assert_abort(chain.staking(alice, "withdraw", record), "staking", c.E_NOTHING_TO_WITHDRAW)
+    assert chain.obj(record).fields["status"] == c.STATUS_SLASHED
+
+
+@pytest.mark.parametrize("unstake_first", [False, True])
+def test_the_remainder_of_a_partial_slash_is_withdrawn_at_once(
+    chain: Chain, alice: SuiKeyPair, bob: SuiKeyPair, enclave: str, unstake_first: bool
+) -> None:
+    record = chain.stake(alice, 1_000, "worker-1")
+    token = chain.created(chain.mint(alice, record), "::SealToken")
+    if unstake_first:  # slashed during unbonding: the rest is paid before unbonding ends
+        assert chain.staking(alice, "request_unstake", record).effects.status.success
+    assert chain.slash(record, 400).effects.status.success
+    newer = chain.stake(bob, 100, "worker-1")  # the node id was freed by the slash
+    assert_abort(chain.staking(bob, "withdraw", record), "staking", c.E_NOT_STAKER)
+
+    before = chain.balance(alice)
+    withdrawn = chain.staking(alice, "withdraw", record)  # same epoch: no unbonding wait
+    assert withdrawn.effects.status.success
+    payout = [o for o in withdrawn.created if o.type.endswith("::sui::SUI>")]
+    assert [coin_value(o) for o in payout] == [600]
+    assert payout[0].owner == AddressOwner(alice.address)
+    assert names(withdrawn) == ["StakeWithdrawn"]
+    assert withdrawn.events[0].fields == {
+        "stake_id": record, "staker": alice.address, "amount": "600",
+    }  # fmt: skip
+    assert chain.balance(alice) == before + 600 - withdrawn.effects.gas_used.net
+    fields = chain.obj(record).fields
+    assert (fields["status"], fields["balance"]) == (c.STATUS_SLASHED, {"value": "0"})
+    pool = chain.obj(chain.pool).fields
+    assert pool["total_staked"] == "100"  # bob's stake only
+    assert pool["slashed"] == {"value": "400"}
+    assert chain.ledger.table_get(pool["node_stakes"]["id"], "worker-1") == newer
+    assert pool["node_stakes"]["size"] == "1"
+
+    # revoked for good: no token, no rotation, no second slash, no second payout
+    assert_abort(chain.mint(alice, record), "k8s_gateway", c.E_NOT_ACTIVE)
+    assert_abort(chain.rotate(alice, token, record), "k8s_gateway", c.E_NOT_ACTIVE)
+    assert_abort(chain.slash(record, 0), "staking", c.E_NOT_ACTIVE)
+    assert_abort(chain.staking(alice, "withdraw", record), "staking", c.E_NOTHING_TO_WITHDRAW)
+
+
+def test_a_second_withdraw_after_unbonding_is_refused(chain: Chain, alice: SuiKeyPair) -> None:
+    record = chain.stake(alice, 500, "worker-1")
+    assert chain.staking(alice, "request_unstake", record).effects.status.success
+    chain.ledger.current_epoch += c.UNBONDING_EPOCHS
+    assert chain.staking(alice, "withdraw", record).effects.status.success
     assert_abort(chain.staking(alice, "withdraw", record), "staking", c.E_NOT_WITHDRAWING)
 
 

@@ -251,7 +251,7 @@ def test_move_sources_parse_with_mysten_grammar() -> None:
     ("old", "new"),
     [
         ("public fun withdraw(", "public fun withdraw(("),  # stray parenthesis
-        ("    record.status = STATUS_WITHDRAWN;", "    record.status = STATUS_WITHDRAWN"),  # no ;
+        ("withdraw_all(), ctx);", "withdraw_all(), ctx)"),  # no ; before the next statement
         ("let amount = payment.value();", "let amount = ;"),  # missing expression
     ],
 )

@@ -236,7 +236,8 @@ class K3sDaasPackage:
         return await self.get_stake_record(stake_record_id)
 
     async def withdraw(self, signer: SuiKeyPair, stake_record_id: str) -> int:
-        """Withdraw after unbonding; returns the MIST paid back (a new coin to the staker)."""
+        """Pay a stake's balance back to its staker (a new coin): after unbonding, or at once for
+        what a partial slash left (the stake stays slashed). Returns the MIST paid."""
 
         async def build(ptb: ProgrammableTransaction) -> None:
             pool = await self._shared(ptb, self.deployment.pool_id, mutable=True)

@@ -56,6 +56,7 @@ TOP_LEVEL = {
     "stake": "stake",
     "unstake": "stake",
     "withdraw": "stake",
+    "stake-show": "stake",
     "kubeconfig": "kube",
     "exec-credential": "kube",
     "up": "up",

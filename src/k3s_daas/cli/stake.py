@@ -1,4 +1,5 @@
-"""`k3s-daas stake | unstake | withdraw`: lock SUI for a worker node or a kubectl user.
+"""`k3s-daas stake | unstake | withdraw | stake-show`: lock SUI for a worker node or a kubectl user,
+and get it back (after unbonding, or at once for what a slash left).
 
 Also the shared plumbing of the chain commands (`token`, `devnet slash`): which chain (devnet.json
 by default, `--endpoint` to override its endpoints), which key, and strict parsing of amounts so a
@@ -20,6 +21,7 @@ from k3s_daas.chain.keys import SuiKeyPair
 from k3s_daas.chain.package import K3sDaasPackage
 from k3s_daas.chain.views import StakeRecordView
 from k3s_daas.cli._common import console, fail, handle_errors, run_async
+from k3s_daas.seal import constants as c
 from k3s_daas.settings import Settings
 
 T = TypeVar("T")
@@ -76,7 +78,21 @@ def print_info(info: dict[str, Any], as_json: bool) -> None:
         console.print(f"{key:16} {value}", highlight=False)
 
 
+def withdrawable_from(record: StakeRecordView) -> int | None:
+    """The epoch from which `staking::withdraw` pays this stake's balance, None if it never will:
+    a slash's remainder at once (0), an unstaked balance after unbonding; an active stake must be
+    unstaked first, a withdrawn or fully slashed one has nothing left."""
+    if record.balance == 0:
+        return None
+    if record.status == c.STATUS_SLASHED:
+        return 0
+    if record.status == c.STATUS_WITHDRAWING:
+        return record.unbonding_epoch
+    return None
+
+
 def record_info(record: StakeRecordView) -> dict[str, Any]:
+    when = withdrawable_from(record)
     return {
         "stake_id": record.id,
         "staker": record.staker,
@@ -87,6 +103,8 @@ def record_info(record: StakeRecordView) -> dict[str, Any]:
         "status": record.status_name,
         "staked_epoch": record.staked_epoch,
         "unbonding_epoch": record.unbonding_epoch,
+        "withdrawable": 0 if when is None else record.balance,
+        "withdrawable_from_epoch": when,
     }
 
 
@@ -135,15 +153,35 @@ def withdraw(
     endpoint: list[str] | None = EndpointOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Withdraw an unstaked balance once the unbonding period is over."""
+    """Withdraw a stake's balance: once unbonding is over, or at once what a slash left."""
     dep = load_deployment(deployment, endpoint)
     signer = load_key(key)
     amount = with_package(dep, lambda pkg: pkg.withdraw(signer, stake_id))
     print_info({"stake_id": stake_id, "withdrawn": amount}, as_json)
 
 
+def show(
+    stake_id: str = typer.Argument(..., help="StakeRecord object id."),
+    deployment: Path | None = DeploymentOpt,
+    endpoint: list[str] | None = EndpointOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show a stake: status, balance, and what `withdraw` would pay and from which epoch."""
+    dep = load_deployment(deployment, endpoint)
+
+    async def action(pkg: K3sDaasPackage) -> tuple[StakeRecordView, int]:
+        return await pkg.get_stake_record(stake_id), await pkg.client.current_epoch()
+
+    record, epoch = with_package(dep, action)
+    info = record_info(record)
+    when = info["withdrawable_from_epoch"]
+    info["withdrawable_now"] = when is not None and epoch >= when
+    print_info(info, as_json)
+
+
 def register(app: typer.Typer) -> None:
-    """Add `stake`, `unstake` and `withdraw` as top-level commands."""
+    """Add `stake`, `unstake`, `withdraw` and `stake-show` as top-level commands."""
     app.command("stake")(handle_errors(stake))
     app.command("unstake")(handle_errors(unstake))
     app.command("withdraw")(handle_errors(withdraw))
+    app.command("stake-show")(handle_errors(show))

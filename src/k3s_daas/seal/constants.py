@@ -45,6 +45,7 @@ E_INVALID_NODE_ID: Final = 6
 E_NODE_ALREADY_STAKED: Final = 7
 E_SLASH_TOO_LARGE: Final = 8
 E_INVALID_THRESHOLDS: Final = 9
+E_NOTHING_TO_WITHDRAW: Final = 10  # a slashed stake whose remainder is already paid out
 # k8s_gateway
 E_NOT_NODE_STAKE: Final = 101
 E_NOT_USER_STAKE: Final = 102

@@ -9,7 +9,7 @@ from typing import Any
 from k3s_daas.devnet.objects import StoredObject
 from k3s_daas.devnet.package import staking
 from k3s_daas.devnet.package.nautilus import pick_enclave
-from k3s_daas.devnet.package.runtime import MoveAbort, Runtime, type_of, u64
+from k3s_daas.devnet.package.runtime import MoveAbort, Runtime, coin_value, type_of, u64
 from k3s_daas.seal import constants as c
 from k3s_daas.seal import permissions as seal_permissions
 from k3s_daas.seal.encoding import b64decode, b64encode
@@ -152,9 +152,11 @@ def stake_and_create_worker_seal_token(
     node_id: str,
     token_hash: bytes,
 ) -> list[Any]:
-    """Stake and mint in one call (the worker's one round trip)."""
+    """Stake and mint in one call (the worker's one round trip). As in Move, the token is minted
+    from the values just staked (the sender's own active node stake): no record check."""
+    amount = coin_value(payment)
     record = staking.new_node_stake(rt, pool, payment, node_id)
-    return [_worker_token(rt, pool, config, record, token_hash)]
+    return [_mint(rt, pool, config, record, token_hash, permissions_for(pool, amount))]
 
 
 def rotate_seal_token(

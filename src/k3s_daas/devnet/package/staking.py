@@ -39,12 +39,12 @@ def is_dns_label(node_id: str) -> bool:
     return len(node_id.encode()) <= c.MAX_NODE_ID_LENGTH and bool(_DNS_LABEL.fullmatch(node_id))
 
 
-def _new_stake(
+def _share_new_stake(
     rt: Runtime, pool: StoredObject, payment: StoredObject, node_id: str, kind: int
 ) -> StoredObject:
     amount = coin_value(payment)
     if amount < u64(pool.fields["min_stake"]):
-        raise _abort("new_stake", c.E_INSUFFICIENT_STAKE)
+        raise _abort("share_new_stake", c.E_INSUFFICIENT_STAKE)
     pool.fields["total_staked"] = str(u64(pool.fields["total_staked"]) + amount)
     rt.delete(payment)  # coin::into_balance: the Coin's UID is deleted
     record = rt.new_object(
@@ -80,13 +80,14 @@ def _new_stake(
 def new_node_stake(
     rt: Runtime, pool: StoredObject, payment: StoredObject, node_id: str
 ) -> StoredObject:
-    """`public(package) new_node_stake`: also used by `stake_and_create_worker_seal_token`."""
+    """`public(package) new_node_stake`: the shared record (Move returns its ID); also used by
+    `stake_and_create_worker_seal_token`."""
     if not is_dns_label(node_id):
         raise _abort("new_node_stake", c.E_INVALID_NODE_ID)
     table = pool.fields["node_stakes"]
     if rt.table_get(table["id"], node_id) is not None:
         raise _abort("new_node_stake", c.E_NODE_ALREADY_STAKED)
-    record = _new_stake(rt, pool, payment, node_id, c.STAKE_TYPE_NODE)
+    record = _share_new_stake(rt, pool, payment, node_id, c.STAKE_TYPE_NODE)
     rt.table_set(table["id"], node_id, record.object_id)
     table["size"] = str(u64(table["size"]) + 1)
     return record
@@ -101,7 +102,7 @@ def stake_for_node(
 
 def stake_for_user(rt: Runtime, pool: StoredObject, payment: StoredObject) -> list[Any]:
     """Stake for a kubectl user (empty node id). Returns the record's ID."""
-    record = _new_stake(rt, pool, payment, "", c.STAKE_TYPE_USER)
+    record = _share_new_stake(rt, pool, payment, "", c.STAKE_TYPE_USER)
     return [record.object_id]
 
 
@@ -138,14 +139,20 @@ def request_unstake(rt: Runtime, pool: StoredObject, record: StoredObject) -> li
 
 
 def withdraw(rt: Runtime, pool: StoredObject, record: StoredObject) -> list[Any]:
-    """After unbonding, the remaining balance goes back to the staker as a new Coin<SUI>."""
+    """The remaining balance goes back to the staker as a new Coin<SUI>: after unbonding (the
+    stake becomes WITHDRAWN), or at once for what a slash left (the stake stays SLASHED)."""
     f = record.fields
     if rt.sender != f["staker"]:
         raise _abort("withdraw", c.E_NOT_STAKER)
-    if f["status"] != c.STATUS_WITHDRAWING:
-        raise _abort("withdraw", c.E_NOT_WITHDRAWING)
-    if rt.epoch < u64(f["unbonding_epoch"]):
-        raise _abort("withdraw", c.E_UNBONDING_NOT_OVER)
+    if f["status"] == c.STATUS_SLASHED:
+        if u64(f["balance"]["value"]) == 0:
+            raise _abort("withdraw", c.E_NOTHING_TO_WITHDRAW)
+    else:
+        if f["status"] != c.STATUS_WITHDRAWING:
+            raise _abort("withdraw", c.E_NOT_WITHDRAWING)
+        if rt.epoch < u64(f["unbonding_epoch"]):
+            raise _abort("withdraw", c.E_UNBONDING_NOT_OVER)
+        f["status"] = c.STATUS_WITHDRAWN
     amount = u64(f["balance"]["value"])
     pool.fields["total_staked"] = str(u64(pool.fields["total_staked"]) - amount)
     f["balance"] = {"value": "0"}
@@ -155,7 +162,6 @@ def withdraw(rt: Runtime, pool: StoredObject, record: StoredObject) -> list[Any]
         shared=False,
         owner=f["staker"],
     )
-    f["status"] = c.STATUS_WITHDRAWN
     rt.emit(
         MODULE,
         "StakeWithdrawn",
@@ -167,7 +173,8 @@ def withdraw(rt: Runtime, pool: StoredObject, record: StoredObject) -> list[Any]
 def slash(
     rt: Runtime, _cap: StoredObject, pool: StoredObject, record: StoredObject, amount: int
 ) -> list[Any]:
-    """AdminCap: move `amount` (0 = all) into `pool.slashed`; the stake is revoked at once."""
+    """AdminCap: move `amount` (0 = all) into `pool.slashed`; the stake is revoked at once and for
+    good (one slash per stake; the staker may then withdraw the remainder at once)."""
     f = record.fields
     if f["status"] in (c.STATUS_SLASHED, c.STATUS_WITHDRAWN):
         raise _abort("slash", c.E_NOT_ACTIVE)
