@@ -18,9 +18,7 @@ from rich.table import Table
 from benchmarks._measure import pct
 from harness.devnet import DevnetProcess
 from harness.processes import free_port
-from k3s_daas.chain.client import ChainClient
-from k3s_daas.chain.keys import SuiKeyPair
-from k3s_daas.chain.package import K3sDaasPackage
+from k3s_daas.chain import ChainClient, K3sDaasPackage, SuiKeyPair
 from k3s_daas.seal.permissions import Tier
 
 MINTS = 200

@@ -27,9 +27,7 @@ from benchmarks._measure import constant, http_request, keepalive_load, row
 from harness.devnet import DevnetProcess
 from harness.master import MasterProcess, Staker, fund
 from harness.processes import free_port
-from k3s_daas.chain.client import ChainClient
-from k3s_daas.chain.keys import SuiKeyPair
-from k3s_daas.chain.package import K3sDaasPackage
+from k3s_daas.chain import ChainClient, K3sDaasPackage, SuiKeyPair
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import Registry, WorkerRecord
 from k3s_daas.nautilus.settings import ValidatorSettings

@@ -41,9 +41,7 @@ from benchmarks._measure import Conn, cpu_seconds, lat_ms, pct, row
 from harness.devnet import DevnetProcess
 from harness.master import TEST_ENV, MasterProcess, fund
 from harness.processes import free_port
-from k3s_daas.chain.client import ChainClient
-from k3s_daas.chain.keys import SuiKeyPair
-from k3s_daas.chain.package import K3sDaasPackage, MintedToken
+from k3s_daas.chain import ChainClient, K3sDaasPackage, MintedToken, SuiKeyPair
 from k3s_daas.kube.webhooks import TOKENREVIEW_PATH
 from k3s_daas.nautilus.settings import NautilusSettings
 

@@ -18,7 +18,7 @@ from pysui.sui.sui_grpc.pgrpc_clients import GrpcProtocolClient
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
 from harness.devnet import DevnetProcess
-from k3s_daas.chain.keys import SuiKeyPair
+from k3s_daas.chain import SuiKeyPair
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ import pytest
 from harness.devnet import DevnetProcess
 from harness.master import MasterProcess, Staker, chain, fund, new_staker
 from k3s_daas.attestation import load_root
-from k3s_daas.chain.keys import SuiKeyPair
-from k3s_daas.chain.package import K3sDaasPackage
+from k3s_daas.chain import K3sDaasPackage, SuiKeyPair
 from k3s_daas.seal.token import format_token
 from k3s_daas.worker.attested import RegisteredEnclave, attest_master
 

@@ -14,7 +14,7 @@ import pytest
 
 from harness.devnet import DevnetProcess
 from harness.master import MasterProcess, chain, new_staker
-from k3s_daas.chain.package import K3sDaasPackage
+from k3s_daas.chain import K3sDaasPackage
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -1,4 +1,4 @@
-"""Two real masters sharing one real etcd and one Redis (DESIGN §6): one registry, one audit
+"""Two real masters sharing one real etcd and one Redis: one registry, one audit
 chain, one validation cache.
 
 Each master registers its own enclave on chain (its own `/enclave/id/<operator>`); they share the

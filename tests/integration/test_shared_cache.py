@@ -17,8 +17,7 @@ import pytest
 from harness.devnet import DevnetProcess
 from harness.master import chain, new_staker
 from harness.processes import free_port
-from k3s_daas.chain.client import ChainClient
-from k3s_daas.chain.package import K3sDaasPackage
+from k3s_daas.chain import ChainClient, K3sDaasPackage
 from k3s_daas.nautilus.errors import TokenRejected
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.shared_cache import (

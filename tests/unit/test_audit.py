@@ -15,13 +15,13 @@ from k3s_daas.nautilus.audit import (
     HEAD_KEY,
     AuditError,
     AuditLog,
-    canonical_json,
     entry_hash,
     entry_key,
     tail,
     verify,
 )
 from k3s_daas.nautilus.store import SealedStore, Store, open_store
+from k3s_daas.seal.encoding import canonical_json
 from k3s_daas.seal.token import token_fingerprint
 
 TOKEN = "seal_" + "ab" * 32 + "cd" * 32

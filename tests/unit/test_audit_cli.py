@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from harness.processes import CLI
-from k3s_daas.nautilus.audit import AuditLog, canonical_json, entry_key
+from k3s_daas.nautilus.audit import AuditLog, entry_key
 from k3s_daas.nautilus.store import open_store
+from k3s_daas.seal.encoding import canonical_json
 
 
 @pytest.fixture

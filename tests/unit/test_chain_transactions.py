@@ -7,7 +7,7 @@ import base58
 import pytest
 from pysui.sui.sui_bcs import bcs
 
-from k3s_daas.chain.keys import SuiKeyPair, transaction_digest, verify_transaction_signature
+from k3s_daas.chain import SuiKeyPair, transaction_digest, verify_transaction_signature
 from k3s_daas.chain.transactions import (
     ObjectRef,
     ProgrammableTransaction,

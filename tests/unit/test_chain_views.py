@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 
-from k3s_daas.chain.errors import MalformedObject, WrongObjectType
-from k3s_daas.chain.views import (
+from k3s_daas.chain import (
     EnclaveConfigView,
     EnclaveView,
+    MalformedObject,
     ObjectData,
     SealTokenView,
     StakeRecordView,
     StakingPoolView,
+    WrongObjectType,
 )
 from k3s_daas.seal.permissions import Tier
 from k3s_daas.seal.sui import normalize_type

@@ -12,7 +12,7 @@ import pytest
 from pysui.sui.sui_bcs import bcs
 
 from k3s_daas.attestation import DevCA
-from k3s_daas.chain.keys import SuiKeyPair, transaction_digest
+from k3s_daas.chain import SuiKeyPair, transaction_digest
 from k3s_daas.devnet.errors import ExecutionFailure, InvalidTransaction
 from k3s_daas.devnet.executor import COMPUTATION_UNITS_PER_COMMAND, decode_pure, storage_cost
 from k3s_daas.devnet.ids import CLOCK, REFERENCE_GAS_PRICE

@@ -24,12 +24,13 @@ from k3s_daas.attestation import (
     issue_enclave_leaf,
     sign_document,
 )
-from k3s_daas.chain.keys import SuiKeyPair, uleb128
+from k3s_daas.chain import SuiKeyPair
 from k3s_daas.devnet.effects import ExecutedTransaction
 from k3s_daas.devnet.executor import Executor
 from k3s_daas.devnet.ids import CLOCK, PACKAGE_ID, REFERENCE_GAS_PRICE
 from k3s_daas.devnet.objects import AddressOwner, SharedOwner, StoredObject
 from k3s_daas.devnet.package import PackageIds, coin_object, coin_value, genesis_objects
+from k3s_daas.seal.encoding import uleb128
 
 PCRS = {0: b"\x01" * 48, 1: b"\x02" * 48, 2: b"\x03" * 48}
 BUDGET = 50_000_000

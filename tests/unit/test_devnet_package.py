@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from k3s_daas.attestation import DevCA, create_dev_ca
-from k3s_daas.chain.keys import SuiKeyPair
+from k3s_daas.chain import SuiKeyPair
 from k3s_daas.devnet.effects import (
     ExecutedTransaction,
     ExecutionStatus,

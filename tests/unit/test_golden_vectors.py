@@ -25,8 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from k3s_daas.chain.deployment import Deployment
-from k3s_daas.chain.endpoint import Endpoint
+from k3s_daas.chain import Deployment, Endpoint, K3sDaasPackage, ObjectData, SealTokenView
 from k3s_daas.chain.keys import (
     INTENT_TRANSACTION,
     SuiKeyPair,
@@ -37,9 +36,7 @@ from k3s_daas.chain.keys import (
     verify_personal_message,
     verify_transaction_signature,
 )
-from k3s_daas.chain.package import K3sDaasPackage
 from k3s_daas.chain.transactions import decode
-from k3s_daas.chain.views import ObjectData, SealTokenView
 from k3s_daas.seal.permissions import Tier
 from k3s_daas.seal.sui import COIN_SUI_TYPE, blake2b256
 from k3s_daas.seal.token import format_token, secret_commitment
@@ -377,7 +374,7 @@ async def test_transaction_bytes_digest_and_signature(
         clock_id=fixture["clock"]["object_id"],
         admin_cap_id=fixture["admin_cap"]["object_id"],
     )
-    package = K3sDaasPackage(chain, deployment, gas_budget=fixture["gas_budget"])  # type: ignore[arg-type]
+    package = K3sDaasPackage(chain, deployment, gas_budget=fixture["gas_budget"])  # type: ignore[arg-type]  # StubChain: only the reads and execute the builders use
     with pytest.raises(Sent):
         await CALLS[name](package, signer, args)
     assert chain.sent is not None

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from k3s_daas.chain.keys import SuiKeyPair
+from k3s_daas.chain import SuiKeyPair
 from k3s_daas.nautilus.errors import MasterError, TokenRejected
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import Registry

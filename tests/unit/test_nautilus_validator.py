@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 
-from k3s_daas.chain import EpochInfo
-from k3s_daas.chain.errors import ChainUnavailable
-from k3s_daas.chain.views import ObjectData
+from k3s_daas.chain import ChainUnavailable, EpochInfo, ObjectData
 from k3s_daas.nautilus.errors import TokenRejected
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.settings import ValidatorSettings
@@ -280,7 +278,7 @@ async def test_a_purge_during_a_cache_hit_is_not_served() -> None:
         await gate.wait()
         return await real_get_epoch()
 
-    chain.get_epoch = slow_epoch  # type: ignore[method-assign]
+    chain.get_epoch = slow_epoch  # type: ignore[method-assign]  # slow down one read of the double
     hit = asyncio.create_task(v.validate(m.token))
     await asked.wait()  # the hit is now waiting for the epoch
     chain.objects[m.stake_id].fields["status"] = 2  # slashed on chain ...

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from k3s_daas.chain.keys import SuiKeyPair
+from k3s_daas.chain import SuiKeyPair
 from k3s_daas.worker.config import WorkerConfig, WorkerConfigError
 from k3s_daas.worker.state import WorkerState
 

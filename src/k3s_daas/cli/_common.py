@@ -49,7 +49,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def run_async(coro: Coroutine[Any, Any, R]) -> R:
-    """Run a coroutine on uvloop when available (see notes/services.md), else asyncio."""
+    """Run a coroutine on uvloop when available (a faster event loop), else on asyncio."""
     try:
         import uvloop
 

@@ -12,10 +12,7 @@ from pathlib import Path
 
 import typer
 
-from k3s_daas.chain.deployment import DeploymentError
-from k3s_daas.chain.keys import SuiKeyPair
-from k3s_daas.chain.package import K3sDaasPackage
-from k3s_daas.chain.views import StakeRecordView
+from k3s_daas.chain import DeploymentError, K3sDaasPackage, StakeRecordView, SuiKeyPair
 from k3s_daas.cli._common import fail, handle_errors
 from k3s_daas.cli.stake import (
     DeploymentOpt,

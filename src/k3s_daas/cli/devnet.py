@@ -9,8 +9,7 @@ from typing import Any
 import httpx
 import typer
 
-from k3s_daas.chain.deployment import Deployment
-from k3s_daas.chain.faucet import request_gas_sync
+from k3s_daas.chain import Deployment, request_gas_sync
 from k3s_daas.cli._common import console, fail, handle_errors, run_async
 from k3s_daas.devnet.ids import DEVNET_JSON
 from k3s_daas.settings import Settings

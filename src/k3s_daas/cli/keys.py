@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from k3s_daas.chain.keys import SuiKeyPair
+from k3s_daas.chain import SuiKeyPair
 from k3s_daas.cli._common import console, fail, handle_errors
 from k3s_daas.settings import Settings
 

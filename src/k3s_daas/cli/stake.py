@@ -15,11 +15,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from k3s_daas.chain.client import ChainClient
-from k3s_daas.chain.deployment import Deployment
-from k3s_daas.chain.keys import SuiKeyPair
-from k3s_daas.chain.package import K3sDaasPackage
-from k3s_daas.chain.views import StakeRecordView
+from k3s_daas.chain import ChainClient, Deployment, K3sDaasPackage, StakeRecordView, SuiKeyPair
 from k3s_daas.cli._common import console, fail, handle_errors, run_async
 from k3s_daas.seal import constants as c
 from k3s_daas.settings import Settings

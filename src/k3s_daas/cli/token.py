@@ -9,9 +9,8 @@ from typing import Any
 
 import typer
 
+from k3s_daas.chain import K3sDaasPackage, MintedToken, SealTokenView
 from k3s_daas.chain.keys import normalize_address
-from k3s_daas.chain.package import K3sDaasPackage, MintedToken
-from k3s_daas.chain.views import SealTokenView
 from k3s_daas.cli._common import console, fail, handle_errors
 from k3s_daas.cli.stake import (
     DeploymentOpt,

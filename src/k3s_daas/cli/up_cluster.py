@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from k3s_daas.chain.keys import SuiKeyPair
+from k3s_daas.chain import SuiKeyPair
 from k3s_daas.cli._common import fail, run_async
 from k3s_daas.cli.up_view import Snapshot, Timings, WorkerRow
 from k3s_daas.seal.protocol import WorkerPhase
@@ -162,10 +162,7 @@ class Cluster:
     def write_kubeconfig(self) -> Path:
         """A kubectl user for the operator: a premium user stake, a user token with every
         permission, and a kubeconfig whose exec plugin hands kubectl that token."""
-        from k3s_daas.chain.client import ChainClient
-        from k3s_daas.chain.deployment import Deployment
-        from k3s_daas.chain.faucet import request_gas_sync
-        from k3s_daas.chain.package import K3sDaasPackage
+        from k3s_daas.chain import ChainClient, Deployment, K3sDaasPackage, request_gas_sync
         from k3s_daas.kube.kubeconfig import write_kubeconfig, write_private_json
 
         deployment = Deployment.load(self.devnet_json)

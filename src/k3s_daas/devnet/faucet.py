@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from k3s_daas import __version__
-from k3s_daas.chain.deployment import Deployment
+from k3s_daas.chain import Deployment
 from k3s_daas.devnet.errors import BadRequest
 from k3s_daas.devnet.ids import FAUCET_DEFAULT_MIST, FAUCET_MAX_MIST
 from k3s_daas.devnet.node import DevnetNode

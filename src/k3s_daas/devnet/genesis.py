@@ -12,9 +12,7 @@ from pathlib import Path
 
 from k3s_daas.attestation.devca import ROOT_CERT_FILE, ROOT_KEY_FILE, load_or_create_dev_ca
 from k3s_daas.attestation.pcrs import simulated_pcrs
-from k3s_daas.chain.deployment import Deployment
-from k3s_daas.chain.endpoint import Endpoint
-from k3s_daas.chain.keys import SuiKeyPair
+from k3s_daas.chain import Deployment, Endpoint, SuiKeyPair
 from k3s_daas.devnet.errors import LedgerError
 from k3s_daas.devnet.ids import (
     ADMIN_COIN_MIST,

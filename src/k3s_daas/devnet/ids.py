@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
-from k3s_daas.chain.deployment import CLOCK_ID
+from k3s_daas.chain import CLOCK_ID
 
 #: The `k3s_daas` package lives at a fixed id so devnet.json is predictable across re-geneses.
 PACKAGE_ID: Final = "0x" + hashlib.sha256(b"k3s-daas devnet package k3s_daas").hexdigest()

@@ -12,7 +12,7 @@ import time
 
 from pysui.sui.sui_bcs import bcs as sbcs
 
-from k3s_daas.chain.keys import transaction_digest
+from k3s_daas.chain import transaction_digest
 from k3s_daas.devnet.effects import ExecutedTransaction
 from k3s_daas.devnet.errors import BadRequest
 from k3s_daas.devnet.executor import Executor

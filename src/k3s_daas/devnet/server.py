@@ -18,7 +18,7 @@ import uvicorn
 from cryptography import x509
 from grpclib.server import Server
 
-from k3s_daas.chain.deployment import Deployment
+from k3s_daas.chain import Deployment
 from k3s_daas.devnet.executor import Executor
 from k3s_daas.devnet.faucet import create_app
 from k3s_daas.devnet.genesis import LEDGER_FILE, GenesisInfo, ensure_genesis, package_ids

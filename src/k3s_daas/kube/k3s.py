@@ -178,7 +178,7 @@ def connect_cluster(kubeconfig: Path, ca_file: Path | None = None) -> ClusterApi
     """Load an admin kubeconfig (K3s writes /etc/rancher/k3s/k3s.yaml); the cluster CA (whose hash
     goes into every join token) is the kubeconfig's unless `ca_file` names K3s's server CA."""
     try:
-        api_client = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+        api_client = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]  # untyped library
             config_file=str(kubeconfig), persist_config=False
         )
     except (ConfigException, OSError, ValueError, YAMLError) as exc:

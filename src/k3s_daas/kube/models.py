@@ -78,9 +78,12 @@ class NodeSpec(K8sModel):
     taints: list[Taint] | None = None
 
 
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
 class NodeCondition(K8sModel):
     type: str
-    status: Literal["True", "False", "Unknown"]
+    status: ConditionStatus
     lastHeartbeatTime: str | None = None
     lastTransitionTime: str | None = None
     reason: str | None = None

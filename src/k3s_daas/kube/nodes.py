@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from k3s_daas.kube.models import (
+    ConditionStatus,
     Lease,
     LeaseSpec,
     Node,
@@ -37,7 +38,7 @@ STATUS_TEXT: Final[dict[str, str]] = {
 }
 UNSCHEDULABLE: Final = frozenset({Status.EVICTED, Status.REVOKED, Status.LEFT})
 
-CONDITION_REASONS: Final[dict[str, tuple[str, str, str]]] = {
+CONDITION_REASONS: Final[dict[str, tuple[ConditionStatus, str, str]]] = {
     Status.REGISTERED: ("Unknown", "NodeRegistered", "registered; waiting for the first heartbeat"),
     Status.READY: ("True", "SealStakeActive", "stake active and heartbeats on time"),
     Status.NOT_READY: ("False", "HeartbeatMissed", "no heartbeat within the timeout"),
@@ -158,7 +159,7 @@ def node_object(node: NodeInfo) -> Node:
             conditions=[
                 NodeCondition(
                     type="Ready",
-                    status=cond_status,  # type: ignore[arg-type]
+                    status=cond_status,
                     lastHeartbeatTime=heartbeat,
                     lastTransitionTime=heartbeat or rfc3339(node.created),
                     reason=reason,

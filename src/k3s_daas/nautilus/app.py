@@ -23,6 +23,7 @@ from k3s_daas.nautilus.responses import error
 from k3s_daas.nautilus.routes import api_router, ops_router, worker_router
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.seal.claims import Claims
+from k3s_daas.seal.encoding import first_error_line
 from k3s_daas.seal.errors import K3sDaasError
 from k3s_daas.seal.protocol import Reason
 
@@ -63,9 +64,7 @@ async def _product_error(_: Request, exc: Exception) -> Response:
 
 async def _bad_request(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0] if exc.errors() else {}
-    where = ".".join(str(p) for p in first.get("loc", ())) or "request"
-    message = f"{where}: {first.get('msg', 'invalid')}"[:300]
+    message = first_error_line(exc.errors(), "request")[:300]
     return error(Reason.INVALID_REQUEST.status, Reason.INVALID_REQUEST, message)
 
 

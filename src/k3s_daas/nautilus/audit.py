@@ -300,7 +300,6 @@ __all__ = [
     "AuditError",
     "AuditLog",
     "VerifyResult",
-    "canonical_json",
     "entry_hash",
     "entry_key",
     "tail",

@@ -1,10 +1,10 @@
 """The master's enclave: an ephemeral Ed25519 identity, attestation documents, and the data key.
 
-`Enclave` is the boundary the rest of the master codes against (DESIGN §7). `SimulatedEnclave`
-runs anywhere: it signs AWS-format documents with a leaf from the devnet's dev CA and reports
-PCRs measured from the installed code. `NitroEnclave` is the production adapter over `/dev/nsm`;
-it cannot run on this machine (no Nitro hypervisor), so it is documented and tested only through
-a named transport double (docs/attestation.md, "Nitro adapter").
+`Enclave` is the boundary the rest of the master codes against (rationale: docs/design.md, "Enclave
+and attestation"). `SimulatedEnclave` runs anywhere: it signs AWS-format documents with a leaf from
+the devnet's dev CA and reports PCRs measured from the installed code. `NitroEnclave` is the
+production adapter over `/dev/nsm`; it cannot run on this machine (no Nitro hypervisor), so it is
+documented and tested only through a named transport double (docs/attestation.md, "Nitro adapter").
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from k3s_daas.seal.encoding import first_error
 from k3s_daas.seal.errors import K3sDaasError
 from k3s_daas.seal.protocol import Reason
 
@@ -45,8 +46,4 @@ def invalid_request(exc: ValidationError | ValueError) -> MasterError:
     """One line about the first problem, never echoing the input value."""
     if not isinstance(exc, ValidationError):  # the body is not JSON at all
         return MasterError(f"body: Invalid JSON: {exc}"[:300], reason=Reason.INVALID_REQUEST)
-    errors = exc.errors(include_url=False, include_input=False)
-    if not errors:
-        return MasterError("invalid body", reason=Reason.INVALID_REQUEST)
-    where = ".".join(str(p) for p in errors[0]["loc"]) or "body"
-    return MasterError(f"{where}: {errors[0]['msg']}"[:300], reason=Reason.INVALID_REQUEST)
+    return MasterError(first_error(exc)[:300], reason=Reason.INVALID_REQUEST)

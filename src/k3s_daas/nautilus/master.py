@@ -25,12 +25,16 @@ from typing import Any
 import uvicorn
 
 from k3s_daas.attestation import DevCA
-from k3s_daas.chain.client import ChainClient
-from k3s_daas.chain.deployment import Deployment
-from k3s_daas.chain.errors import ChainError, ObjectNotFound
-from k3s_daas.chain.faucet import FaucetError, request_gas
-from k3s_daas.chain.keys import SuiKeyPair
-from k3s_daas.chain.package import K3sDaasPackage
+from k3s_daas.chain import (
+    ChainClient,
+    ChainError,
+    Deployment,
+    FaucetError,
+    K3sDaasPackage,
+    ObjectNotFound,
+    SuiKeyPair,
+    request_gas,
+)
 from k3s_daas.kube.tls import ServerIdentity
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.app import create_app, create_webhook_app

@@ -9,7 +9,7 @@ __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 
 class Metrics:
-    """The counters DESIGN asks for: validations, cache, chain latency, heartbeats, registry."""
+    """What an operator watches: validations, cache, chain latency, heartbeats, registry."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)

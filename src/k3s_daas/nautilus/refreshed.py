@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from k3s_daas.chain.errors import ChainError
+from k3s_daas.chain import ChainError
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""The validation cache shared by master replicas (DESIGN §6, optional): Redis behind a protocol.
+"""The validation cache shared by master replicas (optional): Redis behind a protocol.
 
 Each replica keeps its own in-memory cache (nautilus/validator.py); on a miss there it asks the
 shared cache before the chain, and every chain read it makes is offered back. What is shared:
@@ -151,7 +151,7 @@ class RedisSharedCache:
         }
         try:
             async with self.client.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+                pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]  # redis-py stubs: Mapping[str|bytes,...] is invariant
                 pipe.pexpire(key, max(1, int(left * 1000)))
                 await pipe.execute()
         except (RedisError, OSError) as exc:

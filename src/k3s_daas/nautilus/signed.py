@@ -18,7 +18,7 @@ from typing import Any, Final, Generic, TypeVar
 from pydantic import ValidationError
 from pydantic_core import from_json
 
-from k3s_daas.chain.keys import SignatureError, decode_signature, recover_personal_message_signer
+from k3s_daas.chain import SignatureError, decode_signature, recover_personal_message_signer
 from k3s_daas.nautilus.errors import MasterError, TokenRejected, invalid_request
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
 from k3s_daas.nautilus.validator import Validator

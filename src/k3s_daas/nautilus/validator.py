@@ -22,10 +22,17 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from k3s_daas.chain.batch import ObjectFetcher
-from k3s_daas.chain.errors import ChainError, MalformedObject, WrongObjectType
-from k3s_daas.chain.reader import ChainReader
-from k3s_daas.chain.views import ObjectData, SealTokenView, StakeRecordView, StakingPoolView
+from k3s_daas.chain import (
+    ChainError,
+    ChainReader,
+    MalformedObject,
+    ObjectData,
+    ObjectFetcher,
+    SealTokenView,
+    StakeRecordView,
+    StakingPoolView,
+    WrongObjectType,
+)
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.errors import TokenRejected
 from k3s_daas.nautilus.metrics import Metrics

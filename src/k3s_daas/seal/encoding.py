@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -79,8 +80,13 @@ def first_error(exc: ValidationError, default_location: str = "body") -> str:
 
     Users get one clear line for a bad body, setting or file; the value itself may be a secret.
     """
-    errors = exc.errors(include_url=False, include_input=False)
+    return first_error_line(exc.errors(include_url=False, include_input=False), default_location)
+
+
+def first_error_line(errors: Sequence[Mapping[str, Any]], default_location: str = "body") -> str:
+    """`first_error` for error lists that do not come from a ValidationError (e.g. FastAPI's
+    RequestValidationError): only the location and the message are used, never the input."""
     if not errors:
         return f"{default_location}: invalid"
-    where = ".".join(str(p) for p in errors[0]["loc"]) or default_location
-    return f"{where}: {errors[0]['msg']}"
+    where = ".".join(str(p) for p in errors[0].get("loc", ())) or default_location
+    return f"{where}: {errors[0].get('msg', 'invalid')}"

@@ -15,7 +15,6 @@ the request nonce.
 
 from __future__ import annotations
 
-import json
 import re
 from enum import StrEnum
 from typing import Any, ClassVar, Final, Literal
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from k3s_daas.seal import constants as c
 from k3s_daas.seal.claims import Claims
+from k3s_daas.seal.encoding import canonical_json
 
 DOMAIN: Final = b"k3s-daas/v1/"
 MAX_BODY_BYTES: Final = 64 * 1024
@@ -244,11 +244,6 @@ class LeaveRequest(SignedBody):
     """`POST /api/v1/nodes/leave`: the node leaves for good (graceful)."""
 
     kind: ClassVar[Kind] = "leave"
-
-
-def canonical_json(data: dict[str, Any]) -> bytes:
-    """Sorted keys, no spaces, ASCII only: one byte string per value, on every platform."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 def signing_bytes(

@@ -16,12 +16,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from k3s_daas.attestation import load_root
-from k3s_daas.chain.client import ChainClient
-from k3s_daas.chain.errors import ChainError
-from k3s_daas.chain.faucet import FaucetError, request_gas
-from k3s_daas.chain.package import K3sDaasPackage
-from k3s_daas.chain.reader import BalanceReader
-from k3s_daas.chain.views import SealTokenView
+from k3s_daas.chain import (
+    BalanceReader,
+    ChainClient,
+    ChainError,
+    FaucetError,
+    K3sDaasPackage,
+    SealTokenView,
+    request_gas,
+)
 from k3s_daas.log import get_logger
 from k3s_daas.seal.constants import STATUS_ACTIVE
 from k3s_daas.seal.errors import K3sDaasError

