@@ -19,6 +19,7 @@ from k3s_daas.kube.models import (
     SelfSubjectReview,
 )
 from k3s_daas.kube.types import BadRequest
+from k3s_daas.seal.encoding import uleb128  # protobuf varints are ULEB128
 
 MAGIC: Final = b"k8s\x00"
 MAX_MESSAGE: Final = 64 * 1024
@@ -214,21 +215,9 @@ def decode_self_subject_review(data: bytes) -> SelfSubjectReview:
 # ---- encoding (tests and tools build kubectl-shaped bodies with these) --------------------------
 
 
-def _enc_varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def encode_field(number: int, value: bytes | str) -> bytes:
     raw = value.encode() if isinstance(value, str) else value
-    return _enc_varint(number << 3 | LEN) + _enc_varint(len(raw)) + raw
+    return uleb128(number << 3 | LEN) + uleb128(len(raw)) + raw
 
 
 def encode_unknown(api_version: str, kind: str, raw: bytes) -> bytes:
