@@ -4,9 +4,9 @@ reads `Event.json`; the devnet's encoder writes the same bytes."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
-import canoser
+import canoser  # type: ignore[import-untyped]  # pysui's BCS library, no stubs
 import pytest
 from pysui.sui.sui_grpc.suimsgs.google.protobuf import Value
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
@@ -29,93 +29,68 @@ def _addr(text: str) -> list[int]:
     return list(bytes.fromhex(text[2:]))
 
 
-class StakeCreated(canoser.Struct):
-    _fields: ClassVar[list[tuple[str, Any]]] = [
-        ("stake_id", Address),
-        ("staker", Address),
-        ("node_id", canoser.StrT),
-        ("stake_type", canoser.Uint8),
-        ("amount", canoser.Uint64),
-    ]
+def struct(name: str, *fields: tuple[str, Any]) -> Any:
+    """A canoser struct class; built with `type` because canoser is untyped (no subclassing)."""
+    return type(name, (canoser.Struct,), {"_fields": list(fields)})
 
 
-class UnstakeRequested(canoser.Struct):
-    _fields: ClassVar[list[tuple[str, Any]]] = [
-        ("stake_id", Address),
-        ("staker", Address),
-        ("node_id", canoser.StrT),
-        ("unbonding_epoch", canoser.Uint64),
-    ]
-
-
-class StakeWithdrawn(canoser.Struct):
-    _fields: ClassVar[list[tuple[str, Any]]] = [
-        ("stake_id", Address),
-        ("staker", Address),
-        ("amount", canoser.Uint64),
-    ]
-
-
-class StakeSlashed(canoser.Struct):
-    _fields: ClassVar[list[tuple[str, Any]]] = [
-        ("stake_id", Address),
-        ("staker", Address),
-        ("node_id", canoser.StrT),
-        ("amount", canoser.Uint64),
-        ("remaining", canoser.Uint64),
-    ]
-
-
-class SealTokenCreated(canoser.Struct):
-    _fields: ClassVar[list[tuple[str, Any]]] = [
-        ("token_id", Address),
-        ("stake_id", Address),
-        ("owner", Address),
-        ("node_id", canoser.StrT),
-        ("permissions", Strings),
-        ("tier", canoser.Uint8),
-        ("expires_at", canoser.Uint64),
-        ("enclave", Address),
-    ]
-
-
-class SealTokenRotated(canoser.Struct):
-    _fields: ClassVar[list[tuple[str, Any]]] = [
-        ("token_id", Address),
-        ("owner", Address),
-        ("expires_at", canoser.Uint64),
-    ]
-
-
-class SealTokenRevoked(canoser.Struct):
-    _fields: ClassVar[list[tuple[str, Any]]] = [("token_id", Address), ("owner", Address)]
-
-
-class EnclaveRegistered(canoser.Struct):
-    _fields: ClassVar[list[tuple[str, Any]]] = [
-        ("enclave_id", Address),
-        ("operator", Address),
-        ("tier", canoser.Uint8),
-        ("endpoint", canoser.StrT),
-        ("public_key", canoser.BytesT()),
-    ]
-
-
-class EnclaveUpdated(canoser.Struct):
-    _fields: ClassVar[list[tuple[str, Any]]] = [
-        ("enclave_id", Address),
-        ("public_key", canoser.BytesT()),
-    ]
-
-
-class PcrsUpdated(canoser.Struct):
-    _fields: ClassVar[list[tuple[str, Any]]] = [("version", canoser.Uint64)]
+StakeCreated = struct(
+    "StakeCreated",
+    ("stake_id", Address),
+    ("staker", Address),
+    ("node_id", canoser.StrT),
+    ("stake_type", canoser.Uint8),
+    ("amount", canoser.Uint64),
+)
+UnstakeRequested = struct(
+    "UnstakeRequested",
+    ("stake_id", Address),
+    ("staker", Address),
+    ("node_id", canoser.StrT),
+    ("unbonding_epoch", canoser.Uint64),
+)
+StakeWithdrawn = struct(
+    "StakeWithdrawn", ("stake_id", Address), ("staker", Address), ("amount", canoser.Uint64)
+)
+StakeSlashed = struct(
+    "StakeSlashed",
+    ("stake_id", Address),
+    ("staker", Address),
+    ("node_id", canoser.StrT),
+    ("amount", canoser.Uint64),
+    ("remaining", canoser.Uint64),
+)
+SealTokenCreated = struct(
+    "SealTokenCreated",
+    ("token_id", Address),
+    ("stake_id", Address),
+    ("owner", Address),
+    ("node_id", canoser.StrT),
+    ("permissions", Strings),
+    ("tier", canoser.Uint8),
+    ("expires_at", canoser.Uint64),
+    ("enclave", Address),
+)
+SealTokenRotated = struct(
+    "SealTokenRotated", ("token_id", Address), ("owner", Address), ("expires_at", canoser.Uint64)
+)
+SealTokenRevoked = struct("SealTokenRevoked", ("token_id", Address), ("owner", Address))
+EnclaveRegistered = struct(
+    "EnclaveRegistered",
+    ("enclave_id", Address),
+    ("operator", Address),
+    ("tier", canoser.Uint8),
+    ("endpoint", canoser.StrT),
+    ("public_key", canoser.BytesT()),
+)
+EnclaveUpdated = struct("EnclaveUpdated", ("enclave_id", Address), ("public_key", canoser.BytesT()))
+PcrsUpdated = struct("PcrsUpdated", ("version", canoser.Uint64))
 
 
 BIG = 2**64 - 1  # u64 max: catches a signed or short read
 KEY = bytes(range(32))
 #: (module, struct, field values: what canoser encodes and, typed, what the product must yield)
-CASES: list[tuple[str, type[canoser.Struct], dict[str, Any]]] = [
+CASES: list[tuple[str, Any, dict[str, Any]]] = [
     (
         "staking",
         StakeCreated,
@@ -165,7 +140,7 @@ CASES: list[tuple[str, type[canoser.Struct], dict[str, Any]]] = [
 ADDRESS_FIELDS = {"stake_id", "staker", "token_id", "owner", "enclave", "enclave_id", "operator"}
 
 
-def independent_bcs(struct: type[canoser.Struct], values: dict[str, Any]) -> bytes:
+def independent_bcs(struct: Any, values: dict[str, Any]) -> bytes:
     raw = {k: _addr(v) if k in ADDRESS_FIELDS else v for k, v in values.items()}
     return bytes(struct(**raw).serialize())
 
@@ -188,9 +163,7 @@ def test_the_cases_cover_every_event_of_the_package() -> None:
 
 
 @pytest.mark.parametrize(("module", "struct", "values"), CASES, ids=[c[1].__name__ for c in CASES])
-def test_decodes_independently_built_bcs(
-    module: str, struct: type[canoser.Struct], values: dict[str, Any]
-) -> None:
+def test_decodes_independently_built_bcs(module: str, struct: Any, values: dict[str, Any]) -> None:
     data = independent_bcs(struct, values)
     event_type = f"{PKG}::{module}::{struct.__name__}"
     layout = layout_of(event_type, PKG)
