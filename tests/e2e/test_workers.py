@@ -2,7 +2,9 @@
 
 Each worker is a real `k3s-daas worker start` process: it gets gas from the devnet faucet,
 stakes and mints in one PTB, attests the master against the chain, registers and heartbeats.
-Slashing one on chain makes exactly that worker exit with code 3 naming `stake_slashed`.
+Slashing one on chain makes exactly that worker exit with code 3 naming `stake_slashed`. The
+devnet, like a full node, sends checkpoint events without JSON and tags a one-call stake's
+`StakeCreated` with module `k8s_gateway`: the master revokes from the events' BCS alone.
 """
 
 from __future__ import annotations

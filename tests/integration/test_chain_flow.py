@@ -162,8 +162,8 @@ async def test_full_flow_and_every_event_once(
         "StakeSlashed",
     ]
     assert len({(e.checkpoint, e.tx_digest, e.index) for e in seen}) == len(seen)
-    assert mine[-1].fields["amount"] == "500"
-    assert mine[-1].fields["remaining"] == "1500"
+    assert mine[-1].fields["amount"] == 500  # decoded from BCS: a u64 is an int
+    assert mine[-1].fields["remaining"] == 1500
 
 
 async def test_abort_decoding_names_the_move_error(
@@ -231,7 +231,7 @@ async def test_the_remainder_of_a_partial_slash_is_withdrawn_at_once(
 
     await pkg.slash(devnet.admin_key, record.id, 500)
     slashed_event = await asyncio.wait_for(wait_for("StakeSlashed", record.id), 20)
-    assert (slashed_event.fields["amount"], slashed_event.fields["remaining"]) == ("500", "1500")
+    assert (slashed_event.fields["amount"], slashed_event.fields["remaining"]) == (500, 1500)
     with pytest.raises(TokenRejected) as refused:
         await validator().validate(minted.token)
     assert refused.value.reason == "stake_slashed"
@@ -253,7 +253,7 @@ async def test_the_remainder_of_a_partial_slash_is_withdrawn_at_once(
     assert [c_.balance for c_ in coins if c_.object_id not in coins_before] == [1_500]
     withdrawn_event = await asyncio.wait_for(wait_for("StakeWithdrawn", record.id), 20)
     consumer.cancel()
-    assert withdrawn_event.fields["amount"] == "1500"
+    assert withdrawn_event.fields["amount"] == 1500
     assert withdrawn_event.fields["staker"] == alice.address
 
     after = await pkg.get_stake_record(record.id)

@@ -45,6 +45,8 @@ def wait_reason(
 
 async def test_slash_revokes_at_once(master: MasterProcess, devnet: DevnetProcess,
                                      package: K3sDaasPackage) -> None:  # fmt: skip
+    """The devnet serves checkpoint events with no JSON, like a full node (pinned in
+    test_devnet_events), so this proves the watcher reads `stake_id` from the event's BCS."""
     staker = await new_staker(package, devnet, node())
     assert master.validate(staker.token)["valid"] is True  # now cached
     async with httpx.AsyncClient(base_url=master.url, verify=master.ca_path, timeout=20) as http:
@@ -59,6 +61,7 @@ async def test_slash_revokes_at_once(master: MasterProcess, devnet: DevnetProces
 
 async def test_revoked_token_event(master: MasterProcess, devnet: DevnetProcess,
                                    package: K3sDaasPackage) -> None:  # fmt: skip
+    """`token_id` comes from the event's BCS too: the devnet sends no event JSON."""
     staker = await new_staker(package, devnet, node())
     async with httpx.AsyncClient(base_url=master.url, verify=master.ca_path, timeout=20) as http:
         assert (await staker.send(http, "register", master.public_key)).status_code == 200

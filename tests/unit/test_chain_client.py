@@ -127,10 +127,17 @@ def test_tx_result_decodes_changes_events_and_failures() -> None:
             events=[
                 v2.Event(
                     package_id=PKG,
-                    module="staking",
+                    module="k8s_gateway",  # the calling module of a one-call stake + mint
                     sender=A,
                     event_type=f"{PKG}::staking::StakeCreated",
-                    json=Value.from_dict({"amount": "5"}),
+                    contents=v2.Bcs(
+                        name=f"{PKG}::staking::StakeCreated",
+                        value=bytes.fromhex(A[2:]) * 2
+                        + b"\x02w1"
+                        + b"\x01"
+                        + (5).to_bytes(8, "little"),
+                    ),
+                    json=Value.from_dict({"amount": "999"}),  # never read
                 )
             ]
         ),
@@ -143,12 +150,18 @@ def test_tx_result_decodes_changes_events_and_failures() -> None:
     [event] = result.events
     assert (event.name, event.module, event.checkpoint, event.index) == (
         "StakeCreated",
-        "staking",
+        "k8s_gateway",
         12,
         0,
     )
     assert event.key == (DIGEST, 0)
-    assert event.fields == {"amount": "5"}
+    assert event.fields == {
+        "stake_id": A,
+        "staker": A,
+        "node_id": "w1",
+        "stake_type": 1,
+        "amount": 5,
+    }
     assert tx.effects is not None
     tx.effects.status = v2.ExecutionStatus(
         success=False, error=abort(PKG, "k8s_gateway", "rotate_seal_token", 105)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from k3s_daas.chain.event_layouts import EVENT_LAYOUTS
 from k3s_daas.seal import constants
 from tests.conftest import require_tool
 
@@ -284,6 +285,19 @@ def test_protocol_events_match_move_events() -> None:
         assert [name for name, _ in fields] == [name for name, _ in documented], event
         for (name, typ), (_, doc_typ) in zip(fields, documented, strict=True):
             assert doc_typ in (None, typ), f"{event}.{name}: {typ} in Move, {doc_typ} in protocol"
+
+
+def test_product_event_layouts_match_move_events() -> None:
+    """The product decodes events with `chain.event_layouts`: the same fields, types and order as
+    the Move structs, in the module that declares them, and every event struct is covered."""
+    declared: dict[str, str] = {}
+    for path in SOURCES:
+        for name in re.findall(r"public struct (\w+) has copy, drop", path.read_text()):
+            declared[name] = module_of(path)
+    assert {layout.name: layout.module for layout in EVENT_LAYOUTS} == declared
+    for layout in EVENT_LAYOUTS:
+        _, fields = move_struct(layout.name)
+        assert [(n, str(k)) for n, k in layout.fields] == fields, layout.name
 
 
 def test_protocol_functions_exist_with_their_signatures() -> None:

@@ -42,7 +42,14 @@ OBJECT_MASK = ("object_id", "version", "digest", "object_type", "owner", "json",
 EPOCH_MASK = ("epoch", "reference_gas_price", "start")
 EXECUTE_MASK = ("digest", "effects", "events", "checkpoint", "objects")
 TX_MASK = ("digest", "effects", "events", "checkpoint")
-CHECKPOINT_MASK = ("sequence_number", "transactions.digest", "transactions.events")
+#: Explicit, for GetCheckpoint and SubscribeCheckpoints alike: a node's stream sends only `cursor`
+#: without a mask, and events are decoded from `contents` (BCS), so no `json` is asked for.
+EVENT_MASK = ("package_id", "module", "sender", "event_type", "contents")
+CHECKPOINT_MASK = (
+    "sequence_number",
+    "transactions.digest",
+    *(f"transactions.events.events.{name}" for name in EVENT_MASK),
+)
 PAGE_SIZE = 500
 MAX_PAGES = 10_000
 #: gRPC statuses with which a node refuses a transaction before executing it.

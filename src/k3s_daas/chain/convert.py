@@ -1,14 +1,18 @@
 """Sui gRPC v2 answers (protobuf) -> our records, and failed effects -> Python exceptions.
 
 One place decodes the wire, so the client, the checkpoint subscription and the package's history
-scan agree on ids (normalised), types (normalised) and event coordinates.
+scan agree on ids (normalised), types (normalised), event coordinates and event fields (decoded
+from BCS with `event_layouts`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
 from k3s_daas.chain.errors import ChainError, MoveAbortError, TransactionFailed
+from k3s_daas.chain.event_layouts import EventDecodeError, layout_of
 from k3s_daas.chain.records import EventData, ObjectChange, ObjectData, TxResult
 from k3s_daas.seal import sui
 from k3s_daas.seal.sui import MOVE_STDLIB, SUI_FRAMEWORK, normalize_type
@@ -56,40 +60,60 @@ def object_data(obj: v2.Object) -> ObjectData:
     )
 
 
-def event_data(event: v2.Event, checkpoint: int, tx_digest: str, index: int) -> EventData:
+def event_fields(event_type: str, contents: v2.Bcs | None, package: str | None) -> dict[str, Any]:
+    """The fields of one of `package`'s events, decoded from its BCS `contents` with the layout
+    of its full type; {} for any other event. `Event.json` is never read: nodes omit it."""
+    layout = layout_of(event_type, package) if package else None
+    if layout is None:
+        return {}
+    if contents is None or contents.value is None:
+        raise ChainError(f"event {event_type} without contents in the answer", reason="bad_answer")
+    try:
+        return layout.decode(bytes(contents.value))
+    except EventDecodeError as exc:
+        raise ChainError(f"event {event_type}: {exc}", reason="bad_answer") from None
+
+
+def event_data(
+    event: v2.Event, checkpoint: int, tx_digest: str, index: int, package: str | None
+) -> EventData:
+    """One event with its coordinates; a node fills only package, module, sender, type and
+    contents, so the coordinates come from the enclosing checkpoint and transaction."""
     type_ = normalize_type(event.event_type or "")
     parts = type_.split("<", 1)[0].split("::")
-    fields = event.json.to_dict() if event.json is not None else {}
     return EventData(
         checkpoint=checkpoint if event.checkpoint is None else int(event.checkpoint),
         tx_digest=event.transaction_digest or tx_digest,
         index=index if event.event_index is None else int(event.event_index),
         type=type_,
-        module=event.module or (parts[1] if len(parts) > 1 else ""),
+        module=event.module or "",
         name=parts[2] if len(parts) > 2 else "",
-        fields=fields if isinstance(fields, dict) else {"value": fields},
+        fields=event_fields(type_, event.contents, package),
         sender=normalize_address(event.sender) if event.sender else "",
-        package_id=normalize_address(event.package_id) if event.package_id else parts[0],
+        package_id=normalize_address(event.package_id) if event.package_id else "",
     )
 
 
-def transaction_events(tx: v2.ExecutedTransaction, checkpoint: int) -> list[EventData]:
+def transaction_events(
+    tx: v2.ExecutedTransaction, checkpoint: int, package: str | None
+) -> list[EventData]:
+    """A transaction's events in order, `package`'s decoded (`index` counts every event)."""
     digest = tx.digest or ""
     events = tx.events.events if tx.events is not None else []
-    return [event_data(e, checkpoint, digest, i) for i, e in enumerate(events)]
+    return [event_data(e, checkpoint, digest, i, package) for i, e in enumerate(events)]
 
 
 def _matches(event: EventData, package: str | None) -> bool:
-    return package is None or event.package_id == package or event.type.startswith(package + "::")
+    return package is None or event.type.startswith(package + "::")
 
 
 def checkpoint_events(cp: v2.Checkpoint, package: str | None) -> list[EventData]:
-    """The events of a checkpoint's transactions, in order; only `package`'s when given
-    (a normalised id)."""
+    """The events of a checkpoint's transactions, in order; when `package` (a normalised id) is
+    given, only the events whose type it defines, decoded."""
     seq = int(cp.sequence_number or 0)
     out: list[EventData] = []
     for tx in cp.transactions:
-        out += [e for e in transaction_events(tx, seq) if _matches(e, package)]
+        out += [e for e in transaction_events(tx, seq, package) if _matches(e, package)]
     return out
 
 
@@ -104,6 +128,10 @@ def _change(change: v2.ChangedObject) -> ObjectChange:
         digest=change.output_digest,
         initial_shared_version=initial,
     )
+
+
+def _package(package_id: str | None) -> str | None:
+    return normalize_address(package_id) if package_id else None
 
 
 def tx_result(tx: v2.ExecutedTransaction, package_id: str | None) -> TxResult:
@@ -142,7 +170,9 @@ def tx_result(tx: v2.ExecutedTransaction, package_id: str | None) -> TxResult:
         created=created,
         mutated=mutated,
         deleted=deleted,
-        events=transaction_events(tx, checkpoint if checkpoint is not None else -1),
+        events=transaction_events(
+            tx, checkpoint if checkpoint is not None else -1, _package(package_id)
+        ),
         objects=objects,
         gas_object=gas,
     )
@@ -179,6 +209,7 @@ __all__ = [
     "FRAMEWORK_PACKAGES",
     "checkpoint_events",
     "event_data",
+    "event_fields",
     "failure_error",
     "object_data",
     "transaction_events",

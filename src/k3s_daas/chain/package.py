@@ -97,6 +97,11 @@ class K3sDaasPackage:
     def type_of(self, view: type[ObjectView]) -> str:
         return view.type_for(self.package_id)
 
+    def event_type(self, module: str, name: str) -> str:
+        """The full type of one of our events: events are matched by it, never by
+        `Event.module` (the module of the call that emitted it)."""
+        return f"{self.package_id}::{module}::{name}"
+
     # -- the transaction pipeline --------------------------------------------------------------
     def _lock(self, address: str) -> asyncio.Lock:
         lock = self._locks.get(address)
@@ -245,9 +250,10 @@ class K3sDaasPackage:
             self._call(ptb, "staking", "withdraw", [pool, record])
 
         result = await self.transact(signer, build)
+        withdrawn = self.event_type("staking", "StakeWithdrawn")
         for event in result.events:
-            if event.name == "StakeWithdrawn":
-                return int(event.fields.get("amount", 0))
+            if event.type == withdrawn:
+                return int(event.fields["amount"])
         return 0
 
     async def slash(self, admin: SuiKeyPair, stake_record_id: str, amount: int = 0) -> None:
@@ -490,18 +496,18 @@ class K3sDaasPackage:
     async def _scan_for_node(self, node_id: str) -> StakeRecordView | None:
         tip = await self.client.latest_checkpoint()
         semaphore = asyncio.Semaphore(SCAN_CONCURRENCY)
+        created = self.event_type("staking", "StakeCreated")
 
         async def stake_ids(seq: int) -> list[str]:
             async with semaphore:
                 cp = await self.client.get_checkpoint(seq)
             if cp is None:
                 return []
+            # By type: a one-call stake + mint emits StakeCreated with module `k8s_gateway`.
             return [
-                str(e.fields.get("stake_id"))
+                str(e.fields["stake_id"])
                 for e in checkpoint_events(cp, self.package_id)
-                if e.name == "StakeCreated"
-                and e.module == "staking"
-                and e.fields.get("node_id") == node_id
+                if e.type == created and e.fields["node_id"] == node_id
             ]
 
         high = tip

@@ -107,7 +107,8 @@ def coin_balance(obj: StoredObject) -> int | None:
 
 @dataclass
 class ChainEvent:
-    """A Move event: `event_type` is the full `<pkg>::<module>::<Name>`, fields JSON-rendered."""
+    """A Move event: `event_type` is the full `<pkg>::<module>::<Name>` of its struct, while
+    `package_id`/`module` name the MoveCall that emitted it (as on Sui); fields JSON-rendered."""
 
     package_id: str
     module: str

@@ -21,7 +21,13 @@ from k3s_daas.devnet.errors import BadRequest
 from k3s_daas.devnet.ids import PACKAGE_ID
 from k3s_daas.devnet.ledger import CheckpointRecord, EventRow, Ledger, ObjectRow, TxRecord
 from k3s_daas.devnet.objects import AddressOwner, Owner, SharedOwner, coin_balance
-from k3s_daas.seal.sui import COIN_SUI_TYPE, SUI_FRAMEWORK, SUI_TYPE
+from k3s_daas.seal.sui import (
+    COIN_SUI_TYPE,
+    SUI_FRAMEWORK,
+    SUI_TYPE,
+    normalize_address,
+    normalize_type,
+)
 
 M = TypeVar("M", bound=betterproto2.Message)
 
@@ -43,11 +49,16 @@ def _field_class(cls: type[betterproto2.Message], name: str) -> type[Any] | None
 
 
 def parse_mask(
-    mask: pb.FieldMask | None, cls: type[betterproto2.Message], default: list[str] | None
+    mask: pb.FieldMask | None,
+    cls: type[betterproto2.Message],
+    default: list[str] | None,
+    *,
+    validate: bool = True,
 ) -> MaskTree:
     """Validate `mask` against `cls` and turn it into a tree; unknown paths are BadRequest.
 
-    `default` applies when the client sent no mask (None = everything).
+    `default` applies when the client sent no mask (None = everything). `validate=False` drops
+    unknown paths instead, as a node's checkpoint stream does (it never validates its mask).
     """
     paths = list(mask.paths) if mask is not None and mask.paths else default
     if paths is None:
@@ -61,15 +72,21 @@ def parse_mask(
             if path == "*":
                 return None
             if not path:
+                if not validate:
+                    continue
                 raise BadRequest("read_mask has an empty path")
             node: dict[str, Any] | None = tree
             current: type[Any] | None = cls
             parts = path.split(".")
             for i, part in enumerate(parts):
                 if current is None or not issubclass(current, betterproto2.Message):
+                    if not validate:
+                        break
                     raise BadRequest(f"read_mask path {path!r}: {parts[i - 1]!r} has no fields")
                 field_cls = _field_class(current, part)
                 if field_cls is None:
+                    if not validate:
+                        break
                     raise BadRequest(
                         f"read_mask path {path!r}: unknown field {part!r} of {current.__name__}"
                     )
@@ -258,18 +275,18 @@ def render_effects(tx: TxRecord) -> v2.TransactionEffects:
     )
 
 
-def render_event(event: EventRow, tx_index: int) -> v2.Event:
+def render_event(event: EventRow, *, with_json: bool) -> v2.Event:
+    """An event as a full node renders one: package, calling module, sender, canonical type and
+    the struct's raw BCS; `json` only where the node renders it (transaction reads, never
+    checkpoints: sui-rpc-api `grpc/v2/render.rs`, sui-types `Merge<&Event>`)."""
+    event_type = normalize_type(event.event_type)
     return v2.Event(
-        package_id=event.package_id,
+        package_id=normalize_address(event.package_id),
         module=event.module,
-        sender=event.sender,
-        event_type=event.event_type,
-        contents=v2.Bcs(name=event.event_type, value=event.bcs),
-        json=json_value(event.fields),
-        checkpoint=event.checkpoint,
-        transaction_digest=event.tx_digest,
-        transaction_index=tx_index,
-        event_index=event.event_index,
+        sender=normalize_address(event.sender),
+        event_type=event_type,
+        contents=v2.Bcs(name=event_type, value=event.bcs),
+        json=json_value(event.fields) if with_json else None,
     )
 
 
@@ -334,9 +351,15 @@ def _balance_changes(tx: TxRecord, ledger: Ledger) -> list[v2.BalanceChange]:
 
 
 def render_transaction(
-    tx: TxRecord, ledger: Ledger, objects: ObjectRenderer, tree: MaskTree
+    tx: TxRecord,
+    ledger: Ledger,
+    objects: ObjectRenderer,
+    tree: MaskTree,
+    *,
+    event_json: bool = True,
 ) -> v2.ExecutedTransaction:
-    """An ExecutedTransaction with only what the mask asks (events/objects cost extra reads)."""
+    """An ExecutedTransaction with only what the mask asks (events/objects cost extra reads);
+    `event_json=False` inside checkpoints, where a full node renders no event JSON."""
     out = v2.ExecutedTransaction(digest=tx.digest)
     if wants(tree, "transaction"):
         out.transaction = structured_transaction(tx)
@@ -349,7 +372,7 @@ def render_transaction(
         if events:
             out.events = v2.TransactionEvents(
                 digest=tx.effects.events_digest,
-                events=[render_event(e, 0) for e in events],
+                events=[render_event(e, with_json=event_json) for e in events],
             )
     out.checkpoint = tx.checkpoint
     out.timestamp = timestamp(tx.timestamp_ms)
@@ -402,7 +425,8 @@ def render_checkpoint(
         )
     if wants(tree, "transactions"):
         out.transactions = [
-            render_transaction(t, ledger, objects, sub(tree, "transactions")) for t in txs
+            render_transaction(t, ledger, objects, sub(tree, "transactions"), event_json=False)
+            for t in txs
         ]
     if wants(tree, "objects"):
         out.objects = v2.ObjectSet(objects=[])

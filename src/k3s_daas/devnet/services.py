@@ -413,7 +413,7 @@ class TransactionExecutionService(_Service):
                             e.fields,
                             e.bcs(),
                         ),
-                        0,
+                        with_json=True,
                     )
                     for i, e in enumerate(executed.events)
                 ],
@@ -432,7 +432,8 @@ class SubscriptionService(_Service):
     async def subscribe_checkpoints(
         self, request: v2.SubscribeCheckpointsRequest, stream: Stream[Any, Any]
     ) -> None:
-        tree = parse_mask(request.read_mask, v2.Checkpoint, CHECKPOINT_DEFAULT_MASK)
+        # Like a node: no mask validation and no default, so with no mask a frame is only `cursor`.
+        tree = parse_mask(request.read_mask, v2.Checkpoint, [], validate=False)
         subscriber = self.node.subscribe()
         try:
             latest = self.ledger.latest_checkpoint()

@@ -90,9 +90,9 @@ class ChainWatcher:
         """Apply one event; returns the nodes it revoked."""
         self.handled += 1
         self.metrics.watcher_checkpoint.set(event.checkpoint)
-        fields = event.fields
+        fields = event.fields  # decoded from the event's BCS: ids are 0x + 64 lower-case hex
         if event.name in STAKE_EVENTS:
-            stake_id = str(fields.get("stake_id", "")).lower()
+            stake_id = str(fields.get("stake_id", ""))
             purged = self.validator.purge_stake(stake_id)
             await self.validator.shared.forget_stake(stake_id)
             revoked = await self.registry.revoke_where(
@@ -101,7 +101,7 @@ class ChainWatcher:
             log.info("stake event", kind=event.name, stake=stake_id, purged=purged, nodes=revoked)
             return revoked
         if event.name in ("SealTokenRevoked", "SealTokenRotated"):
-            token_id = str(fields.get("token_id", "")).lower()
+            token_id = str(fields.get("token_id", ""))
             purged = self.validator.purge_token(token_id)
             await self.validator.shared.forget_token(token_id)
             nodes: list[str] = []

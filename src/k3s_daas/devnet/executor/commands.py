@@ -142,6 +142,7 @@ class Commands:
         values = [
             bind(tx, instantiate(p, type_args), a) for p, a in zip(fn.params, args, strict=True)
         ]
+        tx.command_module = (fn.package, fn.module)
         try:
             returned = fn.impl(tx, *values)
         except MoveAbort as abort:
@@ -150,6 +151,8 @@ class Commands:
             abort.package = abort.package or fn.package
             abort.function = fn.name
             raise
+        finally:
+            tx.command_module = None
         out: list[Arg] = []
         for value, type_ in zip(returned, fn.returns, strict=True):
             if isinstance(value, StoredObject):

@@ -42,6 +42,9 @@ class WorkingSet:
     events: list[ChainEvent] = field(default_factory=list)
     tables: dict[tuple[str, str], str | None] = field(default_factory=dict)
     creations: int = 0
+    #: (package, module) of the MoveCall command running now: Sui tags the events it emits with
+    #: them, not with the module that defines the event.
+    command_module: tuple[str, str] | None = None
 
     # -- Runtime protocol --
     def new_object(
@@ -75,7 +78,8 @@ class WorkingSet:
 
     def emit(self, module: str, name: str, fields: dict[str, Any]) -> None:
         event_type = f"{self.package_id}::{module}::{name}"
-        self.events.append(ChainEvent(self.package_id, module, self.sender, event_type, fields))
+        package, called = self.command_module or (self.package_id, module)
+        self.events.append(ChainEvent(package, called, self.sender, event_type, fields))
 
     def table_get(self, table_id: str, key: str) -> str | None:
         if (table_id, key) in self.tables:
