@@ -77,9 +77,9 @@ def _without(kind: str, type_suffix: str = "") -> dict[str, Any]:
     return value
 
 
-def _with(path: tuple[str, ...], new: Any) -> dict[str, Any]:
+def _with(path: tuple[str | int, ...], new: Any) -> dict[str, Any]:
     value = copy.deepcopy(doc())
-    target = value
+    target: Any = value
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = new
@@ -114,7 +114,7 @@ def test_a_file_that_is_not_our_publish_is_one_clear_error(
 
 @pytest.mark.parametrize("text", ["", "not json at all", "[1, 2]", '{"digest": '])
 def test_non_json_is_refused(text: str) -> None:
-    with pytest.raises(PublishOutputError, match="expected the JSON|JSON list"):
+    with pytest.raises(PublishOutputError, match=r"expected the JSON|JSON list"):
         parse_publish_output(text, "out.txt")
 
 
