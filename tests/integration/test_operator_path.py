@@ -199,3 +199,15 @@ async def test_devnet_start_pins_pcrs_in_a_separate_signed_transaction(
     devnet.restart()
     async with ChainClient.from_deployment(devnet.deployment) as client:
         assert await client.latest_checkpoint() == tip
+
+
+def test_import_publish_checks_the_node_holds_the_publish(
+    devnet: DevnetProcess, tmp_path: Path
+) -> None:
+    """Without --chain-id the node is asked, and a publish from another network is refused."""
+    fixture = Path(__file__).parent.parent / "data" / "sui_client_publish.handwritten.json"
+    out = tmp_path / "d.json"
+    line = one_line(run("chain", "import-publish", str(fixture), "--endpoint", devnet.grpc_target,
+                        "-o", str(out), home=tmp_path))  # fmt: skip
+    assert "not found on " + devnet.grpc_target in line and "network of the publish" in line
+    assert not out.exists()

@@ -19,9 +19,11 @@ import typer
 from k3s_daas.attestation import parse_measurements, parse_pcr_hex, simulated_pcrs
 from k3s_daas.chain import (
     ChainClient,
+    ChainUnavailable,
     Deployment,
     DeploymentError,
     K3sDaasPackage,
+    ObjectNotFound,
     PcrPin,
     StakeRecordView,
     SuiKeyPair,
@@ -100,10 +102,18 @@ async def _checked_chain_id(dep: Deployment) -> str:
     """The node's chain id, after checking it holds the publish's pool and config (a wrong
     network or a publish not yet executed fails here, not at the first stake)."""
     async with ChainClient.from_deployment(dep) as client:
-        chain_id = str((await client.service_info()).chain_id or "")
+        try:
+            chain_id = str((await client.service_info()).chain_id or "")
+        except ChainUnavailable as exc:
+            raise ChainUnavailable(f"{exc.message}: or pass --chain-id to skip asking") from exc
         package = K3sDaasPackage(client, dep)
-        await package.get_pool()
-        await package.get_enclave_config()
+        try:
+            await package.get_pool()
+            await package.get_enclave_config()
+        except ObjectNotFound as exc:
+            raise ObjectNotFound(
+                f"{exc.message} on {dep.grpc_endpoints[0]}: is that the network of the publish?"
+            ) from exc
     if not chain_id:
         raise DeploymentError("the node answered GetServiceInfo without a chain id: --chain-id")
     return chain_id
