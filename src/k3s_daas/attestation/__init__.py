@@ -18,6 +18,11 @@ from k3s_daas.attestation.document import (
     sign_document,
 )
 from k3s_daas.attestation.errors import REASONS, AttestationError
+from k3s_daas.attestation.measurements import (
+    MeasurementsError,
+    parse_measurements,
+    parse_pcr_hex,
+)
 from k3s_daas.attestation.pcrs import simulated_pcrs
 from k3s_daas.attestation.roots import (
     AWS_NITRO_ROOT_SHA256,
@@ -42,6 +47,7 @@ __all__ = [
     "CoseSign1",
     "DevCA",
     "EnclaveLeaf",
+    "MeasurementsError",
     "certificate_binding",
     "create_dev_ca",
     "der_sha256",
@@ -53,6 +59,8 @@ __all__ = [
     "load_root",
     "parse_cose",
     "parse_document",
+    "parse_measurements",
+    "parse_pcr_hex",
     "root_from_pem",
     "sign_document",
     "simulated_pcrs",

@@ -41,7 +41,14 @@ if TYPE_CHECKING:
         verify_personal_message,
         verify_transaction_signature,
     )
+    from k3s_daas.chain.operator import PcrPin, check_pcrs, pcr_problem, pin_pcrs, short_hex
     from k3s_daas.chain.package import DEFAULT_GAS_BUDGET, K3sDaasPackage, MintedToken
+    from k3s_daas.chain.publish import (
+        PACKAGE_MODULES,
+        PublishOutputError,
+        PublishRecord,
+        parse_publish_output,
+    )
     from k3s_daas.chain.reader import BalanceReader, ChainReader, CheckpointSource, ObjectReader
     from k3s_daas.chain.records import (
         EpochInfo,
@@ -97,7 +104,12 @@ _HOMES: dict[str, str] = {
         ],
         "keys",
     ),
+    **dict.fromkeys(["PcrPin", "check_pcrs", "pcr_problem", "pin_pcrs", "short_hex"], "operator"),
     **dict.fromkeys(["DEFAULT_GAS_BUDGET", "K3sDaasPackage", "MintedToken"], "package"),
+    **dict.fromkeys(
+        ["PACKAGE_MODULES", "PublishOutputError", "PublishRecord", "parse_publish_output"],
+        "publish",
+    ),
     **dict.fromkeys(["BalanceReader", "ChainReader", "CheckpointSource", "ObjectReader"], "reader"),
     **dict.fromkeys(
         ["EpochInfo", "EventData", "ObjectChange", "ObjectData", "ObjectRef", "TxResult"],
@@ -120,6 +132,7 @@ _HOMES: dict[str, str] = {
 __all__ = [
     "CLOCK_ID",
     "DEFAULT_GAS_BUDGET",
+    "PACKAGE_MODULES",
     "BalanceReader",
     "BatchObserver",
     "ChainClient",
@@ -151,7 +164,10 @@ __all__ = [
     "ObjectReader",
     "ObjectRef",
     "ObjectView",
+    "PcrPin",
     "ProgrammableTransaction",
+    "PublishOutputError",
+    "PublishRecord",
     "SealTokenView",
     "SignatureError",
     "SignedTransaction",
@@ -163,11 +179,16 @@ __all__ = [
     "TransactionRejected",
     "TxResult",
     "WrongObjectType",
+    "check_pcrs",
     "checkpoint_events",
     "decode_signature",
+    "parse_publish_output",
+    "pcr_problem",
+    "pin_pcrs",
     "recover_personal_message_signer",
     "request_gas",
     "request_gas_sync",
+    "short_hex",
     "sign",
     "subscribe",
     "transaction_digest",

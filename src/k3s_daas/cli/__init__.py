@@ -26,6 +26,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("keys", "keys", "Sui keys: create, show, import."),
     ("token", "token", "Seal tokens: inspect, create, show, rotate, revoke."),
     ("devnet", "devnet", "The embedded Sui-compatible devnet."),
+    ("chain_admin", "chain", "The package on a network: import a publish, pin the PCRs."),
     ("stake", "", ""),
     ("nautilus", "nautilus", "The Nautilus master (control plane)."),
     ("audit", "audit", "The master's hash-chained audit log."),

@@ -55,16 +55,29 @@ def start(
     epoch_seconds: float = typer.Option(
         60.0, "--epoch-seconds", min=0.5, help="Advance the epoch every S seconds."
     ),
+    publish_only: bool = typer.Option(
+        False,
+        "--publish-only",
+        help="Skip the operator's steps: the PCRs stay empty, as after `sui client publish`, "
+        "until `k3s-daas chain update-pcrs`.",
+    ),
 ) -> None:
-    """Run the devnet in the foreground (genesis on first start, resume afterwards)."""
+    """Run the devnet in the foreground (genesis on first start, resume afterwards).
+
+    Genesis publishes the package as `sui client publish` would (empty PCRs); then, unless
+    --publish-only, the admin pins the simulated enclave's PCRs in a signed `update_pcrs`.
+    """
     from k3s_daas.devnet.server import DevnetConfig, run_devnet  # heavy: only for `start`
 
-    config = DevnetConfig(_data(data), port, faucet_port, epoch_seconds)
+    config = DevnetConfig(_data(data), port, faucet_port, epoch_seconds, publish_only)
 
     def ready(deployment: Deployment) -> None:
         console.print(f"devnet gRPC   {deployment.grpc_endpoints[0]}", highlight=False)
         console.print(f"faucet        {deployment.faucet_url}/v2/gas", highlight=False)
         console.print(f"devnet.json   {config.data_dir / DEVNET_JSON}", highlight=False)
+        console.print(f"publish.json  {config.data_dir / 'publish.json'}", highlight=False)
+        if publish_only:
+            console.print("PCRs          not pinned: k3s-daas chain update-pcrs", highlight=False)
 
     run_async(run_devnet(config, on_ready=ready))
 

@@ -1,4 +1,5 @@
-"""`python -m k3s_daas.devnet [--data DIR] [--port N] [--faucet-port N] [--epoch-seconds S]`.
+"""`python -m k3s_daas.devnet [--data DIR] [--port N] [--faucet-port N] [--epoch-seconds S]
+[--publish-only]`.
 
 The same as `k3s-daas devnet start` (the CLI layer sits above devnet, so this parses by itself).
 """
@@ -22,8 +23,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--faucet-port", type=int, default=9123)
     parser.add_argument("--epoch-seconds", type=float, default=60.0)
+    parser.add_argument("--publish-only", action="store_true")
     args = parser.parse_args()
-    config = DevnetConfig(args.data, args.port, args.faucet_port, args.epoch_seconds)
+    config = DevnetConfig(
+        args.data, args.port, args.faucet_port, args.epoch_seconds, args.publish_only
+    )
     asyncio.run(run_devnet(config, on_ready=lambda d: print(d.grpc_endpoints[0], flush=True)))
 
 

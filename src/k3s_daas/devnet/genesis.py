@@ -2,6 +2,9 @@
 
 Runs once per data directory; everything lands in ONE ledger transaction (checkpoint 0), whose
 digest becomes the chain id. A second start on the same directory resumes from the ledger.
+The package objects are exactly what `sui client publish` leaves: the EnclaveConfig has EMPTY
+PCRs (version 0), as `nautilus::init` makes it; pinning them is the operator's separate step
+(`devnet.operator`), never genesis's.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from k3s_daas.attestation.devca import ROOT_CERT_FILE, ROOT_KEY_FILE, load_or_create_dev_ca
-from k3s_daas.attestation.pcrs import simulated_pcrs
 from k3s_daas.chain import Deployment, Endpoint, SuiKeyPair
 from k3s_daas.devnet.errors import LedgerError
 from k3s_daas.devnet.ids import (
@@ -105,7 +107,6 @@ def ensure_genesis(data_dir: Path, ledger: Ledger) -> GenesisInfo:
     if not key_path.exists():
         admin.save(key_path)
     load_or_create_dev_ca(data_dir / ATTESTATION_DIR)
-    pcrs = simulated_pcrs()
     genesis = SystemTransaction.new(
         "genesis",
         b"DevnetGenesisTransaction::",
@@ -114,7 +115,7 @@ def ensure_genesis(data_dir: Path, ledger: Ledger) -> GenesisInfo:
     )
     objects = [
         dataclasses.replace(obj, previous_transaction=genesis.digest)
-        for obj in genesis_objects(package_ids(), admin.address, pcrs)
+        for obj in genesis_objects(package_ids(), admin.address, pcrs={})
     ]
     coins = [
         coin_object(genesis.object_id(1000 + i), admin.address, ADMIN_COIN_MIST, 1, genesis.digest)

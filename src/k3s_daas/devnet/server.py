@@ -1,7 +1,9 @@
 """Run the devnet in the foreground: gRPC (sui.rpc.v2) + faucet/admin HTTP + the epoch timer.
 
-Both servers bind 127.0.0.1. devnet.json is (re)written once both listen, so a reader that sees
-it can connect. SIGTERM / Ctrl-C stop everything and close the ledger cleanly.
+Both servers bind 127.0.0.1. Once both listen, the operator's steps run as signed transactions
+(`devnet.operator`, skipped with `publish_only`), `publish.json` is written at the first start
+and devnet.json is (re)written last, so a reader that sees it can connect and finds the PCRs
+pinned. SIGTERM / Ctrl-C stop everything and close the ledger cleanly.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from k3s_daas.devnet.genesis import LEDGER_FILE, GenesisInfo, ensure_genesis, pa
 from k3s_daas.devnet.ids import DEVNET_JSON
 from k3s_daas.devnet.ledger import Ledger
 from k3s_daas.devnet.node import DevnetNode
+from k3s_daas.devnet.operator import run_operator_steps
+from k3s_daas.devnet.publish_record import PUBLISH_JSON, write_publish_record
 from k3s_daas.devnet.services import all_services
 from k3s_daas.log import get_logger
 
@@ -41,6 +45,8 @@ class DevnetConfig:
     port: int = 9000
     faucet_port: int = 9123
     epoch_seconds: float = 60.0
+    #: Stop where `sui client publish` stops: PCRs stay empty until `chain update-pcrs`.
+    publish_only: bool = False
 
 
 class _QuietUvicorn(uvicorn.Server):
@@ -101,6 +107,10 @@ async def run_devnet(
         faucet_port = _bound_port(http.servers[0].sockets)
         deployment = info.deployment(data_dir, grpc_port, faucet_port)
         app.state.deployment = deployment
+        if not (data_dir / PUBLISH_JSON).exists():
+            write_publish_record(data_dir, ledger, info)
+        if not config.publish_only:
+            await run_operator_steps(deployment)
         deployment.save(data_dir / DEVNET_JSON)
         log.info(
             "devnet ready",

@@ -31,8 +31,10 @@ from k3s_daas.chain import (
     Deployment,
     FaucetError,
     K3sDaasPackage,
+    MoveAbortError,
     ObjectNotFound,
     SuiKeyPair,
+    pcr_problem,
     request_gas,
 )
 from k3s_daas.kube.tls import ServerIdentity
@@ -199,8 +201,25 @@ class Master:
         except FaucetError as exc:
             raise StartupError(exc.message) from exc
 
+    async def _check_pcrs(self) -> None:
+        """Refuse to start, in one line naming the next step, when the chain's expected PCRs
+        are unset (a fresh publish) or are not this enclave's: registration would abort."""
+        problem = pcr_problem(await self.package.get_enclave_config(), self.enclave.pcrs)
+        if problem is not None:
+            raise StartupError(problem)
+
     async def _register_enclave(self) -> str:
         """Register (or update) this master's Enclave object with a fresh document."""
+        await self._check_pcrs()
+        try:
+            return await self._register_or_update()
+        except MoveAbortError as exc:
+            if exc.name != "E_PCR_MISMATCH":
+                raise
+            await self._check_pcrs()  # the PCRs changed since the check: say how
+            raise StartupError(f"{exc.message}: k3s-daas chain update-pcrs") from exc
+
+    async def _register_or_update(self) -> str:
         operator = await self._operator()
         await self._fund(operator)
         document = self.enclave.attestation(user_data=self.identity.public_key_sha256)

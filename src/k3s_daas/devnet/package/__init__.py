@@ -151,8 +151,9 @@ def coin_object(object_id: str, owner: str, amount: int, version: int, digest: s
 
 
 def genesis_objects(ids: PackageIds, admin: str, pcrs: dict[int, bytes]) -> list[StoredObject]:
-    """AdminCap (to the admin), StakingPool, EnclaveConfig (PCRs set, as `update_pcrs` would)
-    and the Clock — what publishing the package and running its `init` functions create."""
+    """AdminCap (to the admin), StakingPool, EnclaveConfig and the Clock: what publishing the
+    package and running its `init` functions create. `pcrs` empty is the publish's state
+    (version 0); tests pass PCRs to start from a config `update_pcrs` has already set."""
     types = struct_types(ids.package_id)
     cap_id, pool_id, table_id, config_id = (derive_id("k3s-daas genesis", i) for i in range(4))
     pool = {
