@@ -31,6 +31,14 @@ if TYPE_CHECKING:
     )
     from k3s_daas.chain.events import CursorStore, FileCursorStore, MemoryCursorStore, subscribe
     from k3s_daas.chain.faucet import CoinSent, FaucetError, request_gas, request_gas_sync
+    from k3s_daas.chain.follow import (
+        FOLLOW_MODES,
+        FillCause,
+        FollowMode,
+        FollowObserver,
+        FollowSettings,
+        follow_checkpoints,
+    )
     from k3s_daas.chain.keys import (
         KeyError_,
         SignatureError,
@@ -86,6 +94,17 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(["CoinSent", "FaucetError", "request_gas", "request_gas_sync"], "faucet"),
     **dict.fromkeys(
         [
+            "FOLLOW_MODES",
+            "FillCause",
+            "FollowMode",
+            "FollowObserver",
+            "FollowSettings",
+            "follow_checkpoints",
+        ],
+        "follow",
+    ),
+    **dict.fromkeys(
+        [
             "KeyError_",
             "SignatureError",
             "SuiKeyPair",
@@ -120,6 +139,7 @@ _HOMES: dict[str, str] = {
 __all__ = [
     "CLOCK_ID",
     "DEFAULT_GAS_BUDGET",
+    "FOLLOW_MODES",
     "BalanceReader",
     "BatchObserver",
     "ChainClient",
@@ -138,6 +158,10 @@ __all__ = [
     "EventData",
     "FaucetError",
     "FileCursorStore",
+    "FillCause",
+    "FollowMode",
+    "FollowObserver",
+    "FollowSettings",
     "K3sDaasPackage",
     "KeyError_",
     "MalformedObject",
@@ -165,6 +189,7 @@ __all__ = [
     "WrongObjectType",
     "checkpoint_events",
     "decode_signature",
+    "follow_checkpoints",
     "recover_personal_message_signer",
     "request_gas",
     "request_gas_sync",

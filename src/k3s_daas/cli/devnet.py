@@ -55,16 +55,27 @@ def start(
     epoch_seconds: float = typer.Option(
         60.0, "--epoch-seconds", min=0.5, help="Advance the epoch every S seconds."
     ),
+    subscriptions: bool | None = typer.Option(
+        None,
+        "--subscriptions/--no-subscriptions",
+        help="Serve SubscribeCheckpoints; --no-subscriptions answers UNIMPLEMENTED like a full "
+        "node without the subscription service (env K3S_DAAS_DEVNET_SUBSCRIPTIONS=false).",
+        show_default=False,
+    ),
 ) -> None:
     """Run the devnet in the foreground (genesis on first start, resume afterwards)."""
-    from k3s_daas.devnet.server import DevnetConfig, run_devnet  # heavy: only for `start`
+    from k3s_daas.devnet.server import DevnetConfig, DevnetSettings, run_devnet  # heavy
 
-    config = DevnetConfig(_data(data), port, faucet_port, epoch_seconds)
+    if subscriptions is None:
+        subscriptions = DevnetSettings().subscriptions
+    config = DevnetConfig(_data(data), port, faucet_port, epoch_seconds, subscriptions)
 
     def ready(deployment: Deployment) -> None:
         console.print(f"devnet gRPC   {deployment.grpc_endpoints[0]}", highlight=False)
         console.print(f"faucet        {deployment.faucet_url}/v2/gas", highlight=False)
         console.print(f"devnet.json   {config.data_dir / DEVNET_JSON}", highlight=False)
+        if not config.subscriptions:
+            console.print("subscriptions not served (UNIMPLEMENTED)", highlight=False)
 
     run_async(run_devnet(config, on_ready=ready))
 

@@ -1,4 +1,5 @@
-"""`python -m k3s_daas.devnet [--data DIR] [--port N] [--faucet-port N] [--epoch-seconds S]`.
+"""`python -m k3s_daas.devnet [--data DIR] [--port N] [--faucet-port N] [--epoch-seconds S]
+[--no-subscriptions]`.
 
 The same as `k3s-daas devnet start` (the CLI layer sits above devnet, so this parses by itself).
 """
@@ -9,7 +10,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from k3s_daas.devnet.server import DevnetConfig, run_devnet
+from k3s_daas.devnet.server import DevnetConfig, DevnetSettings, run_devnet
 from k3s_daas.log import configure_logging
 from k3s_daas.settings import Settings
 
@@ -22,8 +23,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--faucet-port", type=int, default=9123)
     parser.add_argument("--epoch-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--no-subscriptions",
+        dest="subscriptions",
+        action="store_false",
+        default=DevnetSettings().subscriptions,
+    )
     args = parser.parse_args()
-    config = DevnetConfig(args.data, args.port, args.faucet_port, args.epoch_seconds)
+    config = DevnetConfig(
+        args.data, args.port, args.faucet_port, args.epoch_seconds, args.subscriptions
+    )
     asyncio.run(run_devnet(config, on_ready=lambda d: print(d.grpc_endpoints[0], flush=True)))
 
 
