@@ -10,8 +10,8 @@ Sui checkpoint sequence numbers are contiguous, so `follow_checkpoints` hands ou
 - **poll**: when an endpoint answers UNIMPLEMENTED (a full node without the subscription
   service), its stream is not tried again for `stream_retry` seconds; another endpoint's stream
   is tried at once, and with none left, GetCheckpoint is polled by number (with the client's read
-  failover). When caught up, the stream is probed again once an endpoint's `stream_retry` is over;
-  the mode reads "stream" again once that stream delivers a frame.
+  failover). Once an endpoint's `stream_retry` is over, its stream is probed again; the mode
+  reads "stream" again once that stream delivers a frame.
 - a number beyond the node's latest checkpoint is "not yet": wait `poll_interval` and ask again;
   a number below its lowest available one is pruned: `ChainError(reason="checkpoint_pruned")`,
   never skipped. A stream or read failure reconnects with capped, jittered backoff, rotating
@@ -155,18 +155,17 @@ class _Follower:
 
     async def _poll(self) -> AsyncIterator[v2.Checkpoint]:
         """GetCheckpoint by number up to the latest; at the head, wait `poll_interval`. Returns
-        (to probe a stream again) once caught up and an endpoint's `stream_retry` is over."""
+        (to probe a stream, whose catch-up reads the rest by number) once an endpoint's
+        `stream_retry` is over."""
         retry_at = min(self.no_stream_until.values(), default=math.inf)
-        while True:
+        while time.monotonic() < retry_at:
             lowest, latest = await self.source.checkpoint_bounds()
             self._check_not_pruned(self.next_seq, lowest)
-            if self.next_seq <= latest:
-                async for checkpoint in self._read_through(latest, None):
-                    yield checkpoint
+            if self.next_seq > latest:
+                await asyncio.sleep(self.settings.poll_interval)
                 continue
-            if time.monotonic() >= retry_at:
-                return
-            await asyncio.sleep(self.settings.poll_interval)
+            async for checkpoint in self._read_through(latest, None):
+                yield checkpoint
 
     # -- reading by number -----------------------------------------------------------------------
     async def _read_through(
