@@ -31,6 +31,14 @@ if TYPE_CHECKING:
     )
     from k3s_daas.chain.events import CursorStore, FileCursorStore, MemoryCursorStore, subscribe
     from k3s_daas.chain.faucet import CoinSent, FaucetError, request_gas, request_gas_sync
+    from k3s_daas.chain.follow import (
+        FOLLOW_MODES,
+        FillCause,
+        FollowMode,
+        FollowObserver,
+        FollowSettings,
+        follow_checkpoints,
+    )
     from k3s_daas.chain.keys import (
         KeyError_,
         SignatureError,
@@ -93,6 +101,17 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(["CoinSent", "FaucetError", "request_gas", "request_gas_sync"], "faucet"),
     **dict.fromkeys(
         [
+            "FOLLOW_MODES",
+            "FillCause",
+            "FollowMode",
+            "FollowObserver",
+            "FollowSettings",
+            "follow_checkpoints",
+        ],
+        "follow",
+    ),
+    **dict.fromkeys(
+        [
             "KeyError_",
             "SignatureError",
             "SuiKeyPair",
@@ -132,6 +151,7 @@ _HOMES: dict[str, str] = {
 __all__ = [
     "CLOCK_ID",
     "DEFAULT_GAS_BUDGET",
+    "FOLLOW_MODES",
     "PACKAGE_MODULES",
     "BalanceReader",
     "BatchObserver",
@@ -151,6 +171,10 @@ __all__ = [
     "EventData",
     "FaucetError",
     "FileCursorStore",
+    "FillCause",
+    "FollowMode",
+    "FollowObserver",
+    "FollowSettings",
     "K3sDaasPackage",
     "KeyError_",
     "MalformedObject",
@@ -182,6 +206,7 @@ __all__ = [
     "check_pcrs",
     "checkpoint_events",
     "decode_signature",
+    "follow_checkpoints",
     "parse_publish_output",
     "pcr_problem",
     "pin_pcrs",

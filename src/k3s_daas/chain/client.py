@@ -289,6 +289,11 @@ class ChainClient:
         info = await self.service_info()
         return int(info.checkpoint_height or 0)
 
+    async def checkpoint_bounds(self) -> tuple[int, int]:
+        """(lowest available, latest) checkpoint of the node that answers (one GetServiceInfo)."""
+        info = await self.service_info()
+        return int(info.lowest_available_checkpoint or 0), int(info.checkpoint_height or 0)
+
     async def service_info(self) -> v2.GetServiceInfoResponse:
         async def call(ch: Channel) -> v2.GetServiceInfoResponse:
             return await v2.LedgerServiceStub(ch).get_service_info(

@@ -61,15 +61,31 @@ def start(
         help="Skip the operator's steps: the PCRs stay empty, as after `sui client publish`, "
         "until `k3s-daas chain update-pcrs`.",
     ),
+    subscriptions: bool | None = typer.Option(
+        None,
+        "--subscriptions/--no-subscriptions",
+        help="Serve SubscribeCheckpoints; --no-subscriptions answers UNIMPLEMENTED like a full "
+        "node without the subscription service (env K3S_DAAS_DEVNET_SUBSCRIPTIONS=false).",
+        show_default=False,
+    ),
 ) -> None:
     """Run the devnet in the foreground (genesis on first start, resume afterwards).
 
     Genesis publishes the package as `sui client publish` would (empty PCRs); then, unless
     --publish-only, the admin pins the simulated enclave's PCRs in a signed `update_pcrs`.
     """
-    from k3s_daas.devnet.server import DevnetConfig, run_devnet  # heavy: only for `start`
+    from k3s_daas.devnet.server import DevnetConfig, DevnetSettings, run_devnet  # heavy
 
-    config = DevnetConfig(_data(data), port, faucet_port, epoch_seconds, publish_only)
+    if subscriptions is None:
+        subscriptions = DevnetSettings().subscriptions
+    config = DevnetConfig(
+        _data(data),
+        port,
+        faucet_port,
+        epoch_seconds,
+        publish_only=publish_only,
+        subscriptions=subscriptions,
+    )
 
     def ready(deployment: Deployment) -> None:
         console.print(f"devnet gRPC   {deployment.grpc_endpoints[0]}", highlight=False)
@@ -78,6 +94,8 @@ def start(
         console.print(f"publish.json  {config.data_dir / 'publish.json'}", highlight=False)
         if publish_only:
             console.print("PCRs          not pinned: k3s-daas chain update-pcrs", highlight=False)
+        if not config.subscriptions:
+            console.print("subscriptions not served (UNIMPLEMENTED)", highlight=False)
 
     run_async(run_devnet(config, on_ready=ready))
 

@@ -83,9 +83,15 @@ def up(
     home: Path | None = typer.Option(None, "--home", help="Working directory (.k3s-daas)."),
     epoch_seconds: float = typer.Option(60.0, "--epoch-seconds", min=0.5),
     heartbeat: float = typer.Option(2.0, "--heartbeat", min=0.2, help="Heartbeat interval (s)."),
+    subscriptions: bool = typer.Option(
+        True,
+        "--subscriptions/--no-subscriptions",
+        help="--no-subscriptions: the devnet serves no checkpoint stream (like some full nodes); "
+        "the master's watcher polls instead.",
+    ),
 ) -> None:
     """Run devnet, Nautilus master and N workers; show a live table; Ctrl-C stops everything."""
-    _run(workers, _duration(run_for), as_json, home, epoch_seconds, heartbeat)
+    _run(workers, _duration(run_for), as_json, home, epoch_seconds, heartbeat, subscriptions)
 
 
 @handle_errors
@@ -96,11 +102,13 @@ def _run(
     home: Path | None,
     epoch_seconds: float,
     heartbeat: float,
+    subscriptions: bool = True,
 ) -> None:
     timings = Timings()
     cluster = Cluster(
-        (home or Settings().home).resolve(), workers, epoch_seconds, heartbeat, timings
-    )
+        (home or Settings().home).resolve(), workers, epoch_seconds, heartbeat, timings,
+        subscriptions=subscriptions,
+    )  # fmt: skip
     deadline = None if duration is None else timings.started + duration
     plural = "worker" if workers == 1 else "workers"
 

@@ -76,6 +76,7 @@ class Cluster:
     timings: Timings = field(default_factory=Timings)
     parts: list[Part] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    subscriptions: bool = True  # False: the devnet plays a node without checkpoint streams
 
     @property
     def devnet_json(self) -> Path:
@@ -108,7 +109,8 @@ class Cluster:
             "devnet",
             [CLI, "devnet", "start", "--data", str(self.home / "devnet"),
              "--port", str(_free_port()), "--faucet-port", str(_free_port()),
-             "--epoch-seconds", str(self.epoch_seconds)],
+             "--epoch-seconds", str(self.epoch_seconds),
+             *([] if self.subscriptions else ["--no-subscriptions"])],
             logs / "devnet.log",
         )  # fmt: skip
         devnet.start(self.env)

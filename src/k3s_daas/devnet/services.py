@@ -425,13 +425,20 @@ class TransactionExecutionService(_Service):
 
 
 class SubscriptionService(_Service):
-    """SubscribeCheckpoints: every checkpoint committed after the stream opened, in order."""
+    """SubscribeCheckpoints: every checkpoint committed after the stream opened, in order.
+    `enabled=False` is a full node without the subscription service (UNIMPLEMENTED)."""
 
     NAME = "SubscriptionService"
+
+    def __init__(self, node: DevnetNode, renderer: ObjectRenderer, *, enabled: bool = True) -> None:
+        super().__init__(node, renderer)
+        self.enabled = enabled
 
     async def subscribe_checkpoints(
         self, request: v2.SubscribeCheckpointsRequest, stream: Stream[Any, Any]
     ) -> None:
+        if not self.enabled:  # sui-rpc-api subscription_service.rs: the same code and message
+            raise GRPCError(Status.UNIMPLEMENTED, "subscription service not enabled")
         # Like a node: no mask validation and no default, so with no mask a frame is only `cursor`.
         tree = parse_mask(request.read_mask, v2.Checkpoint, [], validate=False)
         subscriber = self.node.subscribe()
@@ -468,10 +475,13 @@ class NameService(_Service):
     NAME = "NameService"
 
 
-def all_services(node: DevnetNode) -> list[_Service]:
+def all_services(node: DevnetNode, *, subscriptions: bool = True) -> list[_Service]:
+    """Every service; `subscriptions=False` answers SubscribeCheckpoints with UNIMPLEMENTED."""
     renderer = ObjectRenderer()
     return [
         cls(node, renderer)
+        if cls is not SubscriptionService
+        else SubscriptionService(node, renderer, enabled=subscriptions)
         for cls in (
             LedgerService,
             StateService,

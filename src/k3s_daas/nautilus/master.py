@@ -30,6 +30,7 @@ from k3s_daas.chain import (
     ChainError,
     Deployment,
     FaucetError,
+    FollowSettings,
     K3sDaasPackage,
     MoveAbortError,
     ObjectNotFound,
@@ -158,6 +159,8 @@ class Master:
         self.watcher = ChainWatcher(
             self.client, self.package.package_id, self.validator, self.registry, self.store,
             self.metrics,
+            FollowSettings(poll_interval=s.watcher_poll_interval,
+                           stream_retry=s.watcher_stream_retry),
         )  # fmt: skip
         context = AppContext(
             settings=s,
@@ -178,7 +181,11 @@ class Master:
                  cluster=self.cluster.mode)  # fmt: skip
 
     def _health(self) -> dict[str, Any]:
-        return {"watcher_checkpoint": self.watcher.cursor.checkpoint, "url": self.url}
+        return {
+            "watcher_checkpoint": self.watcher.cursor.checkpoint,
+            "watcher_mode": self.watcher.mode,
+            "url": self.url,
+        }
 
     # -- enclave on chain -------------------------------------------------------------------
     async def _operator(self) -> SuiKeyPair:
