@@ -19,6 +19,7 @@ from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 from k3s_daas.devnet.effects import ExecutionStatus, ObjectChange
 from k3s_daas.devnet.errors import BadRequest
 from k3s_daas.devnet.ids import PACKAGE_ID
+from k3s_daas.devnet.layouts import move_json
 from k3s_daas.devnet.ledger import CheckpointRecord, EventRow, Ledger, ObjectRow, TxRecord
 from k3s_daas.devnet.objects import AddressOwner, Owner, SharedOwner, coin_balance
 from k3s_daas.seal.sui import COIN_SUI_TYPE, SUI_FRAMEWORK, SUI_TYPE
@@ -45,10 +46,9 @@ def _field_class(cls: type[betterproto2.Message], name: str) -> type[Any] | None
 def parse_mask(
     mask: pb.FieldMask | None, cls: type[betterproto2.Message], default: list[str] | None
 ) -> MaskTree:
-    """Validate `mask` against `cls` and turn it into a tree; unknown paths are BadRequest.
-
-    `default` applies when the client sent no mask (None = everything).
-    """
+    """Validate `mask` against `cls` and turn it into a tree; an unknown path is BadRequest
+    `invalid read_mask path: <path>`, as on Sui. `default` applies when the client sent no mask
+    (None = everything)."""
     paths = list(mask.paths) if mask is not None and mask.paths else default
     if paths is None:
         return None
@@ -67,12 +67,10 @@ def parse_mask(
             parts = path.split(".")
             for i, part in enumerate(parts):
                 if current is None or not issubclass(current, betterproto2.Message):
-                    raise BadRequest(f"read_mask path {path!r}: {parts[i - 1]!r} has no fields")
+                    raise BadRequest(f"invalid read_mask path: {path[:200]}")
                 field_cls = _field_class(current, part)
                 if field_cls is None:
-                    raise BadRequest(
-                        f"read_mask path {path!r}: unknown field {part!r} of {current.__name__}"
-                    )
+                    raise BadRequest(f"invalid read_mask path: {path[:200]}")
                 last = i == len(parts) - 1
                 if node is None:  # an ancestor is already selected whole
                     break
@@ -92,6 +90,19 @@ def wants(tree: MaskTree, name: str) -> bool:
 
 def sub(tree: MaskTree, name: str) -> MaskTree:
     return None if tree is None else tree.get(name)
+
+
+def subtree(tree: MaskTree, path: str) -> tuple[bool, MaskTree]:
+    """Sui's `FieldMaskTree::subtree`: (present, the sub-mask). A path that goes on below a
+    selected leaf is absent: mask `objects` has no subtree `objects.objects`."""
+    if tree is None:  # `*`: everything below
+        return (True, None)
+    node: MaskTree = tree
+    for part in path.split("."):
+        if node is None or part not in node:  # None here: a selected leaf was passed
+            return (False, None)
+        node = node[part]
+    return (True, node)  # a leaf selects its whole subtree (None)
 
 
 def project(message: M, tree: MaskTree) -> M:
@@ -167,7 +178,7 @@ class ObjectRenderer:
             contents=v2.Bcs(name=obj.type, value=row.bcs),
             previous_transaction=obj.previous_transaction,
             storage_rebate=0,
-            json=json_value(obj.fields),
+            json=json_value(move_json(obj.type, obj.fields)),
             balance=coin_balance(obj) if is_coin else None,
         )
         self._cache[key] = rendered
