@@ -305,7 +305,9 @@ class StubChain:
     def remember_shared(self, object_id: str, version: int) -> None:
         self.shared[object_id] = version
 
-    async def execute(self, tx_bytes: bytes, signatures: tuple[bytes, ...]) -> Any:
+    async def execute(
+        self, tx_bytes: bytes, signatures: tuple[bytes, ...], *, package_id: str | None = None
+    ) -> Any:
         self.sent = (bytes(tx_bytes), tuple(signatures))
         raise Sent
 
