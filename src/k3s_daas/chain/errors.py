@@ -56,19 +56,28 @@ class MalformedObject(ChainError):
 class TransactionRejected(ChainError):
     """The node refused the transaction before executing it (bad signature, stale object, ...).
 
-    Nothing happened on chain and no gas was charged. `status` is the gRPC status name.
+    Nothing happened on chain and no gas was charged. `status` is the gRPC status name; `kind`
+    is `stale_object`, `objects_locked` or `rejected` (see `transport.rejection_kind`).
     """
 
     reason = "tx_rejected"
 
-    def __init__(self, message: str, *, status: str = "", reason: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: str = "", kind: str = "rejected", reason: str | None = None
+    ) -> None:
         super().__init__(message, reason=reason)
         self.status = status
+        self.kind = kind
 
     @property
     def stale_object(self) -> bool:
-        """An owned input (usually the gas coin) was already used at this version."""
-        return self.status == "FAILED_PRECONDITION" or "stale_object" in self.message
+        """An owned input (usually the gas coin) is no longer at the version named: rebuild."""
+        return self.kind == "stale_object"
+
+    @property
+    def objects_locked(self) -> bool:
+        """Another transaction holds an owned input until it finalizes (or the epoch ends)."""
+        return self.kind == "objects_locked"
 
 
 class TransactionFailed(ChainError):
