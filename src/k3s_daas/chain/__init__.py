@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         verify_personal_message,
         verify_transaction_signature,
     )
+    from k3s_daas.chain.multisig import Committee, MultiSig
     from k3s_daas.chain.package import DEFAULT_GAS_BUDGET, K3sDaasPackage, MintedToken
     from k3s_daas.chain.reader import BalanceReader, ChainReader, CheckpointSource, ObjectReader
     from k3s_daas.chain.records import (
@@ -51,7 +52,14 @@ if TYPE_CHECKING:
         ObjectRef,
         TxResult,
     )
+    from k3s_daas.chain.schemes import SCHEME_NAMES, SchemeName
     from k3s_daas.chain.transactions import ProgrammableTransaction, SignedTransaction, sign
+    from k3s_daas.chain.verification import (
+        RemoteVerifier,
+        SignatureUnsupported,
+        Verdict,
+        verify_owner_signature,
+    )
     from k3s_daas.chain.views import (
         EnclaveConfigView,
         EnclaveView,
@@ -97,13 +105,19 @@ _HOMES: dict[str, str] = {
         ],
         "keys",
     ),
+    **dict.fromkeys(["Committee", "MultiSig"], "multisig"),
     **dict.fromkeys(["DEFAULT_GAS_BUDGET", "K3sDaasPackage", "MintedToken"], "package"),
     **dict.fromkeys(["BalanceReader", "ChainReader", "CheckpointSource", "ObjectReader"], "reader"),
     **dict.fromkeys(
         ["EpochInfo", "EventData", "ObjectChange", "ObjectData", "ObjectRef", "TxResult"],
         "records",
     ),
+    **dict.fromkeys(["SCHEME_NAMES", "SchemeName"], "schemes"),
     **dict.fromkeys(["ProgrammableTransaction", "SignedTransaction", "sign"], "transactions"),
+    **dict.fromkeys(
+        ["RemoteVerifier", "SignatureUnsupported", "Verdict", "verify_owner_signature"],
+        "verification",
+    ),
     **dict.fromkeys(
         [
             "EnclaveConfigView",
@@ -120,6 +134,7 @@ _HOMES: dict[str, str] = {
 __all__ = [
     "CLOCK_ID",
     "DEFAULT_GAS_BUDGET",
+    "SCHEME_NAMES",
     "BalanceReader",
     "BatchObserver",
     "ChainClient",
@@ -128,6 +143,7 @@ __all__ = [
     "ChainUnavailable",
     "CheckpointSource",
     "CoinSent",
+    "Committee",
     "CursorStore",
     "Deployment",
     "DeploymentError",
@@ -144,6 +160,7 @@ __all__ = [
     "MemoryCursorStore",
     "MintedToken",
     "MoveAbortError",
+    "MultiSig",
     "ObjectChange",
     "ObjectData",
     "ObjectFetcher",
@@ -152,8 +169,11 @@ __all__ = [
     "ObjectRef",
     "ObjectView",
     "ProgrammableTransaction",
+    "RemoteVerifier",
+    "SchemeName",
     "SealTokenView",
     "SignatureError",
+    "SignatureUnsupported",
     "SignedTransaction",
     "StakeRecordView",
     "StakingPoolView",
@@ -162,6 +182,7 @@ __all__ = [
     "TransactionOutcomeUnknown",
     "TransactionRejected",
     "TxResult",
+    "Verdict",
     "WrongObjectType",
     "checkpoint_events",
     "decode_signature",
@@ -171,6 +192,7 @@ __all__ = [
     "sign",
     "subscribe",
     "transaction_digest",
+    "verify_owner_signature",
     "verify_personal_message",
     "verify_transaction_signature",
 ]

@@ -39,6 +39,7 @@ from k3s_daas.devnet.render import (
 )
 from k3s_daas.devnet.routes import STUBS, Route, stub_routes
 from k3s_daas.devnet.signatures import FRAMEWORK_FUNCTIONS, function_descriptor
+from k3s_daas.devnet.user_signatures import SchemeUnimplemented, signature_bytes, verify_signature
 from k3s_daas.log import get_logger
 from k3s_daas.seal.encoding import uleb128
 from k3s_daas.seal.errors import K3sDaasError
@@ -367,12 +368,10 @@ class TransactionExecutionService(_Service):
             raise BadRequest("transaction.bcs is required (signed BCS TransactionData)")
         signatures: list[bytes] = []
         for sig in request.signatures:
-            raw = sig.bcs.value if sig.bcs is not None and sig.bcs.value else None
-            if raw is None and sig.simple is not None:
-                raw = b"\x00" + (sig.simple.signature or b"") + (sig.simple.public_key or b"")
-            if not raw:
-                raise BadRequest("every signature needs bcs (serialized Sui signature)")
-            signatures.append(bytes(raw))
+            try:
+                signatures.append(signature_bytes(sig))
+            except SchemeUnimplemented as exc:
+                raise InvalidTransaction(exc.message, reason="bad_signature") from None
         if not signatures:
             raise BadRequest("at least one signature is required")
         record = await self.node.execute(bytes(tx.bcs.value), signatures)
@@ -456,9 +455,18 @@ class SubscriptionService(_Service):
 
 
 class SignatureVerificationService(_Service):
-    """Not served: every RPC answers UNIMPLEMENTED."""
+    """VerifySignature for Ed25519, Secp256k1, Secp256r1 and MultiSig (`user_signatures`);
+    zkLogin and passkey answer UNIMPLEMENTED with a sentence saying why."""
 
     NAME = "SignatureVerificationService"
+
+    async def verify_signature(
+        self, request: v2.VerifySignatureRequest
+    ) -> v2.VerifySignatureResponse:
+        try:
+            return verify_signature(request)
+        except SchemeUnimplemented as exc:
+            raise GRPCError(Status.UNIMPLEMENTED, exc.message) from None
 
 
 class NameService(_Service):
