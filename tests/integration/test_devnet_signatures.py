@@ -19,7 +19,6 @@ from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 from harness.devnet import DevnetProcess
 from k3s_daas.chain import (
     ChainClient,
-    Committee,
     K3sDaasPackage,
     MultiSig,
     SignatureUnsupported,
@@ -30,6 +29,7 @@ from k3s_daas.chain.keys import transaction_intent_digest
 from k3s_daas.chain.verification import verify_request
 from k3s_daas.seal.encoding import uleb128
 from k3s_daas.seal.permissions import Tier
+from tests.fixtures.sui_wallet import MultiSigWallet
 from tests.integration.test_chain_flow import register_enclaves
 
 SCHEMES = ("ed25519", "secp256k1", "secp256r1")
@@ -54,24 +54,6 @@ async def channel(devnet: DevnetProcess) -> AsyncIterator[Channel]:
     ch.close()
 
 
-class MultiSigSigner:
-    """A MultiSig wallet as `K3sDaasPackage` uses a signer: an address and transaction
-    signatures (here by `signers`, combined)."""
-
-    def __init__(self, committee: Committee, signers: list[SuiKeyPair]) -> None:
-        self.committee, self.signers = committee, signers
-        self.address = committee.address
-
-    def sign_transaction(self, tx_bytes: bytes) -> bytes:
-        parts = [k.sign_transaction(tx_bytes) for k in self.signers]
-        return MultiSig.combine(self.committee, parts).serialize()
-
-
-def two_of_three() -> tuple[Committee, list[SuiKeyPair]]:
-    members = [SuiKeyPair.generate(s) for s in SCHEMES]
-    return Committee.of([(k.sui_public_key, 1) for k in members], 2), members
-
-
 # -- transactions ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("scheme", SCHEMES)
 async def test_a_wallet_of_each_scheme_stakes_and_mints(
@@ -87,13 +69,12 @@ async def test_a_wallet_of_each_scheme_stakes_and_mints(
 
 
 async def test_a_multisig_wallet_stakes(devnet: DevnetProcess, chain: ChainClient) -> None:
-    committee, members = two_of_three()
-    devnet.faucet(committee.address)
+    wallet, members = MultiSigWallet.two_of_three()
+    devnet.faucet(wallet.address)
     package = K3sDaasPackage(chain, devnet.deployment)
-    wallet = MultiSigSigner(committee, [members[2], members[1]])
     record = await package.stake_for_user(wallet, 100)  # type: ignore[arg-type]  # a duck-typed MultiSig signer: address + sign_transaction
-    assert record.staker == committee.address
-    alone = MultiSigSigner(committee, [members[0]])  # weight 1 < threshold 2
+    assert record.staker == wallet.address
+    alone = MultiSigWallet(wallet.committee, [members[0]])  # weight 1 < threshold 2
     with pytest.raises(TransactionRejected, match="threshold"):
         await package.stake_for_user(alone, 100)  # type: ignore[arg-type]  # as above
 
@@ -136,7 +117,8 @@ async def test_verify_signature_of_each_key_scheme(chain: ChainClient, scheme: s
 
 
 async def test_verify_signature_of_a_two_of_three_multisig(chain: ChainClient) -> None:
-    committee, members = two_of_three()
+    wallet, members = MultiSigWallet.two_of_three()
+    committee = wallet.committee
     for pair in ([0, 1], [1, 2], [2, 0]):
         parts = [members[i].sign_personal_message(MESSAGE) for i in pair]
         signature = MultiSig.combine(committee, parts).serialize()
