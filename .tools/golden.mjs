@@ -12,6 +12,8 @@
 //   fixture                 the chain objects every transaction names (ids, versions, digests)
 //   transactions[]          our package's PTBs, built here with `Transaction` from fixed inputs:
 //                           BCS TransactionData, digest, intent digest, the sender's signature
+//   multisigs[]             MultiSig committees of the three schemes: address, BCS public key, and a
+//                           personal message signed by two members, combined (0x03 || BCS MultiSig)
 // The PTBs mirror, command by command and input by input, what `chain/package.py` builds: the
 // order of inputs is free in Sui, so it follows the Python order to make the bytes comparable.
 import { createHash } from "node:crypto";
@@ -24,6 +26,7 @@ import { messageWithIntent } from "@mysten/sui/cryptography";
 import { Ed25519Keypair } from "@mysten/sui/keypairs/ed25519";
 import { Secp256k1Keypair } from "@mysten/sui/keypairs/secp256k1";
 import { Secp256r1Keypair } from "@mysten/sui/keypairs/secp256r1";
+import { MultiSigPublicKey } from "@mysten/sui/multisig";
 import { Inputs, Transaction, TransactionDataBuilder } from "@mysten/sui/transactions";
 import { toBase58, toBase64, toHex } from "@mysten/sui/utils";
 import { blake2b } from "@noble/hashes/blake2.js";
@@ -327,12 +330,43 @@ for (const spec of TRANSACTIONS) {
   });
 }
 
+// -- MultiSig ----------------------------------------------------------------------------------------
+// A 2-of-3 committee of one key per scheme (weights 1, 1, 1; and one with weights 2, 1, 1), and the
+// combined signature of a personal message by two members: address formula and BCS layout.
+const multisigs = [];
+const MEMBERS = ["ed25519_user", "secp256k1_user", "secp256r1_user"];
+for (const [weights, threshold, signers] of [
+  [[1, 1, 1], 2, ["ed25519_user", "secp256r1_user"]],
+  [[2, 1, 1], 3, ["ed25519_user", "secp256k1_user"]],
+]) {
+  const committee = MultiSigPublicKey.fromPublicKeys({
+    threshold,
+    publicKeys: MEMBERS.map((name, i) => ({ publicKey: keypairs[name].getPublicKey(), weight: weights[i] })),
+  });
+  const message = MESSAGES[3];
+  const partial = [];
+  for (const name of signers) partial.push((await keypairs[name].signPersonalMessage(message)).signature);
+  multisigs.push({
+    members: MEMBERS,
+    weights,
+    threshold,
+    // In committee order: combinePartialSignatures keeps the order it is given, and verifiers
+    // pair the signatures with the bitmap's members in ascending order.
+    signers,
+    address: committee.toSuiAddress(), // blake2b-256(0x03 || threshold u16 || flag_i || pk_i || w_i)
+    public_key_b64: toBase64(committee.toRawBytes()), // BCS MultiSigPublicKey
+    message_hex: hex(message),
+    signature_b64: committee.combinePartialSignatures(partial), // 0x03 || BCS MultiSig
+  });
+}
+
 const out = {
   generator: { package: "@mysten/sui", version: SDK_VERSION, node: process.version },
   keys,
   personal_messages: personalMessages,
   fixture,
   transactions,
+  multisigs,
 };
 const outPath = process.argv[2];
 if (!outPath) {

@@ -1,5 +1,6 @@
 """`k3s-daas up` as a user runs it, real kubectl against what it started, and a slash from
-another terminal: the slashed worker turns revoked while the others keep heartbeating."""
+another terminal: the slashed worker turns revoked while the others keep heartbeating. Its three
+workers hold Ed25519, Secp256k1 and Secp256r1 keys."""
 
 from __future__ import annotations
 
@@ -113,6 +114,10 @@ def test_up_runs_three_ready_workers_kubectl_sees_them_and_a_slash_revokes_one(
     final = json.loads(stdout.strip().splitlines()[-1])
     workers = {w["node"]: w for w in final["workers"]}
     assert {w["tier"] for w in workers.values()} == {"basic", "standard", "premium"}
+    # The three workers that were Ready together hold keys of the three schemes, in turn.
+    assert {node: w["key_scheme"] for node, w in workers.items()} == {
+        "worker-1": "ed25519", "worker-2": "secp256k1", "worker-3": "secp256r1"
+    }  # fmt: skip
     slashed = workers["worker-2"]
     assert (slashed["status"], slashed["reason"], slashed["exit_code"]) == (
         "revoked", "stake_slashed", 3

@@ -12,10 +12,14 @@ from k3s_daas.worker.exits import EXIT_REVOKED
 
 
 def row(
-    node: str, status: str, reason: str | None = None, exit_code: int | None = None
+    node: str,
+    status: str,
+    reason: str | None = None,
+    exit_code: int | None = None,
+    key_scheme: str = "ed25519",
 ) -> WorkerRow:
-    return WorkerRow(node=node, status=status, reason=reason, stake=100, tier="basic",
-                     permissions=["pods:read"], last_heartbeat=None, heartbeats=2,
+    return WorkerRow(node=node, status=status, reason=reason, stake=100, key_scheme=key_scheme,
+                     tier="basic", permissions=["pods:read"], last_heartbeat=None, heartbeats=2,
                      exit_code=exit_code)  # fmt: skip
 
 
@@ -52,13 +56,26 @@ def test_statuses_reasons_and_counts() -> None:
 
 def test_final_json() -> None:
     timings = Timings(started=0.0, devnet_s=1.0, master_s=2.0, workers_ready_s=3.0)
-    snapshot = Snapshot([row("worker-1", "ready")], {"worker-1": {"status": "ready"}})
+    snapshot = Snapshot(
+        [row("worker-1", "ready", key_scheme="secp256r1")], {"worker-1": {"status": "ready"}}
+    )
     out = summary(snapshot, timings, Path("/tmp/h"))
     assert out == {
         "workers": [{"node": "worker-1", "status": "ready", "reason": None, "stake": 100,
-                     "tier": "basic", "permissions": ["pods:read"], "last_heartbeat": None,
+                     "key_scheme": "secp256r1", "tier": "basic", "permissions": ["pods:read"], "last_heartbeat": None,
                      "heartbeats": 2, "exit_code": None}],
         "ready": 1, "revoked": 0,
         "timings": {"devnet_s": 1.0, "master_s": 2.0, "workers_ready_s": 3.0},
         "home": "/tmp/h",
     }  # fmt: skip
+
+
+def test_table_shows_each_workers_key_scheme() -> None:
+    schemes = ["ed25519", "secp256k1", "secp256r1"]
+    snapshot = Snapshot(
+        [row(f"worker-{i}", "ready", key_scheme=k) for i, k in enumerate(schemes, 1)], {}
+    )
+    lines = rendered(snapshot).splitlines()
+    for i, scheme in enumerate(schemes, 1):
+        line = next(x for x in lines if f"worker-{i} " in x)
+        assert scheme in line

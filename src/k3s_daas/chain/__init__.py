@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         verify_personal_message,
         verify_transaction_signature,
     )
+    from k3s_daas.chain.multisig import Committee, MultiSig
     from k3s_daas.chain.operator import PcrPin, check_pcrs, pcr_problem, pin_pcrs, short_hex
     from k3s_daas.chain.package import DEFAULT_GAS_BUDGET, K3sDaasPackage, MintedToken
     from k3s_daas.chain.publish import (
@@ -66,7 +67,14 @@ if TYPE_CHECKING:
         ObjectRef,
         TxResult,
     )
+    from k3s_daas.chain.schemes import SCHEME_NAMES, SchemeName
     from k3s_daas.chain.transactions import ProgrammableTransaction, SignedTransaction, sign
+    from k3s_daas.chain.verification import (
+        RemoteVerifier,
+        SignatureUnsupported,
+        Verdict,
+        verify_owner_signature,
+    )
     from k3s_daas.chain.views import (
         EnclaveConfigView,
         EnclaveView,
@@ -124,6 +132,7 @@ _HOMES: dict[str, str] = {
         "keys",
     ),
     **dict.fromkeys(["PcrPin", "check_pcrs", "pcr_problem", "pin_pcrs", "short_hex"], "operator"),
+    **dict.fromkeys(["Committee", "MultiSig"], "multisig"),
     **dict.fromkeys(["DEFAULT_GAS_BUDGET", "K3sDaasPackage", "MintedToken"], "package"),
     **dict.fromkeys(
         ["PACKAGE_MODULES", "PublishOutputError", "PublishRecord", "parse_publish_output"],
@@ -134,7 +143,12 @@ _HOMES: dict[str, str] = {
         ["EpochInfo", "EventData", "ObjectChange", "ObjectData", "ObjectRef", "TxResult"],
         "records",
     ),
+    **dict.fromkeys(["SCHEME_NAMES", "SchemeName"], "schemes"),
     **dict.fromkeys(["ProgrammableTransaction", "SignedTransaction", "sign"], "transactions"),
+    **dict.fromkeys(
+        ["RemoteVerifier", "SignatureUnsupported", "Verdict", "verify_owner_signature"],
+        "verification",
+    ),
     **dict.fromkeys(
         [
             "EnclaveConfigView",
@@ -153,6 +167,7 @@ __all__ = [
     "DEFAULT_GAS_BUDGET",
     "FOLLOW_MODES",
     "PACKAGE_MODULES",
+    "SCHEME_NAMES",
     "BalanceReader",
     "BatchObserver",
     "ChainClient",
@@ -161,6 +176,7 @@ __all__ = [
     "ChainUnavailable",
     "CheckpointSource",
     "CoinSent",
+    "Committee",
     "CursorStore",
     "Deployment",
     "DeploymentError",
@@ -181,6 +197,7 @@ __all__ = [
     "MemoryCursorStore",
     "MintedToken",
     "MoveAbortError",
+    "MultiSig",
     "ObjectChange",
     "ObjectData",
     "ObjectFetcher",
@@ -192,8 +209,11 @@ __all__ = [
     "ProgrammableTransaction",
     "PublishOutputError",
     "PublishRecord",
+    "RemoteVerifier",
+    "SchemeName",
     "SealTokenView",
     "SignatureError",
+    "SignatureUnsupported",
     "SignedTransaction",
     "StakeRecordView",
     "StakingPoolView",
@@ -202,6 +222,7 @@ __all__ = [
     "TransactionOutcomeUnknown",
     "TransactionRejected",
     "TxResult",
+    "Verdict",
     "WrongObjectType",
     "check_pcrs",
     "checkpoint_events",
@@ -217,6 +238,7 @@ __all__ = [
     "sign",
     "subscribe",
     "transaction_digest",
+    "verify_owner_signature",
     "verify_personal_message",
     "verify_transaction_signature",
 ]

@@ -39,6 +39,7 @@ from k3s_daas.chain.transport import (
     mask,
     rejection_kind,
 )
+from k3s_daas.chain.verification import Verdict, verify_remotely
 from k3s_daas.log import get_logger
 from k3s_daas.seal.sui import SUI_COIN_TAG, normalize_address, parse_struct_tag
 
@@ -319,6 +320,11 @@ class ChainClient:
             return await self.transport.read(call, "GetServiceInfo")
         except GRPCError as exc:
             raise answer_error(exc, "GetServiceInfo") from None
+
+    async def verify_signature(self, message: bytes, signature: bytes, address: str) -> Verdict:
+        """The node's verdict on a personal-message signature by `address` (VerifySignature):
+        how MultiSig, zkLogin and passkey signatures are checked (`chain.verification`)."""
+        return await verify_remotely(self.transport, self.timeout, message, signature, address)
 
     async def list_dynamic_fields(self, parent: str) -> list[v2.DynamicField]:
         """Every dynamic field of `parent` (all pages). Raises GRPCError(UNIMPLEMENTED) as is,

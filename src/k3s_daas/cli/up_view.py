@@ -53,6 +53,7 @@ class WorkerRow:
     status: str  # a WorkerPhase word
     reason: str | None
     stake: int
+    key_scheme: str  # ed25519 | secp256k1 | secp256r1: the worker's Sui key
     tier: str | None
     permissions: list[str]
     last_heartbeat: str | None
@@ -107,7 +108,8 @@ _COLOURS: dict[str, str] = {
 def table(snapshot: Snapshot) -> Table:
     """The live table: one row per worker, the master's view first."""
     out = Table(title="k3s-daas: workers admitted by stake", expand=False)
-    for column in ("node", "stake (MIST)", "tier", "permissions", "status", "last heartbeat"):
+    columns = ("node", "key", "stake (MIST)", "tier", "permissions", "status", "last heartbeat")
+    for column in columns:
         out.add_column(column)
     for row in snapshot.rows:
         seen = snapshot.master.get(row.node, {})
@@ -120,6 +122,7 @@ def table(snapshot: Snapshot) -> Table:
             shown = f"{status} ({reason})"
         out.add_row(
             row.node,
+            row.key_scheme,
             str(row.stake),
             str(seen.get("tier") or row.tier or "-"),
             ", ".join(seen.get("permissions") or row.permissions) or "-",

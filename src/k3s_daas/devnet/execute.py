@@ -16,9 +16,10 @@ from typing import Any, Final
 
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
-from k3s_daas.devnet.errors import BadRequest
+from k3s_daas.devnet.errors import BadRequest, InvalidTransaction
 from k3s_daas.devnet.ledger import Ledger, ObjectRow, TxRecord
 from k3s_daas.devnet.render import MaskTree, ObjectRenderer, render_transaction, subtree, wants
+from k3s_daas.devnet.user_signatures import SchemeUnimplemented, signature_bytes
 
 CHECKPOINT_WAIT: Final = "x-sui-checkpoint-wait"
 DEFAULT_MASK: Final = ["effects"]
@@ -51,12 +52,10 @@ def signatures_of(request: v2.ExecuteTransactionRequest) -> list[bytes]:
         )
     out: list[bytes] = []
     for sig in request.signatures:
-        raw = sig.bcs.value if sig.bcs is not None and sig.bcs.value else None
-        if raw is None and sig.simple is not None:
-            raw = b"\x00" + (sig.simple.signature or b"") + (sig.simple.public_key or b"")
-        if not raw:
-            raise BadRequest("every signature needs bcs (serialized Sui signature)")
-        out.append(bytes(raw))
+        try:
+            out.append(signature_bytes(sig))
+        except SchemeUnimplemented as exc:  # zkLogin / passkey: the devnet cannot check them
+            raise InvalidTransaction(exc.message, reason="bad_signature") from None
     if not out:
         raise BadRequest("at least one signature is required")
     return out

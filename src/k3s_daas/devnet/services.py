@@ -47,6 +47,7 @@ from k3s_daas.devnet.render import (
 )
 from k3s_daas.devnet.routes import STUBS, Route, stub_routes
 from k3s_daas.devnet.signatures import FRAMEWORK_FUNCTIONS, function_descriptor
+from k3s_daas.devnet.user_signatures import SchemeUnimplemented, verify_signature
 from k3s_daas.log import get_logger
 from k3s_daas.seal.encoding import uleb128
 from k3s_daas.seal.errors import K3sDaasError
@@ -442,9 +443,18 @@ class SubscriptionService(_Service):
 
 
 class SignatureVerificationService(_Service):
-    """Not served: every RPC answers UNIMPLEMENTED."""
+    """VerifySignature for Ed25519, Secp256k1, Secp256r1 and MultiSig (`user_signatures`);
+    zkLogin and passkey answer UNIMPLEMENTED with a sentence saying why."""
 
     NAME = "SignatureVerificationService"
+
+    async def verify_signature(
+        self, request: v2.VerifySignatureRequest
+    ) -> v2.VerifySignatureResponse:
+        try:
+            return verify_signature(request)
+        except SchemeUnimplemented as exc:
+            raise GRPCError(Status.UNIMPLEMENTED, exc.message) from None
 
 
 class NameService(_Service):

@@ -155,6 +155,7 @@ class Master:
             cluster=self.cluster,
             enclave_id=self.enclave_id,
             audit=self.audit,
+            signatures=self.client,
         )
         self.watcher = ChainWatcher(
             self.client, self.package.package_id, self.validator, self.registry, self.store,
