@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -118,14 +119,17 @@ def test_kubeconfig_refuses(kwargs: dict[str, Any]) -> None:
         kubeconfig_dict(**kwargs)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, check=False)
+def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "K3S_DAAS_HOME": str(home)}  # the credential cache stays in tmp
+    return subprocess.run(
+        [CLI, *args], capture_output=True, text=True, timeout=60, check=False, env=env
+    )
 
 
 def test_cli_exec_credential(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
     path.write_text(json.dumps({"token": TOKEN, "expires_at": "2099-01-01T00:00:00Z"}))
-    ok = _cli("exec-credential", "--token-file", str(path))
+    ok = _cli("exec-credential", "--token-file", str(path), home=tmp_path / "home")
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["status"]["expirationTimestamp"] == "2099-01-01T00:00:00Z"
 
@@ -146,7 +150,7 @@ def test_cli_exec_credential(tmp_path: Path) -> None:
             str(tmp_path / "k"),
         ],
     ):
-        bad = _cli(*args)
+        bad = _cli(*args, home=tmp_path / "home")
         assert bad.returncode == 1, args
         assert bad.stderr.strip().count("\n") == 0 and "error:" in bad.stderr, bad.stderr
         assert "Traceback" not in bad.stderr and TOKEN not in bad.stderr

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from k3s_daas.kube.credential_cache import EXEC_API_VERSION
 from k3s_daas.kube.types import KubeError
 
-EXEC_API_VERSION: Final = "client.authentication.k8s.io/v1"
 INSTALL_HINT: Final = (
     "k3s-daas is needed to supply the Seal token: pip install k3s-daas "
     "(or point users[].user.exec.command at it)"
