@@ -12,7 +12,7 @@ import typer
 from k3s_daas.cli._common import console, fail, handle_errors
 from k3s_daas.kube.credential_cache import default_home
 from k3s_daas.kube.exec_credential import exec_credential, load
-from k3s_daas.kube.kubeconfig import write_kubeconfig
+from k3s_daas.kube.kubeconfig import kubectl_executable, write_kubeconfig
 
 TOKEN_FILE_HELP = 'Token file: {"token": "seal_...", "expires_at": "<RFC 3339>"} or a bare token.'  # noqa: S105
 WORKER_STATE_HELP = "The worker agent's state file (its token and token_expires_at are used)."
@@ -49,7 +49,8 @@ def kubeconfig_command(
         worker_state=worker_state,
         name=name,
     )
-    console.print(f"wrote {path} (use: kubectl --kubeconfig {path} get nodes)", highlight=False)
+    hint = f"{kubectl_executable()} --kubeconfig {path} get nodes"
+    console.print(f"wrote {path} (use: {hint})", highlight=False)
 
 
 @handle_errors

@@ -32,6 +32,18 @@ def k3s_daas_executable() -> str:
     return str(Path(sys.executable).parent / "k3s-daas")
 
 
+def kubectl_executable() -> str:
+    """How to run kubectl in a printed hint: the one the `kubectl` extra put next to the running
+    interpreter (`.venv/bin/kubectl`, relative when under the current directory), else `kubectl`."""
+    path = Path(sys.executable).parent / "kubectl"
+    if not path.exists():
+        return "kubectl"
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def kubeconfig_dict(
     *,
     server: str,
