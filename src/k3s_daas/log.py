@@ -13,11 +13,11 @@ import structlog
 _configured = False
 _MARK = "k3s_daas_handler"
 
-#: Libraries that log each request at INFO/DEBUG (or, for hpack/h2, header values such as a
-#: bearer token at DEBUG): held at WARNING even when the product logs at DEBUG.
+#: Libraries that log each request or their own start-up at INFO/DEBUG (hpack and h2 even header
+#: values, such as a bearer token, at DEBUG): held at WARNING even when the product logs at DEBUG.
 QUIET_LIBRARIES = (
     "httpx", "httpcore", "hpack", "h2", "grpclib", "aetcd", "kubernetes", "urllib3", "asyncio",
-    "multipart", "python_multipart",
+    "multipart", "python_multipart", "pysui",
 )  # fmt: skip
 
 # What both kinds of record get before rendering: the level, the logger's name and a UTC time.
