@@ -20,6 +20,10 @@ QUIET_LIBRARIES = (
     "multipart", "python_multipart", "pysui",
 )  # fmt: skip
 
+#: Loggers a library may have given handlers and levels of its own (uvicorn's default `log_config`,
+#: which our servers turn off): pointed back at the root handler, so nothing bypasses the format.
+OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
 # What both kinds of record get before rendering: the level, the logger's name and a UTC time.
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
@@ -78,6 +82,11 @@ def configure_logging(
     root.setLevel(lvl)
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(lvl, logging.WARNING))
+    for name in OWN_HANDLERS:  # e.g. after uvicorn's default dictConfig ran in this process
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)  # our level, not the one a uvicorn.Config set
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),

@@ -15,7 +15,13 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from k3s_daas.log import QUIET_LIBRARIES, configure_logging, crash_site, get_logger
+from k3s_daas.log import (
+    OWN_HANDLERS,
+    QUIET_LIBRARIES,
+    configure_logging,
+    crash_site,
+    get_logger,
+)
 
 
 def _inner(secret: str) -> None:
@@ -38,8 +44,14 @@ def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     quiet = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
+    own = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate,
+               logging.getLogger(n).level) for n in OWN_HANDLERS}  # fmt: skip
     config = structlog.get_config()
     yield
+    for name, (kept, propagate, own_level) in own.items():
+        logging.getLogger(name).handlers[:] = kept
+        logging.getLogger(name).propagate = propagate
+        logging.getLogger(name).setLevel(own_level)
     root.handlers[:] = handlers
     root.setLevel(level)
     for name, lvl in quiet.items():
@@ -59,6 +71,9 @@ def _emit_both() -> None:
 
 @pytest.mark.usefixtures("restore_logging")
 def test_json_lines_keep_the_logger_name_of_ours_and_of_libraries() -> None:
+    logging.getLogger("uvicorn").propagate = False  # as uvicorn's own default config leaves it
+    logging.getLogger("uvicorn").addHandler(logging.StreamHandler(io.StringIO()))
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # uvicorn.Config(log_level=...)
     out = io.StringIO()
     configure_logging("info", json=True, stream=out)
     _emit_both()
