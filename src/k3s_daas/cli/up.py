@@ -28,6 +28,7 @@ from rich.live import Live
 from k3s_daas.cli._common import console, err_console, handle_errors
 from k3s_daas.cli.up_cluster import Cluster
 from k3s_daas.cli.up_view import Snapshot, Timings, summary, table
+from k3s_daas.kube.kubeconfig import kubectl_executable
 from k3s_daas.settings import Settings
 
 POLL_SECONDS = 0.5  # how often the workers' state files and the master's view are read
@@ -129,7 +130,7 @@ def _run(
             if not as_json:
                 console.print(
                     f"kubeconfig: {kubeconfig}\n"
-                    f"try: kubectl --kubeconfig {kubeconfig} get nodes\n"
+                    f"try: {kubectl_executable()} --kubeconfig {kubeconfig} get nodes\n"
                     f"slash a worker from another terminal: k3s-daas devnet slash worker-2 "
                     f"--deployment {cluster.devnet_json}"
                 )

@@ -104,7 +104,7 @@ async def run_devnet(
                 app,
                 host=HOST,
                 port=config.faucet_port,
-                log_level="warning",
+                log_config=None,  # its records reach our root handler: one format (k3s_daas.log)
                 lifespan="off",
                 access_log=False,
             )

@@ -289,7 +289,7 @@ class Master:
             http="httptools",
             lifespan="off",
             access_log=False,
-            log_level="warning",
+            log_config=None,  # its records reach our root handler: one format (k3s_daas.log)
             timeout_keep_alive=30,
             ssl_certfile=str(self.identity.cert_path),
             ssl_keyfile=str(self.identity.key_path),
