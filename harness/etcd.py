@@ -1,7 +1,8 @@
 """Real etcd members on free loopback ports: one, or a cluster started together.
 
 `start_etcd_cluster(base, size)` starts `size` members under `base` and waits until all are
-healthy; `EtcdCluster.url` is the product's `etcd://` store URL; members are stopped by PID.
+healthy; `EtcdCluster.url` is the product's `etcd://` store URL; `kill(member)` and
+`restart(member)` take one member down and back (same data dir); members are stopped by PID.
 """
 
 from __future__ import annotations
@@ -70,27 +71,36 @@ class EtcdCluster:
         return "etcd://" + ",".join(f"127.0.0.1:{m.client_port}" for m in self.members)
 
     def start(self) -> None:
-        initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
         for member in self.members:
-            log = (self.log_dir / f"{member.name}.log").open("wb")
-            self._logs.append(log)
-            flags = {
-                "--name": member.name,
-                "--data-dir": str(member.data_dir),
-                "--listen-client-urls": member.client_url,
-                "--advertise-client-urls": member.client_url,
-                "--listen-peer-urls": member.peer_url,
-                "--initial-advertise-peer-urls": member.peer_url,
-                "--initial-cluster": initial,
-                "--initial-cluster-state": "new",
-                "--initial-cluster-token": f"t{self.members[0].client_port}",
-            }
-            member.proc = subprocess.Popen(
-                ["etcd", *(part for pair in flags.items() for part in pair)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            self._launch(member)
         wait_for(lambda: all(m.healthy() for m in self.members), timeout=30)
+
+    def _launch(self, member: EtcdMember) -> None:
+        initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+        log = (self.log_dir / f"{member.name}.log").open("ab")
+        self._logs.append(log)
+        flags = {
+            "--name": member.name,
+            "--data-dir": str(member.data_dir),
+            "--listen-client-urls": member.client_url,
+            "--advertise-client-urls": member.client_url,
+            "--listen-peer-urls": member.peer_url,
+            "--initial-advertise-peer-urls": member.peer_url,
+            "--initial-cluster": initial,
+            "--initial-cluster-state": "new",  # ignored when the data dir holds a member
+            "--initial-cluster-token": f"t{self.members[0].client_port}",
+        }
+        member.proc = subprocess.Popen(
+            ["etcd", *(part for pair in flags.items() for part in pair)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def restart(self, member: EtcdMember) -> None:
+        """Start a stopped or killed member again on its data dir (it rejoins the cluster);
+        returns at once: it is healthy only once a quorum is up."""
+        assert not member.alive()
+        self._launch(member)
 
     def leader(self) -> EtcdMember:
         """The member that currently leads (asks a live member who the leader is)."""
