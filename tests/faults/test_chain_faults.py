@@ -125,7 +125,7 @@ async def outage(
     slashed = time.monotonic()
 
     async def revoked() -> bool:
-        return master.workers()[victim.node_id]["status"] == "revoked"
+        return bool(master.workers()[victim.node_id]["status"] == "revoked")
 
     await until(revoked, CATCH_UP_BOUND)
     return {
