@@ -12,12 +12,13 @@ import secrets
 from collections import Counter
 from collections.abc import Sequence
 
-from k3s_daas.chain import EpochInfo, ObjectData
+from k3s_daas.chain import EpochInfo, EventData, ObjectData
 from k3s_daas.nautilus.absent_ids import AbsentIds
 from k3s_daas.nautilus.errors import TokenRejected
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.settings import ValidatorSettings
 from k3s_daas.nautilus.validator import Validator
+from k3s_daas.nautilus.watcher import ChainWatcher
 from k3s_daas.seal.protocol import Reason
 from k3s_daas.seal.token import format_token, secret_commitment
 
@@ -187,3 +188,16 @@ async def test_a_read_overtaken_by_a_creation_is_not_remembered() -> None:
     assert len(absent) == 0  # only not_found / wrong_type belong to the id
     absent.remember("0x" + "aa" * 32, Reason.WRONG_TYPE, absent.generation)
     assert absent.refusal("0x" + "aa" * 32) is Reason.WRONG_TYPE
+
+
+async def test_the_watcher_forgets_an_id_the_chain_creates() -> None:
+    chain, clock = CountingChain(), FakeClock()
+    v = validator(chain, clock, negative_ttl=0)
+    created = oid()
+    await refusal(v, random_token(created))
+    assert v.absent.refusal(created) is Reason.NOT_FOUND
+    watcher = ChainWatcher(chain, PKG, v, None, None, Metrics())  # type: ignore[arg-type]
+    event = EventData(7, "digest", 0, f"{PKG}::k8s_gateway::SealTokenCreated", "k8s_gateway",
+                      "SealTokenCreated", {"token_id": created, "stake_id": oid()})  # fmt: skip
+    assert await watcher.handle(event) == []
+    assert v.absent.refusal(created) is None

@@ -5,9 +5,9 @@ The fingerprint-keyed refusals of `TokenCache` cannot help there: every random s
 fingerprint. Keyed by object id instead, tokens with any secret for an id the chain said is
 absent (`not_found`) or not our SealToken (`wrong_type`) are refused without a read for `ttl`
 seconds, and concurrent reads of one id share one round trip. Object ids are derived from the
-creating transaction, so a random id never becomes a token; the TTL stays short anyway, and the
-watcher forgets an id when the chain creates a SealToken with it (a node lagging the chain must
-not keep a fresh token refused).
+creating transaction, so a random id never becomes a token; the watcher forgets an id when the
+chain creates a SealToken with it (a node lagging the chain must not keep a fresh token
+refused), and the TTL bounds how long one chain answer is trusted if that event is missed.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class AbsentIds:
         if known is None:
             return None
         if self._clock() < known[1]:
+            self._ids.move_to_end(object_id)  # a hammered id stays in (until its TTL)
             return known[0]
         del self._ids[object_id]
         return None

@@ -32,10 +32,11 @@ class ValidatorSettings(BaseModel):
     max_batch: int = Field(default=100, ge=1, le=1000)
     coalesce: bool = Field(default=True, description="concurrent misses share one fetch")
     absent_ttl: float = Field(
-        default=60.0,
+        default=300.0,
         ge=0,
         description="seconds an object id found to hold no SealToken (not_found, wrong_type) is "
-        "refused without a chain read, whatever the secret; 0 disables",
+        "refused without a chain read, whatever the secret (forgotten at once when the chain "
+        "creates a SealToken with it); 0 disables",
     )
     absent_cache_size: int = Field(default=10_000, ge=1, description="object ids remembered")
 
