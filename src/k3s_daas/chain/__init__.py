@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from k3s_daas.chain.batch import BatchObserver, ObjectFetcher
+    from k3s_daas.chain.bls import BlsError, BlsPrivateKey
+    from k3s_daas.chain.certified.committee import Committee, CommitteeMember
     from k3s_daas.chain.client import ChainClient
     from k3s_daas.chain.convert import checkpoint_events
     from k3s_daas.chain.deployment import CLOCK_ID, Deployment, DeploymentError
@@ -21,12 +23,14 @@ if TYPE_CHECKING:
     from k3s_daas.chain.errors import (
         ChainError,
         ChainUnavailable,
+        FailedCheck,
         MalformedObject,
         MoveAbortError,
         ObjectNotFound,
         TransactionFailed,
         TransactionOutcomeUnknown,
         TransactionRejected,
+        UnverifiedChainData,
         WrongObjectType,
     )
     from k3s_daas.chain.events import CursorStore, FileCursorStore, MemoryCursorStore, subscribe
@@ -67,6 +71,16 @@ if TYPE_CHECKING:
         TxResult,
     )
     from k3s_daas.chain.transactions import ProgrammableTransaction, SignedTransaction, sign
+    from k3s_daas.chain.verifier import (
+        CheckpointVerifier,
+        VerifiedCheckpoint,
+        VerifiedEffects,
+        parse_certificate,
+        verify_effects,
+        verify_events,
+        verify_object,
+        with_contents,
+    )
     from k3s_daas.chain.views import (
         EnclaveConfigView,
         EnclaveView,
@@ -79,6 +93,8 @@ if TYPE_CHECKING:
 #: Public name -> the module that defines it.
 _HOMES: dict[str, str] = {
     **dict.fromkeys(["BatchObserver", "ObjectFetcher"], "batch"),
+    **dict.fromkeys(["BlsError", "BlsPrivateKey"], "bls"),
+    **dict.fromkeys(["Committee", "CommitteeMember"], "certified.committee"),
     "ChainClient": "client",
     "checkpoint_events": "convert",
     **dict.fromkeys(["CLOCK_ID", "Deployment", "DeploymentError"], "deployment"),
@@ -87,12 +103,14 @@ _HOMES: dict[str, str] = {
         [
             "ChainError",
             "ChainUnavailable",
+            "FailedCheck",
             "MalformedObject",
             "MoveAbortError",
             "ObjectNotFound",
             "TransactionFailed",
             "TransactionOutcomeUnknown",
             "TransactionRejected",
+            "UnverifiedChainData",
             "WrongObjectType",
         ],
         "errors",
@@ -137,6 +155,19 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(["ProgrammableTransaction", "SignedTransaction", "sign"], "transactions"),
     **dict.fromkeys(
         [
+            "CheckpointVerifier",
+            "VerifiedCheckpoint",
+            "VerifiedEffects",
+            "parse_certificate",
+            "verify_effects",
+            "verify_events",
+            "verify_object",
+            "with_contents",
+        ],
+        "verifier",
+    ),
+    **dict.fromkeys(
+        [
             "EnclaveConfigView",
             "EnclaveView",
             "ObjectView",
@@ -155,12 +186,17 @@ __all__ = [
     "PACKAGE_MODULES",
     "BalanceReader",
     "BatchObserver",
+    "BlsError",
+    "BlsPrivateKey",
     "ChainClient",
     "ChainError",
     "ChainReader",
     "ChainUnavailable",
     "CheckpointSource",
+    "CheckpointVerifier",
     "CoinSent",
+    "Committee",
+    "CommitteeMember",
     "CursorStore",
     "Deployment",
     "DeploymentError",
@@ -169,6 +205,7 @@ __all__ = [
     "Endpoint",
     "EpochInfo",
     "EventData",
+    "FailedCheck",
     "FaucetError",
     "FileCursorStore",
     "FillCause",
@@ -202,11 +239,15 @@ __all__ = [
     "TransactionOutcomeUnknown",
     "TransactionRejected",
     "TxResult",
+    "UnverifiedChainData",
+    "VerifiedCheckpoint",
+    "VerifiedEffects",
     "WrongObjectType",
     "check_pcrs",
     "checkpoint_events",
     "decode_signature",
     "follow_checkpoints",
+    "parse_certificate",
     "parse_publish_output",
     "pcr_problem",
     "pin_pcrs",
@@ -217,8 +258,12 @@ __all__ = [
     "sign",
     "subscribe",
     "transaction_digest",
+    "verify_effects",
+    "verify_events",
+    "verify_object",
     "verify_personal_message",
     "verify_transaction_signature",
+    "with_contents",
 ]
 
 if not TYPE_CHECKING:  # for mypy, the imports above define every name

@@ -35,16 +35,21 @@ class BlsError(ValueError):
     prime-order subgroup, or the point at infinity)."""
 
 
-def _is_infinity(data: bytes) -> bool:
-    # Compressed encoding: the second-highest bit of the first byte flags infinity.
-    return bool(data[0] & _INFINITY_FLAG)
+def _infinity_problem(data: bytes, what: str) -> str | None:
+    """Compressed encoding: the second-highest bit of the first byte flags infinity, and only
+    `c0 00 … 00` is a well-formed infinity; neither is let through to the pairing."""
+    if not data[0] & _INFINITY_FLAG:
+        return None
+    if data == bytes([0xC0]) + bytes(len(data) - 1):
+        return f"the BLS {what} is the point at infinity"
+    return f"not a valid BLS {what}"
 
 
 def _g1(data: bytes) -> G1Point:
     if len(data) != SIGNATURE_LENGTH:
         raise BlsError(f"a BLS signature is {SIGNATURE_LENGTH} bytes, not {len(data)}")
-    if _is_infinity(data):
-        raise BlsError("the BLS signature is the point at infinity")
+    if problem := _infinity_problem(data, "signature"):
+        raise BlsError(problem)
     try:
         return G1Point.from_compressed_bytes(data)  # checks the curve and the subgroup
     except Exception as exc:  # the binding raises plain exceptions
@@ -54,8 +59,8 @@ def _g1(data: bytes) -> G1Point:
 def _g2(data: bytes) -> G2Point:
     if len(data) != PUBLIC_KEY_LENGTH:
         raise BlsError(f"a BLS public key is {PUBLIC_KEY_LENGTH} bytes, not {len(data)}")
-    if _is_infinity(data):
-        raise BlsError("the BLS public key is the point at infinity")
+    if problem := _infinity_problem(data, "public key"):
+        raise BlsError(problem)
     try:
         return G2Point.from_compressed_bytes(data)
     except Exception as exc:

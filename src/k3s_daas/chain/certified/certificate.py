@@ -10,14 +10,14 @@ ascending, nothing after the last container.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Final
 
-from k3s_daas.chain.bls import SIGNATURE_LENGTH
+from k3s_daas.chain.bls import SIGNATURE_LENGTH, BlsPrivateKey, aggregate_signatures
 from k3s_daas.chain.certified import bcs
-from k3s_daas.chain.certified.checkpoint import CheckpointSummary
+from k3s_daas.chain.certified.checkpoint import CheckpointSummary, signing_message
 
 #: RoaringFormatSpec `SERIAL_COOKIE_NO_RUNCONTAINER`.
 ROARING_COOKIE: Final = 12346
@@ -89,6 +89,16 @@ class AuthorityStrongQuorumSignInfo:
             raise ValueError(f"an aggregate signature is {SIGNATURE_LENGTH} bytes")
         if list(self.signers) != sorted(set(self.signers)):
             raise ValueError("signers are ascending committee indices, without repeats")
+
+    @classmethod
+    def sign(
+        cls, summary: CheckpointSummary, signers: Mapping[int, BlsPrivateKey]
+    ) -> AuthorityStrongQuorumSignInfo:
+        """What validators produce: each signer (committee index -> key) signs the summary's
+        signing message and the signatures are aggregated (how a devnet certifies)."""
+        message = signing_message(summary.encode(), summary.epoch)
+        signature = aggregate_signatures(signers[i].sign(message) for i in sorted(signers))
+        return cls(summary.epoch, signature, tuple(sorted(signers)))
 
     def bitmap(self) -> bytes:
         """The raw roaring bytes (sui.rpc.v2 `ValidatorAggregatedSignature.bitmap`)."""

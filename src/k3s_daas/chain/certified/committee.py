@@ -1,9 +1,10 @@
 """A validator committee: members sorted by public key, stake weights, and the quorum rule.
 
 Sui's `Committee::new` sorts the members by their 96-byte BLS key (byte order) and a signer
-bitmap's bit i names the i-th of that order (`sui-types` committee.rs). A strong quorum is
-`((total - 1) // 3) * 2 + 1` of the total stake, 6,667 of Sui's 10,000 (`sui-crypto`
-bls12381.rs generalises `QUORUM_THRESHOLD` that way).
+bitmap's bit i names the i-th of that order (`sui-types` committee.rs). A strong quorum holds
+more than two thirds of the total stake: 6,667 of Sui's 10,000 (`QUORUM_THRESHOLD`), 3 of 4 equal
+validators. sui-rust-sdk's `((total - 1) / 3) * 2 + 1` agrees whenever total = 3f + 1 and is
+looser otherwise (1 of 3); this rule is never looser.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ class CommitteeMember:
 
 
 def quorum_threshold(total_stake: int) -> int:
-    """The stake a strong quorum certificate needs: 2f+1 of 3f+1."""
-    return ((total_stake - 1) // 3) * 2 + 1
+    """The stake a strong quorum certificate needs: more than two thirds (2f+1 of 3f+1)."""
+    return total_stake * 2 // 3 + 1
 
 
 @dataclass(frozen=True)
