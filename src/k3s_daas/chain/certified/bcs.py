@@ -86,6 +86,9 @@ class Reader:
 
     def uleb(self) -> int:
         start = self.pos
+        if start < len(self.data) and self.data[start] < 0x80:  # one byte: tags, short lengths
+            self.pos = start + 1
+            return self.data[start]
         try:
             value, self.pos = read_uleb128(self.data, self.pos)
         except ValueError:
