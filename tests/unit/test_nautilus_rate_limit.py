@@ -57,7 +57,7 @@ class Served:
 
 
 def build(
-    rate: float = 1.0, burst: int = 5, clients: int = 100
+    rate: float = 1.0, burst: int = 5, clients: int = 100, exempt: frozenset[str] = frozenset()
 ) -> tuple[Starlette, Served, FakeClock, list[int]]:
     served, clock, limited = Served(), FakeClock(), []
     app = Starlette(routes=[Route("/fail", served.fail), Route("/ok", served.ok),
@@ -69,6 +69,7 @@ def build(
         limiter=limiter,
         credential=accepted_credential(lambda fp: fp == known, ADMIN),
         on_limited=lambda: limited.append(1),
+        exempt=exempt,
     )
     return app, served, clock, limited
 
@@ -180,3 +181,12 @@ def test_buckets_are_bounded_and_least_recent_dropped() -> None:
 def test_client_keys(host: str, key: str) -> None:
     assert address_key({"type": "http", "client": (host, 1)}) == key
     assert address_key({"type": "http", "client": None}) == "?"
+
+
+async def test_exempt_paths_are_served_to_a_flooding_address() -> None:
+    app, _, _, _ = build(burst=2, exempt=frozenset({"/ok"}))
+    async with client(app, "10.0.0.1") as http:
+        for _ in range(5):
+            await http.get("/fail")
+        assert (await http.get("/fail")).status_code == 429
+        assert (await http.get("/ok")).status_code == 200  # e.g. the health check

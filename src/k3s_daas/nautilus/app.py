@@ -9,6 +9,8 @@ mounted over adapters of the registry and the validator.
 
 from __future__ import annotations
 
+from typing import Final
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -31,6 +33,9 @@ from k3s_daas.seal.errors import K3sDaasError
 from k3s_daas.seal.protocol import Reason
 
 log = get_logger(__name__)
+
+#: Cheap, read-only operations endpoints a monitor must reach even from a flooding address.
+UNLIMITED_PATHS: Final = frozenset({"/health_check", "/metrics"})
 
 #: The word of an HTTP-level refusal (no route, wrong method, ...) by its status.
 _HTTP_REASONS = {
@@ -115,7 +120,8 @@ def _rate_limit(app: FastAPI, ctx: AppContext) -> None:
         ctx.service.refusals.count("rate_limit", Reason.RATE_LIMITED)
 
     credential = accepted_credential(lambda fp: cache.get(fp) is not None, ctx.admin_token)
-    app.add_middleware(RateLimit, limiter=limiter, credential=credential, on_limited=limited)
+    app.add_middleware(RateLimit, limiter=limiter, credential=credential, on_limited=limited,
+                       exempt=UNLIMITED_PATHS)  # fmt: skip
 
 
 def create_webhook_app(ctx: AppContext) -> FastAPI:

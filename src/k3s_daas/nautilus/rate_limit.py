@@ -5,7 +5,8 @@ flood of source addresses costs at most `clients` buckets. Only failures drain a
 request's answer with a 4xx status, or the refusals the app `charge`s while answering (a refused
 token in a 200 validate batch, an unauthenticated TokenReview); successful requests give back
 what they reserved. A client whose bucket is empty is answered 429 `rate_limited` with
-`Retry-After` before the app runs.
+`Retry-After` before the app runs (except on `exempt` paths: cheap operations endpoints such as
+the health check, which a monitor behind a flooding address must still reach).
 
 The client is its address (IPv6 by /64), unless the request carries a credential this master has
 already accepted (a Seal token the validator holds, the admin token): then the credential is the
@@ -155,14 +156,16 @@ class RateLimit:
         *,
         credential: Credential | None = None,
         on_limited: Callable[[], None] | None = None,
+        exempt: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.limiter = limiter
         self.credential = credential
         self.on_limited = on_limited
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.limiter.enabled:
+        if scope["type"] != "http" or not self.limiter.enabled or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
         key = (self.credential(scope) if self.credential else None) or address_key(scope)
