@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
 
 import structlog
 
 _configured = False
 
 
-def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
-    """Idempotent; `json=None` picks JSON unless stderr is a TTY (what operators pipe to files)."""
+def configure_logging(
+    level: str = "info", *, json: bool | None = None, file: TextIO | None = None
+) -> None:
+    """Idempotent; lines go to `file` (default stderr); `json=None` picks JSON unless that is a
+    TTY (what operators pipe to files)."""
     global _configured
-    use_json = (not sys.stderr.isatty()) if json is None else json
+    out = sys.stderr if file is None else file
+    use_json = (not out.isatty()) if json is None else json
     lvl = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     structlog.configure(
         processors=[
@@ -30,10 +37,36 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
     _configured = True
+
+
+@contextlib.contextmanager
+def logs_to_file(path: Path, level: str = "info", *, json: bool | None = None) -> Iterator[None]:
+    """Meanwhile every log line of this process (structlog and stdlib) is appended to `path`
+    instead of the terminal, which a live display (`up`'s table) owns; then back to stderr."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        configure_logging(level, json=json, file=out)
+        handlers = [  # not FileHandlers: those already write to a file
+            h
+            for h in logging.root.handlers
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+        ]
+        streams = [h.setStream(out) for h in handlers]
+        last_resort = logging.lastResort
+        logging.lastResort = logging.StreamHandler(out)
+        logging.lastResort.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.lastResort = last_resort
+            for handler, stream in zip(handlers, streams, strict=True):
+                if stream is not None:
+                    handler.setStream(stream)
+            configure_logging(level, json=json)
 
 
 def get_logger(name: str) -> Any:

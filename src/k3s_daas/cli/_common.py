@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.status import Status
 
 from k3s_daas.seal.encoding import first_error
 from k3s_daas.seal.errors import K3sDaasError
@@ -26,6 +28,14 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print one line to stderr and exit non-zero."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def progress(message: str) -> Iterator[Status]:
+    """A spinner on stderr while something may take over half a second (silent when stderr is
+    not a terminal, so `--json` output and logs stay clean)."""
+    with err_console.status(message, spinner="dots") as status:
+        yield status
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:

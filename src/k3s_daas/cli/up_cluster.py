@@ -1,5 +1,8 @@
 """The processes behind `k3s-daas up`: a devnet, a master and N workers, each started as the
 command an operator would run by hand, stopped in reverse order; and how their state is read.
+
+Each `up` starts a fresh chain unless resumed: the previous run's state is moved, whole, to
+`<home>/previous/<timestamp>/` (keys under `<home>/keys` are the user's and never move).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,10 +26,14 @@ import httpx
 from k3s_daas.chain import SuiKeyPair
 from k3s_daas.cli._common import fail, run_async
 from k3s_daas.cli.up_view import Snapshot, Timings, WorkerRow
+from k3s_daas.devnet.lock import holder
 from k3s_daas.seal.protocol import WorkerPhase
 
 CLI = str(Path(sys.executable).with_name("k3s-daas"))
-STAKES = [100, 1_000, 10_000]  # one worker per tier, then round again
+STAKES = [100, 1_000, 10_000]  # MIST: one worker per tier, then round again
+#: What one `up` run leaves under its home (moved aside by the next fresh start).
+RUN_STATE = ("devnet", "nautilus", "workers", "user", "kubeconfig", "logs")
+PREVIOUS = "previous"
 
 
 def _free_port() -> int:
@@ -76,6 +84,7 @@ class Cluster:
     timings: Timings = field(default_factory=Timings)
     parts: list[Part] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    stakes: list[int] = field(default_factory=lambda: list(STAKES))  # MIST, worker i: i-th
 
     @property
     def devnet_json(self) -> Path:
@@ -85,8 +94,44 @@ class Cluster:
     def master_json(self) -> Path:
         return self.home / "nautilus" / "nautilus.json"
 
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
     def worker_dir(self, i: int) -> Path:
         return self.home / "workers" / f"worker-{i}"
+
+    def stake(self, i: int) -> int:
+        return self.stakes[(i - 1) % len(self.stakes)]
+
+    def check_not_running(self) -> None:
+        """Refuse to touch a home whose devnet is served by another process (an `up` or a
+        `devnet start` still running)."""
+        running = holder(self.home / "devnet")
+        if running is not None:
+            stop = f"kill {running.pid}" if running.pid else "stop it"
+            fail(f"{running.describe()} on {self.home}: {stop}, or pass another --home")
+
+    def has_state(self) -> bool:
+        """Whether a previous run left its chain or master here."""
+        return any((self.home / name).exists() for name in ("devnet", "nautilus"))
+
+    def set_aside(self) -> Path | None:
+        """Move the previous run's state to `<home>/previous/<timestamp>/`; None when there was
+        none. Keys (`<home>/keys`) stay."""
+        present = [name for name in RUN_STATE if (self.home / name).exists()]
+        if not present:
+            return None
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        target = self.home / PREVIOUS / stamp
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.home / PREVIOUS / f"{stamp}-{n}"
+        target.mkdir(parents=True)
+        for name in present:
+            (self.home / name).rename(target / name)
+        return target
 
     def _wait_file(self, path: Path, part: Part, timeout: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -100,8 +145,9 @@ class Cluster:
             time.sleep(0.1)
         fail(f"{part.name} did not start within {timeout:.0f}s; see {part.log}")
 
-    def start(self) -> None:
-        logs = self.home / "logs"
+    def start(self, step: Callable[[str], object] = lambda _: None) -> None:
+        """Start the devnet, then the master, then the workers; `step` hears what is awaited."""
+        logs = self.logs
         self.env["K3S_DAAS_HOME"] = str(self.home)
         self.devnet_json.unlink(missing_ok=True)
         devnet = Part(
@@ -111,6 +157,7 @@ class Cluster:
              "--epoch-seconds", str(self.epoch_seconds)],
             logs / "devnet.log",
         )  # fmt: skip
+        step("starting the devnet (genesis, pinning the enclave's PCRs)")
         devnet.start(self.env)
         self.parts.append(devnet)
         self._wait_file(self.devnet_json, devnet)
@@ -122,10 +169,12 @@ class Cluster:
              "--data", str(self.home / "nautilus"), "--port", str(_free_port())],
             logs / "nautilus.log",
         )  # fmt: skip
+        step("starting the master (simulated enclave, registering it on chain)")
         master.start(self.env)
         self.parts.append(master)
         info = self._wait_file(self.master_json, master)
         self.timings.master_s = self.timings.elapsed()
+        step(f"starting {self.workers} worker agents")
         for i in range(1, self.workers + 1):
             self._start_worker(i, info["url"], logs)
 
@@ -138,7 +187,7 @@ class Cluster:
         config = {
             "node_id": f"worker-{i}",
             "sui_key_file": str(key_path),
-            "stake_amount": STAKES[(i - 1) % len(STAKES)],
+            "stake_amount": self.stake(i),
             "nautilus_endpoint": [master_url],
             "deployment": str(self.devnet_json),
             "state_file": str(folder / "state.json"),
@@ -213,7 +262,7 @@ class Cluster:
                     node=f"worker-{i}",
                     status=state.get("status", WorkerPhase.STARTING),
                     reason=state.get("reason"),
-                    stake=STAKES[(i - 1) % len(STAKES)],
+                    stake=self.stake(i),
                     tier=state.get("tier"),
                     permissions=state.get("permissions", []),
                     last_heartbeat=state.get("last_heartbeat"),
