@@ -39,9 +39,7 @@ def rendered(snapshot: Snapshot, width: int = 200, wide: bool = False) -> str:
 def status_cells(text: str) -> dict[str, str]:
     """node -> the rest of its line, for the rows of the table."""
     return {
-        line.split()[0]: line
-        for line in text.splitlines()
-        if line.strip().startswith("worker-")
+        line.split()[0]: line for line in text.splitlines() if line.strip().startswith("worker-")
     }
 
 

@@ -73,7 +73,7 @@ def test_long_input_is_not_echoed_whole_and_zero_can_be_allowed() -> None:
         parse_amount("x" * 500)
     assert len(err.value.message) < 150
     assert parse_amount("0", allow_zero=True) == 0
-    with pytest.raises(AmountError, match="^stake "):
+    with pytest.raises(AmountError, match=r"^stake "):
         parse_amount("1.5", "stake")
 
 
