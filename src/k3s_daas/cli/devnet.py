@@ -11,6 +11,7 @@ import typer
 
 from k3s_daas.chain import Deployment, request_gas_sync
 from k3s_daas.cli._common import console, fail, handle_errors, progress, run_async
+from k3s_daas.cli.stake import load_key
 from k3s_daas.devnet.ids import DEVNET_JSON
 from k3s_daas.seal.amounts import format_amount, parse_amount
 from k3s_daas.settings import Settings
@@ -93,7 +94,9 @@ def _print_ready(deployment: Deployment, data_dir: Path, publish_only: bool) -> 
 @app.command("faucet")
 @handle_errors
 def faucet(
-    address: str = typer.Argument(..., help="Recipient Sui address."),
+    address: str | None = typer.Argument(
+        None, help="Recipient Sui address (default: the address of <home>/keys/default.key)."
+    ),
     amount: str | None = typer.Option(
         None, "--amount", help="How much: 1.5SUI, 100MIST or MIST (default 10SUI, at most 100SUI)."
     ),
@@ -101,6 +104,8 @@ def faucet(
 ) -> None:
     """Send SUI from the devnet faucet."""
     mist = None if amount is None else parse_amount(amount)
+    if address is None:
+        address = load_key(None).address
     dep = _deployment(data)
     if dep.faucet_url is None:
         fail("the deployment names no faucet")
@@ -108,7 +113,8 @@ def faucet(
         coins = request_gas_sync(dep.faucet_url, address, amount=mist)
     for coin in coins:
         console.print(
-            f"sent {format_amount(coin.amount)}: coin {coin.object_id} (tx {coin.tx_digest})",
+            f"sent {format_amount(coin.amount)} to {address}: coin {coin.object_id} "
+            f"(tx {coin.tx_digest})",
             highlight=False,
         )
 
