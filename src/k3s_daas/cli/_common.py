@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, NoReturn, ParamSpec, TypeVar
@@ -30,10 +31,32 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+class _Quiet:
+    """The spinner of a process that must not draw one (stderr not its terminal)."""
+
+    def update(self, status: str) -> None:
+        del status
+
+    def stop(self) -> None:
+        pass
+
+
+def _owns_terminal() -> bool:
+    """Whether stderr is a terminal this process may draw on: a job in the background (`devnet
+    start &`) must not animate over the shell's prompt."""
+    try:
+        return os.isatty(2) and os.tcgetpgrp(2) == os.getpgrp()
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
-def progress(message: str) -> Iterator[Status]:
+def progress(message: str) -> Iterator[Status | _Quiet]:
     """A spinner on stderr while something may take over half a second (silent when stderr is
-    not a terminal, so `--json` output and logs stay clean)."""
+    not this process's terminal, so `--json` output, logs and background jobs stay clean)."""
+    if not _owns_terminal():
+        yield _Quiet()
+        return
     with err_console.status(message, spinner="dots") as status:
         yield status
 
