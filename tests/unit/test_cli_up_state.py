@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from k3s_daas.cli.up import _announce
+from k3s_daas.cli.up import _announce, _invocable
 from k3s_daas.cli.up_cluster import RUN_STATE, Cluster
 from k3s_daas.devnet.lock import DataDirLock
 from k3s_daas.log import configure_logging, get_logger, logs_to_file
@@ -96,3 +96,21 @@ def test_logs_go_to_the_file_while_the_table_is_live(
     configure_logging("info", file=sys.__stderr__)  # not capsys's stream, closed after the test
     assert "inside" not in err
     assert "outside" in err
+
+
+def test_the_printed_commands_run_as_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    program = tmp_path / ".venv" / "bin" / "k3s-daas"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert _invocable(str(program)) == ".venv/bin/k3s-daas"  # not on PATH: the path to type
+    monkeypatch.setenv("PATH", f"{program.parent}:/usr/bin")
+    assert _invocable(str(program)) == "k3s-daas"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert _invocable(str(program)) == str(program)

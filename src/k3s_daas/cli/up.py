@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +33,7 @@ from rich.console import RenderableType
 from rich.live import Live
 
 from k3s_daas.cli._common import console, err_console, handle_errors, progress
-from k3s_daas.cli.up_cluster import STAKES, Cluster
+from k3s_daas.cli.up_cluster import CLI, STAKES, Cluster
 from k3s_daas.cli.up_view import Snapshot, Timings, caption, summary, table
 from k3s_daas.log import logs_to_file
 from k3s_daas.seal.amounts import parse_amount
@@ -138,6 +140,16 @@ class UpOptions:
     heartbeat: float = 2.0
 
 
+def _invocable(program: str) -> str:
+    """How to type `program` here: its name when it is on PATH, else a path (relative when
+    under the current directory, as `.venv/bin/k3s-daas`)."""
+    name = Path(program).name
+    if shutil.which(name) == program:
+        return name
+    relative = os.path.relpath(program)
+    return program if relative.startswith("..") else relative
+
+
 def _announce(cluster: Cluster, resume: bool) -> str:
     """Set the previous run aside (or not, with --resume) and say so in one line."""
     cluster.check_not_running()
@@ -198,12 +210,18 @@ def _run(options: UpOptions, stakes_text: str | None) -> None:
 
                 kubeconfig = _while_polling(cluster.write_kubeconfig, waiting)
             if not options.as_json:
+                deployment = (
+                    ""
+                    if cluster.home == settings.home.resolve()
+                    else (f" --deployment {cluster.devnet_json}")
+                )
                 console.print(
                     f"kubeconfig: {kubeconfig}\n"
                     f"try: kubectl --kubeconfig {kubeconfig} get nodes\n"
-                    f"slash a worker from another terminal: k3s-daas devnet slash worker-2 "
-                    f"--deployment {cluster.devnet_json}",
+                    f"slash a worker from another terminal: {_invocable(CLI)} devnet slash "
+                    f"worker-2{deployment}",
                     highlight=False,
+                    soft_wrap=True,
                 )
             if options.as_json:
                 _poll_until(deadline, poll)
