@@ -64,7 +64,10 @@ class WorkerConfig(BaseSettings):
     min_stake_amount: int = Field(default=MIN_STAKE, gt=0, description="1.5SUI, 100MIST or MIST")
     mock_mode: bool = Field(default=False, description="seed switch: use the embedded devnet")
     deployment: Path | None = Field(default=None, description="devnet.json / deployment file")
-    state_file: Path = Field(default=Path(".k3s-daas/worker/state.json"))
+    state_file: Path = Field(
+        default_factory=lambda: Settings().home / "worker" / "state.json",
+        description="the agent's state (0600); default <home>/worker/state.json",
+    )
     heartbeat_interval: float = Field(default=10.0, gt=0.05, le=3600)
     heartbeat_jitter: float = Field(default=0.1, ge=0, le=0.5, description="fraction")
     max_backoff: float = Field(default=30.0, gt=0)
