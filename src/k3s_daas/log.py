@@ -1,4 +1,6 @@
-"""structlog set-up: JSON lines when stderr is not a terminal, readable lines when it is."""
+"""One log format for the product and every library: JSON lines when stderr is not a terminal,
+readable lines when it is. structlog and stdlib records (uvicorn, grpclib, httpx, aetcd, ...) meet
+in one stdlib handler whose `ProcessorFormatter` renders both, with the logger's name kept."""
 
 from __future__ import annotations
 
@@ -12,32 +14,86 @@ from typing import Any, TextIO
 import structlog
 
 _configured = False
+_MARK = "k3s_daas_handler"
+
+#: Libraries that log each request or their own start-up at INFO/DEBUG (hpack and h2 even header
+#: values, such as a bearer token, at DEBUG): held at WARNING even when the product logs at DEBUG.
+QUIET_LIBRARIES = (
+    "httpx", "httpcore", "hpack", "h2", "grpclib", "aetcd", "kubernetes", "urllib3", "asyncio",
+    "multipart", "python_multipart", "pysui",
+)  # fmt: skip
+
+#: Loggers a library may have given handlers and levels of its own (uvicorn's default `log_config`,
+#: which our servers turn off): pointed back at the root handler, so nothing bypasses the format.
+OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+# What both kinds of record get before rendering: the level, the logger's name and a UTC time.
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+class _Stderr(logging.StreamHandler[TextIO]):
+    """Writes to whatever `sys.stderr` is at emit time (tests and `up` swap it)."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> TextIO:  # type: ignore[override]  # as logging.lastResort does
+        return sys.stderr
+
+
+def _renderer(use_json: bool, colors: bool) -> list[Any]:
+    if use_json:
+        return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    # Tracebacks without local variables: a local may hold a raw token or key.
+    tracebacks: Any = (
+        structlog.dev.RichTracebackFormatter(show_locals=False)
+        if colors
+        else structlog.dev.plain_traceback
+    )
+    return [structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=tracebacks)]
 
 
 def configure_logging(
-    level: str = "info", *, json: bool | None = None, file: TextIO | None = None
+    level: str = "info", *, json: bool | None = None, stream: TextIO | None = None
 ) -> None:
-    """Idempotent; lines go to `file` (default stderr); `json=None` picks JSON unless that is a
-    TTY (what operators pipe to files)."""
+    """Idempotent; `json=None` picks JSON unless the stream is a terminal (what operators pipe to
+    files). `stream` (default: the current stderr) receives every record, ours and libraries'."""
     global _configured
-    out = sys.stderr if file is None else file
-    use_json = (not out.isatty()) if json is None else json
+    tty = (stream or sys.stderr).isatty()
+    use_json = (not tty) if json is None else json
     lvl = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if use_json
-        else structlog.dev.ConsoleRenderer(colors=out.isatty())
-    )
-    structlog.configure(
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED,
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *_renderer(use_json, colors=tty),
         ],
+    )
+    handler: logging.Handler = _Stderr() if stream is None else logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
+        root.removeHandler(old)  # configuring again replaces our handler, never adds a second
+    setattr(handler, _MARK, True)
+    root.addHandler(handler)
+    root.setLevel(lvl)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(lvl, logging.WARNING))
+    for name in OWN_HANDLERS:  # e.g. after uvicorn's default dictConfig ran in this process
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)  # our level, not the one a uvicorn.Config set
+    structlog.configure(
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
     _configured = True
@@ -45,27 +101,18 @@ def configure_logging(
 
 @contextlib.contextmanager
 def logs_to_file(path: Path, level: str = "info", *, json: bool | None = None) -> Iterator[None]:
-    """Meanwhile every log line of this process (structlog and stdlib) is appended to `path`
+    """Meanwhile every log line of this process (ours and the libraries') is appended to `path`
     instead of the terminal, which a live display (`up`'s table) owns; then back to stderr."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as out:
-        configure_logging(level, json=json, file=out)
-        handlers = [  # not FileHandlers: those already write to a file
-            h
-            for h in logging.root.handlers
-            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
-        ]
-        streams = [h.setStream(out) for h in handlers]
-        last_resort = logging.lastResort
+        configure_logging(level, json=json, stream=out)
+        last_resort = logging.lastResort  # records of a logger that reaches no handler at all
         logging.lastResort = logging.StreamHandler(out)
         logging.lastResort.setLevel(logging.WARNING)
         try:
             yield
         finally:
             logging.lastResort = last_resort
-            for handler, stream in zip(handlers, streams, strict=True):
-                if stream is not None:
-                    handler.setStream(stream)
             configure_logging(level, json=json)
 
 

@@ -1,5 +1,6 @@
 """`k3s-daas up` as a user runs it, real kubectl against what it started, and a slash from
-another terminal: the slashed worker turns revoked while the others keep heartbeating."""
+another terminal: the slashed worker turns revoked while the others keep heartbeating. Its three
+workers hold Ed25519, Secp256k1 and Secp256r1 keys."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from harness.processes import CLI, VENV_BIN, wait_for
@@ -41,14 +43,26 @@ def heartbeats(home: Path, *nodes: str) -> dict[str, int]:
     return counts
 
 
+def watcher_mode(home: Path) -> str | None:
+    """How the master's watcher follows the chain ("stream" or "poll"), from its health check."""
+    info = json.loads((home / "nautilus" / "nautilus.json").read_text())
+    health = httpx.get(f"{info['url']}/health_check", verify=info["ca_path"], timeout=10).json()
+    mode: str | None = health.get("watcher_mode")
+    return mode
+
+
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("mode", ["stream", "poll"])
 def test_up_runs_three_ready_workers_kubectl_sees_them_and_a_slash_revokes_one(
-    tmp_path: Path,
+    tmp_path: Path, mode: str
 ) -> None:
+    """`poll`: the devnet serves no checkpoint stream (`up --no-subscriptions`), like a full
+    node without the subscription service; the master's watcher polls GetCheckpoint instead."""
     home = tmp_path / "k3s-daas"
+    flags = ["--no-subscriptions"] if mode == "poll" else []
     proc = subprocess.Popen(
         [CLI, "up", "--workers", "3", "--for", "40s", "--json", "--home", str(home),
-         "--heartbeat", "0.5"],
+         "--heartbeat", "0.5", *flags],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -85,6 +99,7 @@ def test_up_runs_three_ready_workers_kubectl_sees_them_and_a_slash_revokes_one(
             return out.split()[1:2] == ["Revoked(stake_slashed)"]
 
         wait_for(worker_2_revoked, timeout=30, interval=0.5)
+        assert watcher_mode(home) == mode
         statuses = node_statuses(tmp_path, kubeconfig)
         assert statuses["worker-1"] == statuses["worker-3"] == "Ready", statuses
         assert statuses["worker-2"] == "Revoked(stake_slashed)", statuses
@@ -99,6 +114,10 @@ def test_up_runs_three_ready_workers_kubectl_sees_them_and_a_slash_revokes_one(
     final = json.loads(stdout.strip().splitlines()[-1])
     workers = {w["node"]: w for w in final["workers"]}
     assert {w["tier"] for w in workers.values()} == {"basic", "standard", "premium"}
+    # The three workers that were Ready together hold keys of the three schemes, in turn.
+    assert {node: w["key_scheme"] for node, w in workers.items()} == {
+        "worker-1": "ed25519", "worker-2": "secp256k1", "worker-3": "secp256r1"
+    }  # fmt: skip
     slashed = workers["worker-2"]
     assert (slashed["status"], slashed["reason"], slashed["exit_code"]) == (
         "revoked", "stake_slashed", 3

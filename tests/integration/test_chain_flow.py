@@ -295,7 +295,12 @@ async def test_one_gas_coin_spent_twice_exactly_one_wins(
     assert len(wins) == 1
     assert len(losses) == 1
     assert isinstance(losses[0], TransactionRejected)
+    # One writer executes at acceptance, so the loser sees the coin's new version: stale
+    # (INVALID_ARGUMENT, "is not available for consumption"), never locked (FAILED_PRECONDITION)
     assert losses[0].stale_object
+    assert not losses[0].objects_locked
+    assert losses[0].status == "INVALID_ARGUMENT"
+    assert "is not available for consumption" in losses[0].message
 
 
 async def test_100_concurrent_transactions_from_10_senders_lose_no_update(

@@ -214,8 +214,7 @@ async def test_list_dynamic_fields_needs_a_parent(channel: Channel) -> None:
 
 
 async def test_unimplemented_rpcs(channel: Channel) -> None:
-    calls = [
-        v2.SignatureVerificationServiceStub(channel).verify_signature(v2.VerifySignatureRequest()),
+    calls = [  # (VerifySignature is served: tests/integration/test_devnet_signatures.py)
         v2.NameServiceStub(channel).lookup_name(v2.LookupNameRequest(name="x.sui")),
         v2.MovePackageServiceStub(channel).get_package(v2.GetPackageRequest()),
     ]

@@ -57,6 +57,8 @@ async def test_slash_revokes_at_once(master: MasterProcess, devnet: DevnetProces
     delay = wait_reason(master, staker.token, "stake_slashed")
     print(f"\nrevocation: tx {slashed - start:.3f}s, then denied after {delay * 1000:.1f} ms")
     assert master.workers()[staker.node_id]["status"] == "revoked"
+    with master.http() as http:
+        assert http.get("/health_check").json()["watcher_mode"] == "stream"
 
 
 async def test_revoked_token_event(master: MasterProcess, devnet: DevnetProcess,

@@ -54,7 +54,7 @@ def start_master(deployment: Path, data: Path, port: int) -> subprocess.Popen[by
 
 @pytest.fixture
 def publish_only(tmp_path: Path) -> Iterator[DevnetProcess]:
-    node = DevnetProcess(tmp_path / "devnet", free_port(), free_port(), ["--publish-only"])
+    node = DevnetProcess(tmp_path / "devnet", free_port(), free_port(), ("--publish-only",))
     node.start()
     yield node
     node.stop()

@@ -44,6 +44,9 @@ class FakeChain:
     async def latest_checkpoint(self) -> int:
         return 2
 
+    async def checkpoint_bounds(self) -> tuple[int, int]:
+        return 1, 2
+
     async def get_checkpoint(self, sequence_number: int | None = None) -> v2.Checkpoint | None:
         assert sequence_number is not None
         self.fetched.append(sequence_number)

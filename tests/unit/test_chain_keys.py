@@ -130,7 +130,9 @@ def test_digest_definition() -> None:
         "suiprivkey1qqqqzqsrqszsvpcgpy9qkrqdpc83qygjzv2p29shrqv35xcur50p74yefn8",  # checksum
         "notakey",
         "",
-        base64.b64encode(b"\x01" + SEED).decode(),  # secp256k1 flag
+        base64.b64encode(b"\x03" + SEED).decode(),  # MultiSig flag: no private key
+        base64.b64encode(b"\x01" + b"\xff" * 32).decode(),  # secp256k1 secret above the order
+        base64.b64encode(b"\x02" + bytes(32)).decode(),  # secp256r1 secret zero
         base64.b64encode(SEED).decode(),  # no flag
     ],
 )
@@ -161,6 +163,8 @@ def test_normalize_address_and_signature_decoding(key: SuiKeyPair) -> None:
         normalize_address("0xnothex")
     sig = key.sign_transaction(b"t")
     assert decode_signature(base64.b64encode(sig).decode()) == sig
-    for bad in ["", "!!!", base64.b64encode(sig[:50]).decode(), "A" * 500]:
+    for bad in ["", "!!!", "A" * 9000]:
         with pytest.raises(SignatureError):
             decode_signature(bad)
+    with pytest.raises(SignatureError):  # decodes, but is no serialized signature
+        verify_transaction_signature(b"t", decode_signature(base64.b64encode(sig[:50]).decode()))

@@ -63,7 +63,7 @@ RECORD = {
     "staker": B,
     "node_id": "",
     "stake_type": 1,
-    "balance": {"value": "500"},
+    "balance": "500",  # Balance<SUI>: its value, as a string
     "amount": "1000",
     "status": 2,
     "staked_epoch": "1",
@@ -77,7 +77,7 @@ POOL = {
     "token_lifetime_epochs": "100",
     "unbonding_epochs": "2",
     "total_staked": "0",
-    "slashed": {"value": "7"},
+    "slashed": "7",
     "node_stakes": {"id": B, "size": "3"},
 }
 CONFIG = {
@@ -168,6 +168,9 @@ def test_wrong_type_is_refused(type_: str) -> None:
         ("stake_amount", "-1"),
         ("stake_amount", "1.5"),
         ("stake_amount", True),
+        ("stake_amount", 5),  # a JSON number: not how a node renders a u64
+        ("stake_amount", {"value": "5"}),  # Balance's stored form, never on the wire
+        ("stake_amount", "\u00b2"),
         ("tier", 7),
         ("tier", "1"),
         ("token_hash", "!!not base64!!"),

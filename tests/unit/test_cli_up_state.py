@@ -1,6 +1,7 @@
 """`up` starts from a fresh chain and master unless `--resume`: the previous run's state moves,
 whole, to `<home>/previous/<timestamp>/` (keys stay); a home whose devnet still runs is refused
-in one line; while the table is live, this process's log lines go to a file."""
+in one line; while the table is live, this process's log lines go to a file; `--no-subscriptions`
+reaches the cluster that starts the devnet."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import typer
+from typer.testing import CliRunner
 
-from k3s_daas.cli.up import _announce, _invocable
+from k3s_daas.cli.up import _announce, _invocable, up
 from k3s_daas.cli.up_cluster import RUN_STATE, Cluster
 from k3s_daas.devnet.lock import DataDirLock
 from k3s_daas.log import configure_logging, get_logger, logs_to_file
@@ -93,7 +95,7 @@ def test_logs_go_to_the_file_while_the_table_is_live(
     assert "stdlib inside" in text
     assert "outside" not in text
     err = capsys.readouterr().err
-    configure_logging("info", file=sys.__stderr__)  # not capsys's stream, closed after the test
+    configure_logging("info", stream=sys.__stderr__)  # not capsys's stream, closed after the test
     assert "inside" not in err
     assert "outside" in err
 
@@ -114,3 +116,24 @@ def test_the_printed_commands_run_as_printed(
     monkeypatch.chdir(tmp_path / "elsewhere")
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     assert _invocable(str(program)) == str(program)
+
+
+@pytest.mark.parametrize(("flags", "served"), [((), True), (("--no-subscriptions",), False)])
+def test_no_subscriptions_reaches_the_cluster_that_starts_the_devnet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: tuple[str, ...], served: bool
+) -> None:
+    seen: list[bool] = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_cluster(*args: object, subscriptions: bool = True, **kwargs: object) -> Cluster:
+        seen.append(subscriptions)
+        raise Stop
+
+    monkeypatch.setattr("k3s_daas.cli.up.Cluster", fake_cluster)
+    command = typer.Typer()
+    command.command()(up)  # one command: its options are the whole command line
+    result = CliRunner().invoke(command, ["--home", str(tmp_path), "--wide", *flags])
+    assert isinstance(result.exception, Stop)
+    assert seen == [served]

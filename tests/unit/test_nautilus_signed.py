@@ -11,12 +11,21 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
-from k3s_daas.chain import SuiKeyPair
+from k3s_daas.chain import (
+    ChainUnavailable,
+    MultiSig,
+    MultiSigCommittee,
+    SignatureError,
+    SignatureUnsupported,
+    SuiKeyPair,
+    Verdict,
+)
+from k3s_daas.chain.keys import personal_message_digest
 from k3s_daas.nautilus.errors import MasterError, TokenRejected
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import Registry
@@ -60,9 +69,35 @@ class ValidatorDouble:
         return self.claims
 
 
+class FullNodeDouble:
+    """`VerifySignature` as a full node answers it: MultiSig checked, zkLogin UNIMPLEMENTED (as the
+    devnet answers), or no node reachable at all; records what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[bytes, str]] = []
+        self.down = False
+
+    async def verify_signature(self, message: bytes, signature: bytes, address: str) -> Verdict:
+        self.asked.append((signature, address))
+        if self.down:
+            raise ChainUnavailable("VerifySignature: no chain endpoint answered")
+        if signature[0] != 0x03:
+            raise SignatureUnsupported("the full node cannot verify this signature: zkLogin ...")
+        multisig = MultiSig.parse(signature)
+        if multisig.address != address:
+            return Verdict(False, f"provided address `{address}` does not match derived "
+                                  f"address `{multisig.address}`")  # fmt: skip
+        try:
+            multisig.verify(personal_message_digest(message))
+        except SignatureError as exc:
+            return Verdict(False, exc.message)
+        return Verdict(True)
+
+
 class World:
     def __init__(self, store: BytesStore) -> None:
         self.key = SuiKeyPair.generate()
+        self.node = FullNodeDouble()
         self.token = format_token("0x" + "1" * 64, secrets.token_bytes(32))
         claims = Claims(owner=self.key.address, node_id="n1", stake_amount=1_000,
                         permissions=("pods:read",), tier=Tier.STANDARD, expires_at_epoch=100,
@@ -78,14 +113,22 @@ class World:
             skew_seconds=60,
             nonce_ttl=600,
             clock=lambda: NOW,
+            signatures=self.node,
         )
 
-    def body(self, kind: Kind, *, key: SuiKeyPair | None = None, **fields: Any) -> bytes:
+    def own(self, owner: str) -> None:
+        """The token's owner (the stake's staker) is now `owner`."""
+        self.validator.claims = self.validator.claims.model_copy(update={"owner": owner})
+
+    def body(
+        self, kind: Kind, *, key: SuiKeyPair | None = None,
+        sign: Callable[[bytes], bytes] | None = None, **fields: Any,
+    ) -> bytes:  # fmt: skip
         """A signed JSON body, signed over exactly the fields given (as the worker does)."""
         unsigned = {"node_id": "n1", "timestamp": int(NOW * 1000), "nonce": secrets.token_hex(16),
                     **fields}  # fmt: skip
         message = signing_bytes(kind, ENCLAVE_KEY, token_fingerprint(self.token), unsigned)
-        signature = (key or self.key).sign_personal_message(message)
+        signature = sign(message) if sign else (key or self.key).sign_personal_message(message)
         return json.dumps({**unsigned, "signature": base64.b64encode(signature).decode()}).encode()
 
     async def verify(
@@ -178,3 +221,60 @@ async def test_a_refusal_not_from_chain_state_revokes_nothing(world: World) -> N
     assert await world.refusal(world.body("heartbeat")) == "bad_secret"
     record = world.registry.get("n1")
     assert record is not None and record.status == NodeStatus.REGISTERED
+
+
+@pytest.mark.parametrize("scheme", ["secp256k1", "secp256r1"])
+async def test_owners_of_ecdsa_wallets_are_verified_locally(world: World, scheme: str) -> None:
+    key = SuiKeyPair.generate(scheme)
+    world.own(key.address)
+    request = await world.verify(world.body("heartbeat", key=key))
+    assert request.claims.owner == key.address
+    assert world.node.asked == []  # no round trip for a key scheme
+    other = SuiKeyPair.generate(scheme)
+    assert await world.refusal(world.body("heartbeat", key=other)) == "signer_mismatch"
+
+
+def two_of_three(world: World) -> tuple[MultiSigCommittee, list[SuiKeyPair]]:
+    members = [SuiKeyPair.generate(s) for s in ("ed25519", "secp256k1", "secp256r1")]
+    committee = MultiSigCommittee.of([(k.sui_public_key, 1) for k in members], 2)
+    world.own(committee.address)
+    return committee, members
+
+
+async def test_a_multisig_owner_is_verified_by_the_full_node(world: World) -> None:
+    committee, members = two_of_three(world)
+
+    def sign_by(*signers: SuiKeyPair) -> Callable[[bytes], bytes]:
+        def sign(message: bytes) -> bytes:
+            parts = [k.sign_personal_message(message) for k in signers]
+            return MultiSig.combine(committee, parts).serialize()
+
+        return sign
+
+    request = await world.verify(world.body("heartbeat", sign=sign_by(members[2], members[0])))
+    assert request.claims.owner == committee.address
+    assert world.node.asked[-1][1] == committee.address  # the node checks the owner's address
+    below = world.body("heartbeat", sign=sign_by(members[1]))
+    assert await world.refusal(below) == "bad_signature"
+    world.own(SuiKeyPair.generate().address)
+    assert await world.refusal(world.body("heartbeat", sign=sign_by(*members))) == (
+        "signer_mismatch"
+    )
+
+
+async def test_a_scheme_the_node_cannot_verify_is_a_clear_4xx(world: World) -> None:
+    """zkLogin on a node without a zkLogin verifier (the devnet): `unsupported_signature`, 401,
+    with the node's sentence; no node reachable: `chain_unavailable`, 503."""
+    zklogin = world.body("heartbeat", sign=lambda m: b"\x05" + b"\x00" * 300)
+    with pytest.raises(MasterError) as info:
+        await world.verify(zklogin)
+    assert info.value.reason == Reason.UNSUPPORTED_SIGNATURE and info.value.status == 401
+    assert "cannot verify" in info.value.message
+    world.node.down = True
+    with pytest.raises(MasterError) as down:
+        await world.verify(world.body("heartbeat", sign=lambda m: b"\x05" + b"\x00" * 300))
+    assert (down.value.reason, down.value.status) == (Reason.CHAIN_UNAVAILABLE, 503)
+    world.verifier.signatures = None  # a master without a full node to ask
+    assert await world.refusal(world.body("heartbeat", sign=lambda m: b"\x06" * 120)) == (
+        "unsupported_signature"
+    )

@@ -75,7 +75,7 @@ class ChainDouble:
 def pool(min_stake: int = 100) -> ObjectData:
     fields = {"id": POOL, "min_stake": str(min_stake), "standard_threshold": "1000",
               "premium_threshold": "10000", "token_lifetime_epochs": "100",
-              "unbonding_epochs": "2", "total_staked": "0", "slashed": {"value": "0"},
+              "unbonding_epochs": "2", "total_staked": "0", "slashed": "0",
               "node_stakes": {"id": oid(), "size": "0"}}  # fmt: skip
     return ObjectData(POOL, 1, f"{PKG}::staking::StakingPool", None, True, fields)
 
@@ -99,7 +99,7 @@ def mint(chain: ChainDouble, *, package: str = PKG, staker: str = OWNER, status:
     }  # fmt: skip
     stake_fields: dict[str, Any] = {
         "id": stake_id, "pool": POOL, "staker": staker, "node_id": "n1", "stake_type": 0,
-        "balance": {"value": str(balance)}, "amount": str(balance), "status": status,
+        "balance": str(balance), "amount": str(balance), "status": status,
         "staked_epoch": "0", "unbonding_epoch": "0",
     }  # fmt: skip
     chain.objects[token_id] = ObjectData(

@@ -20,6 +20,7 @@ from k3s_daas.seal.sui import (
     is_address,
     normalize_address,
     normalize_type,
+    parse_struct_tag,
 )
 
 
@@ -83,3 +84,31 @@ def test_derived_ids_are_deterministic_and_distinct() -> None:
     assert first != second and is_address(first) and first == derive_object_id(digest, 0)
     parent = "0x5"
     assert derive_dynamic_field_id(parent, b"a") != derive_dynamic_field_id(parent, b"b")
+
+
+def test_struct_tags_parse_fully_and_match_as_on_sui() -> None:
+    coin = parse_struct_tag("0x2::coin::Coin<0x2::sui::SUI>")
+    assert str(coin) == COIN_SUI_TYPE
+    assert coin.base == COIN_SUI_TYPE.split("<")[0]
+    nested = parse_struct_tag("0x1::m::T<u8, vector<0x2::a::B<u64>>, address>")
+    assert nested.type_params == (
+        "u8",
+        f"vector<{normalize_address('0x2')}::a::B<u64>>",
+        "address",
+    )
+    bare = parse_struct_tag("0x2::coin::Coin")
+    assert bare.matches(coin)  # no type params: every instantiation
+    assert coin.matches(parse_struct_tag(f" {COIN_SUI_TYPE} "))
+    assert not coin.matches(parse_struct_tag("0x2::coin::Coin<0x2::sui::NOPE>"))
+    assert not parse_struct_tag("0x2::coin::CoinX").matches(coin)  # never a prefix match
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "0x2", "0x2::coin", "0x2::coin::", "coin::Coin", "0x2::coin::Coin<", "0x2::coin::Coin<>",
+     "0x2::coin::Coin x", "0xZZ::a::B", "0x2::_::B", "0x2::1a::B", "0x2::a::B<vector<u8>",
+     "0x" + "1" * 65 + "::a::B", "0x2::a::B<" * 20 + ">" * 20, "x" * 2000],
+)  # fmt: skip
+def test_anything_but_a_struct_tag_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_struct_tag(text)

@@ -81,7 +81,7 @@ def test_reasons_carry_status_message_and_terminality() -> None:
                        "owner_mismatch"}  # fmt: skip
     statuses = {r.value: r.status for r in Reason}
     for word in ("invalid_format", "not_found", "wrong_type", "bad_secret", "missing_token",
-                 "bad_signature", "unauthorized"):  # fmt: skip
+                 "bad_signature", "unsupported_signature", "unauthorized"):  # fmt: skip
         assert statuses[word] == 401, word
     for word in ("expired", "stake_slashed", "stake_withdrawing", "stake_too_low",
                  "owner_mismatch", "token_revoked", "not_node_token", "signer_mismatch",

@@ -122,6 +122,22 @@ def test_wallet_address_must_match_key(tmp_path: Path, key: SuiKeyPair) -> None:
         cfg.key()
 
 
+@pytest.mark.parametrize("scheme", ["ed25519", "secp256k1", "secp256r1"])
+def test_keys_of_every_scheme(tmp_path: Path, scheme: str) -> None:
+    key = SuiKeyPair.generate(scheme)
+    key_file = tmp_path / "sui.key"
+    key.save(key_file)
+    inline = {
+        **SEED_KEYS,
+        "sui_private_key": key.to_suiprivkey(),
+        "sui_wallet_address": key.address,
+    }
+    from_file = {**SEED_KEYS, "sui_key_file": str(key_file)}
+    for data in (inline, from_file):
+        loaded = WorkerConfig.load(write(tmp_path, data)).key()
+        assert (loaded.scheme, loaded.address) == (scheme, key.address)
+
+
 def test_bad_key_is_config_error(tmp_path: Path) -> None:
     cfg = WorkerConfig.load(write(tmp_path, {**SEED_KEYS, "sui_private_key": "suiprivkey1bad"}))
     with pytest.raises(WorkerConfigError, match="sui key"):

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from k3s_daas.chain.batch import BatchObserver, ObjectFetcher
+    from k3s_daas.chain.bls import BlsError, BlsPrivateKey
+    from k3s_daas.chain.certified.committee import Committee, CommitteeMember
     from k3s_daas.chain.client import ChainClient
     from k3s_daas.chain.convert import checkpoint_events
     from k3s_daas.chain.deployment import CLOCK_ID, Deployment, DeploymentError
@@ -21,16 +23,26 @@ if TYPE_CHECKING:
     from k3s_daas.chain.errors import (
         ChainError,
         ChainUnavailable,
+        FailedCheck,
         MalformedObject,
         MoveAbortError,
         ObjectNotFound,
         TransactionFailed,
         TransactionOutcomeUnknown,
         TransactionRejected,
+        UnverifiedChainData,
         WrongObjectType,
     )
     from k3s_daas.chain.events import CursorStore, FileCursorStore, MemoryCursorStore, subscribe
     from k3s_daas.chain.faucet import CoinSent, FaucetError, request_gas, request_gas_sync
+    from k3s_daas.chain.follow import (
+        FOLLOW_MODES,
+        FillCause,
+        FollowMode,
+        FollowObserver,
+        FollowSettings,
+        follow_checkpoints,
+    )
     from k3s_daas.chain.keys import (
         KeyError_,
         SignatureError,
@@ -41,6 +53,7 @@ if TYPE_CHECKING:
         verify_personal_message,
         verify_transaction_signature,
     )
+    from k3s_daas.chain.multisig import MultiSig, MultiSigCommittee
     from k3s_daas.chain.operator import PcrPin, check_pcrs, pcr_problem, pin_pcrs, short_hex
     from k3s_daas.chain.package import DEFAULT_GAS_BUDGET, K3sDaasPackage, MintedToken
     from k3s_daas.chain.publish import (
@@ -58,7 +71,24 @@ if TYPE_CHECKING:
         ObjectRef,
         TxResult,
     )
+    from k3s_daas.chain.schemes import SCHEME_NAMES, SchemeName
     from k3s_daas.chain.transactions import ProgrammableTransaction, SignedTransaction, sign
+    from k3s_daas.chain.verification import (
+        RemoteVerifier,
+        SignatureUnsupported,
+        Verdict,
+        verify_owner_signature,
+    )
+    from k3s_daas.chain.verifier import (
+        CheckpointVerifier,
+        VerifiedCheckpoint,
+        VerifiedEffects,
+        parse_certificate,
+        verify_effects,
+        verify_events,
+        verify_object,
+        with_contents,
+    )
     from k3s_daas.chain.views import (
         EnclaveConfigView,
         EnclaveView,
@@ -71,6 +101,8 @@ if TYPE_CHECKING:
 #: Public name -> the module that defines it.
 _HOMES: dict[str, str] = {
     **dict.fromkeys(["BatchObserver", "ObjectFetcher"], "batch"),
+    **dict.fromkeys(["BlsError", "BlsPrivateKey"], "bls"),
+    **dict.fromkeys(["Committee", "CommitteeMember"], "certified.committee"),
     "ChainClient": "client",
     "checkpoint_events": "convert",
     **dict.fromkeys(["CLOCK_ID", "Deployment", "DeploymentError"], "deployment"),
@@ -79,18 +111,31 @@ _HOMES: dict[str, str] = {
         [
             "ChainError",
             "ChainUnavailable",
+            "FailedCheck",
             "MalformedObject",
             "MoveAbortError",
             "ObjectNotFound",
             "TransactionFailed",
             "TransactionOutcomeUnknown",
             "TransactionRejected",
+            "UnverifiedChainData",
             "WrongObjectType",
         ],
         "errors",
     ),
     **dict.fromkeys(["CursorStore", "FileCursorStore", "MemoryCursorStore", "subscribe"], "events"),
     **dict.fromkeys(["CoinSent", "FaucetError", "request_gas", "request_gas_sync"], "faucet"),
+    **dict.fromkeys(
+        [
+            "FOLLOW_MODES",
+            "FillCause",
+            "FollowMode",
+            "FollowObserver",
+            "FollowSettings",
+            "follow_checkpoints",
+        ],
+        "follow",
+    ),
     **dict.fromkeys(
         [
             "KeyError_",
@@ -105,6 +150,7 @@ _HOMES: dict[str, str] = {
         "keys",
     ),
     **dict.fromkeys(["PcrPin", "check_pcrs", "pcr_problem", "pin_pcrs", "short_hex"], "operator"),
+    **dict.fromkeys(["MultiSig", "MultiSigCommittee"], "multisig"),
     **dict.fromkeys(["DEFAULT_GAS_BUDGET", "K3sDaasPackage", "MintedToken"], "package"),
     **dict.fromkeys(
         ["PACKAGE_MODULES", "PublishOutputError", "PublishRecord", "parse_publish_output"],
@@ -115,7 +161,25 @@ _HOMES: dict[str, str] = {
         ["EpochInfo", "EventData", "ObjectChange", "ObjectData", "ObjectRef", "TxResult"],
         "records",
     ),
+    **dict.fromkeys(["SCHEME_NAMES", "SchemeName"], "schemes"),
     **dict.fromkeys(["ProgrammableTransaction", "SignedTransaction", "sign"], "transactions"),
+    **dict.fromkeys(
+        ["RemoteVerifier", "SignatureUnsupported", "Verdict", "verify_owner_signature"],
+        "verification",
+    ),
+    **dict.fromkeys(
+        [
+            "CheckpointVerifier",
+            "VerifiedCheckpoint",
+            "VerifiedEffects",
+            "parse_certificate",
+            "verify_effects",
+            "verify_events",
+            "verify_object",
+            "with_contents",
+        ],
+        "verifier",
+    ),
     **dict.fromkeys(
         [
             "EnclaveConfigView",
@@ -132,15 +196,22 @@ _HOMES: dict[str, str] = {
 __all__ = [
     "CLOCK_ID",
     "DEFAULT_GAS_BUDGET",
+    "FOLLOW_MODES",
     "PACKAGE_MODULES",
+    "SCHEME_NAMES",
     "BalanceReader",
     "BatchObserver",
+    "BlsError",
+    "BlsPrivateKey",
     "ChainClient",
     "ChainError",
     "ChainReader",
     "ChainUnavailable",
     "CheckpointSource",
+    "CheckpointVerifier",
     "CoinSent",
+    "Committee",
+    "CommitteeMember",
     "CursorStore",
     "Deployment",
     "DeploymentError",
@@ -149,14 +220,21 @@ __all__ = [
     "Endpoint",
     "EpochInfo",
     "EventData",
+    "FailedCheck",
     "FaucetError",
     "FileCursorStore",
+    "FillCause",
+    "FollowMode",
+    "FollowObserver",
+    "FollowSettings",
     "K3sDaasPackage",
     "KeyError_",
     "MalformedObject",
     "MemoryCursorStore",
     "MintedToken",
     "MoveAbortError",
+    "MultiSig",
+    "MultiSigCommittee",
     "ObjectChange",
     "ObjectData",
     "ObjectFetcher",
@@ -168,8 +246,11 @@ __all__ = [
     "ProgrammableTransaction",
     "PublishOutputError",
     "PublishRecord",
+    "RemoteVerifier",
+    "SchemeName",
     "SealTokenView",
     "SignatureError",
+    "SignatureUnsupported",
     "SignedTransaction",
     "StakeRecordView",
     "StakingPoolView",
@@ -178,10 +259,16 @@ __all__ = [
     "TransactionOutcomeUnknown",
     "TransactionRejected",
     "TxResult",
+    "UnverifiedChainData",
+    "Verdict",
+    "VerifiedCheckpoint",
+    "VerifiedEffects",
     "WrongObjectType",
     "check_pcrs",
     "checkpoint_events",
     "decode_signature",
+    "follow_checkpoints",
+    "parse_certificate",
     "parse_publish_output",
     "pcr_problem",
     "pin_pcrs",
@@ -192,8 +279,13 @@ __all__ = [
     "sign",
     "subscribe",
     "transaction_digest",
+    "verify_effects",
+    "verify_events",
+    "verify_object",
+    "verify_owner_signature",
     "verify_personal_message",
     "verify_transaction_signature",
+    "with_contents",
 ]
 
 if not TYPE_CHECKING:  # for mypy, the imports above define every name

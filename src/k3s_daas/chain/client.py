@@ -31,16 +31,27 @@ from k3s_daas.chain.errors import (
 )
 from k3s_daas.chain.keys import transaction_digest
 from k3s_daas.chain.records import EpochInfo, ObjectData, TxResult
-from k3s_daas.chain.transport import TRANSPORT_ERRORS, Transport, answer_error, describe, mask
+from k3s_daas.chain.transport import (
+    TRANSPORT_ERRORS,
+    Transport,
+    answer_error,
+    describe,
+    mask,
+    rejection_kind,
+)
+from k3s_daas.chain.verification import Verdict, verify_remotely
 from k3s_daas.log import get_logger
-from k3s_daas.seal.sui import SUI_COIN_TAG, normalize_address
+from k3s_daas.seal.sui import SUI_COIN_TAG, normalize_address, parse_struct_tag
 
 log = get_logger(__name__)
 
 #: What every object read asks for (Sui sends only object_id/version/digest by default).
 OBJECT_MASK = ("object_id", "version", "digest", "object_type", "owner", "json", "balance")
 EPOCH_MASK = ("epoch", "reference_gas_price", "start")
-EXECUTE_MASK = ("digest", "effects", "events", "checkpoint", "objects")
+#: Output objects come back only under `objects.objects` (the mask `objects` selects none), so
+#: the views of what a transaction created need no GetObject. No `checkpoint`: a node sets it
+#: only when asked to wait for it, and nothing here needs it.
+EXECUTE_MASK = ("digest", "effects", "events", *(f"objects.objects.{f}" for f in OBJECT_MASK))
 TX_MASK = ("digest", "effects", "events", "checkpoint")
 #: Explicit, for GetCheckpoint and SubscribeCheckpoints alike: a node's stream sends only `cursor`
 #: without a mask, and events are decoded from `contents` (BCS), so no `json` is asked for.
@@ -50,7 +61,8 @@ CHECKPOINT_MASK = (
     "transactions.digest",
     *(f"transactions.events.events.{name}" for name in EVENT_MASK),
 )
-PAGE_SIZE = 500
+#: Sui's largest page; a node may end a page earlier (512 KiB), the client follows the token.
+PAGE_SIZE = 1000
 MAX_PAGES = 10_000
 #: gRPC statuses with which a node refuses a transaction before executing it.
 REJECTED = frozenset(
@@ -161,8 +173,12 @@ class ChainClient:
     async def list_owned_objects(
         self, owner: str, object_type: str | None = None
     ) -> list[ObjectData]:
-        """Every object `owner` owns (all pages), optionally of one type (or type prefix)."""
+        """Every object `owner` owns (all pages), optionally of one struct type: a full
+        StructTag (`0x2::coin::Coin<0x2::sui::SUI>`; without type parameters it matches every
+        instantiation). Coins of one type come largest first."""
         address = _address(owner)
+        if object_type is not None:
+            object_type = _struct_tag(object_type)
         out: list[ObjectData] = []
         token: bytes | None = None
         for _ in range(MAX_PAGES):
@@ -289,6 +305,11 @@ class ChainClient:
         info = await self.service_info()
         return int(info.checkpoint_height or 0)
 
+    async def checkpoint_bounds(self) -> tuple[int, int]:
+        """(lowest available, latest) checkpoint of the node that answers (one GetServiceInfo)."""
+        info = await self.service_info()
+        return int(info.lowest_available_checkpoint or 0), int(info.checkpoint_height or 0)
+
     async def service_info(self) -> v2.GetServiceInfoResponse:
         async def call(ch: Channel) -> v2.GetServiceInfoResponse:
             return await v2.LedgerServiceStub(ch).get_service_info(
@@ -299,6 +320,11 @@ class ChainClient:
             return await self.transport.read(call, "GetServiceInfo")
         except GRPCError as exc:
             raise answer_error(exc, "GetServiceInfo") from None
+
+    async def verify_signature(self, message: bytes, signature: bytes, address: str) -> Verdict:
+        """The node's verdict on a personal-message signature by `address` (VerifySignature):
+        how MultiSig, zkLogin and passkey signatures are checked (`chain.verification`)."""
+        return await verify_remotely(self.transport, self.timeout, message, signature, address)
 
     async def list_dynamic_fields(self, parent: str) -> list[v2.DynamicField]:
         """Every dynamic field of `parent` (all pages). Raises GRPCError(UNIMPLEMENTED) as is,
@@ -346,11 +372,13 @@ class ChainClient:
 
         - the connection to an endpoint could not be opened (refused, DNS, TLS verify): the
           bytes never left, so the next endpoint is tried;
-        - the node rejected it (INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND):
-          `TransactionRejected`, nothing happened;
-        - anything else after sending (timeout, reset, UNAVAILABLE): the outcome is unknown, so
-          the client asks every endpoint for the digest (idempotent) until `write_timeout`;
-          found -> its result, else `TransactionOutcomeUnknown`.
+        - the node rejected it (INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND, ...):
+          `TransactionRejected`, nothing happened; its `kind` says whether an input was stale
+          (rebuild) or locked by another transaction (a rebuild cannot help);
+        - anything else after sending (timeout, reset, UNAVAILABLE, ABORTED,
+          DEADLINE_EXCEEDED): the outcome is unknown, so the client asks every endpoint for the
+          digest (idempotent) until `write_timeout`; found -> its result, else
+          `TransactionOutcomeUnknown`.
         Failed effects raise `MoveAbortError` / `TransactionFailed` (gas was charged), named for
         `package_id` (default: the client's package).
         """
@@ -373,10 +401,7 @@ class ChainClient:
             response = await self.transport.send(call, f"transaction {digest}")
         except GRPCError as exc:
             if exc.status in REJECTED:
-                raise TransactionRejected(
-                    f"transaction {digest} rejected: {exc.message or exc.status.name}",
-                    status=exc.status.name,
-                ) from None
+                raise _rejected(digest, exc) from None
             sent_error: BaseException = exc
         except TRANSPORT_ERRORS as exc:
             sent_error = exc
@@ -404,6 +429,31 @@ class ChainClient:
             "knows it yet; look it up before building another",
             digest=digest,
         )
+
+
+def _rejected(digest: str, exc: GRPCError) -> TransactionRejected:
+    message = (exc.message or exc.status.name)[:2000]
+    kind = rejection_kind(exc.status, message)
+    if kind == "objects_locked":
+        return TransactionRejected(
+            f"transaction {digest} rejected: an input object is locked by another transaction; "
+            f"retry once that one is final (or after the epoch ends): {message}",
+            status=exc.status.name,
+            kind=kind,
+            reason="objects_locked",
+        )
+    return TransactionRejected(
+        f"transaction {digest} rejected: {message}", status=exc.status.name, kind=kind
+    )
+
+
+def _struct_tag(text: str) -> str:
+    try:
+        return str(parse_struct_tag(text))
+    except ValueError as exc:
+        raise ChainError(
+            f"not a Move struct type: {text[:120]!r} ({exc})", reason="invalid_type"
+        ) from None
 
 
 def _object_id(text: str) -> str:

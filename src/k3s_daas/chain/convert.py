@@ -157,12 +157,6 @@ def tx_result(tx: v2.ExecutedTransaction, package_id: str | None) -> TxResult:
         else:
             mutated.append(item)
     checkpoint = tx.checkpoint
-    objects = {}
-    if tx.objects is not None:
-        for obj in tx.objects.objects:
-            if obj.object_id and obj.object_type and obj.version is not None:
-                data = object_data(obj)
-                objects[data.object_id] = data
     gas = _change(effects.gas_object) if effects.gas_object is not None else None
     return TxResult(
         digest=digest,
@@ -173,9 +167,24 @@ def tx_result(tx: v2.ExecutedTransaction, package_id: str | None) -> TxResult:
         events=transaction_events(
             tx, checkpoint if checkpoint is not None else -1, _package(package_id)
         ),
-        objects=objects,
+        objects=output_objects(tx, deleted),
         gas_object=gas,
     )
+
+
+def output_objects(tx: v2.ExecutedTransaction, deleted: list[str]) -> dict[str, ObjectData]:
+    """The objects as the transaction left them, by id. A node's ObjectSet holds every version
+    the transaction read AND wrote, so keep the highest version of each id, minus deleted ids."""
+    out: dict[str, ObjectData] = {}
+    for obj in tx.objects.objects if tx.objects is not None else []:
+        if obj.object_id and obj.object_type and obj.version is not None:
+            data = object_data(obj)
+            kept = out.get(data.object_id)
+            if kept is None or data.version > kept.version:
+                out[data.object_id] = data
+    for object_id in deleted:
+        out.pop(object_id, None)
+    return out
 
 
 def failure_error(
@@ -212,6 +221,7 @@ __all__ = [
     "event_fields",
     "failure_error",
     "object_data",
+    "output_objects",
     "transaction_events",
     "tx_result",
 ]

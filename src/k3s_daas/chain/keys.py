@@ -1,53 +1,59 @@
-"""Sui Ed25519 keys, addresses and signatures, the Sui way (byte-exact with pysui and Mysten's SDK).
+"""Sui keys, addresses and signatures of every local scheme, byte-exact with Mysten's SDKs.
 
-- transaction signature: Ed25519 over blake2b-256(intent [0,0,0] ‖ BCS(TransactionData));
-- serialized signature: 0x00 (scheme flag) ‖ sig(64) ‖ pubkey(32) = 97 bytes, base64 on the wire;
-- address: blake2b-256(0x00 ‖ pubkey), 0x + 64 hex;
+- transaction: the scheme's signature of blake2b-256(intent [0,0,0] ‖ BCS(TransactionData));
+- personal message: intent [3,0,0] over BCS(vector<u8>) (ULEB128 length ‖ bytes);
+- serialized signature: flag ‖ signature(64) ‖ public key (97 bytes for Ed25519, 98 for ECDSA),
+  base64 on the wire;
+- address: blake2b-256(flag ‖ public key), 0x + 64 hex;
 - digest: base58(blake2b-256(b"TransactionData::" ‖ bytes));
-- personal message: intent [3,0,0] over BCS(vector<u8>) (ULEB128 length ‖ bytes).
+- private keys: `suiprivkey1…` (bech32 of flag ‖ 32-byte secret) or the base64 of the same bytes
+  that `sui.keystore` holds.
+
+The schemes themselves (Ed25519, Secp256k1, Secp256r1) are `chain.schemes`; MultiSig, zkLogin and
+passkey signatures are not verified here (see `chain.verification`).
 """
 
 from __future__ import annotations
 
 import hmac
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import base58
 import bech32
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from k3s_daas.chain.schemes import (
+    DEFAULT_SCHEME,
+    ED25519,
+    RAW_SIGNATURE_LENGTH,
+    SECRET_LENGTH,
+    KeyError_,
+    Scheme,
+    SchemeName,
+    SignatureError,
+    SigningKey,
+    scheme_for_flag,
+    scheme_named,
+)
 from k3s_daas.seal import sui
 from k3s_daas.seal.encoding import b64decode, b64encode, uleb128
-from k3s_daas.seal.errors import K3sDaasError
+from k3s_daas.seal.protocol import MAX_SIGNATURE_CHARS
 from k3s_daas.seal.sui import blake2b256
 
-ED25519_FLAG = 0x00
-SIGNATURE_LENGTH = 97
+ED25519_FLAG = ED25519.flag
 SUI_PRIVKEY_HRP = "suiprivkey"
 INTENT_TRANSACTION = bytes([0, 0, 0])
 INTENT_PERSONAL_MESSAGE = bytes([3, 0, 0])
 _TX_DIGEST_SALT = b"TransactionData::"
 
 
-class KeyError_(K3sDaasError):  # trailing underscore: not builtins.KeyError
-    """A key that cannot be read: wrong encoding, scheme or length."""
-
-    reason = "invalid_key"
-
-
-class SignatureError(K3sDaasError):
-    """A signature that does not verify, or is not a 97-byte Ed25519 Sui signature."""
-
-    reason = "bad_signature"
-
-
-def address_from_public_key(public_key: bytes) -> str:
-    if len(public_key) != 32:
-        raise KeyError_("an Ed25519 public key is 32 bytes")
-    return "0x" + blake2b256(bytes([ED25519_FLAG]) + public_key).hex()
+def address_from_public_key(public_key: bytes, scheme: Scheme | str = ED25519) -> str:
+    """blake2b-256(flag ‖ public key) of a key of `scheme` (Ed25519 unless told)."""
+    scheme = scheme_named(scheme)
+    if len(public_key) != scheme.public_key_length:
+        raise KeyError_(f"a {scheme.name} public key is {scheme.public_key_length} bytes")
+    return "0x" + blake2b256(bytes([scheme.flag]) + public_key).hex()
 
 
 def normalize_address(address: str) -> str:
@@ -68,49 +74,64 @@ def personal_message_bytes(message: bytes) -> bytes:
     return INTENT_PERSONAL_MESSAGE + uleb128(len(message)) + message
 
 
+def personal_message_digest(message: bytes) -> bytes:
+    return blake2b256(personal_message_bytes(message))
+
+
+def transaction_intent_digest(tx_bytes: bytes) -> bytes:
+    return blake2b256(INTENT_TRANSACTION + tx_bytes)
+
+
+def _flagged_secret(raw: bytes, what: str) -> SigningKey:
+    if len(raw) != 1 + SECRET_LENGTH:
+        raise KeyError_(f"{what} must be a flag byte and a 32-byte private key")
+    try:
+        scheme = scheme_for_flag(raw[0])
+    except SignatureError:
+        raise KeyError_(
+            f"{what}: flag 0x{raw[0]:02x} is not ed25519, secp256k1 or secp256r1"
+        ) from None
+    return scheme.from_secret(raw[1:])
+
+
 class SuiKeyPair:
-    """An Ed25519 Sui key pair. `repr` never shows the private key."""
+    """A Sui key pair of any local scheme. `repr` never shows the private key."""
 
-    __slots__ = ("_private", "_public")
+    __slots__ = ("_key", "_public")
 
-    def __init__(self, private_key: Ed25519PrivateKey) -> None:
-        self._private = private_key
-        self._public = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    def __init__(self, key: SigningKey) -> None:
+        self._key = key
+        self._public = key.public_key()
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def generate(cls) -> SuiKeyPair:
-        return cls(Ed25519PrivateKey.generate())
+    def generate(cls, scheme: Scheme | str = DEFAULT_SCHEME) -> SuiKeyPair:
+        return cls(scheme_named(scheme).generate())
 
     @classmethod
-    def from_seed(cls, seed: bytes) -> SuiKeyPair:
-        if len(seed) != 32:
-            raise KeyError_("an Ed25519 private key is 32 bytes")
-        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+    def from_seed(cls, seed: bytes, scheme: Scheme | str = DEFAULT_SCHEME) -> SuiKeyPair:
+        """The key of a 32-byte secret of `scheme` (Ed25519 unless told)."""
+        return cls(scheme_named(scheme).from_secret(seed))
 
     @classmethod
     def from_suiprivkey(cls, text: str) -> SuiKeyPair:
-        """Import Sui's bech32 `suiprivkey1...` form (flag byte ‖ 32-byte seed)."""
+        """Import Sui's bech32 `suiprivkey1...` form (flag byte ‖ 32-byte secret)."""
         hrp, data = bech32.bech32_decode(text.strip())
         if hrp != SUI_PRIVKEY_HRP or data is None:
             raise KeyError_("not a suiprivkey1... bech32 key")
         raw = bech32.convertbits(data, 5, 8, False)
-        if raw is None or len(raw) != 33:
-            raise KeyError_("suiprivkey payload must be 33 bytes")
-        if raw[0] != ED25519_FLAG:
-            raise KeyError_("only Ed25519 keys (flag 0x00) are supported")
-        return cls.from_seed(bytes(raw[1:]))
+        if raw is None:
+            raise KeyError_("suiprivkey payload is not whole bytes")
+        return cls(_flagged_secret(bytes(raw), "suiprivkey payload"))
 
     @classmethod
     def from_keystore(cls, text: str) -> SuiKeyPair:
-        """Import the base64 form Sui's `sui.keystore` holds (flag ‖ 32-byte seed)."""
+        """Import one entry of Sui's `sui.keystore`: base64 of flag ‖ 32-byte secret."""
         try:
             raw = b64decode(text.strip())
-        except ValueError as exc:
-            raise KeyError_("keystore entry is not base64") from exc
-        if len(raw) != 33 or raw[0] != ED25519_FLAG:
-            raise KeyError_("keystore entry must be an Ed25519 key: 0x00 flag + 32 bytes")
-        return cls.from_seed(raw[1:])
+        except ValueError:
+            raise KeyError_("keystore entry is not base64") from None
+        return cls(_flagged_secret(raw, "keystore entry"))
 
     @classmethod
     def from_string(cls, text: str) -> SuiKeyPair:
@@ -140,103 +161,142 @@ class SuiKeyPair:
         os.chmod(path, 0o600)
 
     # -- export -------------------------------------------------------------------------------
-    def _seed(self) -> bytes:
-        from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
-
-        return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    def _flagged_secret(self) -> bytes:
+        return bytes([self.flag]) + self._key.secret()
 
     def to_suiprivkey(self) -> str:
-        data = bech32.convertbits(bytes([ED25519_FLAG]) + self._seed(), 8, 5, True)
+        data = bech32.convertbits(self._flagged_secret(), 8, 5, True)
         assert data is not None
         return str(bech32.bech32_encode(SUI_PRIVKEY_HRP, data))
 
     def to_keystore(self) -> str:
-        return b64encode(bytes([ED25519_FLAG]) + self._seed())
+        return b64encode(self._flagged_secret())
 
     # -- identity -----------------------------------------------------------------------------
     @property
+    def scheme(self) -> SchemeName:
+        """`ed25519`, `secp256k1` or `secp256r1`."""
+        return self._key.scheme.name
+
+    @property
+    def flag(self) -> int:
+        return self._key.scheme.flag
+
+    @property
     def public_key(self) -> bytes:
+        """The raw public key (32 bytes Ed25519, 33 bytes compressed SEC1 for ECDSA)."""
         return self._public
 
     @property
+    def sui_public_key(self) -> bytes:
+        """flag ‖ public key (what Sui hashes into the address and lists in a MultiSig)."""
+        return bytes([self.flag]) + self._public
+
+    @property
     def address(self) -> str:
-        return address_from_public_key(self._public)
+        return address_from_public_key(self._public, self._key.scheme)
 
     def __repr__(self) -> str:
-        return f"SuiKeyPair(address={self.address})"
+        return f"SuiKeyPair({self.scheme}, address={self.address})"
 
     # -- signing ------------------------------------------------------------------------------
-    def _serialized(self, digest: bytes) -> bytes:
-        return bytes([ED25519_FLAG]) + self._private.sign(digest) + self._public
+    def sign_digest(self, digest: bytes) -> bytes:
+        """The serialized signature (flag ‖ sig ‖ public key) of an intent digest."""
+        return bytes([self.flag]) + self._key.sign(digest) + self._public
 
     def sign_transaction(self, tx_bytes: bytes) -> bytes:
-        """97-byte serialized signature over BCS TransactionData."""
-        return self._serialized(blake2b256(INTENT_TRANSACTION + tx_bytes))
+        """Serialized signature over BCS TransactionData."""
+        return self.sign_digest(transaction_intent_digest(tx_bytes))
 
     def sign_personal_message(self, message: bytes) -> bytes:
-        """97-byte serialized signature of a personal message (what wallets sign)."""
-        return self._serialized(blake2b256(personal_message_bytes(message)))
+        """Serialized signature of a personal message (what wallets sign)."""
+        return self.sign_digest(personal_message_digest(message))
 
 
-def _verify(digest: bytes, signature: bytes) -> str:
-    if not isinstance(signature, bytes | bytearray) or len(signature) != SIGNATURE_LENGTH:
-        raise SignatureError("a Sui Ed25519 signature is 97 bytes")
-    if signature[0] != ED25519_FLAG:
-        raise SignatureError("only Ed25519 signatures (flag 0x00) are supported")
-    public = bytes(signature[65:])
-    try:
-        Ed25519PublicKey.from_public_bytes(public).verify(bytes(signature[1:65]), digest)
-    except (InvalidSignature, ValueError) as exc:
-        raise SignatureError("signature does not verify") from exc
-    return address_from_public_key(public)
+# -- verification of simple signatures -----------------------------------------------------------
+@dataclass(frozen=True)
+class SimpleSignature:
+    """A serialized signature of one local scheme, split into its parts."""
+
+    scheme: Scheme
+    signature: bytes
+    public_key: bytes
+
+    @classmethod
+    def parse(cls, raw: bytes) -> SimpleSignature:
+        """flag ‖ sig(64) ‖ public key; SignatureError (reason `remote_scheme` for MultiSig,
+        zkLogin and passkey) for anything else."""
+        if not isinstance(raw, bytes | bytearray) or not raw:
+            raise SignatureError("empty signature")
+        scheme = scheme_for_flag(raw[0])
+        if len(raw) != 1 + RAW_SIGNATURE_LENGTH + scheme.public_key_length:
+            size = 1 + RAW_SIGNATURE_LENGTH + scheme.public_key_length
+            raise SignatureError(f"a serialized {scheme.name} signature is {size} bytes")
+        return cls(scheme, bytes(raw[1:65]), bytes(raw[65:]))
+
+    @property
+    def address(self) -> str:
+        return address_from_public_key(self.public_key, self.scheme)
+
+    def verify(self, digest: bytes) -> str:
+        """Verify over an intent digest and return the signer's address."""
+        self.scheme.verify(self.public_key, digest, self.signature)
+        return self.address
+
+
+def signature_flag(signature: bytes) -> int:
+    """The scheme flag a serialized signature starts with."""
+    if not signature:
+        raise SignatureError("empty signature")
+    return signature[0]
 
 
 def verify_transaction_signature(tx_bytes: bytes, signature: bytes) -> str:
-    """Verify and return the signer's address."""
-    return _verify(blake2b256(INTENT_TRANSACTION + tx_bytes), signature)
+    """Verify a simple signature over a transaction and return the signer's address."""
+    return SimpleSignature.parse(signature).verify(transaction_intent_digest(tx_bytes))
 
 
 def verify_personal_message(message: bytes, signature: bytes, expected_signer: str) -> None:
     """Verify a personal-message signature made by `expected_signer` (constant-time compare)."""
-    signer = _verify(blake2b256(personal_message_bytes(message)), signature)
+    signer = recover_personal_message_signer(message, signature)
     if not hmac.compare_digest(signer, normalize_address(expected_signer)):
         raise SignatureError("signer is not the expected address", reason="signer_mismatch")
 
 
 def recover_personal_message_signer(message: bytes, signature: bytes) -> str:
-    """Verify and return who signed a personal message."""
-    return _verify(blake2b256(personal_message_bytes(message)), signature)
+    """Verify a simple personal-message signature and return who signed it."""
+    return SimpleSignature.parse(signature).verify(personal_message_digest(message))
 
 
 def decode_signature(text: str) -> bytes:
-    """Base64 wire form -> 97 bytes, with a SignatureError for anything else."""
-    if not isinstance(text, str) or len(text) > 200:
-        raise SignatureError("signature must be base64 of 97 bytes")
+    """Base64 wire form -> serialized signature bytes, with a SignatureError for anything else."""
+    if not isinstance(text, str) or not text or len(text) > MAX_SIGNATURE_CHARS:
+        raise SignatureError(f"signature must be base64 of at most {MAX_SIGNATURE_CHARS} chars")
     try:
-        raw = b64decode(text)
-    except ValueError as exc:
-        raise SignatureError("signature is not base64") from exc
-    if len(raw) != SIGNATURE_LENGTH:
-        raise SignatureError("a Sui Ed25519 signature is 97 bytes")
-    return raw
+        return b64decode(text)
+    except ValueError:
+        raise SignatureError("signature is not base64") from None
 
 
 __all__ = [
     "ED25519_FLAG",
     "INTENT_PERSONAL_MESSAGE",
     "INTENT_TRANSACTION",
-    "SIGNATURE_LENGTH",
     "SUI_PRIVKEY_HRP",
     "KeyError_",
     "SignatureError",
+    "SimpleSignature",
     "SuiKeyPair",
     "address_from_public_key",
     "blake2b256",  # re-exported from seal.sui for existing callers
     "decode_signature",
     "normalize_address",
     "personal_message_bytes",
+    "personal_message_digest",
     "recover_personal_message_signer",
+    "signature_flag",
     "transaction_digest",
+    "transaction_intent_digest",
     "uleb128",  # re-exported from seal.encoding for existing callers
     "verify_personal_message",
     "verify_transaction_signature",

@@ -145,8 +145,10 @@ class K3sDaasPackage:
         """Build (with fresh object versions), pay, sign and execute one PTB for `signer`.
 
         Serialised per signer so this process never uses one gas coin version twice. A
-        rejection for a stale object (another process spent the coin) is retried once with
-        freshly read versions: a rejected transaction did nothing, so this is safe.
+        rejection for a stale object (another process spent the coin: Sui's "is not available
+        for consumption") is retried once with freshly read versions: a rejected transaction did
+        nothing, so this is safe. Inputs locked by another transaction are not retried: that
+        lock holds until the other transaction is final, so the error says so.
         """
         sender = signer.address
         async with self._lock(sender):
@@ -196,12 +198,13 @@ class K3sDaasPackage:
             self.client.remember_shared(found[0].object_id, found[0].initial_shared_version)
         return found[0]
 
-    async def _view_of(self, result: TxResult, change: ObjectChange, view: type[V]) -> V:
-        obj = result.objects.get(change.object_id)
+    async def _view_of(self, result: TxResult, object_id: str, view: type[V]) -> V:
+        """The object as `result` left it: from the execute answer (its output objects), or
+        one GetObject where a node sent none."""
+        object_id = normalize_address(object_id)
+        obj = result.objects.get(object_id) or await self.client.get_object(object_id)
         if obj is None:
-            obj = await self.client.get_object(change.object_id)
-        if obj is None:
-            raise ObjectNotFound(f"object {change.object_id} not found after {result.digest}")
+            raise ObjectNotFound(f"object {object_id} not found after {result.digest}")
         return view.from_object(obj, self.package_id)
 
     # -- staking ---------------------------------------------------------------------------------
@@ -216,7 +219,8 @@ class K3sDaasPackage:
             self._call(ptb, "staking", "stake_for_node", [pool, coin, ptb.string(node_id)])
 
         result = await self.transact(signer, build, spend=amount)
-        return await self._view_of(result, self._created(result, StakeRecordView), StakeRecordView)
+        record = self._created(result, StakeRecordView)
+        return await self._view_of(result, record.object_id, StakeRecordView)
 
     async def stake_for_user(self, signer: SuiKeyPair, amount: int) -> StakeRecordView:
         """Lock `amount` MIST for a kubectl user (no node)."""
@@ -227,7 +231,8 @@ class K3sDaasPackage:
             self._call(ptb, "staking", "stake_for_user", [pool, coin])
 
         result = await self.transact(signer, build, spend=amount)
-        return await self._view_of(result, self._created(result, StakeRecordView), StakeRecordView)
+        record = self._created(result, StakeRecordView)
+        return await self._view_of(result, record.object_id, StakeRecordView)
 
     async def request_unstake(self, signer: SuiKeyPair, stake_record_id: str) -> StakeRecordView:
         """Start unbonding (frees the node id); returns the record as it is now."""
@@ -237,8 +242,8 @@ class K3sDaasPackage:
             record = await self._shared(ptb, stake_record_id, mutable=True)
             self._call(ptb, "staking", "request_unstake", [pool, record])
 
-        await self.transact(signer, build)
-        return await self.get_stake_record(stake_record_id)
+        result = await self.transact(signer, build)
+        return await self._view_of(result, stake_record_id, StakeRecordView)
 
     async def withdraw(self, signer: SuiKeyPair, stake_record_id: str) -> int:
         """Pay a stake's balance back to its staker (a new coin): after unbonding, or at once for
@@ -294,7 +299,7 @@ class K3sDaasPackage:
         self, result: TxResult, secret: bytes, stake_record_id: str | None = None
     ) -> MintedToken:
         change = self._created(result, SealTokenView)
-        view = await self._view_of(result, change, SealTokenView)
+        view = await self._view_of(result, change.object_id, SealTokenView)
         token = format_token(view.id, secret)
         log.info("seal token minted", token_id=view.id, fingerprint=short_fingerprint(token))
         return MintedToken(
@@ -366,10 +371,7 @@ class K3sDaasPackage:
             self._call(ptb, "k8s_gateway", "rotate_seal_token", args)
 
         result = await self.transact(signer, build)
-        obj = result.objects.get(current.id) or await self.client.get_object(current.id)
-        if obj is None:
-            raise ObjectNotFound(f"token {current.id} vanished after rotation")
-        view = SealTokenView.from_object(obj, self.package_id)
+        view = await self._view_of(result, current.id, SealTokenView)
         rotated = format_token(view.id, secret)
         log.info("seal token rotated", token_id=view.id, fingerprint=short_fingerprint(rotated))
         return MintedToken(rotated, view.id, view.stake_record, view, digest=result.digest)

@@ -48,6 +48,25 @@ NOT_SENT: tuple[type[BaseException], ...] = (
 )
 
 
+#: Sui's text for an owned input whose version (or digest) is no longer the live one.
+STALE_TEXT = "is not available for consumption"
+#: Sui's texts for owned inputs locked by another transaction (QuorumDriver / TransactionDriver).
+LOCKED_TEXTS = ("because of locked objects", "already locked by a different transaction")
+
+
+def rejection_kind(status: Status, message: str) -> str:
+    """Why a node refused a transaction, by code AND text (codes moved between Sui versions):
+    `objects_locked` (another transaction holds an input: rebuilding cannot help),
+    `stale_object` (an input moved on: rebuild with fresh versions) or `rejected`."""
+    if any(text in message for text in LOCKED_TEXTS):
+        return "objects_locked"
+    if STALE_TEXT in message:
+        return "stale_object"
+    if status == Status.FAILED_PRECONDITION:
+        return "objects_locked"
+    return "rejected"
+
+
 def mask(paths: Sequence[str]) -> FieldMask:
     """A read mask (Sui answers only id/version/digest without one)."""
     return FieldMask(paths=list(paths))
@@ -177,12 +196,15 @@ class Transport:
 
 
 __all__ = [
+    "LOCKED_TEXTS",
     "NOT_SENT",
     "RETRYABLE",
+    "STALE_TEXT",
     "TRANSPORT_ERRORS",
     "Transport",
     "answer_error",
     "describe",
     "jitter",
     "mask",
+    "rejection_kind",
 ]

@@ -1,7 +1,8 @@
 """Typed, frozen views of our package's objects, parsed from Sui's `Object.json` rendering.
 
-The JSON follows docs/protocol.md §2: u64 as decimal strings (a JSON double loses precision),
-u8 as numbers, ids/addresses as 0x + 64 hex, vector<u8> as base64. Every view checks the object's
+The JSON follows docs/protocol.md §2, as a Sui full node renders it: u64 and `Balance<T>` as
+decimal strings (a JSON double loses precision), u8 as numbers, ids/addresses as 0x + 64 hex,
+vector<u8> as base64. Every view checks the object's
 type is EXACTLY `<package>::<module>::<Struct>` first: a look-alike struct published by another
 package must never pass for ours. Anything that does not parse raises `MalformedObject` (fail
 closed) rather than a half-filled view.
@@ -22,6 +23,7 @@ from k3s_daas.seal.permissions import StakeThresholds, Tier
 from k3s_daas.seal.sui import normalize_type
 
 _ID_RE = re.compile(r"0x[0-9a-f]{64}")
+_U64_RE = re.compile(r"[0-9]{1,20}")
 U64_MAX = 2**64 - 1
 
 STATUS_NAMES: dict[int, str] = {
@@ -40,15 +42,12 @@ def _get(fields: Mapping[str, Any], name: str) -> Any:
 
 
 def _u64(fields: Mapping[str, Any], name: str) -> int:
+    """A u64 (or a `Balance<T>`, which Sui renders as its value): a decimal string, strictly;
+    a JSON number would have passed through a double."""
     value = _get(fields, name)
-    if isinstance(value, dict):  # Balance<T> renders as {"value": "<u64>"}
-        value = value.get("value")
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise MalformedObject(f"field {name!r} is not a u64")
-    text = str(value)
-    if not text.isdigit() or len(text) > 20 or int(text) > U64_MAX:
-        raise MalformedObject(f"field {name!r} is not a u64")
-    return int(text)
+    if not isinstance(value, str) or not _U64_RE.fullmatch(value) or int(value) > U64_MAX:
+        raise MalformedObject(f"field {name!r} is not a u64 (a decimal string)")
+    return int(value)
 
 
 def _u8(fields: Mapping[str, Any], name: str) -> int:

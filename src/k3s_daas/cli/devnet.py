@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import typer
@@ -15,6 +15,9 @@ from k3s_daas.cli.stake import load_key
 from k3s_daas.devnet.ids import DEVNET_JSON
 from k3s_daas.seal.amounts import format_amount, parse_amount
 from k3s_daas.settings import Settings
+
+if TYPE_CHECKING:
+    from k3s_daas.devnet.server import DevnetConfig
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -63,6 +66,13 @@ def start(
         help="Skip the operator's steps: the PCRs stay empty, as after `sui client publish`, "
         "until `k3s-daas chain update-pcrs`.",
     ),
+    subscriptions: bool | None = typer.Option(
+        None,
+        "--subscriptions/--no-subscriptions",
+        help="Serve SubscribeCheckpoints; --no-subscriptions answers UNIMPLEMENTED like a full "
+        "node without the subscription service (env K3S_DAAS_DEVNET_SUBSCRIPTIONS=false).",
+        show_default=False,
+    ),
 ) -> None:
     """Run the devnet in the foreground (genesis on first start, resume afterwards).
 
@@ -70,25 +80,36 @@ def start(
     --publish-only, the admin pins the simulated enclave's PCRs in a signed `update_pcrs`.
     One devnet per data directory: a second start names the running one and exits 1.
     """
-    from k3s_daas.devnet.server import DevnetConfig, run_devnet  # heavy: only for `start`
+    from k3s_daas.devnet.server import DevnetConfig, DevnetSettings, run_devnet  # heavy
 
-    config = DevnetConfig(_data(data), port, faucet_port, epoch_seconds, publish_only)
+    if subscriptions is None:
+        subscriptions = DevnetSettings().subscriptions
+    config = DevnetConfig(
+        _data(data),
+        port,
+        faucet_port,
+        epoch_seconds,
+        publish_only=publish_only,
+        subscriptions=subscriptions,
+    )
     with progress(f"starting the devnet in {config.data_dir} ...") as status:
 
         def ready(deployment: Deployment) -> None:
             status.stop()
-            _print_ready(deployment, config.data_dir, publish_only)
+            _print_ready(deployment, config)
 
         run_async(run_devnet(config, on_ready=ready))
 
 
-def _print_ready(deployment: Deployment, data_dir: Path, publish_only: bool) -> None:
+def _print_ready(deployment: Deployment, config: DevnetConfig) -> None:
     console.print(f"devnet gRPC   {deployment.grpc_endpoints[0]}", highlight=False)
     console.print(f"faucet        {deployment.faucet_url}/v2/gas", highlight=False)
-    console.print(f"devnet.json   {data_dir / DEVNET_JSON}", highlight=False)
-    console.print(f"publish.json  {data_dir / 'publish.json'}", highlight=False)
-    if publish_only:
+    console.print(f"devnet.json   {config.data_dir / DEVNET_JSON}", highlight=False)
+    console.print(f"publish.json  {config.data_dir / 'publish.json'}", highlight=False)
+    if config.publish_only:
         console.print("PCRs          not pinned: k3s-daas chain update-pcrs", highlight=False)
+    if not config.subscriptions:
+        console.print("subscriptions not served (UNIMPLEMENTED)", highlight=False)
 
 
 @app.command("faucet")

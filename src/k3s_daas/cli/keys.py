@@ -1,4 +1,9 @@
-"""`k3s-daas keys new|show|import`: Sui Ed25519 key files (suiprivkey form, mode 0600)."""
+"""`k3s-daas keys new|show|import`: Sui key files of any local scheme (suiprivkey form, mode 0600).
+
+`import` takes a `suiprivkey1…` or keystore-base64 key (from a file or standard input, never an
+argument: shells log those), a whole `sui.keystore` file (`--address` picks the key), or the
+Sui CLI's own wallet (`--from-sui-config`: the active address of client.yaml).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from pathlib import Path
 
 import typer
 
-from k3s_daas.chain import SuiKeyPair
+from k3s_daas.chain import SCHEME_NAMES, SuiKeyPair
+from k3s_daas.chain.keys import normalize_address
+from k3s_daas.chain.wallet import Keystore, SuiClientConfig, looks_like_keystore, sui_config_dir
 from k3s_daas.cli._common import console, fail, handle_errors
 from k3s_daas.settings import Settings
 
@@ -26,7 +33,12 @@ def _default_path(name: str) -> Path:
 
 
 def _describe(key: SuiKeyPair, path: Path, as_json: bool, show_private: bool) -> None:
-    info = {"path": str(path), "address": key.address, "public_key": key.public_key.hex()}
+    info = {
+        "path": str(path),
+        "scheme": key.scheme,
+        "address": key.address,
+        "public_key": key.public_key.hex(),
+    }
     if show_private:
         info["private_key"] = key.to_suiprivkey()
     if as_json:
@@ -41,14 +53,17 @@ def _describe(key: SuiKeyPair, path: Path, as_json: bool, show_private: bool) ->
 def new(
     name: str = typer.Option("default", "--name", help="Key name (file <home>/keys/NAME.key)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the key to this file."),
+    scheme: str = typer.Option(
+        "ed25519", "--scheme", help=f"Signature scheme: {' | '.join(SCHEME_NAMES)}."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing key file."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Create an Ed25519 key and save it (mode 0600). The private key is not printed."""
+    """Create a key and save it (mode 0600). The private key is not printed."""
     path = out or _default_path(name)
     if path.exists() and not force:
         fail(f"{path} exists; use --force to overwrite it")
-    key = SuiKeyPair.generate()
+    key = SuiKeyPair.generate(scheme)
     key.save(path)
     _describe(key, path, as_json, show_private=False)
 
@@ -62,8 +77,30 @@ def show(
     ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Print the address and public key of a key file."""
+    """Print the scheme, address and public key of a key file."""
     _describe(SuiKeyPair.load(path), path, as_json, show_private)
+
+
+def _read_key(from_file: Path | None, address: str | None, from_sui_config: bool) -> SuiKeyPair:
+    """The key to import, from whichever source was named."""
+    if from_sui_config:
+        if from_file is not None:
+            fail("give --from-file or --from-sui-config, not both")
+        return SuiClientConfig.load(sui_config_dir()).key(address)
+    if from_file is not None:
+        text = from_file.read_text(encoding="utf-8")
+    else:
+        text = typer.get_text_stream("stdin").read()
+    if not text.strip():
+        fail("no key given on standard input")
+    if looks_like_keystore(text):
+        if from_file is None:
+            fail("a keystore file must be given with --from-file")
+        return Keystore.load(from_file).pick(address)
+    key = SuiKeyPair.from_string(text)
+    if address is not None and key.address != normalize_address(address):
+        fail(f"the key's address is {key.address}, not {address}")
+    return key
 
 
 @app.command("import")
@@ -71,21 +108,25 @@ def show(
 def import_(
     out: Path = typer.Option(..., "--out", "-o", help="Where to save the key (mode 0600)."),
     from_file: Path | None = typer.Option(
-        None, "--from-file", help="Read the key (suiprivkey1... or keystore base64) from a file."
+        None,
+        "--from-file",
+        help="Read the key from a file: suiprivkey1..., keystore base64, or a sui.keystore file.",
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="With a sui.keystore or the Sui config: the key of this address."
+    ),
+    from_sui_config: bool = typer.Option(
+        False,
+        "--from-sui-config",
+        help="Import the active address's key of the Sui CLI (client.yaml in $SUI_CONFIG_DIR, "
+        "default ~/.sui/sui_config).",
     ),
     force: bool = typer.Option(False, "--force"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Import a key from a file or standard input (never from an argument: shells log those)."""
+    """Import a key of any scheme; the private key never comes from an argument."""
     if out.exists() and not force:
         fail(f"{out} exists; use --force to overwrite it")
-    text = (
-        from_file.read_text(encoding="utf-8")
-        if from_file
-        else typer.get_text_stream("stdin").read()
-    )
-    if not text.strip():
-        fail("no key given on standard input")
-    key = SuiKeyPair.from_string(text)
+    key = _read_key(from_file, address, from_sui_config)
     key.save(out)
     _describe(key, out, as_json, show_private=False)

@@ -10,8 +10,9 @@ from pathlib import Path
 import typer
 
 from k3s_daas.cli._common import console, fail, handle_errors
-from k3s_daas.kube.exec_credential import exec_credential, read_token_file, read_worker_state
-from k3s_daas.kube.kubeconfig import write_kubeconfig
+from k3s_daas.kube.credential_cache import default_home
+from k3s_daas.kube.exec_credential import exec_credential, load
+from k3s_daas.kube.kubeconfig import kubectl_executable, write_kubeconfig
 
 TOKEN_FILE_HELP = 'Token file: {"token": "seal_...", "expires_at": "<RFC 3339>"} or a bare token.'  # noqa: S105
 WORKER_STATE_HELP = "The worker agent's state file (its token and token_expires_at are used)."
@@ -48,21 +49,30 @@ def kubeconfig_command(
         worker_state=worker_state,
         name=name,
     )
-    console.print(f"wrote {path} (use: kubectl --kubeconfig {path} get nodes)", highlight=False)
+    hint = f"{kubectl_executable()} --kubeconfig {path} get nodes"
+    console.print(f"wrote {path} (use: {hint})", highlight=False)
 
 
 @handle_errors
 def exec_credential_command(
     token_file: Path | None = typer.Option(None, "--token-file", help=TOKEN_FILE_HELP),
     worker_state: Path | None = typer.Option(None, "--worker-state", help=WORKER_STATE_HELP),
+    home: Path | None = typer.Option(
+        None,
+        "--home",
+        envvar="K3S_DAAS_HOME",
+        show_default="~/.k3s-daas",
+        help="Holds the credential cache (cache/exec-credential/, 0600; never the token).",
+    ),
 ) -> None:
     """Print an ExecCredential (client.authentication.k8s.io/v1) for kubectl."""
     _one_source(token_file, worker_state)
+    cache_home = home.expanduser() if home is not None else default_home()
     if token_file is not None:
-        cred = read_token_file(token_file)
+        cred = load("token-file", token_file, cache_home=cache_home)
     else:
         assert worker_state is not None
-        cred = read_worker_state(worker_state)
+        cred = load("worker-state", worker_state, cache_home=cache_home)
     sys.stdout.write(json.dumps(exec_credential(cred)) + "\n")
 
 

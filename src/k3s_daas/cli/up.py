@@ -35,6 +35,7 @@ from rich.live import Live
 from k3s_daas.cli._common import console, err_console, handle_errors, progress
 from k3s_daas.cli.up_cluster import CLI, STAKES, Cluster
 from k3s_daas.cli.up_view import Snapshot, Timings, caption, summary, table
+from k3s_daas.kube.kubeconfig import kubectl_executable
 from k3s_daas.log import logs_to_file
 from k3s_daas.seal.amounts import parse_amount
 from k3s_daas.settings import Settings
@@ -105,7 +106,9 @@ def up(
         help="Continue the previous run's chain and master state instead of starting fresh.",
     ),
     wide: bool = typer.Option(
-        False, "--wide", help="Show permissions, heartbeat counts and times, exit codes."
+        False,
+        "--wide",
+        help="Also show key schemes, permissions, heartbeat counts and times, exit codes.",
     ),
     stakes: str | None = typer.Option(
         None,
@@ -117,11 +120,25 @@ def up(
         60.0, "--epoch-seconds", min=0.5, help="The devnet's epoch length (s)."
     ),
     heartbeat: float = typer.Option(2.0, "--heartbeat", min=0.2, help="Heartbeat interval (s)."),
+    subscriptions: bool = typer.Option(
+        True,
+        "--subscriptions/--no-subscriptions",
+        help="--no-subscriptions: the devnet serves no checkpoint stream (like some full nodes); "
+        "the master's watcher polls instead.",
+    ),
 ) -> None:
     """Run devnet, Nautilus master and N workers on a fresh chain; show a live table; Ctrl-C
     stops everything."""
     options = UpOptions(
-        workers, _duration(run_for), as_json, home, resume, wide, epoch_seconds, heartbeat
+        workers,
+        _duration(run_for),
+        as_json,
+        home,
+        resume=resume,
+        wide=wide,
+        epoch_seconds=epoch_seconds,
+        heartbeat=heartbeat,
+        subscriptions=subscriptions,
     )
     _run(options, stakes)
 
@@ -138,6 +155,7 @@ class UpOptions:
     wide: bool = False
     epoch_seconds: float = 60.0
     heartbeat: float = 2.0
+    subscriptions: bool = True  # False: the devnet serves no checkpoint stream; the master polls
 
 
 def _invocable(program: str) -> str:
@@ -175,6 +193,7 @@ def _run(options: UpOptions, stakes_text: str | None) -> None:
         options.heartbeat,
         timings,
         stakes=stakes,
+        subscriptions=options.subscriptions,
     )
     deadline = None if options.duration is None else timings.started + options.duration
     say = err_console if options.as_json else console
@@ -217,7 +236,7 @@ def _run(options: UpOptions, stakes_text: str | None) -> None:
                 )
                 console.print(
                     f"kubeconfig: {kubeconfig}\n"
-                    f"try: kubectl --kubeconfig {kubeconfig} get nodes\n"
+                    f"try: {kubectl_executable()} --kubeconfig {kubeconfig} get nodes\n"
                     f"slash a worker from another terminal: {_invocable(CLI)} devnet slash "
                     f"worker-2{deployment}",
                     highlight=False,

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from k3s_daas.chain import SuiKeyPair
+from k3s_daas.chain import SCHEME_NAMES, SuiKeyPair
 from k3s_daas.cli._common import fail, run_async
 from k3s_daas.cli.up_view import Snapshot, Timings, WorkerRow
 from k3s_daas.devnet.lock import holder
@@ -31,6 +31,7 @@ from k3s_daas.seal.protocol import WorkerPhase
 
 CLI = str(Path(sys.executable).with_name("k3s-daas"))
 STAKES = [100, 1_000, 10_000]  # MIST: one worker per tier, then round again
+KEY_SCHEMES = SCHEME_NAMES  # ed25519, secp256k1, secp256r1: worker i gets the i-th, in turn
 #: What one `up` run leaves under its home (moved aside by the next fresh start).
 RUN_STATE = ("devnet", "nautilus", "workers", "user", "kubeconfig", "logs")
 PREVIOUS = "previous"
@@ -85,6 +86,8 @@ class Cluster:
     parts: list[Part] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     stakes: list[int] = field(default_factory=lambda: list(STAKES))  # MIST, worker i: i-th
+    subscriptions: bool = True  # False: the devnet plays a node without checkpoint streams
+    key_schemes: dict[int, str] = field(default_factory=dict)  # worker index -> its key's scheme
 
     @property
     def devnet_json(self) -> Path:
@@ -154,7 +157,8 @@ class Cluster:
             "devnet",
             [CLI, "devnet", "start", "--data", str(self.home / "devnet"),
              "--port", str(_free_port()), "--faucet-port", str(_free_port()),
-             "--epoch-seconds", str(self.epoch_seconds)],
+             "--epoch-seconds", str(self.epoch_seconds),
+             *([] if self.subscriptions else ["--no-subscriptions"])],
             logs / "devnet.log",
         )  # fmt: skip
         step("starting the devnet (genesis, pinning the enclave's PCRs)")
@@ -183,7 +187,8 @@ class Cluster:
         folder.mkdir(parents=True, exist_ok=True)
         key_path = folder / "sui.key"
         if not key_path.exists():
-            SuiKeyPair.generate().save(key_path)
+            SuiKeyPair.generate(KEY_SCHEMES[(i - 1) % len(KEY_SCHEMES)]).save(key_path)
+        self.key_schemes[i] = SuiKeyPair.load(key_path).scheme
         config = {
             "node_id": f"worker-{i}",
             "sui_key_file": str(key_path),
@@ -263,6 +268,7 @@ class Cluster:
                     status=state.get("status", WorkerPhase.STARTING),
                     reason=state.get("reason"),
                     stake=self.stake(i),
+                    key_scheme=self.key_schemes.get(i, "-"),
                     tier=state.get("tier"),
                     permissions=state.get("permissions", []),
                     last_heartbeat=state.get("last_heartbeat"),

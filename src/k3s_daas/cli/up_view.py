@@ -58,6 +58,7 @@ class WorkerRow:
     status: str  # a WorkerPhase word
     reason: str | None
     stake: int
+    key_scheme: str  # ed25519 | secp256k1 | secp256r1: the worker's Sui key
     tier: str | None
     permissions: list[str]
     last_heartbeat: str | None
@@ -166,7 +167,7 @@ def table(
     footer: str | None = None,
 ) -> Table:
     """The live table, 80 columns wide: node, tier, stake, status, heartbeat age; `wide` adds
-    the permissions, the heartbeat count and time, and the agent's exit code."""
+    the key scheme, the permissions, the heartbeat count and time, and the agent's exit code."""
     now = now or datetime.now(UTC)
     out = Table(title=TITLE, caption=footer, box=box.SIMPLE_HEAD, expand=False)
     out.add_column("node", no_wrap=True)
@@ -175,7 +176,7 @@ def table(
     out.add_column("status", no_wrap=True)
     out.add_column("heartbeat", no_wrap=True)
     if wide:
-        for column in ("permissions", "beats", "last heartbeat", "exit"):
+        for column in ("key", "permissions", "beats", "last heartbeat", "exit"):
             out.add_column(column)
     for row in snapshot.rows:
         seen = snapshot.master.get(row.node, {})
@@ -190,6 +191,7 @@ def table(
         ]
         if wide:
             cells += [
+                row.key_scheme,
                 ", ".join(seen.get("permissions") or row.permissions) or "-",
                 str(row.heartbeats),
                 str(last or "-"),

@@ -1,5 +1,5 @@
 """`python -m k3s_daas.devnet [--data DIR] [--port N] [--faucet-port N] [--epoch-seconds S]
-[--publish-only]`.
+[--publish-only] [--no-subscriptions]`.
 
 The same as `k3s-daas devnet start` (the CLI layer sits above devnet, so this parses by itself).
 """
@@ -10,7 +10,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from k3s_daas.devnet.server import DevnetConfig, run_devnet
+from k3s_daas.devnet.server import DevnetConfig, DevnetSettings, run_devnet
 from k3s_daas.log import configure_logging
 from k3s_daas.settings import Settings
 
@@ -24,9 +24,20 @@ def main() -> None:
     parser.add_argument("--faucet-port", type=int, default=9123)
     parser.add_argument("--epoch-seconds", type=float, default=60.0)
     parser.add_argument("--publish-only", action="store_true")
+    parser.add_argument(
+        "--no-subscriptions",
+        dest="subscriptions",
+        action="store_false",
+        default=DevnetSettings().subscriptions,
+    )
     args = parser.parse_args()
     config = DevnetConfig(
-        args.data, args.port, args.faucet_port, args.epoch_seconds, args.publish_only
+        args.data,
+        args.port,
+        args.faucet_port,
+        args.epoch_seconds,
+        publish_only=args.publish_only,
+        subscriptions=args.subscriptions,
     )
     asyncio.run(run_devnet(config, on_ready=lambda d: print(d.grpc_endpoints[0], flush=True)))
 

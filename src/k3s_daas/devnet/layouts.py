@@ -81,10 +81,28 @@ def _encode(kind: str, value: Any) -> bytes:
     return _encode(_ADDR, value["id"]) + int(value["size"]).to_bytes(8, "little")
 
 
+def _layout(type_: str) -> list[tuple[str, str]] | None:
+    head = type_.split("<", 1)[0]
+    return LAYOUTS.get("::".join(head.split("::")[-2:]))
+
+
 def struct_bcs(type_: str, fields: dict[str, Any]) -> bytes:
     """BCS of a Move struct from its JSON rendering (unknown types: canonical JSON bytes)."""
-    head = type_.split("<", 1)[0]
-    layout = LAYOUTS.get("::".join(head.split("::")[-2:]))
+    layout = _layout(type_)
     if layout is None:
         return canonical_json(fields)
     return b"".join(_encode(kind, fields[name]) for name, kind in layout)
+
+
+def move_json(type_: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """`Object.json` as a Sui full node renders it: a `Balance<T>` field is the plain decimal
+    string of its value, not `{"value": ...}` (the stored form the executor works on)."""
+    layout = _layout(type_)
+    if layout is None:
+        return fields
+    out = dict(fields)
+    for name, kind in layout:
+        value = out.get(name)
+        if kind == _BAL and isinstance(value, dict):
+            out[name] = str(value["value"])
+    return out

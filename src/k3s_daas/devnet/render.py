@@ -19,6 +19,7 @@ from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 from k3s_daas.devnet.effects import ExecutionStatus, ObjectChange
 from k3s_daas.devnet.errors import BadRequest
 from k3s_daas.devnet.ids import PACKAGE_ID
+from k3s_daas.devnet.layouts import move_json
 from k3s_daas.devnet.ledger import CheckpointRecord, EventRow, Ledger, ObjectRow, TxRecord
 from k3s_daas.devnet.objects import AddressOwner, Owner, SharedOwner, coin_balance
 from k3s_daas.seal.sui import (
@@ -55,10 +56,10 @@ def parse_mask(
     *,
     validate: bool = True,
 ) -> MaskTree:
-    """Validate `mask` against `cls` and turn it into a tree; unknown paths are BadRequest.
-
-    `default` applies when the client sent no mask (None = everything). `validate=False` drops
-    unknown paths instead, as a node's checkpoint stream does (it never validates its mask).
+    """Validate `mask` against `cls` and turn it into a tree; an unknown path is BadRequest
+    `invalid read_mask path: <path>`, as on Sui. `default` applies when the client sent no mask
+    (None = everything). `validate=False` drops unknown paths instead, as a node's checkpoint
+    stream does (it never validates its mask).
     """
     paths = list(mask.paths) if mask is not None and mask.paths else default
     if paths is None:
@@ -82,14 +83,12 @@ def parse_mask(
                 if current is None or not issubclass(current, betterproto2.Message):
                     if not validate:
                         break
-                    raise BadRequest(f"read_mask path {path!r}: {parts[i - 1]!r} has no fields")
+                    raise BadRequest(f"invalid read_mask path: {path[:200]}")
                 field_cls = _field_class(current, part)
                 if field_cls is None:
                     if not validate:
                         break
-                    raise BadRequest(
-                        f"read_mask path {path!r}: unknown field {part!r} of {current.__name__}"
-                    )
+                    raise BadRequest(f"invalid read_mask path: {path[:200]}")
                 last = i == len(parts) - 1
                 if node is None:  # an ancestor is already selected whole
                     break
@@ -109,6 +108,19 @@ def wants(tree: MaskTree, name: str) -> bool:
 
 def sub(tree: MaskTree, name: str) -> MaskTree:
     return None if tree is None else tree.get(name)
+
+
+def subtree(tree: MaskTree, path: str) -> tuple[bool, MaskTree]:
+    """Sui's `FieldMaskTree::subtree`: (present, the sub-mask). A path that goes on below a
+    selected leaf is absent: mask `objects` has no subtree `objects.objects`."""
+    if tree is None:  # `*`: everything below
+        return (True, None)
+    node: MaskTree = tree
+    for part in path.split("."):
+        if node is None or part not in node:  # None here: a selected leaf was passed
+            return (False, None)
+        node = node[part]
+    return (True, node)  # a leaf selects its whole subtree (None)
 
 
 def project(message: M, tree: MaskTree) -> M:
@@ -184,7 +196,7 @@ class ObjectRenderer:
             contents=v2.Bcs(name=obj.type, value=row.bcs),
             previous_transaction=obj.previous_transaction,
             storage_rebate=0,
-            json=json_value(obj.fields),
+            json=json_value(move_json(obj.type, obj.fields)),
             balance=coin_balance(obj) if is_coin else None,
         )
         self._cache[key] = rendered

@@ -23,6 +23,7 @@ from typing import Any
 import uvicorn
 from cryptography import x509
 from grpclib.server import Server
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from k3s_daas.chain import Deployment
 from k3s_daas.devnet.datadir import Claim, claim
@@ -44,9 +45,18 @@ log = get_logger(__name__)
 HOST = "127.0.0.1"
 
 
+class DevnetSettings(BaseSettings):
+    """`K3S_DAAS_DEVNET_SUBSCRIPTIONS=false` = `devnet start --no-subscriptions`."""
+
+    model_config = SettingsConfigDict(env_prefix="K3S_DAAS_DEVNET_", extra="ignore")
+
+    subscriptions: bool = True
+
+
 @dataclass(frozen=True)
 class DevnetConfig:
-    """What `k3s-daas devnet start` takes (ports 0 = pick a free one)."""
+    """What `k3s-daas devnet start` takes (ports 0 = pick a free one). `subscriptions=False`
+    plays a full node without the subscription service: SubscribeCheckpoints is UNIMPLEMENTED."""
 
     data_dir: Path
     port: int = 9000
@@ -54,6 +64,7 @@ class DevnetConfig:
     epoch_seconds: float = 60.0
     #: Stop where `sui client publish` stops: PCRs stay empty until `chain update-pcrs`.
     publish_only: bool = False
+    subscriptions: bool = True
 
 
 class _QuietUvicorn(uvicorn.Server):
@@ -136,10 +147,17 @@ async def _serve(
     data_dir = config.data_dir
     info = ensure_genesis(data_dir, ledger)
     node = DevnetNode(ledger, Executor(package_ids(), _attestation_root(info, data_dir)))
-    grpc_server = Server(all_services(node))
+    grpc_server = Server(all_services(node, subscriptions=config.subscriptions))
     await grpc_server.start(sock=sockets[0])
     app = create_app(node)
-    http = _QuietUvicorn(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    http = _QuietUvicorn(
+        uvicorn.Config(
+            app,
+            log_config=None,  # its records reach our root handler: one format (k3s_daas.log)
+            lifespan="off",
+            access_log=False,
+        )
+    )
     http_task = asyncio.create_task(http.serve(sockets=[sockets[1]]))
     try:
         while not http.started:
@@ -162,6 +180,7 @@ async def _serve(
             faucet=deployment.faucet_url,
             chain_id=info.chain_id,
             epoch=ledger.epoch(),
+            subscriptions=config.subscriptions,
         )
         if on_ready is not None:
             on_ready(deployment)

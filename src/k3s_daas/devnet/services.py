@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import grpclib.const
 from grpclib import GRPCError
@@ -20,10 +20,18 @@ from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
 from k3s_daas import __version__
 from k3s_daas.devnet.convert import parse_address, to_transaction_data
-from k3s_daas.devnet.errors import BadRequest, InvalidTransaction, NotFound
+from k3s_daas.devnet.errors import BadRequest, NotFound, rpc_error
+from k3s_daas.devnet.execute import (
+    CHECKPOINT_WAIT,
+    checkpoint_wait,
+    render_execution,
+    signatures_of,
+)
+from k3s_daas.devnet.execute import DEFAULT_MASK as EXECUTE_DEFAULT_MASK
 from k3s_daas.devnet.ids import CHAIN_NAME, PACKAGE_ID, PROTOCOL_VERSION, SERVER_NAME
 from k3s_daas.devnet.ledger import EventRow
 from k3s_daas.devnet.node import DevnetNode
+from k3s_daas.devnet.owned import list_owned_page
 from k3s_daas.devnet.package import FUNCTIONS
 from k3s_daas.devnet.render import (
     ObjectRenderer,
@@ -39,6 +47,7 @@ from k3s_daas.devnet.render import (
 )
 from k3s_daas.devnet.routes import STUBS, Route, stub_routes
 from k3s_daas.devnet.signatures import FRAMEWORK_FUNCTIONS, function_descriptor
+from k3s_daas.devnet.user_signatures import SchemeUnimplemented, verify_signature
 from k3s_daas.log import get_logger
 from k3s_daas.seal.encoding import uleb128
 from k3s_daas.seal.errors import K3sDaasError
@@ -58,24 +67,9 @@ CHECKPOINT_DEFAULT_MASK = ["sequence_number", "digest"]
 MAX_BATCH = 1000
 DEFAULT_PAGE = 50
 MAX_PAGE = 1000
-_PAGE_PREFIX = b"k3s-daas/owned/v1:"
 _TABLE_PREFIX = b"k3s-daas/table/v1:"
 _TYPE_RE = re.compile(r"^0x[0-9a-f]{64}::[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*(<.+>)?)?$")
 _DIGEST_RE = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
-
-#: Executor rejection reasons that are not INVALID_ARGUMENT.
-_TX_STATUS = {"stale_object": Status.FAILED_PRECONDITION, "object_not_found": Status.NOT_FOUND}
-
-
-def grpc_status_for(exc: K3sDaasError) -> Status:
-    """One place mapping the product's errors to gRPC status codes."""
-    if isinstance(exc, NotFound):
-        return Status.NOT_FOUND
-    if isinstance(exc, BadRequest):
-        return Status.INVALID_ARGUMENT
-    if isinstance(exc, InvalidTransaction):
-        return _TX_STATUS.get(exc.reason, Status.INVALID_ARGUMENT)
-    return Status.FAILED_PRECONDITION
 
 
 def _type(text: str, what: str) -> str:
@@ -98,6 +92,8 @@ class _Service:
     """Base: builds `__mapping__` from the pysui stub, wraps handlers with error mapping."""
 
     NAME = ""
+    #: Methods called as `impl(request, metadata)` returning (response, response metadata).
+    WITH_METADATA: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, node: DevnetNode, renderer: ObjectRenderer) -> None:
         self.node = node
@@ -123,15 +119,21 @@ class _Service:
             request = await stream.recv_message()
             if impl is None:
                 raise GRPCError(Status.UNIMPLEMENTED, f"{route.path} is not served by the devnet")
+            headers: dict[str, str] | None = None
             try:
-                response = await impl(request)
+                if route.method in self.WITH_METADATA:
+                    response, headers = await impl(request, stream.metadata)
+                else:
+                    response = await impl(request)
             except K3sDaasError as exc:
-                raise GRPCError(grpc_status_for(exc), f"{exc.reason}: {exc.message}") from None
+                raise GRPCError(*rpc_error(exc)) from None
             except GRPCError:
                 raise
             except Exception:
                 log.exception("rpc failed", route=route.path)
                 raise GRPCError(Status.INTERNAL, "internal error") from None
+            if headers:
+                await stream.send_initial_metadata(metadata=headers)
             await stream.send_message(response)
 
         return handle
@@ -144,7 +146,7 @@ class _Service:
             try:
                 await impl(request, stream)
             except K3sDaasError as exc:
-                raise GRPCError(grpc_status_for(exc), f"{exc.reason}: {exc.message}") from None
+                raise GRPCError(*rpc_error(exc)) from None
             except GRPCError:
                 raise
             except Exception:
@@ -178,8 +180,8 @@ class LedgerService(_Service):
         oid = parse_address(object_id, "object_id")
         row = self.ledger.object_row(oid, version)
         if row is None:
-            at = f" at version {version}" if version is not None else ""
-            raise NotFound(f"object {oid}{at} not found")
+            at = f" with version {version}" if version is not None else ""
+            raise NotFound(f"Object {oid}{at} not found")
         return row
 
     async def get_object(self, request: v2.GetObjectRequest) -> v2.GetObjectResponse:
@@ -199,9 +201,9 @@ class LedgerService(_Service):
                 row = self._object(item.object_id, item.version)
                 results.append(v2.GetObjectResult(object=self.objects.render(row, tree)))
             except (BadRequest, NotFound) as exc:
-                code = grpc_status_for(exc).value
+                status, message = rpc_error(exc)
                 results.append(
-                    v2.GetObjectResult(error=grpc_rpc.Status(code=code, message=exc.message))
+                    v2.GetObjectResult(error=grpc_rpc.Status(code=status.value, message=message))
                 )
         return v2.BatchGetObjectsResponse(objects=results)
 
@@ -210,7 +212,7 @@ class LedgerService(_Service):
         digest = _digest(request.digest, "digest")
         tx = self.ledger.transaction(digest)
         if tx is None:
-            raise NotFound(f"transaction {digest} not found")
+            raise NotFound(f"Transaction {digest} not found")
         return v2.GetTransactionResponse(
             transaction=render_transaction(tx, self.ledger, self.objects, tree)
         )
@@ -237,7 +239,7 @@ class LedgerService(_Service):
         number = self.ledger.epoch() if request.epoch is None else request.epoch
         info = self.ledger.epoch_info(number)
         if info is None:
-            raise NotFound(f"epoch {number} not found")
+            raise NotFound(f"Epoch {number} not found")
         following = self.ledger.epoch_info(number + 1)
         epoch = v2.Epoch(
             epoch=info.epoch,
@@ -263,26 +265,9 @@ class StateService(_Service):
     async def list_owned_objects(
         self, request: v2.ListOwnedObjectsRequest
     ) -> v2.ListOwnedObjectsResponse:
-        owner = parse_address(request.owner, "owner")
-        tree = parse_mask(request.read_mask, v2.Object, OBJECT_DEFAULT_MASK)
-        size = request.page_size or DEFAULT_PAGE
-        size = max(1, min(size, MAX_PAGE))  # absurd sizes are clamped, like Sui does
-        after: str | None = None
-        if request.page_token:
-            token = bytes(request.page_token)
-            if not token.startswith(_PAGE_PREFIX):
-                raise BadRequest("page_token was not issued by this server")
-            after = parse_address(
-                token[len(_PAGE_PREFIX) :].decode("ascii", "replace"), "page_token"
-            )
-        object_type = _type(request.object_type, "object_type") if request.object_type else None
-        rows = self.ledger.list_owned(owner, object_type, after, size + 1)
-        more = len(rows) > size
-        rows = rows[:size]
-        return v2.ListOwnedObjectsResponse(
-            objects=[self.objects.render(r, tree) for r in rows],
-            next_page_token=(_PAGE_PREFIX + rows[-1].obj.object_id.encode()) if more else None,
-        )
+        """Sui's rules: full StructTag filter, pages of [1, 1000] objects and ~512 KiB."""
+        objects, token = list_owned_page(request, self.ledger, self.objects)
+        return v2.ListOwnedObjectsResponse(objects=objects, next_page_token=token)
 
     async def list_dynamic_fields(
         self, request: v2.ListDynamicFieldsRequest
@@ -357,28 +342,22 @@ class TransactionExecutionService(_Service):
     """ExecuteTransaction (signed BCS) and SimulateTransaction (structured or BCS)."""
 
     NAME = "TransactionExecutionService"
+    WITH_METADATA = frozenset({"execute_transaction"})
 
     async def execute_transaction(
-        self, request: v2.ExecuteTransactionRequest
-    ) -> v2.ExecuteTransactionResponse:
-        tree = parse_mask(request.read_mask, v2.ExecutedTransaction, ["effects", "digest"])
+        self, request: v2.ExecuteTransactionRequest, metadata: Any
+    ) -> tuple[v2.ExecuteTransactionResponse, dict[str, str]]:
+        """See `devnet.execute`: the mask, the objects and the checkpoint as on Sui."""
+        waited = checkpoint_wait(metadata)
         tx = request.transaction
         if tx is None or tx.bcs is None or not tx.bcs.value:
             raise BadRequest("transaction.bcs is required (signed BCS TransactionData)")
-        signatures: list[bytes] = []
-        for sig in request.signatures:
-            raw = sig.bcs.value if sig.bcs is not None and sig.bcs.value else None
-            if raw is None and sig.simple is not None:
-                raw = b"\x00" + (sig.simple.signature or b"") + (sig.simple.public_key or b"")
-            if not raw:
-                raise BadRequest("every signature needs bcs (serialized Sui signature)")
-            signatures.append(bytes(raw))
-        if not signatures:
-            raise BadRequest("at least one signature is required")
+        signatures = signatures_of(request)
+        tree = parse_mask(request.read_mask, v2.ExecutedTransaction, EXECUTE_DEFAULT_MASK)
         record = await self.node.execute(bytes(tx.bcs.value), signatures)
-        return v2.ExecuteTransactionResponse(
-            transaction=render_transaction(record, self.ledger, self.objects, tree)
-        )
+        executed = render_execution(record, self.ledger, self.objects, tree, waited=waited)
+        response = v2.ExecuteTransactionResponse(transaction=executed)
+        return response, {CHECKPOINT_WAIT: "true"}
 
     async def simulate_transaction(
         self, request: v2.SimulateTransactionRequest
@@ -425,13 +404,20 @@ class TransactionExecutionService(_Service):
 
 
 class SubscriptionService(_Service):
-    """SubscribeCheckpoints: every checkpoint committed after the stream opened, in order."""
+    """SubscribeCheckpoints: every checkpoint committed after the stream opened, in order.
+    `enabled=False` is a full node without the subscription service (UNIMPLEMENTED)."""
 
     NAME = "SubscriptionService"
+
+    def __init__(self, node: DevnetNode, renderer: ObjectRenderer, *, enabled: bool = True) -> None:
+        super().__init__(node, renderer)
+        self.enabled = enabled
 
     async def subscribe_checkpoints(
         self, request: v2.SubscribeCheckpointsRequest, stream: Stream[Any, Any]
     ) -> None:
+        if not self.enabled:  # sui-rpc-api subscription_service.rs: the same code and message
+            raise GRPCError(Status.UNIMPLEMENTED, "subscription service not enabled")
         # Like a node: no mask validation and no default, so with no mask a frame is only `cursor`.
         tree = parse_mask(request.read_mask, v2.Checkpoint, [], validate=False)
         subscriber = self.node.subscribe()
@@ -457,9 +443,18 @@ class SubscriptionService(_Service):
 
 
 class SignatureVerificationService(_Service):
-    """Not served: every RPC answers UNIMPLEMENTED."""
+    """VerifySignature for Ed25519, Secp256k1, Secp256r1 and MultiSig (`user_signatures`);
+    zkLogin and passkey answer UNIMPLEMENTED with a sentence saying why."""
 
     NAME = "SignatureVerificationService"
+
+    async def verify_signature(
+        self, request: v2.VerifySignatureRequest
+    ) -> v2.VerifySignatureResponse:
+        try:
+            return verify_signature(request)
+        except SchemeUnimplemented as exc:
+            raise GRPCError(Status.UNIMPLEMENTED, exc.message) from None
 
 
 class NameService(_Service):
@@ -468,10 +463,13 @@ class NameService(_Service):
     NAME = "NameService"
 
 
-def all_services(node: DevnetNode) -> list[_Service]:
+def all_services(node: DevnetNode, *, subscriptions: bool = True) -> list[_Service]:
+    """Every service; `subscriptions=False` answers SubscribeCheckpoints with UNIMPLEMENTED."""
     renderer = ObjectRenderer()
     return [
         cls(node, renderer)
+        if cls is not SubscriptionService
+        else SubscriptionService(node, renderer, enabled=subscriptions)
         for cls in (
             LedgerService,
             StateService,
@@ -484,4 +482,4 @@ def all_services(node: DevnetNode) -> list[_Service]:
     ]
 
 
-__all__ = ["all_services", "grpc_status_for", "json_value"]
+__all__ = ["all_services", "json_value"]

@@ -4,6 +4,7 @@ ExecCredential v1 whose expirationTimestamp makes kubectl ask again when the tok
 Token files are JSON `{"token": "seal_...", "expires_at": "<RFC 3339>"}` or a bare token line; a
 bare token has no known expiry, so it is given one hour (kubectl re-runs the plugin then, and
 after any 401). A worker-state file is read for its `token` and `token_expires_at` keys only.
+`load` validates a file and records it in the credential cache, which answers the next calls.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from k3s_daas.kube.kubeconfig import EXEC_API_VERSION
+from k3s_daas.kube import credential_cache
+from k3s_daas.kube.credential_cache import MAX_FILE, SourceKind, exec_credential_object
 from k3s_daas.kube.types import CredentialFileError
 from k3s_daas.seal import TokenFormatError, parse_token
 
 BARE_TOKEN_LIFETIME: Final = timedelta(hours=1)
-MAX_FILE: Final = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,11 @@ def _checked(value: Any, path: Path) -> str:
 
 def read_token_file(path: Path, now: datetime | None = None) -> Credential:
     """JSON {"token", "expires_at"} or a bare token line."""
-    text = _read(path).strip()
+    return _token_file(_read(path), path, now)
+
+
+def _token_file(text: str, path: Path, now: datetime | None) -> Credential:
+    text = text.strip()
     if text.startswith("{"):
         try:
             data = json.loads(text)
@@ -94,8 +99,12 @@ def read_token_file(path: Path, now: datetime | None = None) -> Credential:
 
 def read_worker_state(path: Path, now: datetime | None = None) -> Credential:
     """Only `token` and `token_expires_at` of the worker agent's state file are read."""
+    return _worker_state(_read(path), path, now)
+
+
+def _worker_state(text: str, path: Path, now: datetime | None) -> Credential:
     try:
-        data = json.loads(_read(path))
+        data = json.loads(text)
     except ValueError as exc:
         raise CredentialFileError(f"{path}: invalid JSON") from exc
     if not isinstance(data, dict):
@@ -112,15 +121,18 @@ def exec_credential(cred: Credential, now: datetime | None = None) -> dict[str, 
     """The ExecCredential v1 object; an already-expired token is an error (fail closed)."""
     if cred.expires_at <= (now or datetime.now(UTC)):
         raise CredentialFileError(
-            f"the token expired at {cred.expires_at.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+            f"the token expired at {cred.expires_at.strftime(credential_cache.TIMESTAMP)}",
             reason="token_expired",
         )
-    return {
-        "apiVersion": EXEC_API_VERSION,
-        "kind": "ExecCredential",
-        "spec": {"interactive": False},
-        "status": {
-            "token": cred.token,
-            "expirationTimestamp": cred.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        },
-    }
+    return exec_credential_object(cred.token, cred.expires_at.strftime(credential_cache.TIMESTAMP))
+
+
+def load(kind: SourceKind, path: Path, *, cache_home: Path | None) -> Credential:
+    """Read and validate `path`; remember the valid pair under `cache_home` (None: no cache)."""
+    text = _read(path)
+    cred = (
+        _token_file(text, path, None) if kind == "token-file" else _worker_state(text, path, None)
+    )
+    if cache_home is not None and cred.expires_at > datetime.now(UTC):
+        credential_cache.remember(cache_home, kind, path, text, cred.expires_at)
+    return cred

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from k3s_daas.kube.credential_cache import EXEC_API_VERSION
 from k3s_daas.kube.types import KubeError
 
-EXEC_API_VERSION: Final = "client.authentication.k8s.io/v1"
 INSTALL_HINT: Final = (
     "k3s-daas is needed to supply the Seal token: pip install k3s-daas "
     "(or point users[].user.exec.command at it)"
@@ -30,6 +30,18 @@ class KubeconfigError(KubeError):
 def k3s_daas_executable() -> str:
     """Absolute path of the `k3s-daas` script installed next to the running interpreter."""
     return str(Path(sys.executable).parent / "k3s-daas")
+
+
+def kubectl_executable() -> str:
+    """How to run kubectl in a printed hint: the one the `kubectl` extra put next to the running
+    interpreter (`.venv/bin/kubectl`, relative when under the current directory), else `kubectl`."""
+    path = Path(sys.executable).parent / "kubectl"
+    if not path.exists():
+        return "kubectl"
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def kubeconfig_dict(

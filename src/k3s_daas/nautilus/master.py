@@ -30,6 +30,7 @@ from k3s_daas.chain import (
     ChainError,
     Deployment,
     FaucetError,
+    FollowSettings,
     K3sDaasPackage,
     MoveAbortError,
     ObjectNotFound,
@@ -154,10 +155,13 @@ class Master:
             cluster=self.cluster,
             enclave_id=self.enclave_id,
             audit=self.audit,
+            signatures=self.client,
         )
         self.watcher = ChainWatcher(
             self.client, self.package.package_id, self.validator, self.registry, self.store,
             self.metrics,
+            FollowSettings(poll_interval=s.watcher_poll_interval,
+                           stream_retry=s.watcher_stream_retry),
         )  # fmt: skip
         context = AppContext(
             settings=s,
@@ -178,7 +182,11 @@ class Master:
                  cluster=self.cluster.mode)  # fmt: skip
 
     def _health(self) -> dict[str, Any]:
-        return {"watcher_checkpoint": self.watcher.cursor.checkpoint, "url": self.url}
+        return {
+            "watcher_checkpoint": self.watcher.cursor.checkpoint,
+            "watcher_mode": self.watcher.mode,
+            "url": self.url,
+        }
 
     # -- enclave on chain -------------------------------------------------------------------
     async def _operator(self) -> SuiKeyPair:
@@ -281,7 +289,7 @@ class Master:
             http="httptools",
             lifespan="off",
             access_log=False,
-            log_level="warning",
+            log_config=None,  # its records reach our root handler: one format (k3s_daas.log)
             timeout_keep_alive=30,
             ssl_certfile=str(self.identity.cert_path),
             ssl_keyfile=str(self.identity.key_path),

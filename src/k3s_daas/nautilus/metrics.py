@@ -53,6 +53,26 @@ class Metrics:
         self.watcher_checkpoint = Gauge(
             "nautilus_watcher_checkpoint", "Last checkpoint the watcher processed", registry=r
         )
+        self.watcher_mode = Gauge(
+            "nautilus_watcher_mode",
+            "How the watcher follows the chain: 1 for the current mode (stream or poll)",
+            ["mode"],
+            registry=r,
+        )
+        self.watcher_filled = Counter(
+            "nautilus_watcher_filled_checkpoints",
+            "Checkpoints read by number because the stream did not deliver them "
+            "(catch_up: committed while not subscribed; gap: the stream skipped them)",
+            ["cause"],
+            registry=r,
+        )
+        self.watcher_restarts = Counter(
+            "nautilus_watcher_restarts",
+            "Watcher restarts by reason (checkpoint_pruned: the node no longer has a checkpoint "
+            "the watcher needs)",
+            ["reason"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from k3s_daas.chain import RemoteVerifier
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.cluster import Cluster
 from k3s_daas.nautilus.enclave import Enclave
@@ -58,6 +59,7 @@ class MasterService:
         enclave_id: str = "",
         audit: AuditSink | None = None,
         clock: Callable[[], float] = time.time,
+        signatures: RemoteVerifier | None = None,
     ) -> None:
         self.validator = validator
         self.registry = registry
@@ -76,6 +78,7 @@ class MasterService:
             skew_seconds=settings.skew_seconds,
             nonce_ttl=settings.nonce_ttl,
             clock=clock,
+            signatures=signatures,
         )
 
     # -- verification -------------------------------------------------------------------------

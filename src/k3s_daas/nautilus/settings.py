@@ -82,6 +82,16 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
         default=None, description="redis://host:port/db: validation cache shared by replicas"
     )
     chain_timeout: float = Field(default=3.0, gt=0)
+    watcher_poll_interval: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="seconds between GetCheckpoint polls at the head, when the node serves no "
+        "checkpoint stream (UNIMPLEMENTED)",
+    )
+    watcher_stream_retry: float = Field(
+        default=60.0, gt=0, description="seconds before a node's missing stream is tried again"
+    )
     max_validate_batch: int = Field(default=100, ge=1, le=1000)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 

@@ -6,11 +6,13 @@ token validates and is a node token; the Sui personal-message signature over
 `seal.protocol.signing_bytes` (which binds this master's enclave key and the token fingerprint)
 is the token owner's; its node_id is the stake's; and its nonce was never seen (replay cache in
 the Store, compare-and-set with a TTL). What passes is a `SignedRequest` the operations take.
+
+The owner's signature may be of any Sui wallet scheme: Ed25519, Secp256k1 and Secp256r1 are
+verified here; MultiSig, zkLogin and passkey by the full node (`chain.verify_owner_signature`).
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
@@ -18,7 +20,13 @@ from typing import Any, Final, Generic, TypeVar
 from pydantic import ValidationError
 from pydantic_core import from_json
 
-from k3s_daas.chain import SignatureError, decode_signature, recover_personal_message_signer
+from k3s_daas.chain import (
+    ChainError,
+    RemoteVerifier,
+    SignatureError,
+    decode_signature,
+    verify_owner_signature,
+)
 from k3s_daas.nautilus.errors import MasterError, TokenRejected, invalid_request
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
 from k3s_daas.nautilus.validator import Validator
@@ -79,8 +87,10 @@ class RequestVerifier:
         skew_seconds: float,
         nonce_ttl: float,
         clock: Callable[[], float],
+        signatures: RemoteVerifier | None = None,
     ) -> None:
         self.validator = validator
+        self.signatures = signatures  # the full node, for MultiSig, zkLogin and passkey
         self.registry = registry
         self.store = store
         self.enclave_public_key = enclave_public_key
@@ -110,12 +120,7 @@ class RequestVerifier:
         # The signature covers the fields exactly as sent (ints stay ints, absent stays absent).
         unsigned = {k: v for k, v in request.fields.items() if k != "signature"}
         signed = signing_bytes(model.kind, self.enclave_public_key, token.fingerprint, unsigned)
-        try:
-            signer = recover_personal_message_signer(signed, decode_signature(body.signature))
-        except SignatureError:
-            raise MasterError(reason=Reason.BAD_SIGNATURE) from None
-        if not hmac.compare_digest(signer, claims.owner):
-            raise MasterError(reason=Reason.SIGNER_MISMATCH)
+        await self._check_owner(signed, body.signature, claims.owner)
         if body.node_id != claims.node_id:
             raise MasterError(f"the stake is for node {claims.node_id!r}, not {body.node_id!r}",
                               reason=Reason.NODE_MISMATCH)  # fmt: skip
@@ -125,6 +130,23 @@ class RequestVerifier:
         if not fresh:
             raise MasterError(reason=Reason.REPLAYED)
         return SignedRequest(claims, body, signed, token.fingerprint)
+
+    async def _check_owner(self, signed: bytes, signature: str, owner: str) -> None:
+        """The token owner signed `signed` (any wallet scheme), or the refusal saying why."""
+        try:
+            await verify_owner_signature(
+                signed, decode_signature(signature), owner, self.signatures
+            )
+        except SignatureError as exc:
+            reason = Reason.parse(exc.reason)
+            if reason not in (Reason.SIGNER_MISMATCH, Reason.UNSUPPORTED_SIGNATURE):
+                reason = Reason.BAD_SIGNATURE
+            message = exc.message if reason is Reason.UNSUPPORTED_SIGNATURE else None
+            raise MasterError(message, reason=reason) from None
+        except ChainError as exc:  # the node could not be asked, or refused the question
+            malformed = exc.reason == "bad_request"  # INVALID_ARGUMENT: a malformed signature
+            reason = Reason.BAD_SIGNATURE if malformed else Reason.CHAIN_UNAVAILABLE
+            raise MasterError(reason=reason) from None
 
     async def _validate(self, token: SealToken) -> Claims:
         try:

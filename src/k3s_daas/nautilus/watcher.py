@@ -13,7 +13,16 @@ import asyncio
 import contextlib
 from typing import Final
 
-from k3s_daas.chain import ChainError, CheckpointSource, EventData, subscribe
+from k3s_daas.chain import (
+    FOLLOW_MODES,
+    ChainError,
+    CheckpointSource,
+    EventData,
+    FillCause,
+    FollowMode,
+    FollowSettings,
+    subscribe,
+)
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
@@ -58,21 +67,39 @@ class ChainWatcher:
         registry: Registry,
         store: KeyValueStore,
         metrics: Metrics,
+        follow: FollowSettings | None = None,
     ) -> None:
         self.client = client
+        self.follow = follow
         self.package_id = package_id
         self.validator = validator
         self.registry = registry
         self.metrics = metrics
         self.cursor = StoreCursor(store)
         self.handled = 0
+        self.mode: FollowMode | None = None
+
+    def on_mode(self, mode: FollowMode) -> None:
+        """`chain.follow` switched between the checkpoint stream and polling."""
+        self.mode = mode
+        for each in FOLLOW_MODES:
+            self.metrics.watcher_mode.labels(each).set(1 if each == mode else 0)
+
+    def on_filled(self, sequence_number: int, cause: FillCause) -> None:
+        """A checkpoint the stream did not deliver was read by number."""
+        del sequence_number
+        self.metrics.watcher_filled.labels(cause).inc()
 
     async def run(self) -> None:
         delay = 0.2
         while True:
             try:
                 async for event in subscribe(
-                    self.client, cursor=self.cursor, package_id=self.package_id
+                    self.client,
+                    cursor=self.cursor,
+                    package_id=self.package_id,
+                    follow=self.follow,
+                    observer=self,
                 ):
                     try:
                         await self.handle(event)
@@ -82,6 +109,7 @@ class ChainWatcher:
                         log.error("event not applied", kind=event.name, error=repr(exc)[:200])
                     delay = 0.2
             except ChainError as exc:
+                self.metrics.watcher_restarts.labels(exc.reason).inc()
                 log.warning("watcher restarting", reason=exc.reason, error=exc.message[:200])
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

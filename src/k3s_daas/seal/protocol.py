@@ -28,6 +28,8 @@ from k3s_daas.seal.encoding import canonical_json
 DOMAIN: Final = b"k3s-daas/v1/"
 MAX_BODY_BYTES: Final = 64 * 1024
 MAX_TOKEN_CHARS: Final = 256
+#: A serialized Sui signature in base64: 97-98 bytes for a key, more for MultiSig and zkLogin.
+MAX_SIGNATURE_CHARS: Final = 8192
 Kind = Literal["register", "heartbeat", "leave"]
 ClusterMode = Literal["standalone", "k3s"]
 #: Where each signed request is sent (the master's routes and the worker's client).
@@ -119,6 +121,11 @@ class Reason(StrEnum):
         401,
         "the signature does not verify over this request for this master",
     )
+    UNSUPPORTED_SIGNATURE = (
+        "unsupported_signature",
+        401,
+        "the chain's full node cannot verify this signature scheme",
+    )
     SIGNER_MISMATCH = "signer_mismatch", 403, "the request is not signed by the token's owner"
     NODE_MISMATCH = "node_mismatch", 403, "the stake is for another node"
     REPLAYED = "replayed", 409, "this nonce was already used"
@@ -192,7 +199,9 @@ class SignedBody(BaseModel):
     node_id: str = Field(min_length=1, max_length=63)
     timestamp: int = Field(ge=0, description="Unix time in milliseconds")
     nonce: str = Field(description="32-64 lower-case hex digits, fresh per request")
-    signature: str = Field(max_length=200, description="base64 Sui signature (97 bytes)")
+    signature: str = Field(
+        max_length=MAX_SIGNATURE_CHARS, description="base64 serialized Sui signature (any scheme)"
+    )
 
     @field_validator("node_id")
     @classmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import Final
 
 import base58
@@ -69,3 +70,112 @@ def derive_object_id(tx_digest: str, index: int) -> str:
 def derive_dynamic_field_id(parent: str, name: bytes) -> str:
     """Id of a table entry (dynamic field) under `parent`, as the devnet derives it."""
     return "0x" + blake2b256(bytes.fromhex(normalize_address(parent)[2:]) + name).hex()
+
+
+# -- Move type tags -------------------------------------------------------------------------------
+#: Primitive Move types a type parameter may name.
+PRIMITIVE_TYPES: Final = frozenset(
+    {"bool", "u8", "u16", "u32", "u64", "u128", "u256", "address", "signer"}
+)
+_TYPE_WORD = re.compile(r"\s*(0x[0-9a-fA-F]+|[A-Za-z_][A-Za-z0-9_]*|::|<|>|,)")
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*|_[A-Za-z0-9_]+")
+MAX_TYPE_TEXT = 1024
+
+
+@dataclass(frozen=True)
+class StructTag:
+    """A parsed Move struct type `address::module::Name<params>`, as Sui's `StructTag`.
+
+    `type_params` holds canonical type strings. A tag without params, used as a filter, matches
+    every instantiation (Sui's ListOwnedObjects rule); with params it matches exactly."""
+
+    address: str
+    module: str
+    name: str
+    type_params: tuple[str, ...] = ()
+
+    @property
+    def base(self) -> str:
+        return f"{self.address}::{self.module}::{self.name}"
+
+    def __str__(self) -> str:
+        params = f"<{', '.join(self.type_params)}>" if self.type_params else ""
+        return self.base + params
+
+    def matches(self, other: StructTag) -> bool:
+        """Whether `other` (an object's type) passes this tag used as a filter."""
+        return self.base == other.base and (
+            not self.type_params or self.type_params == other.type_params
+        )
+
+
+class _TypeParser:
+    def __init__(self, text: str) -> None:
+        self.words: list[str] = []
+        pos = 0
+        stripped = text.rstrip()
+        while pos < len(stripped):
+            match = _TYPE_WORD.match(stripped, pos)
+            if match is None:
+                raise ValueError(f"unexpected character at {pos}")
+            self.words.append(match.group(1))
+            pos = match.end()
+        self.pos = 0
+
+    def peek(self) -> str | None:
+        return self.words[self.pos] if self.pos < len(self.words) else None
+
+    def take(self, expected: str | None = None) -> str:
+        word = self.peek()
+        if word is None or (expected is not None and word != expected):
+            raise ValueError(f"expected {expected or 'more'}, found {word or 'the end'}")
+        self.pos += 1
+        return word
+
+    def identifier(self) -> str:
+        word = self.take()
+        if not _IDENTIFIER.fullmatch(word):
+            raise ValueError(f"not an identifier: {word[:40]}")
+        return word
+
+    def type_tag(self, depth: int) -> str:
+        if depth > 8:
+            raise ValueError("type nested too deeply")
+        word = self.peek()
+        if word == "vector":
+            self.take()
+            self.take("<")
+            inner = self.type_tag(depth + 1)
+            self.take(">")
+            return f"vector<{inner}>"
+        if word in PRIMITIVE_TYPES:
+            return self.take()
+        return str(self.struct_tag(depth))
+
+    def struct_tag(self, depth: int) -> StructTag:
+        address = normalize_address(self.take())
+        self.take("::")
+        module = self.identifier()
+        self.take("::")
+        name = self.identifier()
+        params: list[str] = []
+        if self.peek() == "<":
+            self.take()
+            params.append(self.type_tag(depth + 1))
+            while self.peek() == ",":
+                self.take()
+                params.append(self.type_tag(depth + 1))
+            self.take(">")
+        return StructTag(address, module, name, tuple(params))
+
+
+def parse_struct_tag(text: str) -> StructTag:
+    """A full struct type (`0x2::coin::Coin<0x2::sui::SUI>`); ValueError for anything else,
+    including a bare module or address (no prefix matching, as on Sui)."""
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_TYPE_TEXT:
+        raise ValueError("not a Move struct type")
+    parser = _TypeParser(text)
+    tag = parser.struct_tag(0)
+    if parser.peek() is not None:
+        raise ValueError(f"unexpected {parser.peek()!s:.40} after the type")
+    return tag

@@ -13,7 +13,8 @@ from typing import Any
 from cryptography import x509
 from pysui.sui.sui_bcs import bcs
 
-from k3s_daas.chain import SignatureError, transaction_digest, verify_transaction_signature
+from k3s_daas.chain import SignatureError, transaction_digest
+from k3s_daas.chain.keys import transaction_intent_digest
 from k3s_daas.devnet.effects import (
     ExecutedTransaction,
     ExecutionStatus,
@@ -31,6 +32,7 @@ from k3s_daas.devnet.framework import attestation_verifier
 from k3s_daas.devnet.objects import LedgerView, SharedOwner
 from k3s_daas.devnet.package import PackageIds, native_functions, struct_types
 from k3s_daas.devnet.package.runtime import MoveAbort, coin_value, set_coin_value
+from k3s_daas.devnet.user_signatures import SchemeUnimplemented, authenticate
 from k3s_daas.seal.sui import COIN_SUI_TYPE, normalize_address
 
 MAX_COMMANDS = 1_024
@@ -58,13 +60,14 @@ class Executor:
         if not signatures:
             raise InvalidTransaction("no signature", reason="bad_signature")
         signers = set()
-        for sig in signatures:
+        digest = transaction_intent_digest(tx_bytes)
+        for sig in signatures:  # any scheme a full node takes (zkLogin/passkey: said plainly)
             try:
-                signers.add(verify_transaction_signature(tx_bytes, sig))
-            except SignatureError as exc:
+                signers.add(authenticate(digest, sig))
+            except (SignatureError, SchemeUnimplemented) as exc:
                 raise InvalidTransaction(
-                    f"signature: {exc.message}", reason="bad_signature"
-                ) from exc
+                    f"Invalid user signature: {exc.message}", reason="bad_signature"
+                ) from None
         if signers != {sender}:
             raise InvalidTransaction("the signer is not the sender", reason="signer_not_sender")
         return self.run(data, tx_bytes, list(signatures), view)

@@ -62,12 +62,25 @@ def owned_input(tx: WorkingSet, ref: Any, what: str) -> StoredObject:
         raise InvalidTransaction(
             f"{what} {object_id} is shared: pass it as a shared object", reason="bad_argument"
         )
-    if int(ref.SequenceNumber) != obj.version:
+    check_version(object_id, int(ref.SequenceNumber), ref.ObjectDigest.to_digest_str(), obj)
+    return obj
+
+
+def check_version(object_id: str, version: int, digest: str, obj: StoredObject) -> None:
+    """An owned reference must name the live version and digest; Sui's UserInputError texts
+    (a client recognises a stale reference by "is not available for consumption")."""
+    if version > obj.version:
         raise InvalidTransaction(
-            f"{what} {object_id} is at version {obj.version}, not {int(ref.SequenceNumber)}",
+            f"Could not find the referenced object {object_id} "
+            f"at version Some(SequenceNumber({version}))",
+            reason="object_not_found",
+        )
+    if version < obj.version or digest != obj.digest():
+        raise InvalidTransaction(
+            f"Object ID {object_id} Version {version:#x} Digest {digest} is not available for "
+            f"consumption, current version: {obj.version:#x}",
             reason="stale_object",
         )
-    return obj
 
 
 def call_arg(tx: WorkingSet, arg: Any, clock_id: str) -> Arg:

@@ -107,7 +107,10 @@ class WorkingSet:
             raise InvalidTransaction(f"object {object_id} is used twice", reason="bad_argument")
         obj = self.view.get_object(object_id)
         if obj is None:
-            raise InvalidTransaction(f"object {object_id} not found", reason="object_not_found")
+            raise InvalidTransaction(
+                f"Could not find the referenced object {object_id} at version None",
+                reason="object_not_found",
+            )
         self.originals[object_id] = obj
         self.objects[object_id] = obj.copy()
         return self.objects[object_id]

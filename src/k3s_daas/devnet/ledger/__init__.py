@@ -6,7 +6,16 @@ from k3s_daas.devnet.ledger.records import (
     EpochRecord,
     EventRow,
     ObjectRow,
+    OwnedCursor,
     TxRecord,
 )
 
-__all__ = ["CheckpointRecord", "EpochRecord", "EventRow", "Ledger", "ObjectRow", "TxRecord"]
+__all__ = [
+    "CheckpointRecord",
+    "EpochRecord",
+    "EventRow",
+    "Ledger",
+    "ObjectRow",
+    "OwnedCursor",
+    "TxRecord",
+]

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from k3s_daas.devnet.effects import TableChange
-from k3s_daas.devnet.ledger.records import ObjectRow
+from k3s_daas.devnet.ledger.records import ObjectRow, OwnedCursor
 from k3s_daas.devnet.ledger.store import SqliteStore
 from k3s_daas.devnet.objects import StoredObject, coin_balance, owner_from_json, owner_to_json
 from k3s_daas.seal.encoding import canonical_json
@@ -19,6 +19,15 @@ _LIVE = (
     "SELECT v.* FROM objects o JOIN object_versions v "
     "ON v.object_id = o.object_id AND v.version = o.version "
 )
+
+
+#: Sui's `inverted_balance` as a sort key: objects without a balance first, then coins from the
+#: largest balance down.
+_INVERTED = "COALESCE(-o.balance, -9223372036854775807 - 1)"
+
+
+def _inverted(balance: int | None) -> int:
+    return -(2**63) if balance is None else -balance
 
 
 def _object_from(row: sqlite3.Row) -> ObjectRow:
@@ -53,23 +62,35 @@ class ObjectStore(SqliteStore):
         return None if row is None else _object_from(row)
 
     def list_owned(
-        self, owner: str, object_type: str | None, after: str | None, limit: int
+        self,
+        owner: str,
+        base: str | None,
+        exact: str | None,
+        cursor: OwnedCursor | None,
+        limit: int,
     ) -> list[ObjectRow]:
-        """Live objects owned by `owner`, ordered by id, starting after the id `after`.
+        """Live objects owned by `owner` in Sui's owner-index order (type, inverted balance,
+        object id), from `cursor` on (inclusive).
 
-        `object_type` matches exactly, or as a prefix when it has no type arguments
-        (`0x2::coin::Coin` matches every `Coin<T>`), as Sui's filter does.
+        `exact` (a full type with parameters) matches that type only; else `base`
+        (`0x2::coin::Coin`) matches every instantiation of the struct.
         """
-        sql = _LIVE + "WHERE o.owner_address = ? AND o.object_id > ?"
-        args: list[Any] = [owner, after or ""]
-        if object_type is not None:
-            if "<" in object_type:
-                sql += " AND o.type = ?"
-                args.append(object_type)
-            else:
-                sql += " AND (o.type = ? OR substr(o.type, 1, ?) = ?)"
-                args += [object_type, len(object_type) + 1, object_type + "<"]
-        sql += " ORDER BY o.object_id LIMIT ?"
+        sql = _LIVE + "WHERE o.owner_address = ?"
+        args: list[Any] = [owner]
+        if exact is not None:
+            sql += " AND o.type = ?"
+            args.append(exact)
+        elif base is not None:
+            sql += " AND (o.type = ? OR substr(o.type, 1, ?) = ?)"
+            args += [base, len(base) + 1, base + "<"]
+        if cursor is not None:
+            key = _inverted(cursor.balance)
+            sql += (
+                f" AND (o.type > ? OR (o.type = ? AND {_INVERTED} > ?)"
+                f" OR (o.type = ? AND {_INVERTED} = ? AND o.object_id >= ?))"
+            )
+            args += [cursor.type, cursor.type, key, cursor.type, key, cursor.object_id]
+        sql += f" ORDER BY o.type, {_INVERTED}, o.object_id LIMIT ?"
         args.append(limit)
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()

@@ -19,6 +19,15 @@ class ObjectRow:
 
 
 @dataclass(frozen=True)
+class OwnedCursor:
+    """Where a ListOwnedObjects page resumes: the owner-index key of its first object."""
+
+    type: str
+    balance: int | None
+    object_id: str
+
+
+@dataclass(frozen=True)
 class EventRow:
     """One stored event, positioned by (tx digest, index) and checkpoint."""
 
