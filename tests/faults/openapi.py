@@ -9,8 +9,8 @@ headers and query parameters they read from the request are declared by hand.
 
 from __future__ import annotations
 
-import types
 from typing import Any, Final, cast
+from unittest.mock import MagicMock
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -63,9 +63,9 @@ ACCEPTS: Final = (
 
 def listener_apps() -> dict[str, FastAPI]:
     """The apps of the main listener (webhooks on their own port) and of the mTLS listener,
-    built as the master builds them; their routes are only enumerated, never called."""
-    stub = types.SimpleNamespace(settings=NautilusSettings(), validator=object(), registry=object())
-    ctx = cast(AppContext, stub)
+    built as the master builds them; their routes are only enumerated, never called (so every
+    part of the context but the settings is a stand-in)."""
+    ctx = cast(AppContext, MagicMock(settings=NautilusSettings()))
     return {"main": create_app(ctx, webhooks=False), "webhook": create_webhook_app(ctx)}
 
 

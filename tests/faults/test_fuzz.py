@@ -70,8 +70,10 @@ def webhook_context(master: MasterProcess, tmp: Path) -> ssl.SSLContext:
 )
 def test_fuzz_every_listener(devnet: DevnetProcess, tmp_path: Path, examples: int) -> None:
     webhook_port = free_port()
-    master = MasterProcess(devnet, tmp_path / "master", free_port(),
-                           {"K3S_DAAS_NAUTILUS_WEBHOOK_PORT": str(webhook_port)})  # fmt: skip
+    # rate limiting off: the fuzzer is one client failing on purpose, and its requests must reach
+    # the handlers, not the 429 in front of them (tests/integration/test_nautilus_floods.py)
+    env = {"K3S_DAAS_NAUTILUS_WEBHOOK_PORT": str(webhook_port), "K3S_DAAS_NAUTILUS_RATE_LIMIT": "0"}
+    master = MasterProcess(devnet, tmp_path / "master", free_port(), env)
     master.start()
     try:
         staker = asyncio.run(registered_staker(devnet, master))
