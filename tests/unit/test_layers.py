@@ -11,7 +11,9 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "k3s_daas"
 ROOT = "k3s_daas"
-SHARED = {"log", "settings", "__init__"}  # top-level modules any layer may use
+# Top-level modules any layer may use: logging, process settings, and `retry` (the one jittered
+# backoff: chain, nautilus and worker all retry, and none of them may import another).
+SHARED = {"log", "settings", "retry", "__init__"}
 
 ALLOWED: dict[str, set[str]] = {
     "seal": set(),
