@@ -84,7 +84,7 @@ async def test_a_hung_store_thread_is_a_fast_unavailable_not_a_hang(
     loop = asyncio.get_running_loop()
     try:
         started = loop.time()
-        with pytest.raises(StoreUnavailableError, match="no answer within 0.3s"):
+        with pytest.raises(StoreUnavailableError, match=r"no answer within 0\.3s"):
             await store.put("/hung/a", b"v")
         with pytest.raises(StoreUnavailableError):
             await store.get("/hung/a")  # reads share the stuck thread: bounded too

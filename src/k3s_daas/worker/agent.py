@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import random
 import signal
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,18 @@ EPOCH_ESTIMATE = timedelta(hours=1)  # only used to print an approximate expiry 
 
 
 class WorkerAgent:
-    def __init__(self, config: WorkerConfig) -> None:
+    """One worker's lifecycle; `sleep` and `rng` are injectable so tests drive its timing."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        *,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
         self.config = config
+        self._wait = sleep  # None: wait on the stop event (a SIGTERM ends a wait at once)
+        self._rng = rng
         self.key = config.key()
         self.deployment = config.resolve_deployment()
         self.state = WorkerState.load(config.state_file) or WorkerState(
@@ -164,7 +175,7 @@ class WorkerAgent:
     def _retry(self) -> Retry:
         """Backoff once no master answers: jittered, so workers never retry in lockstep."""
         cap = self.config.max_backoff
-        return Retry(Backoff(min(self.config.heartbeat_interval, cap), cap))
+        return Retry(Backoff(min(self.config.heartbeat_interval, cap), cap), rng=self._rng)
 
     def _answered_by(self, pool: MasterPool) -> MasterClient:
         master = pool.master
@@ -244,8 +255,11 @@ class WorkerAgent:
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep unless asked to stop; True when a stop was requested."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        if self._wait is not None:
+            await self._wait(seconds)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=seconds)
         return self._stop.is_set()
 
     async def _beat(self, pool: MasterPool) -> HeartbeatAnswer | None:
@@ -290,7 +304,7 @@ class WorkerAgent:
                 log.warning("master_unavailable", error=exc.message, retry_in=round(wait, 2))
                 continue
             retry.reset()
-            jitter = interval * self.config.heartbeat_jitter * (2 * random.random() - 1)
+            jitter = interval * self.config.heartbeat_jitter * (2 * self._rng() - 1)
             wait = max(0.05, interval + jitter)
             if answer is None:
                 continue  # registered anew; the next heartbeat makes it ready

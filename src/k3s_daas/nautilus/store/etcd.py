@@ -5,7 +5,7 @@ mod_revision (create_revision == 0 for "must not exist"), TTL is a lease per wri
 etcd watch, and revisions are the cluster's. Client: aetcd 1.0 (asyncio, grpcio). With several
 endpoints the gRPC channel gets a multi-address target (`ipv4:a:p,b:p,...`) and reconnects to
 a live member when the one in use dies (measured: writes resume about 2 s later). Every operation
-has a deadline (`timeout`, 0.8 s by default): a cluster without quorum is a fast
+has a deadline (`timeout`, 0.7 s by default): a cluster without quorum is a fast
 `StoreUnavailableError`, never a hang.
 """
 
@@ -43,7 +43,7 @@ T = TypeVar("T")
 
 #: Seconds one operation may take, retries included: without quorum a request is answered
 #: `503 store_unavailable` within 1 s instead of waiting on etcd's own ~5-7 s request timeout.
-DEFAULT_TIMEOUT: Final = 0.8
+DEFAULT_TIMEOUT: Final = 0.7
 #: Between retries of an idempotent call inside its deadline (jittered).
 RETRY_BACKOFF: Final = Backoff(first=0.05, cap=0.2)
 #: gRPC reconnects within a second once a member is back (its default backoff grows to 120 s,
