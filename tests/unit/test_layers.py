@@ -125,6 +125,15 @@ def test_every_layer_imports_only_what_it_may() -> None:
     assert not violations, "\n".join(violations)
 
 
+def test_shared_modules_import_only_shared_modules() -> None:
+    """Every layer may use them, so they may use no layer (else a layer reaches past its own)."""
+    violations = []
+    for module, imported in sorted(import_graph().items()):
+        if layer_of(module) in SHARED and (bad := {layer_of(m) for m in imported} - SHARED):
+            violations.append(f"{module} imports {sorted(bad)}")
+    assert not violations, "\n".join(violations)
+
+
 def test_every_package_is_classified() -> None:
     packages = {p.name for p in SRC.iterdir() if p.is_dir() and not p.name.startswith("__")}
     assert packages <= set(ALLOWED), packages - set(ALLOWED)

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from k3s_daas.chain import SuiKeyPair
+from k3s_daas.chain import ChainUnavailable, SuiKeyPair
 from k3s_daas.worker.agent import WorkerAgent
 from k3s_daas.worker.attested import AttestedMaster, MasterNotTrusted, MasterUnreachable
 from k3s_daas.worker.config import WorkerConfig
@@ -143,6 +143,15 @@ async def test_a_restarted_master_is_attested_again_and_a_refusal_does_not_fail_
         await pool.call(slashed)
     assert info.value.reason == "stake_slashed" and asked == [A]  # B is not asked
     await pool.close()
+
+
+async def test_a_chain_outage_while_reading_the_enclaves_is_an_outage_not_a_crash() -> None:
+    async def unreadable() -> Trust:
+        raise ChainUnavailable("no chain endpoint answered")
+
+    pool = MasterPool(unreadable, SuiKeyPair.generate(), Timeouts(1, 1, 1), attest=Attestations())
+    with pytest.raises(MasterUnavailable, match="enclaves not readable"):
+        await pool.call(answering(set(), []))
 
 
 def test_timeouts_are_short_next_to_the_heartbeat_interval() -> None:

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from cryptography import x509
 
-from k3s_daas.chain import SuiKeyPair
+from k3s_daas.chain import ChainError, SuiKeyPair
 from k3s_daas.log import get_logger
 from k3s_daas.seal.protocol import Reason
 from k3s_daas.worker.attested import (
@@ -90,8 +90,13 @@ class MasterPool:
         return self._clients.get(self._current) if self._current is not None else None
 
     async def _trusted(self, *, reload: bool = False) -> Trust:
+        """The chain's view (read once, and again on `reload`); a chain outage is an outage."""
         if self._trust is None or reload:
-            self._trust = await self._load_trust()
+            try:
+                self._trust = await self._load_trust()
+            except ChainError as exc:
+                raise MasterUnavailable(f"enclaves not readable from the chain: {exc.message}",
+                                        reason=exc.reason) from exc  # fmt: skip
         return self._trust
 
     def _order(self, urls: Sequence[str]) -> list[str]:
