@@ -53,7 +53,7 @@ class MasterRejected(K3sDaasError):
 
 
 class MasterClient:
-    """One attested master; heartbeats get a shorter timeout than the other requests (the
+    """One attested master; heartbeats and leaves get a shorter timeout than registrations (the
     worker moves on to the next master rather than wait)."""
 
     def __init__(
@@ -98,7 +98,8 @@ class MasterClient:
         return body.model_copy(update={"signature": signature})
 
     async def _call(self, body: SignedBody, token: str, answer: type[AnswerT]) -> AnswerT:
-        limits = self._heartbeat_timeout if body.kind == "heartbeat" else httpx.USE_CLIENT_DEFAULT
+        short = body.kind in ("heartbeat", "leave")  # a leave on SIGTERM must not linger either
+        limits = self._heartbeat_timeout if short else httpx.USE_CLIENT_DEFAULT
         try:
             response = await self.http.post(
                 PATHS[body.kind], json=body.sent(), headers={"X-Seal-Token": token}, timeout=limits
