@@ -73,4 +73,3 @@ def test_kill9_of_a_master_moves_heartbeats_to_the_next_within_one_interval(
               f"(interval {INTERVAL} s)")  # fmt: skip
     finally:
         stop_process(proc)
-
