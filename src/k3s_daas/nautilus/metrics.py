@@ -43,6 +43,11 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.rate_limited = Counter(
+            "nautilus_rate_limited",
+            "Requests answered 429 rate_limited (their client spent its budget of refusals)",
+            registry=r,
+        )
         self.workers = Gauge("nautilus_workers", "Registry size by state", ["state"], registry=r)
         self.revocations = Counter(
             "nautilus_revocations", "Workers revoked by chain events", ["reason"], registry=r
