@@ -1,8 +1,8 @@
 """Real etcd members on free loopback ports: one, or a cluster started together.
 
 `start_etcd_cluster(base, size)` starts `size` members under `base` and waits until all are
-healthy; `EtcdCluster.url` is the product's `etcd://` store URL; `kill(member)` and
-`restart(member)` take one member down and back (same data dir); members are stopped by PID.
+healthy; `EtcdCluster.url` is the product's `etcd://` store URL; members are stopped by PID;
+`kill(member)` and `restart(*members)` take members down and bring them back (quorum faults).
 """
 
 from __future__ import annotations
@@ -72,10 +72,11 @@ class EtcdCluster:
 
     def start(self) -> None:
         for member in self.members:
-            self._launch(member)
+            self._spawn(member)
         wait_for(lambda: all(m.healthy() for m in self.members), timeout=30)
 
-    def _launch(self, member: EtcdMember) -> None:
+    def _spawn(self, member: EtcdMember) -> None:
+        """Start one member's process (a member restarted later finds its data dir)."""
         initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
         log = (self.log_dir / f"{member.name}.log").open("ab")
         self._logs.append(log)
@@ -87,7 +88,7 @@ class EtcdCluster:
             "--listen-peer-urls": member.peer_url,
             "--initial-advertise-peer-urls": member.peer_url,
             "--initial-cluster": initial,
-            "--initial-cluster-state": "new",  # ignored when the data dir holds a member
+            "--initial-cluster-state": "new",
             "--initial-cluster-token": f"t{self.members[0].client_port}",
         }
         member.proc = subprocess.Popen(
@@ -96,11 +97,12 @@ class EtcdCluster:
             stderr=subprocess.STDOUT,
         )
 
-    def restart(self, member: EtcdMember) -> None:
-        """Start a stopped or killed member again on its data dir (it rejoins the cluster);
-        returns at once: it is healthy only once a quorum is up."""
-        assert not member.alive()
-        self._launch(member)
+    def restart(self, *members: EtcdMember) -> None:
+        """Start stopped (or killed) members again and wait until every member is healthy."""
+        for member in members:
+            assert not member.alive(), f"{member.name} is still running"
+            self._spawn(member)
+        wait_for(lambda: all(m.healthy() for m in self.members), timeout=30)
 
     def leader(self) -> EtcdMember:
         """The member that currently leads (asks a live member who the leader is)."""

@@ -3,7 +3,7 @@
 - Leader kill: writes resume on the surviving majority (failover measured from the kill to the
   first acknowledged write started after it); refusals meanwhile are 503, never 500.
 - Quorum loss (a second member killed): registrations and heartbeats are answered 503, each
-  within `QUORUM_BOUND` (not a hang); the admin workers list is answered too.
+  within 1 s (not a hang); the admin workers list is answered (from memory) all the same.
 - Recovery: both members restarted on their data dirs; the same master process (never restarted)
   acknowledges writes again.
 - Nothing acknowledged is lost: the registry read straight from etcd (with the master's data
@@ -27,14 +27,11 @@ import pytest
 from harness.devnet import DevnetProcess
 from harness.etcd import EtcdCluster
 from harness.master import MasterProcess
-from harness.processes import wait_for
 from tests.faults.load import Acks, cancel, drive, mint, stored_records
 
-#: etcd client timeout given to the master (the store URL's `?timeout=`), seconds.
-STORE_TIMEOUT = 2.0
-#: Longest answer while etcd has no quorum: one store timeout for the write, plus the nonce
-#: check's own store call and scheduling slack.
-QUORUM_BOUND = 3 * STORE_TIMEOUT + 2.0
+#: Longest answer while etcd has no quorum: the store's deadline (the store URL's `?timeout=`,
+#: 0.7 s by default) bounds the whole request.
+QUORUM_BOUND = 1.0
 #: From a leader kill to the first acknowledged write: an etcd election (about 1 s at etcd's
 #: default 1,000 ms election timeout) plus a client retry.
 FAILOVER_BOUND = 10.0
@@ -58,9 +55,7 @@ async def test_etcd_leader_kill_and_quorum_loss(
     outage: float,
 ) -> None:
     cluster = etcd_cluster_factory(3)
-    master = master_factory(
-        K3S_DAAS_NAUTILUS_STORE_URL=f"{cluster.all_url}?timeout={STORE_TIMEOUT}"
-    )
+    master = master_factory(K3S_DAAS_NAUTILUS_STORE_URL=cluster.all_url)  # default deadline
     stakers = await mint(devnet, f"e{master.port}", workers)
     acks = Acks()
     failovers: list[float] = []
@@ -77,8 +72,7 @@ async def test_etcd_leader_kill_and_quorum_loss(
             failover = acks.first_ack_after(killed)
             assert failover is not None and failover < FAILOVER_BOUND, acks.statuses(killed)
             failovers.append(failover)
-            cluster.restart(leader)
-            await asyncio.to_thread(wait_for, lambda: all(m.healthy() for m in cluster.members), 30)
+            await asyncio.to_thread(cluster.restart, leader)  # waits until all are healthy
         during_failover = acks.statuses(since=0)
 
         # quorum loss: two of three members down
@@ -94,10 +88,8 @@ async def test_etcd_leader_kill_and_quorum_loss(
         )
         admin_seconds = time.monotonic() - started
 
-        for member in down:
-            cluster.restart(member)
         back = time.monotonic()
-        await asyncio.to_thread(wait_for, lambda: all(m.healthy() for m in cluster.members), 30)
+        await asyncio.to_thread(cluster.restart, *down)
         await asyncio.sleep(2.0)
         recovery = acks.first_ack_after(back)
         await cancel(tasks)
@@ -123,7 +115,7 @@ async def test_etcd_leader_kill_and_quorum_loss(
     assert 500 not in during_failover and 0 not in during_failover, during_failover
     assert without_quorum and set(without_quorum) == {503}, without_quorum
     assert slowest <= QUORUM_BOUND
-    assert admin.status_code in (200, 503) and admin_seconds <= QUORUM_BOUND
+    assert admin.status_code == 200 and admin_seconds <= QUORUM_BOUND, admin.text
     assert recovery is not None and recovery < RECOVERY_BOUND
     assert all(s in (200, 503) for s in acks.statuses())
     assert master.proc.poll() is None
