@@ -1,9 +1,9 @@
 """A value read from the chain at most every `ttl` seconds (the epoch, the pool's minimum stake).
 
-Concurrent refreshes share one read. Past its TTL the last value is still served, for up to
-`staleness` seconds more, while a refresh runs in the background (or after it failed): a hung
-chain never holds a caller that has a recent enough value. With no value, or one older than
-that, callers wait for the read (the validator bounds the wait) and get its failure.
+Concurrent refreshes share one read; past the TTL a caller waits for it (the validator bounds
+the wait). When the chain fails, the last value is served for up to `staleness` seconds past its
+TTL - and once a refresh has failed, without waiting for the next one (which runs in the
+background), so a hung chain holds callers only until its first read times out.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
+
+from k3s_daas.chain import ChainError
 
 T = TypeVar("T")
 
@@ -25,6 +27,7 @@ class Refreshed(Generic[T]):
         self.value: T | None = None
         self.at = float("-inf")
         self._inflight: asyncio.Future[T] | None = None
+        self.failing = False  # the last refresh failed: do not wait for the next one
 
     def set(self, value: T) -> None:
         self.value, self.at = value, self._clock()
@@ -40,9 +43,15 @@ class Refreshed(Generic[T]):
             return self.value
         refresh = self._refresh()
         last = self.usable(staleness)
-        if last is not None:
+        if last is not None and self.failing:
             return last  # the refresh lands in the background
-        return await asyncio.shield(refresh)
+        try:
+            return await asyncio.shield(refresh)
+        except (ChainError, OSError):
+            last = self.usable(staleness)
+            if last is None:
+                raise
+            return last
 
     def _refresh(self) -> asyncio.Future[T]:
         if self._inflight is None:
@@ -52,5 +61,8 @@ class Refreshed(Generic[T]):
 
     def _loaded(self, future: asyncio.Future[T]) -> None:
         self._inflight = None
-        if not future.cancelled() and future.exception() is None:  # retrieved: no warning
+        if future.cancelled():
+            return
+        self.failing = future.exception() is not None  # retrieved: no "never retrieved" noise
+        if not self.failing:
             self.set(future.result())

@@ -116,8 +116,8 @@ class Validator:
         return StakingPoolView.from_object(obj, self.package_id)
 
     async def epoch(self) -> int:
-        """The current epoch, cached `epoch_ttl` seconds (then refreshed in the background; its
-        last value serves up to `staleness` longer)."""
+        """The current epoch, cached `epoch_ttl` seconds; while the chain fails, its last value
+        serves up to `staleness` longer."""
         try:
             return await self._epoch.get(self.settings.staleness)
         except (ChainError, OSError) as exc:
