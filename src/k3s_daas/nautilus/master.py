@@ -294,6 +294,7 @@ class Master:
             http="httptools",
             lifespan="off",
             access_log=False,
+            proxy_headers=False,  # the peer address is the client (rate limits key on it)
             log_config=None,  # its records reach our root handler: one format (k3s_daas.log)
             timeout_keep_alive=30,
             ssl_certfile=str(self.identity.cert_path),
@@ -344,6 +345,7 @@ class Master:
             asyncio.create_task(self.watcher.track_lag()),
             asyncio.create_task(self.lifecycle()),
             asyncio.create_task(self.registry.follow()),
+            asyncio.create_task(self.service.refusals.run()),
         ]
         self.write_info()
         log.info("master serving", url=self.url, webhook_url=self.webhook_url)
@@ -381,6 +383,7 @@ class Master:
                 await self.watcher.cursor.persist()
         self.settings.info_path.unlink(missing_ok=True)
         await self.cluster.close()
+        await self.service.refusals.close()  # the current minute's counts too
         await self.audit.settle()
         await self.validator.shared.close()
         await self.client.close()
