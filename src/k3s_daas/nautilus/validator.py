@@ -345,12 +345,17 @@ class Validator:
             log.warning("chain read failed", error=str(exc)[:200])
             raise TokenRejected(Reason.CHAIN_UNAVAILABLE) from None
 
+    async def _read_object(self, object_id: str) -> ObjectData | None:
+        """One object, read within `chain_timeout`: a read others join ends by then too."""
+        async with asyncio.timeout(self.settings.chain_timeout):
+            return await self.fetcher.get(object_id)
+
     async def _fetch(self, parsed: SealToken) -> Claims:
         if (absent := self.absent.refusal(parsed.object_id)) is not None:
             self.metrics.cache.labels("absent_hit").inc()
             raise TokenRejected(absent)  # whatever the secret: no chain read (nautilus.absent_ids)
         generation = self.absent.generation
-        token_read = self.absent.read(parsed.object_id, self.fetcher.get, self.cache.generation)
+        token_read = self.absent.read(parsed.object_id, self._read_object, self.cache.generation)
         token_obj, min_stake = await asyncio.gather(
             self._chain(token_read), self._chain(self.min_stake())
         )
