@@ -53,6 +53,7 @@ async def test_redis_partition_and_replica_restart_never_accept_a_slashed_token(
             # the pre-slash entry must outlive the restart, as with the defaults (30 s / 60 s)
             "K3S_DAAS_NAUTILUS_CACHE_TTL": "90",
             "K3S_DAAS_NAUTILUS_STALENESS": "120",
+            "K3S_DAAS_NAUTILUS_RATE_LIMIT": "0",  # every refusal answered, none 429
         }
         a, b = master_factory(**env), master_factory(**env)
         client, package = chain(devnet)
