@@ -31,6 +31,7 @@ from k3s_daas.devnet.node import DevnetNode
 from k3s_daas.devnet.operator import run_operator_steps
 from k3s_daas.devnet.publish_record import PUBLISH_JSON, write_publish_record
 from k3s_daas.devnet.services import all_services
+from k3s_daas.devnet.validators import VALIDATOR_SECRET_FILE, ValidatorKeys
 from k3s_daas.log import get_logger
 
 log = get_logger(__name__)
@@ -58,6 +59,8 @@ class DevnetConfig:
     #: Stop where `sui client publish` stops: PCRs stay empty until `chain update-pcrs`.
     publish_only: bool = False
     subscriptions: bool = True
+    #: Validators at genesis (None: 4); a resumed devnet keeps the number it was made with.
+    validators: int | None = None
 
 
 class _QuietUvicorn(uvicorn.Server):
@@ -91,9 +94,10 @@ async def run_devnet(
 ) -> None:
     """Serve until SIGTERM/SIGINT (or cancellation)."""
     data_dir = config.data_dir
-    ledger = Ledger(data_dir / LEDGER_FILE)
+    validators = ValidatorKeys.load_or_create(data_dir / VALIDATOR_SECRET_FILE)
+    ledger = Ledger(data_dir / LEDGER_FILE, validators)
     try:
-        info = ensure_genesis(data_dir, ledger)
+        info = ensure_genesis(data_dir, ledger, validators, config.validators)
         node = DevnetNode(ledger, Executor(package_ids(), _attestation_root(info, data_dir)))
         grpc_server = Server(all_services(node, subscriptions=config.subscriptions))
         await grpc_server.start(HOST, config.port)
@@ -129,6 +133,7 @@ async def run_devnet(
             faucet=deployment.faucet_url,
             chain_id=info.chain_id,
             epoch=ledger.epoch(),
+            validators=len(info.committee.validators),
             subscriptions=config.subscriptions,
         )
         if on_ready is not None:
