@@ -34,6 +34,7 @@ from k3s_daas.chain.verifier import (
     verify_events,
     verify_object,
 )
+from k3s_daas.devnet.datadir import claim
 from k3s_daas.devnet.effects import ExecutionStatus, GasCost
 from k3s_daas.devnet.effects import TransactionEffects as DevnetEffects
 from k3s_daas.devnet.errors import BadRequest, LedgerError
@@ -361,3 +362,26 @@ async def test_system_transactions_are_transaction_data(devnet: Devnet) -> None:
         assert (raw_tag, data_tag, obj.version, obj.contents) == (0, 0, 1, row.bcs)
         assert Object.decode(row.object_bcs).owner == owner
         assert row.obj.previous_transaction == genesis.digest
+
+
+def test_a_claimed_data_dir_gets_its_validators_with_the_ledger(tmp_path: Path) -> None:
+    data = tmp_path / "devnet"
+    held = claim(data, validators=3)  # genesis in a staging directory, renamed into place
+    try:
+        secret = data / VALIDATOR_SECRET_FILE
+        assert secret.stat().st_mode & 0o777 == 0o600
+        keys = ValidatorKeys.load(secret)
+        ledger = Ledger(data / "ledger.sqlite3")
+        try:
+            genesis = ledger.epoch_info(0)
+            assert genesis is not None
+            assert len(genesis.committee.validators) == 3
+            assert keys.holds(genesis.committee)
+        finally:
+            ledger.close()
+        held.served = True
+    finally:
+        held.release()
+    secret.unlink()
+    with pytest.raises(LedgerError, match="is missing"):
+        ValidatorKeys.load(secret)

@@ -105,16 +105,23 @@ class ValidatorKeys:
         return "ValidatorKeys(<secret>)"
 
     @classmethod
+    def load(cls, path: Path) -> ValidatorKeys:
+        """Read `path` (hex, must be 0600): the secret of an existing devnet."""
+        if not path.exists():
+            raise LedgerError(f"{path} is missing: this devnet's validators cannot sign")
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise LedgerError(f"{path} has mode {mode:04o}; run: chmod 600 {path}")
+        try:
+            return cls(bytes.fromhex(path.read_text(encoding="ascii").strip()))
+        except ValueError:
+            raise LedgerError(f"{path} does not hold a hex validator secret") from None
+
+    @classmethod
     def load_or_create(cls, path: Path) -> ValidatorKeys:
-        """Read `path` (hex, must be 0600), or create it with a fresh random secret."""
+        """Read `path`, or create it (0600) with a fresh random secret (genesis)."""
         if path.exists():
-            mode = path.stat().st_mode & 0o777
-            if mode & 0o077:
-                raise LedgerError(f"{path} has mode {mode:04o}; run: chmod 600 {path}")
-            try:
-                return cls(bytes.fromhex(path.read_text(encoding="ascii").strip()))
-            except ValueError:
-                raise LedgerError(f"{path} does not hold a hex validator secret") from None
+            return cls.load(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         secret = secrets.token_bytes(_SECRET_LENGTH)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
