@@ -11,12 +11,19 @@ import typer
 
 from k3s_daas.chain import Deployment, request_gas_sync
 from k3s_daas.cli._common import console, fail, handle_errors, run_async
+from k3s_daas.cli.options import HomeOpt, JsonOpt, option
 from k3s_daas.devnet.ids import DEVNET_JSON
 from k3s_daas.settings import Settings
 
 app = typer.Typer(no_args_is_help=True)
 
-_DATA_HELP = "Devnet data directory (default: <home>/devnet)."
+DataOpt: Any = option(
+    None,
+    "--data",
+    env="DEVNET_DATA",
+    show_default="<home>/devnet",
+    help="Devnet data directory (ledger, devnet.json, keys of the admin and the dev CA).",
+)
 
 
 def _data(data: Path | None) -> Path:
@@ -32,7 +39,8 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str
         response = httpx.request(method, url, json=body, timeout=10.0)
     except httpx.HTTPError as exc:
         fail(
-            f"devnet not reachable at {url}: {exc.__class__.__name__} (is `devnet start` running?)"
+            f"devnet not reachable at {url}: {exc.__class__.__name__}: start it with "
+            "`k3s-daas devnet start` (or pass the --data of the running one)"
         )
     try:
         payload = response.json()
@@ -49,35 +57,52 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str
 @app.command("start")
 @handle_errors
 def start(
-    data: Path | None = typer.Option(None, "--data", help=_DATA_HELP),
-    port: int = typer.Option(9000, "--port", help="gRPC port on 127.0.0.1 (0 = any free port)."),
-    faucet_port: int = typer.Option(9123, "--faucet-port", help="Faucet/admin HTTP port."),
-    epoch_seconds: float = typer.Option(
-        60.0, "--epoch-seconds", min=0.5, help="Advance the epoch every S seconds."
+    data: Path | None = DataOpt,
+    port: int = option(
+        9000, "--port", env="DEVNET_PORT", help="gRPC port on 127.0.0.1 (0 = any free port)."
     ),
-    publish_only: bool = typer.Option(
+    faucet_port: int = option(
+        9123,
+        "--faucet-port",
+        env="DEVNET_FAUCET_PORT",
+        help="Faucet/admin HTTP port on 127.0.0.1 (0 = any free port).",
+    ),
+    epoch_seconds: float = option(
+        60.0,
+        "--epoch-seconds",
+        env="DEVNET_EPOCH_SECONDS",
+        min=0.5,
+        help="Advance the epoch every S seconds.",
+    ),
+    publish_only: bool = option(
         False,
         "--publish-only",
+        env="DEVNET_PUBLISH_ONLY",
         help="Skip the operator's steps: the PCRs stay empty, as after `sui client publish`, "
         "until `k3s-daas chain update-pcrs`.",
     ),
-    subscriptions: bool | None = typer.Option(
-        None,
+    subscriptions: bool = option(
+        True,
         "--subscriptions/--no-subscriptions",
+        env="DEVNET_SUBSCRIPTIONS",
         help="Serve SubscribeCheckpoints; --no-subscriptions answers UNIMPLEMENTED like a full "
-        "node without the subscription service (env K3S_DAAS_DEVNET_SUBSCRIPTIONS=false).",
-        show_default=False,
+        "node without the subscription service.",
     ),
+    as_json: bool = option(
+        False,
+        "--json",
+        env="JSON",
+        help="Print the endpoints and files as one JSON line once serving.",
+    ),
+    home: Path | None = HomeOpt,
 ) -> None:
     """Run the devnet in the foreground (genesis on first start, resume afterwards).
 
     Genesis publishes the package as `sui client publish` would (empty PCRs); then, unless
     --publish-only, the admin pins the simulated enclave's PCRs in a signed `update_pcrs`.
     """
-    from k3s_daas.devnet.server import DevnetConfig, DevnetSettings, run_devnet  # heavy
+    from k3s_daas.devnet.server import DevnetConfig, run_devnet  # heavy
 
-    if subscriptions is None:
-        subscriptions = DevnetSettings().subscriptions
     config = DevnetConfig(
         _data(data),
         port,
@@ -88,6 +113,17 @@ def start(
     )
 
     def ready(deployment: Deployment) -> None:
+        if as_json:
+            info = {
+                "grpc": str(deployment.grpc_endpoints[0]),
+                "faucet": f"{deployment.faucet_url}/v2/gas",
+                "devnet_json": str(config.data_dir / DEVNET_JSON),
+                "publish_json": str(config.data_dir / "publish.json"),
+                "pcrs_pinned": not publish_only,
+                "subscriptions": config.subscriptions,
+            }
+            print(json.dumps(info), flush=True)
+            return
         console.print(f"devnet gRPC   {deployment.grpc_endpoints[0]}", highlight=False)
         console.print(f"faucet        {deployment.faucet_url}/v2/gas", highlight=False)
         console.print(f"devnet.json   {config.data_dir / DEVNET_JSON}", highlight=False)
@@ -104,14 +140,30 @@ def start(
 @handle_errors
 def faucet(
     address: str = typer.Argument(..., help="Recipient Sui address."),
-    amount: int | None = typer.Option(None, "--amount", min=1, help="MIST (bounded)."),
-    data: Path | None = typer.Option(None, "--data", help=_DATA_HELP),
+    amount: int | None = option(
+        None,
+        "--amount",
+        env="DEVNET_FAUCET_AMOUNT",
+        min=1,
+        show_default="the faucet's",
+        help="MIST to send (bounded by the faucet).",
+    ),
+    data: Path | None = DataOpt,
+    as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Send SUI from the devnet faucet."""
     dep = _deployment(data)
     if dep.faucet_url is None:
         fail("the deployment names no faucet")
-    for coin in request_gas_sync(dep.faucet_url, address, amount=amount):
+    coins = request_gas_sync(dep.faucet_url, address, amount=amount)
+    if as_json:
+        sent = [
+            {"object_id": c.object_id, "amount": c.amount, "tx_digest": c.tx_digest} for c in coins
+        ]
+        console.print_json(json.dumps({"recipient": address, "coins": sent}))
+        return
+    for coin in coins:
         console.print(
             f"sent {coin.amount} MIST: coin {coin.object_id} (tx {coin.tx_digest})",
             highlight=False,
@@ -120,18 +172,27 @@ def faucet(
 
 @app.command("epoch")
 @handle_errors
-def epoch(data: Path | None = typer.Option(None, "--data", help=_DATA_HELP)) -> None:
+def epoch(
+    data: Path | None = DataOpt,
+    as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
+) -> None:
     """Advance the devnet epoch now."""
     dep = _deployment(data)
     result = _call("POST", f"{dep.admin_url}/epoch")
+    if as_json:
+        info = {"epoch": result["epoch"], "checkpoint": result["checkpoint"]}
+        console.print_json(json.dumps(info))
+        return
     console.print(f"epoch {result['epoch']} (checkpoint {result['checkpoint']})", highlight=False)
 
 
 @app.command("info")
 @handle_errors
 def info(
-    data: Path | None = typer.Option(None, "--data", help=_DATA_HELP),
-    as_json: bool = typer.Option(False, "--json"),
+    data: Path | None = DataOpt,
+    as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Show chain id, epoch, checkpoint height and the deployment ids."""
     dep = _deployment(data)
