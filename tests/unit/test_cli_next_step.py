@@ -95,3 +95,14 @@ def test_an_env_var_is_an_option_and_the_flag_wins(tmp_path: Path) -> None:
         "keys", "new", "-o", str(other), "--json", env={"K3S_DAAS_KEYS_NEW_OUTPUT": str(first)}
     )
     assert json.loads(made.stdout)["path"] == str(other)
+
+
+def test_master_port_in_use_suggests_port_before_touching_the_chain(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        line = one_line(run("nautilus", "start", "--port", port, "--home", str(tmp_path)))
+    assert f"127.0.0.1:{port} is in use" in line
+    assert "pass --port with a free port, or --port 0" in line
+    assert not (tmp_path / "nautilus" / "nautilus.json").exists()

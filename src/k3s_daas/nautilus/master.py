@@ -79,24 +79,22 @@ def read_or_create_secret(path: Path) -> str:
     return token
 
 
-def _bind(host: str, port: int, flag: str) -> socket.socket:
-    """A listening socket on host:port; a port in use is a StartupError naming `flag`."""
+def _free_to_bind(host: str, port: int, flag: str) -> int:
+    """The port, or the one the system picks for 0, after checking it can be bound; a port in
+    use is a StartupError naming `flag` (uvicorn binds it again when serving starts)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise StartupError(
-                f"{host}:{port} is in use (address already in use): pass {flag} with a free "
-                f"port, or {flag} 0 for any free one"
-            ) from exc
-        raise
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartupError(
+                    f"{host}:{port} is in use (address already in use): pass {flag} with a "
+                    f"free port, or {flag} 0 for any free one"
+                ) from exc
+            raise
+        return int(sock.getsockname()[1])
 
 
 class _Server(uvicorn.Server):
@@ -319,29 +317,19 @@ class Master:
         )
         return _Server(config)
 
-    def _listen(self) -> list[socket.socket]:
-        """Bind the ports before anything goes on chain: a port in use fails at once, in one
-        line naming the option; port 0 becomes the free port the system picked."""
+    def _check_ports(self) -> None:
+        """Before anything goes on chain: a port in use fails at once, in one line naming the
+        option, and port 0 becomes a free port (so the URL put on chain names it)."""
         s = self.settings
-        wanted = [(s.port, "--port")]
+        update = {"port": _free_to_bind(s.host, s.port, "--port")}
         if s.webhook_port is not None:
-            wanted.append((s.webhook_port, "K3S_DAAS_NAUTILUS_WEBHOOK_PORT"))
-        sockets: list[socket.socket] = []
-        try:
-            for port, flag in wanted:
-                sockets.append(_bind(s.host, port, flag))
-        except BaseException:
-            for sock in sockets:
-                sock.close()
-            raise
-        bound = [int(sock.getsockname()[1]) for sock in sockets]
-        update = {"port": bound[0]} | ({"webhook_port": bound[1]} if len(bound) > 1 else {})
+            flag = "K3S_DAAS_NAUTILUS_WEBHOOK_PORT"
+            update["webhook_port"] = _free_to_bind(s.host, s.webhook_port, flag)
         self.settings = s.model_copy(update=update)
-        return sockets
 
     @staticmethod
-    async def _serve(server: _Server, sock: socket.socket, what: str) -> asyncio.Task[None]:
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
+    async def _serve(server: _Server, what: str) -> asyncio.Task[None]:
+        serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
             await asyncio.sleep(0.02)
         if serving.done():
@@ -351,13 +339,8 @@ class Master:
 
     async def run(self) -> None:
         """Start, serve HTTPS until SIGTERM/SIGINT, then stop everything."""
-        sockets = self._listen()
-        try:
-            await self.start()
-        except BaseException:
-            for sock in sockets:
-                sock.close()
-            raise
+        self._check_ports()
+        await self.start()
         s = self.settings
         servers = [self._server(self.app, s.port)]
         if self.webhook_app is not None and s.webhook_port is not None:
@@ -376,8 +359,7 @@ class Master:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop)
         serving = [
-            await self._serve(server, sock, f"on {s.host}:{server.config.port}")
-            for server, sock in zip(servers, sockets, strict=True)
+            await self._serve(server, f"on {s.host}:{server.config.port}") for server in servers
         ]
         self._tasks = [
             asyncio.create_task(self.watcher.run()),
