@@ -309,6 +309,7 @@ class Master:
             http="httptools",
             lifespan="off",
             access_log=False,
+            proxy_headers=False,  # the peer address is the client (rate limits key on it)
             log_config=None,  # its records reach our root handler: one format (k3s_daas.log)
             timeout_keep_alive=30,
             ssl_certfile=str(self.identity.cert_path),
@@ -366,6 +367,7 @@ class Master:
             asyncio.create_task(self.watcher.track_lag()),
             asyncio.create_task(self.lifecycle()),
             asyncio.create_task(self.registry.follow()),
+            asyncio.create_task(self.service.refusals.run()),
         ]
         self.write_info()
         log.info("master serving", url=self.url, webhook_url=self.webhook_url)
@@ -392,6 +394,7 @@ class Master:
                 await task
         self.settings.info_path.unlink(missing_ok=True)
         await self.cluster.close()
+        await self.service.refusals.close()  # the current minute's counts too
         await self.audit.settle()
         await self.validator.shared.close()
         await self.client.close()

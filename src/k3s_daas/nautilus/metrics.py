@@ -37,6 +37,11 @@ class Metrics:
         self.registrations = Counter(
             "nautilus_registrations", "Registrations by result", ["result"], registry=r
         )
+        self.rate_limited = Counter(
+            "nautilus_rate_limited",
+            "Requests answered 429 rate_limited (their client spent its budget of refusals)",
+            registry=r,
+        )
         self.workers = Gauge("nautilus_workers", "Registry size by state", ["state"], registry=r)
         self.revocations = Counter(
             "nautilus_revocations", "Workers revoked by chain events", ["reason"], registry=r

@@ -128,6 +128,9 @@ class ChainWatcher:
             )
             log.info("stake event", kind=event.name, stake=stake_id, purged=purged, nodes=revoked)
             return revoked
+        if event.name == "SealTokenCreated":  # a node lagging the chain may have said not_found
+            self.validator.absent.forget(str(fields.get("token_id", "")))
+            return []
         if event.name in ("SealTokenRevoked", "SealTokenRotated"):
             token_id = str(fields.get("token_id", ""))
             purged = self.validator.purge_token(token_id)

@@ -26,6 +26,7 @@ from k3s_daas.seal.protocol import (
     HeartbeatRequest,
     LeaveAnswer,
     LeaveRequest,
+    Reason,
     RegisterAnswer,
     RegisterRequest,
     SignedAnswer,
@@ -97,8 +98,11 @@ class MasterClient:
             ) from exc
         if not isinstance(data, dict):
             raise MasterUnavailable(f"{self.url}: answer is not an object")
-        if response.status_code >= 500:
-            raise MasterUnavailable(f"{self.url}: {response.status_code}")
+        if response.status_code >= 500 or response.status_code == Reason.RATE_LIMITED.status:
+            retry = response.headers.get("retry-after", "")
+            raise MasterUnavailable(f"{self.url}: {response.status_code}" + (
+                f" (retry after {retry[:8]} s)" if retry else ""
+            ))  # fmt: skip
         if response.status_code >= 400:
             raise self._rejected(response.status_code, data)
         self._verify(body, data)
