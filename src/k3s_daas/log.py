@@ -4,8 +4,11 @@ in one stdlib handler whose `ProcessorFormatter` renders both, with the logger's
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
@@ -94,6 +97,23 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     _configured = True
+
+
+@contextlib.contextmanager
+def logs_to_file(path: Path, level: str = "info", *, json: bool | None = None) -> Iterator[None]:
+    """Meanwhile every log line of this process (ours and the libraries') is appended to `path`
+    instead of the terminal, which a live display (`up`'s table) owns; then back to stderr."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        configure_logging(level, json=json, stream=out)
+        last_resort = logging.lastResort  # records of a logger that reaches no handler at all
+        logging.lastResort = logging.StreamHandler(out)
+        logging.lastResort.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.lastResort = last_resort
+            configure_logging(level, json=json)
 
 
 def get_logger(name: str) -> Any:

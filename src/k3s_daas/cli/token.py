@@ -22,12 +22,13 @@ from k3s_daas.cli.options import (
     output_option,
 )
 from k3s_daas.cli.stake import (
+    AMOUNT_FORMS,
     load_deployment,
     load_key,
-    parse_amount,
     print_info,
     with_package,
 )
+from k3s_daas.seal.amounts import format_amount, parse_amount
 from k3s_daas.seal.token import commitment_matches, parse_token, token_fingerprint
 
 app = typer.Typer(no_args_is_help=True)
@@ -102,7 +103,7 @@ def create(
         "--amount",
         env="TOKEN_CREATE_AMOUNT",
         show_default="none: give --stake-id",
-        help="Stake this many MIST and mint in one transaction (with --node-id).",
+        help=f"Stake this much ({AMOUNT_FORMS}) and mint in one transaction (with --node-id).",
     ),
     node_id: str | None = option(
         None,
@@ -136,7 +137,7 @@ def create(
     The secret is drawn here; only its SHA-256 goes on chain.
     """
     if (stake_id is None) == (amount is None):
-        fail("give --stake-id STAKE, or --amount MIST with --node-id NODE")
+        fail("give --stake-id STAKE, or --amount AMOUNT (e.g. 1SUI) with --node-id NODE")
     if amount is not None and (node_id is None or user):
         fail("--amount mints a worker token: give --node-id NODE (user tokens need --stake-id)")
     mist = parse_amount(amount) if amount is not None else 0
@@ -151,7 +152,10 @@ def create(
             return await pkg.create_user_token(signer, stake_id, wanted)
         return await pkg.create_worker_token(signer, stake_id)
 
-    _emit_minted(with_package(dep, action), output, as_json)
+    doing = "minting a Seal token, waiting for finality"
+    if stake_id is None:
+        doing = f"staking {format_amount(mist)} and minting a Seal token, waiting for finality"
+    _emit_minted(with_package(dep, action, doing), output, as_json)
 
 
 @app.command("show")
@@ -197,7 +201,9 @@ def rotate(
     parse_token(text)
     dep = load_deployment(deployment, endpoint)
     signer = load_key(key)
-    _emit_minted(with_package(dep, lambda pkg: pkg.rotate_token(signer, text)), output, as_json)
+    doing = "rotating the token, waiting for finality"
+    minted = with_package(dep, lambda pkg: pkg.rotate_token(signer, text), doing)
+    _emit_minted(minted, output, as_json)
 
 
 @app.command("revoke")
@@ -215,7 +221,9 @@ def revoke(
     object_id = parse_token(text).object_id if text.startswith("seal_") else text
     dep = load_deployment(deployment, endpoint)
     signer = load_key(key)
-    with_package(dep, lambda pkg: pkg.revoke_token(signer, object_id))
+    with_package(
+        dep, lambda pkg: pkg.revoke_token(signer, object_id), "revoking, waiting for finality"
+    )
     print_info({"token_id": object_id, "revoked": True}, as_json)
 
 
