@@ -75,7 +75,10 @@ class WorkerConfig(BaseSettings):
     mode: Literal["standalone", "k3s"] = "standalone"
     k3s_binary: str = "k3s"
     k3s_args: EnvList = Field(default_factory=list)
-    request_timeout: float = Field(default=10.0, gt=0)
+    request_timeout: float = Field(default=10.0, gt=0, description="register, leave, attest")
+    connect_timeout: float = Field(
+        default=2.0, gt=0, description="opening a connection to a master (failover moves on)"
+    )
 
     @field_validator("sui_rpc_endpoint", "nautilus_endpoint", "k3s_args", mode="before")
     @classmethod
