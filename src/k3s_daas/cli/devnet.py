@@ -93,6 +93,15 @@ def start(
         help="Serve SubscribeCheckpoints; --no-subscriptions answers UNIMPLEMENTED like a full "
         "node without the subscription service.",
     ),
+    validators: int | None = option(
+        None,
+        "--validators",
+        env="DEVNET_VALIDATORS",
+        min=1,
+        max=100,
+        show_default="4 at genesis; a resumed devnet keeps its own",
+        help="Validators certifying checkpoints, created at genesis.",
+    ),
     as_json: bool = option(
         False,
         "--json",
@@ -116,6 +125,7 @@ def start(
         epoch_seconds,
         publish_only=publish_only,
         subscriptions=subscriptions,
+        validators=validators,
     )
     with progress(f"starting the devnet in {config.data_dir} ...") as status:
 
