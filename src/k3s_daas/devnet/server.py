@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from cryptography import x509
 from grpclib.server import Server
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +31,7 @@ from k3s_daas.devnet.operator import run_operator_steps
 from k3s_daas.devnet.publish_record import PUBLISH_JSON, write_publish_record
 from k3s_daas.devnet.services import all_services
 from k3s_daas.log import get_logger
+from k3s_daas.serving import HttpLimits, serve_app
 
 log = get_logger(__name__)
 
@@ -58,14 +58,6 @@ class DevnetConfig:
     #: Stop where `sui client publish` stops: PCRs stay empty until `chain update-pcrs`.
     publish_only: bool = False
     subscriptions: bool = True
-
-
-class _QuietUvicorn(uvicorn.Server):
-    """uvicorn without its own signal handlers: the devnet owns SIGTERM/SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def _bound_port(sockets: Any) -> int:
@@ -99,16 +91,7 @@ async def run_devnet(
         await grpc_server.start(HOST, config.port)
         grpc_port = _bound_port(getattr(grpc_server._server, "sockets", ()))
         app = create_app(node)
-        http = _QuietUvicorn(
-            uvicorn.Config(
-                app,
-                host=HOST,
-                port=config.faucet_port,
-                log_config=None,  # its records reach our root handler: one format (k3s_daas.log)
-                lifespan="off",
-                access_log=False,
-            )
-        )
+        http = serve_app(app, HOST, config.faucet_port, HttpLimits())  # the master's limits
         http_task = asyncio.create_task(http.serve())
         while not http.started:
             if http_task.done():

@@ -18,11 +18,8 @@ import os
 import secrets
 import signal
 import ssl
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
-
-import uvicorn
 
 from k3s_daas.attestation import DevCA
 from k3s_daas.chain import (
@@ -55,6 +52,7 @@ from k3s_daas.nautilus.store import BytesStore, open_store
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.nautilus.watcher import ChainWatcher
 from k3s_daas.seal.permissions import Tier
+from k3s_daas.serving import Server, serve_app
 from k3s_daas.settings import Settings
 
 log = get_logger(__name__)
@@ -75,14 +73,6 @@ def read_or_create_secret(path: Path) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(token + "\n")
     return token
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal capture: the master handles SIGTERM/SIGINT itself."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 class Master:
@@ -279,26 +269,15 @@ class Master:
         os.replace(tmp, path)
         return path
 
-    def _server(self, app: Any, port: int, **tls: Any) -> _Server:
+    def _server(self, app: Any, port: int, **tls: Any) -> Server:
+        """One listener with the master's limits (header size, slow clients, bounded shutdown)."""
         s = self.settings
-        config = uvicorn.Config(
-            app,
-            host=s.host,
-            port=port,
-            loop="none",
-            http="httptools",
-            lifespan="off",
-            access_log=False,
-            log_config=None,  # its records reach our root handler: one format (k3s_daas.log)
-            timeout_keep_alive=30,
-            ssl_certfile=str(self.identity.cert_path),
-            ssl_keyfile=str(self.identity.key_path),
-            **tls,
-        )
-        return _Server(config)
+        tls |= {"ssl_certfile": str(self.identity.cert_path),
+                "ssl_keyfile": str(self.identity.key_path)}  # fmt: skip
+        return serve_app(app, s.host, port, s.http_limits, **tls)
 
     @staticmethod
-    async def _serve(server: _Server, what: str) -> asyncio.Task[None]:
+    async def _serve(server: Server, what: str) -> asyncio.Task[None]:
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
             await asyncio.sleep(0.02)
