@@ -128,9 +128,14 @@ class LimitedHttpTools(HttpToolsProtocol):
         return True
 
     def _refuse(self, reason: Reason, message: str) -> None:
-        """Answer `reason` and close, reading (and dropping) what the client still sends."""
+        """Answer `reason` and close, reading (and dropping) what the client still sends; only
+        close when an earlier (pipelined) answer is half written."""
         log.debug("request refused", reason=str(reason), client=self._peer())
         self._refused = True
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started and not cycle.response_complete:
+            self.transport.close()
+            return
         self.transport.write(refusal(reason, message))
         self.flow.resume_reading()
         self._arm(LINGER_SECONDS, self.transport.close)
@@ -173,7 +178,9 @@ class LimitedHttpTools(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._timer = None
-        if self._head_bytes and self._idle():
+        if not self._idle():  # an answer is still being made: judge the next head after it
+            self._arm(self.limits.header_timeout, self._head_timed_out)
+        elif self._head_bytes:
             self._refuse(Reason.REQUEST_TIMEOUT, "the request head did not arrive in time")
         else:  # a connection that never sent anything: close it like an idle keep-alive one
             self.transport.close()
@@ -182,7 +189,7 @@ class LimitedHttpTools(HttpToolsProtocol):
         """The app waits for a body that does not come: answer 408 and let it see a hang-up."""
         self._timer = None
         cycle = self.cycle
-        if cycle is not None and not cycle.response_started:
+        if cycle is not None and not cycle.response_started and not self.pipeline:
             self._refuse(Reason.REQUEST_TIMEOUT, "the request body did not arrive in time")
             cycle.disconnected = True
             cycle.message_event.set()

@@ -293,8 +293,8 @@ def test_a_client_hanging_up_mid_body_is_one_debug_line(setup: Setup) -> None:
 
 # -- shutdown -------------------------------------------------------------------------------------
 def stuck_clients(listener: Listener, requests: int = 400) -> list[socket.socket]:
-    """A client that never completes its body, one that never reads its (large) answers, and one
-    that never finishes its head."""
+    """A client that never completes its body, one that never reads its (large) answers, one
+    that never finishes its head and one that never starts its TLS handshake."""
     faucet = listener.faucet
     unfinished = listener.socket()
     post = "/v2/gas" if faucet else "/api/v1/validate"
@@ -310,12 +310,11 @@ def stuck_clients(listener: Listener, requests: int = 400) -> list[socket.socket
     deaf.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode() * requests)
     slow = listener.socket()
     slow.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
-    return [unfinished, deaf, slow]
+    silent = socket.create_connection(("127.0.0.1", listener.port))
+    return [unfinished, deaf, slow, silent]
 
 
-def sigterm_exit_seconds(proc: Any) -> float:
-    started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
+def exit_seconds(proc: Any, started: float) -> float:
     try:
         proc.wait(timeout=15)
     except Exception:
@@ -329,11 +328,24 @@ def test_sigterm_with_stuck_tls_clients_exits_within_5s(
     master = master_factory()
     listener = Listener("api", master.url, ssl.create_default_context(cafile=master.ca_path))
     clients = stuck_clients(listener)
+    body = json.dumps({"token": "seal_" + "ab" * 64}).encode()
+    in_flight = listener.socket()
+    in_flight.sendall(
+        b"POST /api/v1/validate HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        b"application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:9]
+    )
     time.sleep(1.0)  # the answers pile up unread
     offset = master.log_path.stat().st_size
-    seconds = sigterm_exit_seconds(master.proc)
-    for sock in clients:
+    started = time.monotonic()
+    master.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    in_flight.sendall(body[9:])  # a request in flight at SIGTERM is finished within the grace
+    answer = read_all(in_flight, timeout=5)
+    seconds = exit_seconds(master.proc, started)
+    for sock in [*clients, in_flight]:
         sock.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    assert b"connection: close" in answer.lower() and b'"reason":"not_found"' in answer
     assert seconds < 5, seconds
     assert master.proc.returncode == 0
     lines = log_since(master, offset)
@@ -347,7 +359,9 @@ def test_sigterm_with_stuck_faucet_clients_stops_the_devnet_within_5s(
     devnet = devnet_factory()
     clients = stuck_clients(Listener("faucet", devnet.faucet_url.rstrip("/"), False, faucet=True))
     time.sleep(1.0)
-    seconds = sigterm_exit_seconds(devnet.proc)
+    started = time.monotonic()
+    devnet.proc.send_signal(signal.SIGTERM)
+    seconds = exit_seconds(devnet.proc, started)
     for sock in clients:
         sock.close()
     assert seconds < 5, seconds
