@@ -8,7 +8,7 @@ devnet's faucet): uvicorn over httptools, with limits uvicorn does not have.
   for `send_timeout` is dropped; an idle keep-alive connection closes after `keep_alive`.
 - A client hanging up mid-request is routine: one debug line, no traceback, no 500.
 - Shutdown is bounded: in-flight requests get `shutdown_grace` seconds, then their connections
-  are dropped (the process exits within the grace plus about a second).
+  are dropped and what still runs of them is cancelled (one line each, no traceback).
 Refusals made here have the master's error shape, `{"error": reason, "message": text}`.
 """
 
@@ -223,6 +223,14 @@ class ClientGone(BaseException):
     app handler turns it into a 500 and a traceback: the guard logs one debug line."""
 
 
+def _hung_up(exc: BaseException) -> bool:
+    """`exc` is a ClientGone, or a group holding one (what else failed is its consequence: a
+    middleware's task group may add "No response returned" to it)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_hung_up(inner) for inner in exc.exceptions)
+    return isinstance(exc, ClientGone)
+
+
 class ClientGuard:
     """Pure ASGI middleware, outermost on every listener: a hang-up mid-body ends the request
     with one debug line."""
@@ -248,10 +256,13 @@ class ClientGuard:
         try:
             await self.app(scope, guarded_receive, send)
         except (ClientGone, BaseExceptionGroup) as exc:
-            if isinstance(exc, BaseExceptionGroup) and exc.split(ClientGone)[1] is not None:
+            if not _hung_up(exc):
                 raise
             log.debug("client hung up mid-request", method=scope["method"],
                       path=scope["path"][:100])  # fmt: skip
+        except asyncio.CancelledError:  # only a shutdown cancels a request (after its grace)
+            log.info("request cut short by the shutdown", method=scope["method"],
+                     path=scope["path"][:100])  # fmt: skip
 
 
 class Server(uvicorn.Server):
@@ -300,8 +311,8 @@ def serve_app(app: ASGIApp, host: str, port: int, limits: HttpLimits, **tls: Any
         log_config=None,  # its records reach our root handler: one format (k3s_daas.log)
         proxy_headers=False,  # no proxy in front: the peer address is the client's
         timeout_keep_alive=limits.keep_alive,
-        # Tasks still running this long after the connections were dropped are cancelled.
-        timeout_graceful_shutdown=math.ceil(limits.shutdown_grace + 1),
+        # Request tasks still running right after the connections were dropped are cancelled.
+        timeout_graceful_shutdown=max(1, math.ceil(limits.shutdown_grace)),
         **tls,
     )
     return Server(config, limits)

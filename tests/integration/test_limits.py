@@ -359,9 +359,12 @@ def test_sigterm_with_stuck_faucet_clients_stops_the_devnet_within_5s(
     devnet = devnet_factory()
     clients = stuck_clients(Listener("faucet", devnet.faucet_url.rstrip("/"), False, faucet=True))
     time.sleep(1.0)
+    offset = devnet.log_path.stat().st_size
     started = time.monotonic()
     devnet.proc.send_signal(signal.SIGTERM)
     seconds = exit_seconds(devnet.proc, started)
     for sock in clients:
         sock.close()
     assert seconds < 5, seconds
+    tail = devnet.log_path.read_bytes()[offset:].decode()
+    assert '"level": "error"' not in tail and "Traceback" not in tail, tail[-2000:]

@@ -203,12 +203,29 @@ async def test_a_hang_up_after_the_body_and_other_errors_pass_through() -> None:
         await ClientGuard(broken)(SCOPE, receiver(), discard)
 
     async def grouped(scope: Scope, receive: Receive, send: Send) -> None:
-        raise BaseExceptionGroup("task group", [ClientGone(), ValueError("x")])
+        raise ExceptionGroup("task group", [ValueError("x"), RuntimeError("y")])
 
-    with pytest.raises(BaseExceptionGroup):
+    with pytest.raises(ExceptionGroup):
         await ClientGuard(grouped)(SCOPE, receiver(), discard)
 
-    async def only_gone(scope: Scope, receive: Receive, send: Send) -> None:
-        raise BaseExceptionGroup("task group", [ClientGone()])
+    async def hung_up(scope: Scope, receive: Receive, send: Send) -> None:
+        # what a BaseHTTPMiddleware makes of a hang-up: its own error beside the nested one
+        gone = BaseExceptionGroup("task group", [ClientGone()])
+        raise BaseExceptionGroup("task group", [RuntimeError("No response returned."), gone])
 
-    await ClientGuard(only_gone)(SCOPE, receiver(), discard)
+    await ClientGuard(hung_up)(SCOPE, receiver(), discard)
+
+
+async def test_a_request_cancelled_by_the_shutdown_ends_quietly(debug_log: io.StringIO) -> None:
+    started = asyncio.Event()
+
+    async def stuck(scope: Scope, receive: Receive, send: Send) -> None:
+        started.set()
+        await asyncio.Event().wait()  # e.g. a chain read that hangs
+
+    task = asyncio.create_task(ClientGuard(stuck)(SCOPE, receiver(), discard))
+    await started.wait()
+    task.cancel()
+    await task  # returns: uvicorn logs no "Exception in ASGI application" with a traceback
+    events = [json.loads(line)["event"] for line in debug_log.getvalue().splitlines()]
+    assert events == ["request cut short by the shutdown"]
