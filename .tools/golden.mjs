@@ -14,6 +14,9 @@
 //                           BCS TransactionData, digest, intent digest, the sender's signature
 //   multisigs[]             MultiSig committees of the three schemes: address, BCS public key, and a
 //                           personal message signed by two members, combined (0x03 || BCS MultiSig)
+//   certified.effects[]     TransactionEffects V2 with every ExecutionFailureStatus (and every
+//                           object change, owner and unchanged-consensus kind): name, BCS hex
+//   certified.objects[]     Objects of each MoveObjectType the SDK knows, and a package: BCS hex
 // The PTBs mirror, command by command and input by input, what `chain/package.py` builds: the
 // order of inputs is free in Sui, so it follows the Python order to make the bytes comparable.
 import { createHash } from "node:crypto";
@@ -359,6 +362,112 @@ for (const [weights, threshold, signers] of [
     signature_b64: committee.combinePartialSignatures(partial), // 0x03 || BCS MultiSig
   });
 }
+// -- certified formats: effects and objects, decoded by chain/certified (R2 3/7) -------------------
+const addr = (label) => fixedId(label);
+const location = { module: { address: addr("pkg"), name: "staking" }, function: 3, instruction: 17, functionName: "slash" };
+const u64s = { objectSize: 1, maxObjectSize: 2 };
+const ARGUMENT_ERRORS = [
+  "TypeMismatch", "InvalidBCSBytes", "InvalidUsageOfPureArg", "InvalidArgumentToPrivateEntryFunction",
+  { IndexOutOfBounds: { idx: 4 } }, { SecondaryIndexOutOfBounds: { resultIdx: 5, secondaryIdx: 6 } },
+  { InvalidResultArity: { resultIdx: 7 } }, "InvalidGasCoinUsage", "InvalidValueUsage", "InvalidObjectByValue",
+  "InvalidObjectByMutRef", "SharedObjectOperationNotAllowed", "InvalidArgumentArity", "InvalidTransferObject",
+  "InvalidMakeMoveVecNonObjectArgument", "ArgumentWithoutValue", "CannotMoveBorrowedValue",
+  "CannotWriteToExtendedReference", "InvalidReferenceArgument", "InvalidTxContext",
+];
+const UPGRADE_ERRORS = [
+  { UnableToFetchPackage: { packageId: addr("p1") } }, { NotAPackage: { objectId: addr("p2") } }, "IncompatibleUpgrade",
+  { DigestDoesNotMatch: { digest: fixed("upgrade digest") } }, { UnknownUpgradePolicy: { policy: 9 } },
+  { PackageIDDoesNotMatch: { packageId: addr("p3"), ticketId: addr("p4") } },
+];
+const variant = (v) => (typeof v === "string" ? { [v]: true } : v);
+const FAILURES = [
+  "InsufficientGas", "InvalidGasObject", "InvariantViolation", "FeatureNotYetSupported",
+  { MoveObjectTooBig: u64s }, { MovePackageTooBig: u64s }, { CircularObjectOwnership: { object: addr("o") } },
+  "InsufficientCoinBalance", "CoinBalanceOverflow", "PublishErrorNonZeroAddress", "SuiMoveVerificationError",
+  { MovePrimitiveRuntimeError: location }, { MovePrimitiveRuntimeError: null },
+  { MoveAbort: [location, 7] }, { MoveAbort: [{ ...location, functionName: null }, 2n ** 64n - 1n] },
+  "VMVerificationOrDeserializationError", "VMInvariantViolation", "FunctionNotFound", "ArityMismatch",
+  "TypeArityMismatch", "NonEntryFunctionInvoked",
+  ...ARGUMENT_ERRORS.map((kind) => ({ CommandArgumentError: { argIdx: 1, kind: variant(kind) } })),
+  ...["TypeNotFound", "ConstraintNotSatisfied"].map((kind) => ({ TypeArgumentError: { argumentIdx: 2, kind: variant(kind) } })),
+  { UnusedValueWithoutDrop: { resultIdx: 1, secondaryIdx: 2 } }, { InvalidPublicFunctionReturnType: { idx: 3 } },
+  "InvalidTransferObject", { EffectsTooLarge: { currentSize: 10, maxSize: 9 } },
+  "PublishUpgradeMissingDependency", "PublishUpgradeDependencyDowngrade",
+  ...UPGRADE_ERRORS.map((e) => ({ PackageUpgradeError: { upgradeError: variant(e) } })),
+  { WrittenObjectsTooLarge: { currentSize: 10, maxSize: 9 } }, "CertificateDenied", "SuiMoveVerificationTimedout",
+  "SharedObjectOperationNotAllowed", "InputObjectDeleted",
+  { ExecutionCancelledDueToSharedObjectCongestion: { congested_objects: [addr("c1"), addr("c2")] } },
+  { AddressDeniedForCoin: { address: addr("denied"), coinType: "0x2::sui::SUI" } },
+  { CoinTypeGlobalPause: { coinType: "0xabc::usdc::USDC" } }, "ExecutionCancelledDueToRandomnessUnavailable",
+  { MoveVectorElemTooBig: { valueSize: 1, maxScaledSize: 2 } }, { MoveRawValueTooBig: { valueSize: 3, maxScaledSize: 4 } },
+  "InvalidLinkage", "InsufficientBalanceForWithdraw", { NonExclusiveWriteInputObjectModified: { id: addr("nx") } },
+];
+const digestOf = (label) => fixedDigest(label);
+const owners = [
+  { AddressOwner: addr("alice") }, { ObjectOwner: addr("parent") }, { Shared: { initialSharedVersion: 3 } },
+  { Immutable: true }, { ConsensusAddressOwner: { startVersion: 4, owner: addr("bob") } },
+];
+const changedObjects = [
+  ...owners.map((owner, i) => [addr(`changed ${i}`), {
+    inputState: { Exist: [[i + 1, digestOf(`in ${i}`)], owners[(i + 1) % owners.length]] },
+    outputState: { ObjectWrite: [digestOf(`out ${i}`), owner] },
+    idOperation: { None: true },
+  }]),
+  [addr("created"), { inputState: { NotExist: true }, outputState: { ObjectWrite: [digestOf("new"), owners[0]] }, idOperation: { Created: true } }],
+  [addr("package"), { inputState: { NotExist: true }, outputState: { PackageWrite: [1, digestOf("pkg")] }, idOperation: { Created: true } }],
+  [addr("deleted"), { inputState: { Exist: [[2, digestOf("gone")], owners[0]] }, outputState: { NotExist: true }, idOperation: { Deleted: true } }],
+  ...[{ Integer: 5 }, { IntegerTuple: [6, 7] }, { EventDigest: [[8, digestOf("event")]] }].map((value, i) => [addr(`accumulator ${i}`), {
+    inputState: { NotExist: true },
+    outputState: { AccumulatorWriteV1: { address: { address: addr("holder"), ty: "0x2::balance::Balance<0x2::sui::SUI>" }, operation: i ? { Split: true } : { Merge: true }, value } },
+    idOperation: { None: true },
+  }]),
+];
+const unchanged = [
+  { ReadOnlyRoot: [5, digestOf("root")] }, { MutateConsensusStreamEnded: 6 }, { ReadConsensusStreamEnded: 7 },
+  { Cancelled: 8 }, { PerEpochConfig: true },
+].map((kind, i) => [addr(`unchanged ${i}`), kind]);
+const effectsV2 = (status, full) => bcs.TransactionEffects.serialize({
+  V2: {
+    status,
+    executedEpoch: 5,
+    gasUsed: { computationCost: 1000, storageCost: 2000, storageRebate: 300, nonRefundableStorageFee: 4 },
+    transactionDigest: digestOf("tx"),
+    gasObjectIndex: full ? 0 : null,
+    eventsDigest: full ? digestOf("events") : null,
+    dependencies: full ? [digestOf("dep 1"), digestOf("dep 2")] : [],
+    lamportVersion: 9,
+    changedObjects: full ? changedObjects : changedObjects.slice(0, 1),
+    unchangedConsensusObjects: full ? unchanged : [],
+    auxDataDigest: full ? digestOf("aux") : null,
+  },
+}).toBytes();
+const certifiedEffects = [
+  { name: "success, every change kind", failure: null, bcs_hex: hex(effectsV2({ Success: true }, true)) },
+  ...FAILURES.map((f, i) => {
+    const error = variant(f);
+    return { name: `failure ${i}`, failure: Object.keys(error)[0], bcs_hex: hex(effectsV2({ Failure: { error, command: i % 2 ? i : null } }, false)) };
+  }),
+];
+const moveObject = (type, i) => ({
+  Move: { type, hasPublicTransfer: i % 2 === 0, version: 10 + i, contents: Uint8Array.from([...fixed(`object ${i}`), i, i + 1]) },
+});
+const certifiedObjects = [
+  ["Other(StructTag)", moveObject({ Other: { address: addr("pkg"), module: "staking", name: "StakeRecord", typeParams: [{ u64: true }, { vector: { u8: true } }] } }, 0)],
+  ["GasCoin", moveObject({ GasCoin: true }, 1)],
+  ["StakedSui", moveObject({ StakedSui: true }, 2)],
+  ["Coin(T)", moveObject({ Coin: "0xabc::usdc::USDC" }, 3)],
+  ["Package", {
+    Package: {
+      id: addr("package id"), version: 2,
+      moduleMap: new Map([["staking", Uint8Array.from([1, 2, 3])], ["a", Uint8Array.from([4])], ["nautilus", new Uint8Array()]]),
+      typeOriginTable: [{ moduleName: "staking", datatypeName: "StakeRecord", package: addr("package id") }],
+      linkageTable: new Map([[addr("dep b"), { upgradedId: addr("dep b2"), upgradedVersion: 3 }], [addr("dep a"), { upgradedId: addr("dep a2"), upgradedVersion: 2 }]]),
+    },
+  }],
+].map(([name, data], i) => ({
+  name,
+  bcs_hex: hex(bcs.Object.serialize({ data, owner: owners[i % owners.length], previousTransaction: digestOf("tx"), storageRebate: 100 + i }).toBytes()),
+}));
 
 const out = {
   generator: { package: "@mysten/sui", version: SDK_VERSION, node: process.version },
@@ -367,6 +476,7 @@ const out = {
   fixture,
   transactions,
   multisigs,
+  certified: { effects: certifiedEffects, objects: certifiedObjects },
 };
 const outPath = process.argv[2];
 if (!outPath) {

@@ -11,7 +11,7 @@ import hashlib
 import pytest
 
 from k3s_daas.chain.keys import SignatureError, SuiKeyPair, personal_message_digest
-from k3s_daas.chain.multisig import Committee, Member, MultiSig
+from k3s_daas.chain.multisig import Member, MultiSig, MultiSigCommittee
 
 MESSAGE = b"k3s-daas/v1/register"
 DIGEST = personal_message_digest(MESSAGE)
@@ -22,8 +22,10 @@ def members() -> list[SuiKeyPair]:
     return [SuiKeyPair.generate(s) for s in ("ed25519", "secp256k1", "secp256r1")]
 
 
-def committee_of(members: list[SuiKeyPair], weights: list[int], threshold: int) -> Committee:
-    return Committee.of([(k.sui_public_key, w) for k, w in zip(members, weights, strict=True)],
+def committee_of(
+    members: list[SuiKeyPair], weights: list[int], threshold: int
+) -> MultiSigCommittee:
+    return MultiSigCommittee.of([(k.sui_public_key, w) for k, w in zip(members, weights, strict=True)],
                         threshold)  # fmt: skip
 
 
@@ -74,10 +76,10 @@ def test_invalid_committees_are_refused(members: list[SuiKeyPair]) -> None:
     for bad, threshold in [(keys, 0), (keys, 4), (keys[:1] * 2, 1), ([], 1),
                            ([(members[0].sui_public_key, 0)], 1)]:  # fmt: skip
         with pytest.raises(SignatureError, match="committee"):
-            Committee.of(bad, threshold)
+            MultiSigCommittee.of(bad, threshold)
     eleven = tuple(Member(0, bytes([i]) * 32, 1) for i in range(11))
     with pytest.raises(SignatureError, match="committee"):
-        Committee(eleven, 1).validate()
+        MultiSigCommittee(eleven, 1).validate()
 
 
 def test_malformed_bytes_are_refused(members: list[SuiKeyPair]) -> None:
@@ -93,7 +95,7 @@ def test_malformed_bytes_are_refused(members: list[SuiKeyPair]) -> None:
 def test_zklogin_members_are_left_to_a_full_node(members: list[SuiKeyPair]) -> None:
     """A zkLogin member's signature can only be checked by a node (JWKs, Groth16)."""
     zk = Member(0x05, b"\x05iss-and-seed", 1)
-    committee = Committee((zk, Member(0, members[0].public_key, 1)), 1)
+    committee = MultiSigCommittee((zk, Member(0, members[0].public_key, 1)), 1)
     multisig = MultiSig(((0x05, b"a zklogin authenticator"),), 0b01, committee)
     again = MultiSig.parse(multisig.serialize())
     assert again == multisig

@@ -29,7 +29,7 @@ from k3s_daas.chain.keys import (
     verify_personal_message,
     verify_transaction_signature,
 )
-from k3s_daas.chain.multisig import Committee, MultiSig
+from k3s_daas.chain.multisig import MultiSig, MultiSigCommittee
 from k3s_daas.chain.transactions import decode
 from k3s_daas.seal.permissions import Tier
 from k3s_daas.seal.sui import COIN_SUI_TYPE, blake2b256
@@ -134,7 +134,7 @@ def test_multisig_address_layout_and_signature(golden_vectors: dict[str, Any]) -
     assert len(golden_vectors["multisigs"]) >= 2
     for vector in golden_vectors["multisigs"]:
         members = [product_key(keys[name]) for name in vector["members"]]
-        committee = Committee.of(
+        committee = MultiSigCommittee.of(
             [(k.sui_public_key, w) for k, w in zip(members, vector["weights"], strict=True)],
             vector["threshold"],
         )

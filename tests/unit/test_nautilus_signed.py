@@ -18,8 +18,8 @@ import pytest
 
 from k3s_daas.chain import (
     ChainUnavailable,
-    Committee,
     MultiSig,
+    MultiSigCommittee,
     SignatureError,
     SignatureUnsupported,
     SuiKeyPair,
@@ -234,9 +234,9 @@ async def test_owners_of_ecdsa_wallets_are_verified_locally(world: World, scheme
     assert await world.refusal(world.body("heartbeat", key=other)) == "signer_mismatch"
 
 
-def two_of_three(world: World) -> tuple[Committee, list[SuiKeyPair]]:
+def two_of_three(world: World) -> tuple[MultiSigCommittee, list[SuiKeyPair]]:
     members = [SuiKeyPair.generate(s) for s in ("ed25519", "secp256k1", "secp256r1")]
-    committee = Committee.of([(k.sui_public_key, 1) for k in members], 2)
+    committee = MultiSigCommittee.of([(k.sui_public_key, 1) for k in members], 2)
     world.own(committee.address)
     return committee, members
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from k3s_daas.chain.batch import BatchObserver, ObjectFetcher
+    from k3s_daas.chain.bls import BlsError, BlsPrivateKey
+    from k3s_daas.chain.certified.committee import Committee, CommitteeMember
     from k3s_daas.chain.client import ChainClient
     from k3s_daas.chain.convert import checkpoint_events
     from k3s_daas.chain.deployment import CLOCK_ID, Deployment, DeploymentError
@@ -21,12 +23,14 @@ if TYPE_CHECKING:
     from k3s_daas.chain.errors import (
         ChainError,
         ChainUnavailable,
+        FailedCheck,
         MalformedObject,
         MoveAbortError,
         ObjectNotFound,
         TransactionFailed,
         TransactionOutcomeUnknown,
         TransactionRejected,
+        UnverifiedChainData,
         WrongObjectType,
     )
     from k3s_daas.chain.events import CursorStore, FileCursorStore, MemoryCursorStore, subscribe
@@ -49,7 +53,7 @@ if TYPE_CHECKING:
         verify_personal_message,
         verify_transaction_signature,
     )
-    from k3s_daas.chain.multisig import Committee, MultiSig
+    from k3s_daas.chain.multisig import MultiSig, MultiSigCommittee
     from k3s_daas.chain.operator import PcrPin, check_pcrs, pcr_problem, pin_pcrs, short_hex
     from k3s_daas.chain.package import DEFAULT_GAS_BUDGET, K3sDaasPackage, MintedToken
     from k3s_daas.chain.publish import (
@@ -75,6 +79,16 @@ if TYPE_CHECKING:
         Verdict,
         verify_owner_signature,
     )
+    from k3s_daas.chain.verifier import (
+        CheckpointVerifier,
+        VerifiedCheckpoint,
+        VerifiedEffects,
+        parse_certificate,
+        verify_effects,
+        verify_events,
+        verify_object,
+        with_contents,
+    )
     from k3s_daas.chain.views import (
         EnclaveConfigView,
         EnclaveView,
@@ -87,6 +101,8 @@ if TYPE_CHECKING:
 #: Public name -> the module that defines it.
 _HOMES: dict[str, str] = {
     **dict.fromkeys(["BatchObserver", "ObjectFetcher"], "batch"),
+    **dict.fromkeys(["BlsError", "BlsPrivateKey"], "bls"),
+    **dict.fromkeys(["Committee", "CommitteeMember"], "certified.committee"),
     "ChainClient": "client",
     "checkpoint_events": "convert",
     **dict.fromkeys(["CLOCK_ID", "Deployment", "DeploymentError"], "deployment"),
@@ -95,12 +111,14 @@ _HOMES: dict[str, str] = {
         [
             "ChainError",
             "ChainUnavailable",
+            "FailedCheck",
             "MalformedObject",
             "MoveAbortError",
             "ObjectNotFound",
             "TransactionFailed",
             "TransactionOutcomeUnknown",
             "TransactionRejected",
+            "UnverifiedChainData",
             "WrongObjectType",
         ],
         "errors",
@@ -132,7 +150,7 @@ _HOMES: dict[str, str] = {
         "keys",
     ),
     **dict.fromkeys(["PcrPin", "check_pcrs", "pcr_problem", "pin_pcrs", "short_hex"], "operator"),
-    **dict.fromkeys(["Committee", "MultiSig"], "multisig"),
+    **dict.fromkeys(["MultiSig", "MultiSigCommittee"], "multisig"),
     **dict.fromkeys(["DEFAULT_GAS_BUDGET", "K3sDaasPackage", "MintedToken"], "package"),
     **dict.fromkeys(
         ["PACKAGE_MODULES", "PublishOutputError", "PublishRecord", "parse_publish_output"],
@@ -148,6 +166,19 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(
         ["RemoteVerifier", "SignatureUnsupported", "Verdict", "verify_owner_signature"],
         "verification",
+    ),
+    **dict.fromkeys(
+        [
+            "CheckpointVerifier",
+            "VerifiedCheckpoint",
+            "VerifiedEffects",
+            "parse_certificate",
+            "verify_effects",
+            "verify_events",
+            "verify_object",
+            "with_contents",
+        ],
+        "verifier",
     ),
     **dict.fromkeys(
         [
@@ -170,13 +201,17 @@ __all__ = [
     "SCHEME_NAMES",
     "BalanceReader",
     "BatchObserver",
+    "BlsError",
+    "BlsPrivateKey",
     "ChainClient",
     "ChainError",
     "ChainReader",
     "ChainUnavailable",
     "CheckpointSource",
+    "CheckpointVerifier",
     "CoinSent",
     "Committee",
+    "CommitteeMember",
     "CursorStore",
     "Deployment",
     "DeploymentError",
@@ -185,6 +220,7 @@ __all__ = [
     "Endpoint",
     "EpochInfo",
     "EventData",
+    "FailedCheck",
     "FaucetError",
     "FileCursorStore",
     "FillCause",
@@ -198,6 +234,7 @@ __all__ = [
     "MintedToken",
     "MoveAbortError",
     "MultiSig",
+    "MultiSigCommittee",
     "ObjectChange",
     "ObjectData",
     "ObjectFetcher",
@@ -222,12 +259,16 @@ __all__ = [
     "TransactionOutcomeUnknown",
     "TransactionRejected",
     "TxResult",
+    "UnverifiedChainData",
     "Verdict",
+    "VerifiedCheckpoint",
+    "VerifiedEffects",
     "WrongObjectType",
     "check_pcrs",
     "checkpoint_events",
     "decode_signature",
     "follow_checkpoints",
+    "parse_certificate",
     "parse_publish_output",
     "pcr_problem",
     "pin_pcrs",
@@ -238,9 +279,13 @@ __all__ = [
     "sign",
     "subscribe",
     "transaction_digest",
+    "verify_effects",
+    "verify_events",
+    "verify_object",
     "verify_owner_signature",
     "verify_personal_message",
     "verify_transaction_signature",
+    "with_contents",
 ]
 
 if not TYPE_CHECKING:  # for mypy, the imports above define every name

@@ -6,6 +6,8 @@ the cache's staleness window) from "chain says no" (`MoveAbortError`, `Transacti
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from k3s_daas.seal.constants import ABORT_NAMES
 from k3s_daas.seal.errors import K3sDaasError
 
@@ -120,14 +122,47 @@ class MoveAbortError(TransactionFailed):
         )
 
 
+class FailedCheck(StrEnum):
+    """Which link of the chain of commitments did not hold (`UnverifiedChainData.check`)."""
+
+    MALFORMED = "malformed"  # bytes that do not decode as the Sui type they claim to be
+    UNKNOWN_EPOCH = "unknown_epoch"  # no trusted committee for the summary's epoch
+    WRONG_EPOCH = "wrong_epoch"  # summary, certificate and expected epoch disagree
+    BAD_SIGNERS = "bad_signers"  # empty signer set, or an index outside the committee
+    NO_QUORUM = "no_quorum"  # the signers hold less than 2f+1 of the stake
+    BAD_SIGNATURE = "bad_signature"  # the aggregate signature does not verify
+    WRONG_ANCHOR = "wrong_anchor"  # the first summary is not the pinned checkpoint
+    WRONG_SEQUENCE = "wrong_sequence"  # not the successor of the last verified summary
+    BROKEN_LINK = "broken_link"  # previous_digest (or a known digest) does not match
+    WRONG_COMMITTEE = "wrong_committee"  # a served committee differs from the trusted one
+    BAD_COMMITTEE = "bad_committee"  # an end-of-epoch committee that cannot be used
+    CONTENTS_MISMATCH = "contents_mismatch"  # contents bytes not the summary's content_digest
+    EFFECTS_MISMATCH = "effects_mismatch"  # effects not listed in the verified contents
+    EVENTS_MISMATCH = "events_mismatch"  # events bytes not the effects' events_digest
+    OBJECT_MISMATCH = "object_mismatch"  # object not the version and digest the effects wrote
+
+
+class UnverifiedChainData(ChainError):
+    """What an endpoint sent does not verify against the trusted committee: refuse it and move
+    to the next endpoint. `check` names the link that failed; `reason` stays the wire word."""
+
+    reason = "unverified_chain_data"
+
+    def __init__(self, message: str, *, check: FailedCheck) -> None:
+        super().__init__(f"{check}: {message}")
+        self.check = check
+
+
 __all__ = [
     "ChainError",
     "ChainUnavailable",
+    "FailedCheck",
     "MalformedObject",
     "MoveAbortError",
     "ObjectNotFound",
     "TransactionFailed",
     "TransactionOutcomeUnknown",
     "TransactionRejected",
+    "UnverifiedChainData",
     "WrongObjectType",
 ]

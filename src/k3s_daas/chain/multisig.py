@@ -96,14 +96,14 @@ class Member:
 
 
 @dataclass(frozen=True)
-class Committee:
+class MultiSigCommittee:
     """A MultiSig public key: members with weights and the threshold their signatures must reach."""
 
     members: tuple[Member, ...]
     threshold: int
 
     @classmethod
-    def of(cls, keys: Sequence[tuple[bytes, int]], threshold: int) -> Committee:
+    def of(cls, keys: Sequence[tuple[bytes, int]], threshold: int) -> MultiSigCommittee:
         """From (flag ‖ public key, weight) pairs, e.g. `(key.sui_public_key, 1)`."""
         members = []
         for flagged, weight in keys:
@@ -139,7 +139,7 @@ class Committee:
         return out + self.threshold.to_bytes(2, "little")
 
     @classmethod
-    def read(cls, reader: _Reader) -> Committee:
+    def read(cls, reader: _Reader) -> MultiSigCommittee:
         members = []
         for _ in range(reader.uleb()):
             flag = reader.variant()
@@ -155,7 +155,7 @@ class MultiSig:
 
     signatures: tuple[tuple[int, bytes], ...]
     bitmap: int
-    committee: Committee
+    committee: MultiSigCommittee
 
     @classmethod
     def parse(cls, raw: bytes) -> MultiSig:
@@ -169,12 +169,12 @@ class MultiSig:
             fixed = flag in _KEY_FLAGS
             signatures.append((flag, reader.take(RAW_SIGNATURE_LENGTH if fixed else reader.uleb())))
         bitmap = reader.u16()
-        committee = Committee.read(reader)
+        committee = MultiSigCommittee.read(reader)
         reader.end()
         return cls(tuple(signatures), bitmap, committee)
 
     @classmethod
-    def combine(cls, committee: Committee, signatures: Sequence[bytes]) -> MultiSig:
+    def combine(cls, committee: MultiSigCommittee, signatures: Sequence[bytes]) -> MultiSig:
         """From serialized simple signatures of committee members (any order, one per member)."""
         by_index: dict[int, tuple[int, bytes]] = {}
         for raw in signatures:
@@ -231,4 +231,4 @@ def member_name(flag: int) -> str:
     return _NAMES.get(flag, f"0x{flag:02x}")
 
 
-__all__ = ["MAX_SIGNERS", "Committee", "Member", "MultiSig", "member_name"]
+__all__ = ["MAX_SIGNERS", "Member", "MultiSig", "MultiSigCommittee", "member_name"]

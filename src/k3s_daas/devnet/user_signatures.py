@@ -24,7 +24,7 @@ from k3s_daas.chain.keys import (
     personal_message_digest,
     transaction_intent_digest,
 )
-from k3s_daas.chain.multisig import Committee, Member, MultiSig, member_name
+from k3s_daas.chain.multisig import Member, MultiSig, MultiSigCommittee, member_name
 from k3s_daas.chain.schemes import (
     MULTISIG_FLAG,
     PASSKEY_FLAG,
@@ -116,7 +116,7 @@ def _multisig(proto: v2.MultisigAggregatedSignature) -> bytes:
         if sig.scheme is None or sig.scheme.value in (ZKLOGIN_FLAG, PASSKEY_FLAG):
             raise SchemeUnimplemented(ZKLOGIN_FLAG if sig.scheme is None else sig.scheme.value)
         signatures.append((sig.scheme.value, bytes(sig.signature or b"")))
-    keys = Committee(tuple(members), committee.threshold or 0)
+    keys = MultiSigCommittee(tuple(members), committee.threshold or 0)
     return MultiSig(tuple(signatures), proto.bitmap or 0, keys).serialize()
 
 
