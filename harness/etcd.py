@@ -1,7 +1,8 @@
 """Real etcd members on free loopback ports: one, or a cluster started together.
 
 `start_etcd_cluster(base, size)` starts `size` members under `base` and waits until all are
-healthy; `EtcdCluster.url` is the product's `etcd://` store URL; members are stopped by PID.
+healthy; `EtcdCluster.url` is the product's `etcd://` store URL; members are stopped by PID;
+`kill(member)` and `restart(*members)` take members down and bring them back (quorum faults).
 """
 
 from __future__ import annotations
@@ -70,26 +71,37 @@ class EtcdCluster:
         return "etcd://" + ",".join(f"127.0.0.1:{m.client_port}" for m in self.members)
 
     def start(self) -> None:
-        initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
         for member in self.members:
-            log = (self.log_dir / f"{member.name}.log").open("wb")
-            self._logs.append(log)
-            flags = {
-                "--name": member.name,
-                "--data-dir": str(member.data_dir),
-                "--listen-client-urls": member.client_url,
-                "--advertise-client-urls": member.client_url,
-                "--listen-peer-urls": member.peer_url,
-                "--initial-advertise-peer-urls": member.peer_url,
-                "--initial-cluster": initial,
-                "--initial-cluster-state": "new",
-                "--initial-cluster-token": f"t{self.members[0].client_port}",
-            }
-            member.proc = subprocess.Popen(
-                ["etcd", *(part for pair in flags.items() for part in pair)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            self._spawn(member)
+        wait_for(lambda: all(m.healthy() for m in self.members), timeout=30)
+
+    def _spawn(self, member: EtcdMember) -> None:
+        """Start one member's process (a member restarted later finds its data dir)."""
+        initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+        log = (self.log_dir / f"{member.name}.log").open("ab")
+        self._logs.append(log)
+        flags = {
+            "--name": member.name,
+            "--data-dir": str(member.data_dir),
+            "--listen-client-urls": member.client_url,
+            "--advertise-client-urls": member.client_url,
+            "--listen-peer-urls": member.peer_url,
+            "--initial-advertise-peer-urls": member.peer_url,
+            "--initial-cluster": initial,
+            "--initial-cluster-state": "new",
+            "--initial-cluster-token": f"t{self.members[0].client_port}",
+        }
+        member.proc = subprocess.Popen(
+            ["etcd", *(part for pair in flags.items() for part in pair)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def restart(self, *members: EtcdMember) -> None:
+        """Start stopped (or killed) members again and wait until every member is healthy."""
+        for member in members:
+            assert not member.alive(), f"{member.name} is still running"
+            self._spawn(member)
         wait_for(lambda: all(m.healthy() for m in self.members), timeout=30)
 
     def leader(self) -> EtcdMember:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
+import shutil
+import tempfile
 
 import pytest
+
+# No test reads or writes the user's real home (~/.k3s-daas): every command a test runs, in
+# process or as a child, uses this one unless the test names its own.
+os.environ["K3S_DAAS_HOME"] = tempfile.mkdtemp(prefix="k3s-daas-test-home-")
+atexit.register(shutil.rmtree, os.environ["K3S_DAAS_HOME"], True)
 
 # Each module starts real processes (devnet, master, etcd, redis, kubectl) on loopback ports.
 _FIXTURE_MODULES = [

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
@@ -125,6 +127,23 @@ def _fail_safe(bound: type[Any]) -> type[Any]:
                 return None
 
     return FailSafeLogger
+
+
+@contextlib.contextmanager
+def logs_to_file(path: Path, level: str = "info", *, json: bool | None = None) -> Iterator[None]:
+    """Meanwhile every log line of this process (ours and the libraries') is appended to `path`
+    instead of the terminal, which a live display (`up`'s table) owns; then back to stderr."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        configure_logging(level, json=json, stream=out)
+        last_resort = logging.lastResort  # records of a logger that reaches no handler at all
+        logging.lastResort = _FailSafe(out)
+        logging.lastResort.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.lastResort = last_resort
+            configure_logging(level, json=json)
 
 
 def get_logger(name: str) -> Any:

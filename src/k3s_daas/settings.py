@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,11 +14,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="K3S_DAAS_", extra="ignore")
 
     home: Path = Field(
-        default=Path(".k3s-daas"),
+        default_factory=lambda: Path.home() / ".k3s-daas",
         description="Working directory for devnet data, keys, state and kubeconfig",
     )
     log_level: str = "info"
     log_json: bool | None = None
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
 
     @property
     def devnet_dir(self) -> Path:

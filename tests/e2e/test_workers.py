@@ -92,7 +92,8 @@ def test_failover_to_the_second_master(
         wait_for(lambda: ready(folder) or proc.poll() is not None, timeout=90)
         assert state(folder)["master_url"] == first.url
         first.kill9()
-        # within the backoff bound (max_backoff 2 s) it attests and registers with the second
+        # its next heartbeat goes to the second at once: not registered there (a store of its
+        # own), it registers, and the heartbeat after makes it ready
         wait_for(
             lambda: state(folder).get("master_url") == second.url and ready(folder), timeout=30
         )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -11,7 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.devnet import DevnetProcess
 from harness.master import MasterProcess
+from harness.processes import free_port
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -39,6 +42,19 @@ bodies = st.one_of(
 header_text = st.text(
     alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=300
 ).map(str.strip)  # h11 (the client) refuses surrounding whitespace before it is sent
+
+
+@pytest.fixture(scope="module")
+def master(
+    devnet: DevnetProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MasterProcess]:
+    """Rate limiting off: the fuzzer is one client failing on purpose, and its requests must
+    reach the handlers, not the 429 in front of them."""
+    env = {"K3S_DAAS_NAUTILUS_RATE_LIMIT": "0"}
+    node = MasterProcess(devnet, tmp_path_factory.mktemp("master") / "data", free_port(), env)
+    node.start()
+    yield node
+    node.stop()
 
 
 @pytest.fixture(scope="module")

@@ -382,10 +382,12 @@ def test_cli_stake_token_and_slash(
     key = funded(devnet)
     key.save(home / "keys" / "default.key")
     dep = ["--deployment", str(devnet.data_dir / "devnet.json")]
-    staked = cli("stake", "--amount", "1500", "--node-id", "cli-node", *dep, home=home)
+    staked = cli("stake", "--amount", "1500MIST", "--node-id", "cli-node", *dep, home=home)
     assert staked.returncode == 0, staked.stderr
     info = fields(staked.stdout)
-    assert (info["node_id"], info["amount"], info["status"]) == ("cli-node", "1500", "active")
+    assert (info["node_id"], info["amount"], info["status"]) == (
+        "cli-node", "0.0000015 SUI (1500 MIST)", "active"
+    )  # fmt: skip
     stake_id = info["stake_id"]
     created = cli("token", "create", "--stake-id", stake_id, *dep, home=home)
     assert created.returncode == 0, created.stderr
@@ -408,10 +410,12 @@ def test_cli_stake_token_and_slash(
     assert listed.returncode == 0, listed.stderr
     assert [t["token_id"] for t in json.loads(listed.stdout)] == [parse_token(token).object_id]
     one_call = cli(
-        "token", "create", "--amount", "20000", "--node-id", "cli-node-2", "--json", *dep, home=home
-    )
+        "token", "create", "--amount", "0.00002SUI", "--node-id", "cli-node-2", "--json", *dep,
+        home=home,
+    )  # fmt: skip
     assert one_call.returncode == 0, one_call.stderr
     assert json.loads(one_call.stdout)["tier"] == "premium"
+    assert json.loads(one_call.stdout)["stake_amount"] == 20_000  # JSON keeps MIST
     revoked = cli("token", "revoke", parse_token(new_token).object_id, *dep, home=home)
     assert revoked.returncode == 0, revoked.stderr
     gone = cli("token", "show", parse_token(new_token).object_id, *dep, home=home)
@@ -426,12 +430,12 @@ def test_cli_stake_token_and_slash(
     assert slashed.returncode == 0, slashed.stderr
     assert (fields(slashed.stdout)["status"], fields(slashed.stdout)["balance"]) == (
         "slashed",
-        "500",
+        "0.0000005 SUI (500 MIST)",
     )
     assert (
         fields(slashed.stdout)["withdrawable"],
         fields(slashed.stdout)["withdrawable_from_epoch"],
-    ) == ("500", "0")
+    ) == ("0.0000005 SUI (500 MIST)", "0")
     shown = cli("stake-show", stake_id, "--json", *dep, home=home)
     assert shown.returncode == 0, shown.stderr
     shown_info = json.loads(shown.stdout)
@@ -444,7 +448,7 @@ def test_cli_stake_token_and_slash(
     shown = cli("stake-show", stake_id, *dep, home=home)
     assert (fields(shown.stdout)["status"], fields(shown.stdout)["withdrawable"]) == (
         "slashed",
-        "0",
+        "0 SUI (0 MIST)",
     )
     assert fields(shown.stdout)["withdrawable_now"] == "False"
     one_line_error(cli("withdraw", stake_id, *dep, home=home), "E_NOTHING_TO_WITHDRAW")
@@ -464,9 +468,10 @@ def test_cli_bad_input_is_one_line_and_exit_1(devnet: DevnetProcess, tmp_path: P
     dep = ["--deployment", str(devnet.data_dir / "devnet.json")]
     one_line_error(cli("token", "list", "--owner", "0xZZ", *dep, home=home), "invalid_address")
     one_line_error(
-        cli("stake", "--amount", "12abc", "--node-id", "n", *dep, home=home), "whole number"
+        cli("stake", "--amount", "12abc", "--node-id", "n", *dep, home=home), "unknown unit"
     )
-    one_line_error(cli("stake", "--amount", "1.5", "--user", *dep, home=home), "whole number")
+    one_line_error(cli("stake", "--amount", "1.5", "--user", *dep, home=home), "1.5SUI")
+    one_line_error(cli("stake", "--amount", "-1SUI", "--user", *dep, home=home), "invalid_amount")
     one_line_error(cli("token", "show", "0x" + "77" * 32, *dep, home=home), "not_found")
     one_line_error(cli("token", "show", "seal_nope", *dep, home=home), "invalid_format")
     one_line_error(cli("token", "list", home=tmp_path / "nothing-here"), "no_deployment")

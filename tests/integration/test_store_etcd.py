@@ -95,3 +95,48 @@ async def test_leader_kill_loses_no_acknowledged_write(
     for k, v in acknowledged.items():
         assert stored[k] == v
     await survivors.close()
+
+
+async def test_quorum_loss_fails_fast_and_recovers_without_reopening(
+    etcd_cluster_factory: Callable[[int], EtcdCluster],
+) -> None:
+    """Two of three members down: every call ends in StoreUnavailableError within 1 s (the
+    deadline, not etcd's own request timeout); back up, the same store object writes again."""
+    cluster = etcd_cluster_factory(3)
+    store = open_store(cluster.all_url)  # the default deadline
+    acknowledged: dict[str, bytes] = {}
+    for i in range(20):
+        await store.put(f"/quorum/{i:03d}", b"v%d" % i)
+        acknowledged[f"/quorum/{i:03d}"] = b"v%d" % i
+    down = [m for m in cluster.members if m is not cluster.members[-1]]
+    for member in down:
+        cluster.kill(member)
+    loop = asyncio.get_running_loop()
+    outcomes = []
+    for call in (
+        lambda: store.put("/quorum/lost", b"x"),
+        lambda: store.compare_and_set("/quorum/cas", b"x", expected_revision=None),
+        lambda: store.get("/quorum/000"),
+        lambda: store.range("/quorum/"),
+    ):
+        started = loop.time()
+        try:
+            await call()
+            outcomes.append("answered")
+        except StoreUnavailableError:
+            outcomes.append("unavailable")
+        assert loop.time() - started < 1.0, outcomes
+    assert outcomes == ["unavailable"] * 4
+    cluster.restart(*down)
+    deadline = loop.time() + 30
+    while True:  # the same store (no reopen): writes come back once the cluster has a leader
+        try:
+            await store.put("/quorum/back", b"y")
+            break
+        except StoreUnavailableError:
+            assert loop.time() < deadline, "writes did not recover"
+            await asyncio.sleep(0.2)
+    acknowledged["/quorum/back"] = b"y"
+    stored = {k: e.value for k, e in await store.range("/quorum/")}
+    assert all(stored.get(k) == v for k, v in acknowledged.items())  # 0 acknowledged writes lost
+    await store.close()

@@ -11,7 +11,10 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "k3s_daas"
 ROOT = "k3s_daas"
-SHARED = {"log", "settings", "serving", "__init__"}  # top-level modules any layer may use
+# Top-level modules any layer may use: logging, process settings, `retry` (the one jittered
+# backoff: chain, nautilus and worker all retry, and none of them may import another) and
+# `serving` (how every HTTP listener is served: the master's and the devnet's).
+SHARED = {"log", "settings", "retry", "serving", "__init__"}
 
 ALLOWED: dict[str, set[str]] = {
     "seal": set(),
@@ -119,6 +122,15 @@ def test_every_layer_imports_only_what_it_may() -> None:
         allowed = ALLOWED.get(layer, set()) | SHARED | {layer}
         bad = {layer_of(m) for m in imported} - allowed
         if layer not in SHARED and bad:
+            violations.append(f"{module} imports {sorted(bad)}")
+    assert not violations, "\n".join(violations)
+
+
+def test_shared_modules_import_only_shared_modules() -> None:
+    """Every layer may use them, so they may use no layer (else a layer reaches past its own)."""
+    violations = []
+    for module, imported in sorted(import_graph().items()):
+        if layer_of(module) in SHARED and (bad := {layer_of(m) for m in imported} - SHARED):
             violations.append(f"{module} imports {sorted(bad)}")
     assert not violations, "\n".join(violations)
 

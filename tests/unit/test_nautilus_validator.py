@@ -223,7 +223,7 @@ async def test_cache_hits_do_not_touch_the_chain_and_purge_forgets() -> None:
 
 async def test_negative_cache_is_short() -> None:
     chain, clock = ChainDouble(), FakeClock()
-    v = validator(chain, clock, negative_ttl=0.05)
+    v = validator(chain, clock, negative_ttl=0.05, absent_ttl=0)  # the fingerprint cache alone
     ghost = format_token(oid(), secrets.token_bytes(32))
     assert await reason(v, ghost) == "not_found"
     count = len(chain.batches)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
-from k3s_daas.nautilus.store import Entry
+from k3s_daas.nautilus.store import Entry, StoreConfigError, StoreUnavailableError
 from k3s_daas.nautilus.store.base import WatchEvent
 from k3s_daas.nautilus.store.sqlite import SqliteStore, _Outcome, _Write
 
@@ -64,3 +65,39 @@ async def test_a_failing_write_fails_alone(tmp_path: Path) -> None:
         assert await store.get("/good/1") == Entry(b"v", 3)
     finally:
         await store.close()
+
+
+async def test_a_hung_store_thread_is_a_fast_unavailable_not_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group commit blocks (a hung disk): writes and reads end in StoreUnavailableError at
+    the store's deadline; once the disk answers, the queued write commits and the store works."""
+    store = SqliteStore.from_url(f"sqlite:///{tmp_path / 'h.db'}?timeout=0.3")
+    release = threading.Event()
+    commit = store._commit_batch
+
+    def hung(batch: list[_Write]) -> list[_Outcome]:
+        release.wait(10)
+        return commit(batch)
+
+    monkeypatch.setattr(store, "_commit_batch", hung)
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        with pytest.raises(StoreUnavailableError, match=r"no answer within 0\.3s"):
+            await store.put("/hung/a", b"v")
+        with pytest.raises(StoreUnavailableError):
+            await store.get("/hung/a")  # reads share the stuck thread: bounded too
+        assert loop.time() - started < 1.5
+        release.set()
+        monkeypatch.setattr(store, "_commit_batch", commit)
+        assert await store.put("/hung/b", b"w") > 0
+        assert (await store.get("/hung/b")) is not None
+    finally:
+        release.set()
+        await store.close()
+
+
+def test_sqlite_timeout_option_is_checked() -> None:
+    with pytest.raises(StoreConfigError, match="timeout must be positive"):
+        SqliteStore.from_url("sqlite:///x.db?timeout=0")

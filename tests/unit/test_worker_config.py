@@ -58,6 +58,17 @@ def test_lists_and_env_override(
     assert cfg.stake_amount == 5000
 
 
+def test_stake_amount_in_sui_or_mist(
+    tmp_path: Path, key: SuiKeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = {**SEED_KEYS, "sui_private_key": key.to_suiprivkey(), "stake_amount": "1.5SUI"}
+    assert WorkerConfig.load(write(tmp_path, data)).stake_amount == 1_500_000_000
+    data["stake_amount"] = "2500MIST"
+    assert WorkerConfig.load(write(tmp_path, data)).stake_amount == 2_500
+    monkeypatch.setenv("K3S_DAAS_WORKER_STAKE_AMOUNT", "0.000003SUI")
+    assert WorkerConfig.load(write(tmp_path, data)).stake_amount == 3_000
+
+
 def test_mock_mode_env(tmp_path: Path, key: SuiKeyPair, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOCK_MODE", "true")
     cfg = WorkerConfig.load(write(tmp_path, {**SEED_KEYS, "sui_private_key": key.to_suiprivkey()}))
@@ -70,7 +81,9 @@ def test_mock_mode_env(tmp_path: Path, key: SuiKeyPair, monkeypatch: pytest.Monk
         ({"node_id": "Worker_1"}, "node_id"),
         ({"node_id": "x" * 64}, "node_id"),
         ({"stake_amount": "lots"}, "stake_amount"),
-        ({"stake_amount": 50}, "below min_stake_amount"),
+        ({"stake_amount": 50}, "below min_stake_amount 0.0000001 SUI (100 MIST)"),
+        ({"stake_amount": "1.5"}, "for SUI write 1.5SUI"),
+        ({"stake_amount": "-1SUI"}, "must not have a sign"),
         ({"nautilus_endpoint": "http://127.0.0.1:1"}, "must be https"),
         ({"unknown_key": 1}, "unknown_key"),
         ({"sui_private_key": None}, "sui_key_file"),

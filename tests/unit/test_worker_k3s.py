@@ -68,29 +68,33 @@ async def test_agent_gets_token_in_env_not_argv(fake_k3s: tuple[Path, Path]) -> 
     assert len(calls(log)) == 1  # stopped: not restarted
 
 
-async def test_agent_restarts_with_backoff(
+async def test_agent_restarts_with_jittered_backoff(
     fake_k3s: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exe, log = fake_k3s
     monkeypatch.setenv("FAKE_K3S_CRASH", "1")
     backoffs = Backoffs()
+    draws = iter([1.0, 0.5, 1.0, 1.0, 0.25] + [1.0] * 100)
     agent = K3sAgent(
-        str(exe), "https://s:6443", "n", min_backoff=0.05, max_backoff=0.2, sleep=backoffs
-    )
+        str(exe), "https://s:6443", "n", min_backoff=0.05, max_backoff=0.2, sleep=backoffs,
+        rng=lambda: next(draws),
+    )  # fmt: skip
     agent.start("K10x::a.b")
-    await wait_calls(log, 3)
+    await wait_calls(log, 5)
     await agent.stop()
-    assert agent.restarts >= 2
-    assert backoffs.waits[:3] == [0.05, 0.1, 0.2]  # doubling ...
-    assert max(backoffs.waits) == 0.2  # ... up to the cap
+    assert agent.restarts >= 4
+    # the shared schedule (k3s_daas.retry): ceilings 0.05, 0.1, 0.2, 0.2 ... times the draw
+    assert backoffs.waits[:5] == pytest.approx([0.05, 0.05, 0.2, 0.2, 0.05])
+    assert max(backoffs.waits) <= 0.2  # never past the cap
     assert agent._task is None  # stopped for good: no restart after stop()
 
 
 async def test_missing_binary_does_not_crash_the_agent(tmp_path: Path) -> None:
     backoffs = Backoffs()
     agent = K3sAgent(
-        str(tmp_path / "no-such-k3s"), "https://s:6443", "n", min_backoff=0.01, sleep=backoffs
-    )
+        str(tmp_path / "no-such-k3s"), "https://s:6443", "n", min_backoff=0.01, sleep=backoffs,
+        rng=lambda: 1.0,
+    )  # fmt: skip
     agent.start("t")
     await asyncio.wait_for(backoffs.called.wait(), 10)  # it failed, and waits to retry
     await agent.stop()

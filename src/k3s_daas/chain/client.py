@@ -8,7 +8,6 @@ several full nodes (`chain.transport`). See docs/chain.md for the exact retry an
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -41,6 +40,7 @@ from k3s_daas.chain.transport import (
 )
 from k3s_daas.chain.verification import Verdict, verify_remotely
 from k3s_daas.log import get_logger
+from k3s_daas.retry import Backoff, Retry
 from k3s_daas.seal.sui import SUI_COIN_TAG, normalize_address, parse_struct_tag
 
 log = get_logger(__name__)
@@ -63,6 +63,8 @@ CHECKPOINT_MASK = (
 )
 #: Sui's largest page; a node may end a page earlier (512 KiB), the client follows the token.
 PAGE_SIZE = 1000
+#: Looking up a transaction whose answer was lost, until `write_timeout` (jittered).
+RESOLVE_BACKOFF = Backoff(first=0.1, cap=1.0)
 MAX_PAGES = 10_000
 #: gRPC statuses with which a node refuses a transaction before executing it.
 REJECTED = frozenset(
@@ -413,17 +415,16 @@ class ChainClient:
         return await self._resolve(digest, sent_error, package)
 
     async def _resolve(self, digest: str, cause: BaseException, package: str | None) -> TxResult:
-        deadline = time.monotonic() + self.write_timeout
-        delay = 0.1
-        while time.monotonic() < deadline:
+        retry = Retry(RESOLVE_BACKOFF, budget=self.write_timeout)
+        while True:
             try:
                 found = await self.get_transaction(digest, package_id=package)
             except ChainUnavailable:
                 found = None
             if found is not None:
                 return found
-            await asyncio.sleep(delay)
-            delay = min(1.0, delay * 2)
+            if not await retry.wait():
+                break
         raise TransactionOutcomeUnknown(
             f"transaction {digest}: sent, but no answer ({describe(cause)}) and no endpoint "
             "knows it yet; look it up before building another",

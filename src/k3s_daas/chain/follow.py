@@ -34,8 +34,9 @@ from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
 from k3s_daas.chain.errors import ChainError, ChainUnavailable
 from k3s_daas.chain.reader import CheckpointSource
-from k3s_daas.chain.transport import RETRYABLE, TRANSPORT_ERRORS, jitter
+from k3s_daas.chain.transport import RETRYABLE, TRANSPORT_ERRORS
 from k3s_daas.log import get_logger
+from k3s_daas.retry import Backoff, Retry
 
 log = get_logger(__name__)
 
@@ -100,7 +101,7 @@ class _Follower:
         self.observer = observer or _Quiet()
         self.endpoint = source.preferred_endpoint
         self.no_stream_until: dict[int, float] = {}  # endpoint -> monotonic time
-        self.failures = 0
+        self.retry = Retry(Backoff(settings.backoff_start, settings.backoff_cap))
         self.mode: FollowMode | None = None
 
     async def run(self) -> AsyncIterator[v2.Checkpoint]:
@@ -204,7 +205,7 @@ class _Follower:
     # -- state -----------------------------------------------------------------------------------
     def _advance(self, seq: int) -> None:
         self.next_seq = seq + 1
-        self.failures = 0
+        self.retry.reset()
 
     def _set_mode(self, mode: FollowMode) -> None:
         if mode != self.mode:
@@ -237,9 +238,7 @@ class _Follower:
         )
 
     async def _backoff(self, exc: BaseException) -> None:
-        self.failures += 1
-        ceiling = self.settings.backoff_start * 2 ** min(self.failures, 10)
-        delay = jitter(min(self.settings.backoff_cap, ceiling))
+        delay = self.retry.next_delay()
         self.endpoint = (self.endpoint + 1) % len(self.source.endpoints)
         log.info(
             "checkpoint follow reconnecting",

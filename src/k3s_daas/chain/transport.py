@@ -8,7 +8,6 @@ which endpoint is tried first.
 from __future__ import annotations
 
 import asyncio
-import random
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,10 +23,14 @@ from pysui.sui.sui_grpc.suimsgs.google.protobuf import FieldMask
 from k3s_daas.chain.endpoint import Endpoint, parse_endpoints
 from k3s_daas.chain.errors import ChainError, ChainUnavailable
 from k3s_daas.log import get_logger
+from k3s_daas.retry import Backoff, Retry
 
 log = get_logger(__name__)
 
 T = TypeVar("T")
+
+#: Between rounds of a read over every endpoint (jittered: clients must not retry in lockstep).
+READ_BACKOFF = Backoff(first=0.05, cap=1.0)
 
 #: gRPC statuses after which a read moves on to the next endpoint.
 RETRYABLE = frozenset({Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED, Status.RESOURCE_EXHAUSTED})
@@ -70,11 +73,6 @@ def rejection_kind(status: Status, message: str) -> str:
 def mask(paths: Sequence[str]) -> FieldMask:
     """A read mask (Sui answers only id/version/digest without one)."""
     return FieldMask(paths=list(paths))
-
-
-def jitter(seconds: float) -> float:
-    """Full jitter for reconnect backoff (many clients must not reconnect in lockstep)."""
-    return random.uniform(0, seconds)
 
 
 def describe(exc: BaseException | None) -> str:
@@ -151,15 +149,16 @@ class Transport:
 
     async def read(self, call: Callable[[Channel], Awaitable[T]], what: str) -> T:
         """Run an idempotent call with failover: every endpoint once, plus `retries` more
-        attempts (with a short backoff), moving on after UNAVAILABLE/DEADLINE_EXCEEDED or a
+        attempts (with a short jittered backoff), moving on after UNAVAILABLE/DEADLINE_EXCEEDED or a
         transport error. Other gRPC errors are answers, not outages: they propagate at once."""
         attempts = len(self.endpoints) + self.retries
         last: BaseException | None = None
         order = self.order()
+        retry = Retry(READ_BACKOFF)
         for attempt in range(attempts):
             index = order[attempt % len(order)]
             if attempt >= len(order):
-                await asyncio.sleep(min(1.0, 0.05 * 2 ** (attempt - len(order))))
+                await retry.wait()
             try:
                 result = await call(self.channel(index))
             except GRPCError as exc:
@@ -198,13 +197,13 @@ class Transport:
 __all__ = [
     "LOCKED_TEXTS",
     "NOT_SENT",
+    "READ_BACKOFF",
     "RETRYABLE",
     "STALE_TEXT",
     "TRANSPORT_ERRORS",
     "Transport",
     "answer_error",
     "describe",
-    "jitter",
     "mask",
     "rejection_kind",
 ]

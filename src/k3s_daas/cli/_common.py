@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.status import Status
 
 from k3s_daas.seal.encoding import first_error
 from k3s_daas.seal.errors import K3sDaasError
@@ -26,6 +29,36 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print one line to stderr and exit non-zero."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+class _Quiet:
+    """The spinner of a process that must not draw one (stderr not its terminal)."""
+
+    def update(self, status: str) -> None:
+        del status
+
+    def stop(self) -> None:
+        pass
+
+
+def _owns_terminal() -> bool:
+    """Whether stderr is a terminal this process may draw on: a job in the background (`devnet
+    start &`) must not animate over the shell's prompt."""
+    try:
+        return os.isatty(2) and os.tcgetpgrp(2) == os.getpgrp()
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def progress(message: str) -> Iterator[Status | _Quiet]:
+    """A spinner on stderr while something may take over half a second (silent when stderr is
+    not this process's terminal, so `--json` output, logs and background jobs stay clean)."""
+    if not _owns_terminal():
+        yield _Quiet()
+        return
+    with err_console.status(message, spinner="dots") as status:
+        yield status
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:

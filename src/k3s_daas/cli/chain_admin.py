@@ -36,11 +36,11 @@ from k3s_daas.cli.stake import (
     EndpointOpt,
     JsonOpt,
     load_deployment,
-    parse_amount,
     print_info,
     record_info,
     with_package,
 )
+from k3s_daas.seal.amounts import parse_amount
 from k3s_daas.settings import Settings
 
 _OBJECT_ID = re.compile(r"0x[0-9a-fA-F]{64}")
@@ -64,7 +64,9 @@ def _admin_key(path: Path | None, dep: Deployment) -> SuiKeyPair:
 
 def slash(
     node_id: str = typer.Argument(..., help="Node id whose live stake to slash (or a stake id)."),
-    amount: str = typer.Option("0", "--amount", help="MIST to slash; 0 = everything."),
+    amount: str = typer.Option(
+        "0", "--amount", help="How much to slash (1.5SUI, 100MIST or MIST); 0 = everything."
+    ),
     admin_key: Path | None = typer.Option(
         None, "--admin-key", help="AdminCap owner's key (default: devnet.json admin_key_path)."
     ),
@@ -88,7 +90,8 @@ def slash(
         await pkg.slash(admin, record.id, mist)
         return await pkg.get_stake_record(record.id)
 
-    print_info(record_info(with_package(dep, action)), as_json)
+    doing = f"slashing {node_id}, waiting for finality"
+    print_info(record_info(with_package(dep, action, doing)), as_json)
 
 
 # -- chain import-publish --------------------------------------------------------------------
@@ -231,7 +234,7 @@ def update_pcrs(
     async def action(pkg: K3sDaasPackage) -> PcrPin:
         return await pin_pcrs(pkg, admin, pcrs)
 
-    pin = with_package(dep, action)
+    pin = with_package(dep, action, "pinning the PCRs, waiting for finality")
     info: dict[str, Any] = {
         "enclave_config": pin.config_id,
         "version": pin.version,

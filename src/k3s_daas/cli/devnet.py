@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import typer
 
 from k3s_daas.chain import Deployment, request_gas_sync
-from k3s_daas.cli._common import console, fail, handle_errors, run_async
+from k3s_daas.cli._common import console, fail, handle_errors, progress, run_async
+from k3s_daas.cli.stake import load_key
 from k3s_daas.devnet.ids import DEVNET_JSON
+from k3s_daas.seal.amounts import format_amount, parse_amount
 from k3s_daas.settings import Settings
+
+if TYPE_CHECKING:
+    from k3s_daas.devnet.server import DevnetConfig
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -73,6 +78,7 @@ def start(
 
     Genesis publishes the package as `sui client publish` would (empty PCRs); then, unless
     --publish-only, the admin pins the simulated enclave's PCRs in a signed `update_pcrs`.
+    One devnet per data directory: a second start names the running one and exits 1.
     """
     from k3s_daas.devnet.server import DevnetConfig, DevnetSettings, run_devnet  # heavy
 
@@ -86,34 +92,50 @@ def start(
         publish_only=publish_only,
         subscriptions=subscriptions,
     )
+    with progress(f"starting the devnet in {config.data_dir} ...") as status:
 
-    def ready(deployment: Deployment) -> None:
-        console.print(f"devnet gRPC   {deployment.grpc_endpoints[0]}", highlight=False)
-        console.print(f"faucet        {deployment.faucet_url}/v2/gas", highlight=False)
-        console.print(f"devnet.json   {config.data_dir / DEVNET_JSON}", highlight=False)
-        console.print(f"publish.json  {config.data_dir / 'publish.json'}", highlight=False)
-        if publish_only:
-            console.print("PCRs          not pinned: k3s-daas chain update-pcrs", highlight=False)
-        if not config.subscriptions:
-            console.print("subscriptions not served (UNIMPLEMENTED)", highlight=False)
+        def ready(deployment: Deployment) -> None:
+            status.stop()
+            _print_ready(deployment, config)
 
-    run_async(run_devnet(config, on_ready=ready))
+        run_async(run_devnet(config, on_ready=ready))
+
+
+def _print_ready(deployment: Deployment, config: DevnetConfig) -> None:
+    console.print(f"devnet gRPC   {deployment.grpc_endpoints[0]}", highlight=False)
+    console.print(f"faucet        {deployment.faucet_url}/v2/gas", highlight=False)
+    console.print(f"devnet.json   {config.data_dir / DEVNET_JSON}", highlight=False)
+    console.print(f"publish.json  {config.data_dir / 'publish.json'}", highlight=False)
+    if config.publish_only:
+        console.print("PCRs          not pinned: k3s-daas chain update-pcrs", highlight=False)
+    if not config.subscriptions:
+        console.print("subscriptions not served (UNIMPLEMENTED)", highlight=False)
 
 
 @app.command("faucet")
 @handle_errors
 def faucet(
-    address: str = typer.Argument(..., help="Recipient Sui address."),
-    amount: int | None = typer.Option(None, "--amount", min=1, help="MIST (bounded)."),
+    address: str | None = typer.Argument(
+        None, help="Recipient Sui address (default: the address of <home>/keys/default.key)."
+    ),
+    amount: str | None = typer.Option(
+        None, "--amount", help="How much: 1.5SUI, 100MIST or MIST (default 10SUI, at most 100SUI)."
+    ),
     data: Path | None = typer.Option(None, "--data", help=_DATA_HELP),
 ) -> None:
     """Send SUI from the devnet faucet."""
+    mist = None if amount is None else parse_amount(amount)
+    if address is None:
+        address = load_key(None).address
     dep = _deployment(data)
     if dep.faucet_url is None:
         fail("the deployment names no faucet")
-    for coin in request_gas_sync(dep.faucet_url, address, amount=amount):
+    with progress("asking the faucet, waiting for finality ..."):
+        coins = request_gas_sync(dep.faucet_url, address, amount=mist)
+    for coin in coins:
         console.print(
-            f"sent {coin.amount} MIST: coin {coin.object_id} (tx {coin.tx_digest})",
+            f"sent {format_amount(coin.amount)} to {address}: coin {coin.object_id} "
+            f"(tx {coin.tx_digest})",
             highlight=False,
         )
 

@@ -8,6 +8,7 @@ Sui CLI's own wallet (`--from-sui-config`: the active address of client.yaml).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import typer
@@ -22,7 +23,13 @@ app = typer.Typer(no_args_is_help=True)
 
 
 def _default_path(name: str) -> Path:
-    return Settings().keys_dir / f"{name}.key"
+    """`<home>/keys/NAME.key`, its directory private (0700) like ~/.ssh."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+        fail(f"key name {name[:40]!r}: use letters, digits, '.', '_' and '-' (or -o FILE)")
+    keys_dir = Settings().keys_dir
+    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    keys_dir.chmod(0o700)
+    return keys_dir / f"{name}.key"
 
 
 def _describe(key: SuiKeyPair, path: Path, as_json: bool, show_private: bool) -> None:

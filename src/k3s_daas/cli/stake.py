@@ -2,8 +2,8 @@
 and get it back (after unbonding, or at once for what a slash left).
 
 Also the shared plumbing of the chain commands (`token`, `devnet slash`): which chain (devnet.json
-by default, `--endpoint` to override its endpoints), which key, and strict parsing of amounts so a
-bad value is one line and exit 1, not a usage dump.
+by default, `--endpoint` to override its endpoints), which key, a spinner while the chain works,
+and amounts (`seal.amounts`: `1.5SUI`, `100MIST` or MIST) printed both ways.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 import typer
 
 from k3s_daas.chain import ChainClient, Deployment, K3sDaasPackage, StakeRecordView, SuiKeyPair
-from k3s_daas.cli._common import console, fail, handle_errors, run_async
+from k3s_daas.cli._common import console, fail, handle_errors, progress, run_async
 from k3s_daas.seal import constants as c
+from k3s_daas.seal.amounts import format_amount, parse_amount
 from k3s_daas.settings import Settings
 
 T = TypeVar("T")
@@ -30,17 +31,9 @@ DeploymentOpt = typer.Option(None, "--deployment", "--devnet-json", help=DEPLOYM
 EndpointOpt = typer.Option(None, "--endpoint", help=ENDPOINT_HELP)
 KeyOpt = typer.Option(None, "--key", help=KEY_HELP)
 JsonOpt = typer.Option(False, "--json", help="Print JSON.")
-
-
-def parse_amount(text: str, what: str = "amount", *, allow_zero: bool = False) -> int:
-    """MIST as a plain decimal integer (no floats, signs or units), within u64."""
-    value = text.strip().replace("_", "")
-    if not value.isdigit() or len(value) > 20:
-        fail(f"{what} must be a whole number of MIST, got {text[:40]!r}")
-    amount = int(value)
-    if amount >= 2**64 or (amount == 0 and not allow_zero):
-        fail(f"{what} must be between {0 if allow_zero else 1} and 2^64-1 MIST")
-    return amount
+AMOUNT_FORMS = "1.5SUI, 100MIST or a whole number of MIST"
+#: Fields printed as `1.5 SUI (1500000000 MIST)` by `print_info` (JSON keeps integers of MIST).
+AMOUNT_FIELDS = frozenset({"amount", "balance", "withdrawable", "withdrawn", "stake_amount"})
 
 
 def load_deployment(path: Path | None, endpoints: list[str] | None) -> Deployment:
@@ -54,14 +47,20 @@ def load_key(path: Path | None) -> SuiKeyPair:
     return SuiKeyPair.load(key_path)
 
 
-def with_package(dep: Deployment, action: Callable[[K3sDaasPackage], Awaitable[T]]) -> T:
-    """Run one async action against the chain with a client that is closed afterwards."""
+def with_package(
+    dep: Deployment,
+    action: Callable[[K3sDaasPackage], Awaitable[T]],
+    doing: str = "asking the chain",
+) -> T:
+    """Run one async action against the chain with a client that is closed afterwards, with a
+    spinner saying what it waits for (`doing`)."""
 
     async def main() -> T:
         async with ChainClient.from_deployment(dep) as client:
             return await action(K3sDaasPackage(client, dep))
 
-    return run_async(main())
+    with progress(f"{doing} ..."):
+        return run_async(main())
 
 
 def print_info(info: dict[str, Any], as_json: bool) -> None:
@@ -71,6 +70,8 @@ def print_info(info: dict[str, Any], as_json: bool) -> None:
     for key, value in info.items():
         if isinstance(value, list | tuple):
             value = ",".join(str(v) for v in value)
+        elif key in AMOUNT_FIELDS and isinstance(value, int) and not isinstance(value, bool):
+            value = format_amount(value)
         console.print(f"{key:16} {value}", highlight=False)
 
 
@@ -105,7 +106,12 @@ def record_info(record: StakeRecordView) -> dict[str, Any]:
 
 
 def stake(
-    amount: str = typer.Option(..., "--amount", help="MIST to lock (100 basic, 1000 standard...)."),
+    amount: str = typer.Option(
+        ...,
+        "--amount",
+        help=f"How much to lock: {AMOUNT_FORMS} (tiers: 100MIST basic, 1000MIST standard, "
+        "10000MIST premium).",
+    ),
     node_id: str | None = typer.Option(None, "--node-id", help="Worker node id (DNS label)."),
     user: bool = typer.Option(False, "--user", help="A kubectl user stake (no node)."),
     key: Path | None = KeyOpt,
@@ -125,7 +131,8 @@ def stake(
             return await pkg.stake_for_node(signer, mist, node_id)
         return await pkg.stake_for_user(signer, mist)
 
-    print_info(record_info(with_package(dep, action)), as_json)
+    doing = f"staking {format_amount(mist)}, waiting for finality"
+    print_info(record_info(with_package(dep, action, doing)), as_json)
 
 
 def unstake(
@@ -138,7 +145,9 @@ def unstake(
     """Request unstaking: starts the unbonding period and frees the node id."""
     dep = load_deployment(deployment, endpoint)
     signer = load_key(key)
-    record = with_package(dep, lambda pkg: pkg.request_unstake(signer, stake_id))
+    record = with_package(
+        dep, lambda pkg: pkg.request_unstake(signer, stake_id), "unstaking, waiting for finality"
+    )
     print_info(record_info(record), as_json)
 
 
@@ -152,7 +161,9 @@ def withdraw(
     """Withdraw a stake's balance: once unbonding is over, or at once what a slash left."""
     dep = load_deployment(deployment, endpoint)
     signer = load_key(key)
-    amount = with_package(dep, lambda pkg: pkg.withdraw(signer, stake_id))
+    amount = with_package(
+        dep, lambda pkg: pkg.withdraw(signer, stake_id), "withdrawing, waiting for finality"
+    )
     print_info({"stake_id": stake_id, "withdrawn": amount}, as_json)
 
 

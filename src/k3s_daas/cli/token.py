@@ -13,16 +13,17 @@ from k3s_daas.chain import K3sDaasPackage, MintedToken, SealTokenView
 from k3s_daas.chain.keys import normalize_address
 from k3s_daas.cli._common import console, fail, handle_errors
 from k3s_daas.cli.stake import (
+    AMOUNT_FORMS,
     DeploymentOpt,
     EndpointOpt,
     JsonOpt,
     KeyOpt,
     load_deployment,
     load_key,
-    parse_amount,
     print_info,
     with_package,
 )
+from k3s_daas.seal.amounts import format_amount, parse_amount
 from k3s_daas.seal.token import commitment_matches, parse_token, token_fingerprint
 
 app = typer.Typer(no_args_is_help=True)
@@ -87,7 +88,9 @@ def _emit_minted(minted: MintedToken, out: Path | None, as_json: bool) -> None:
 def create(
     stake_id: str | None = typer.Option(None, "--stake-id", help="Mint on this StakeRecord."),
     amount: str | None = typer.Option(
-        None, "--amount", help="Stake this many MIST and mint in one transaction (with --node-id)."
+        None,
+        "--amount",
+        help=f"Stake this much ({AMOUNT_FORMS}) and mint in one transaction (with --node-id).",
     ),
     node_id: str | None = typer.Option(None, "--node-id", help="Node id for --amount."),
     user: bool = typer.Option(False, "--user", help="A kubectl user token (needs --stake-id)."),
@@ -105,7 +108,7 @@ def create(
     The secret is drawn here; only its SHA-256 goes on chain.
     """
     if (stake_id is None) == (amount is None):
-        fail("give --stake-id STAKE, or --amount MIST with --node-id NODE")
+        fail("give --stake-id STAKE, or --amount AMOUNT (e.g. 1SUI) with --node-id NODE")
     if amount is not None and (node_id is None or user):
         fail("--amount mints a worker token: give --node-id NODE (user tokens need --stake-id)")
     mist = parse_amount(amount) if amount is not None else 0
@@ -120,7 +123,10 @@ def create(
             return await pkg.create_user_token(signer, stake_id, wanted)
         return await pkg.create_worker_token(signer, stake_id)
 
-    _emit_minted(with_package(dep, action), out, as_json)
+    doing = "minting a Seal token, waiting for finality"
+    if stake_id is None:
+        doing = f"staking {format_amount(mist)} and minting a Seal token, waiting for finality"
+    _emit_minted(with_package(dep, action, doing), out, as_json)
 
 
 @app.command("show")
@@ -162,7 +168,8 @@ def rotate(
     parse_token(text)
     dep = load_deployment(deployment, endpoint)
     signer = load_key(key)
-    _emit_minted(with_package(dep, lambda pkg: pkg.rotate_token(signer, text)), out, as_json)
+    doing = "rotating the token, waiting for finality"
+    _emit_minted(with_package(dep, lambda pkg: pkg.rotate_token(signer, text), doing), out, as_json)
 
 
 @app.command("revoke")
@@ -179,7 +186,9 @@ def revoke(
     object_id = parse_token(text).object_id if text.startswith("seal_") else text
     dep = load_deployment(deployment, endpoint)
     signer = load_key(key)
-    with_package(dep, lambda pkg: pkg.revoke_token(signer, object_id))
+    with_package(
+        dep, lambda pkg: pkg.revoke_token(signer, object_id), "revoking, waiting for finality"
+    )
     print_info({"token_id": object_id, "revoked": True}, as_json)
 
 

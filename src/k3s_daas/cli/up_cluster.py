@@ -1,5 +1,8 @@
 """The processes behind `k3s-daas up`: a devnet, a master and N workers, each started as the
 command an operator would run by hand, stopped in reverse order; and how their state is read.
+
+Each `up` starts a fresh chain unless resumed: the previous run's state is moved, whole, to
+`<home>/previous/<timestamp>/` (keys under `<home>/keys` are the user's and never move).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,11 +26,15 @@ import httpx
 from k3s_daas.chain import SCHEME_NAMES, SuiKeyPair
 from k3s_daas.cli._common import fail, run_async
 from k3s_daas.cli.up_view import Snapshot, Timings, WorkerRow
+from k3s_daas.devnet.lock import holder
 from k3s_daas.seal.protocol import WorkerPhase
 
 CLI = str(Path(sys.executable).with_name("k3s-daas"))
-STAKES = [100, 1_000, 10_000]  # one worker per tier, then round again
+STAKES = [100, 1_000, 10_000]  # MIST: one worker per tier, then round again
 KEY_SCHEMES = SCHEME_NAMES  # ed25519, secp256k1, secp256r1: worker i gets the i-th, in turn
+#: What one `up` run leaves under its home (moved aside by the next fresh start).
+RUN_STATE = ("devnet", "nautilus", "workers", "user", "kubeconfig", "logs")
+PREVIOUS = "previous"
 
 
 def _free_port() -> int:
@@ -77,6 +85,7 @@ class Cluster:
     timings: Timings = field(default_factory=Timings)
     parts: list[Part] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    stakes: list[int] = field(default_factory=lambda: list(STAKES))  # MIST, worker i: i-th
     subscriptions: bool = True  # False: the devnet plays a node without checkpoint streams
     key_schemes: dict[int, str] = field(default_factory=dict)  # worker index -> its key's scheme
 
@@ -88,8 +97,44 @@ class Cluster:
     def master_json(self) -> Path:
         return self.home / "nautilus" / "nautilus.json"
 
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
     def worker_dir(self, i: int) -> Path:
         return self.home / "workers" / f"worker-{i}"
+
+    def stake(self, i: int) -> int:
+        return self.stakes[(i - 1) % len(self.stakes)]
+
+    def check_not_running(self) -> None:
+        """Refuse to touch a home whose devnet is served by another process (an `up` or a
+        `devnet start` still running)."""
+        running = holder(self.home / "devnet")
+        if running is not None:
+            stop = f"kill {running.pid}" if running.pid else "stop it"
+            fail(f"{running.describe()} on {self.home}: {stop}, or pass another --home")
+
+    def has_state(self) -> bool:
+        """Whether a previous run left its chain or master here."""
+        return any((self.home / name).exists() for name in ("devnet", "nautilus"))
+
+    def set_aside(self) -> Path | None:
+        """Move the previous run's state to `<home>/previous/<timestamp>/`; None when there was
+        none. Keys (`<home>/keys`) stay."""
+        present = [name for name in RUN_STATE if (self.home / name).exists()]
+        if not present:
+            return None
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        target = self.home / PREVIOUS / stamp
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.home / PREVIOUS / f"{stamp}-{n}"
+        target.mkdir(parents=True)
+        for name in present:
+            (self.home / name).rename(target / name)
+        return target
 
     def _wait_file(self, path: Path, part: Part, timeout: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -103,8 +148,9 @@ class Cluster:
             time.sleep(0.1)
         fail(f"{part.name} did not start within {timeout:.0f}s; see {part.log}")
 
-    def start(self) -> None:
-        logs = self.home / "logs"
+    def start(self, step: Callable[[str], object] = lambda _: None) -> None:
+        """Start the devnet, then the master, then the workers; `step` hears what is awaited."""
+        logs = self.logs
         self.env["K3S_DAAS_HOME"] = str(self.home)
         self.devnet_json.unlink(missing_ok=True)
         devnet = Part(
@@ -115,6 +161,7 @@ class Cluster:
              *([] if self.subscriptions else ["--no-subscriptions"])],
             logs / "devnet.log",
         )  # fmt: skip
+        step("starting the devnet (genesis, pinning the enclave's PCRs)")
         devnet.start(self.env)
         self.parts.append(devnet)
         self._wait_file(self.devnet_json, devnet)
@@ -126,10 +173,12 @@ class Cluster:
              "--data", str(self.home / "nautilus"), "--port", str(_free_port())],
             logs / "nautilus.log",
         )  # fmt: skip
+        step("starting the master (simulated enclave, registering it on chain)")
         master.start(self.env)
         self.parts.append(master)
         info = self._wait_file(self.master_json, master)
         self.timings.master_s = self.timings.elapsed()
+        step(f"starting {self.workers} worker agents")
         for i in range(1, self.workers + 1):
             self._start_worker(i, info["url"], logs)
 
@@ -143,7 +192,7 @@ class Cluster:
         config = {
             "node_id": f"worker-{i}",
             "sui_key_file": str(key_path),
-            "stake_amount": STAKES[(i - 1) % len(STAKES)],
+            "stake_amount": self.stake(i),
             "nautilus_endpoint": [master_url],
             "deployment": str(self.devnet_json),
             "state_file": str(folder / "state.json"),
@@ -218,7 +267,7 @@ class Cluster:
                     node=f"worker-{i}",
                     status=state.get("status", WorkerPhase.STARTING),
                     reason=state.get("reason"),
-                    stake=STAKES[(i - 1) % len(STAKES)],
+                    stake=self.stake(i),
                     key_scheme=self.key_schemes.get(i, "-"),
                     tier=state.get("tier"),
                     permissions=state.get("permissions", []),

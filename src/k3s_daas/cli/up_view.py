@@ -1,7 +1,8 @@
 """What `k3s-daas up` shows: the workers at one poll, as a live table or as the final JSON.
 
 Statuses are the protocol's words: the master's `NodeStatus` when it knows the node, else the
-agent's own `WorkerPhase`; reasons are `Reason` words, as kubectl shows them.
+agent's own `WorkerPhase`, and once an agent has exited the state it ended in; reasons are
+`Reason` words, as kubectl shows them. The table fits 80 columns; `--wide` adds the details.
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 
+from k3s_daas.seal.amounts import short_amount
 from k3s_daas.seal.protocol import NodeStatus, WorkerPhase
 from k3s_daas.worker.exits import EXIT_REVOKED
 
@@ -101,34 +106,98 @@ class Snapshot:
 _COLOURS: dict[str, str] = {
     NodeStatus.READY: "green",
     NodeStatus.REVOKED: "red",
+    WorkerPhase.FAILED: "red",
     NodeStatus.NOT_READY: "yellow",
+    NodeStatus.EVICTED: "yellow",
 }
+TITLE = "k3s-daas: workers admitted by stake"
 
 
-def table(snapshot: Snapshot) -> Table:
-    """The live table: one row per worker, the master's view first."""
-    out = Table(title="k3s-daas: workers admitted by stake", expand=False)
-    columns = ("node", "key", "stake (MIST)", "tier", "permissions", "status", "last heartbeat")
-    for column in columns:
-        out.add_column(column)
+def final_state(snapshot: Snapshot, row: WorkerRow) -> tuple[str, str | None]:
+    """The state a worker is in, or ENDED in once its agent exited (a slashed worker stays
+    `revoked: stake_slashed`, never just `exited`), and why (a `Reason` word)."""
+    reason = snapshot.reason(row)
+    if row.exit_code == EXIT_REVOKED:
+        return NodeStatus.REVOKED, reason
+    if row.exit_code not in (None, 0):
+        return WorkerPhase.FAILED, reason or f"exit {row.exit_code}"
+    status = row.status if row.exit_code == 0 else snapshot.status(row)
+    return status, None if status == NodeStatus.READY else reason
+
+
+def status_text(snapshot: Snapshot, row: WorkerRow) -> str:
+    """`revoked: stake_slashed`, `ready`, `staking`: the status column."""
+    status, reason = final_state(snapshot, row)
+    return f"{status}: {reason}" if reason else status
+
+
+def age(timestamp: str | None, now: datetime) -> str:
+    """How long ago an ISO timestamp was, in the largest whole unit (`3s ago`, `2m ago`)."""
+    if not timestamp:
+        return "-"
+    try:
+        then = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return "?"
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    seconds = max(0, int((now - then).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s ago"
+    if seconds < 3600:
+        return f"{seconds // 60}m ago"
+    return f"{seconds // 3600}h ago"
+
+
+def caption(snapshot: Snapshot, timings: Timings) -> str:
+    """One line under the table: how many are ready, since when, how many the chain revoked."""
+    parts = [f"{snapshot.ready}/{len(snapshot.rows)} ready"]
+    if timings.workers_ready_s is not None:
+        parts.append(f"all ready after {timings.workers_ready_s:.1f} s")
+    if snapshot.revoked:
+        parts.append(f"{snapshot.revoked} revoked")
+    return " · ".join(parts)
+
+
+def table(
+    snapshot: Snapshot,
+    *,
+    wide: bool = False,
+    now: datetime | None = None,
+    footer: str | None = None,
+) -> Table:
+    """The live table, 80 columns wide: node, tier, stake, status, heartbeat age; `wide` adds
+    the key scheme, the permissions, the heartbeat count and time, and the agent's exit code."""
+    now = now or datetime.now(UTC)
+    out = Table(title=TITLE, caption=footer, box=box.SIMPLE_HEAD, expand=False)
+    out.add_column("node", no_wrap=True)
+    out.add_column("tier", no_wrap=True)
+    out.add_column("stake", justify="right", no_wrap=True)
+    out.add_column("status", no_wrap=True)
+    out.add_column("heartbeat", no_wrap=True)
+    if wide:
+        for column in ("key", "permissions", "beats", "last heartbeat", "exit"):
+            out.add_column(column)
     for row in snapshot.rows:
         seen = snapshot.master.get(row.node, {})
-        status, reason = snapshot.status(row), snapshot.reason(row)
-        colour = _COLOURS.get(status, "white")
-        shown = status
-        if row.exit_code not in (None, 0):
-            shown, colour = f"exited ({row.reason or row.exit_code})", "white"
-        elif reason and status != WorkerPhase.READY:
-            shown = f"{status} ({reason})"
-        out.add_row(
+        status, _ = final_state(snapshot, row)
+        last = seen.get("last_heartbeat") or row.last_heartbeat
+        cells = [
             row.node,
-            row.key_scheme,
-            str(row.stake),
             str(seen.get("tier") or row.tier or "-"),
-            ", ".join(seen.get("permissions") or row.permissions) or "-",
-            f"[{colour}]{shown}[/]",
-            str(seen.get("last_heartbeat") or row.last_heartbeat or "-"),
-        )
+            short_amount(row.stake),
+            f"[{_COLOURS.get(status, 'cyan')}]{escape(status_text(snapshot, row))}[/]",
+            age(last, now),
+        ]
+        if wide:
+            cells += [
+                row.key_scheme,
+                ", ".join(seen.get("permissions") or row.permissions) or "-",
+                str(row.heartbeats),
+                str(last or "-"),
+                "-" if row.exit_code is None else str(row.exit_code),
+            ]
+        out.add_row(*cells)
     return out
 
 

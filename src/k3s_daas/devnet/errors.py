@@ -41,6 +41,12 @@ class LedgerError(DevnetError):
     reason = "ledger_error"
 
 
+class PortInUse(DevnetError):
+    """A port the devnet was told to listen on is taken (the message names the flag)."""
+
+    reason = "port_in_use"
+
+
 class InvalidTransaction(K3sDaasError):
     """Rejected before execution (nothing changes, no gas charged): INVALID_ARGUMENT.
 

@@ -1,16 +1,20 @@
 """Run the devnet in the foreground: gRPC (sui.rpc.v2) + faucet/admin HTTP + the epoch timer.
 
-Both servers bind 127.0.0.1. Once both listen, the operator's steps run as signed transactions
-(`devnet.operator`, skipped with `publish_only`), `publish.json` is written at the first start
-and devnet.json is (re)written last, so a reader that sees it can connect and finds the PCRs
-pinned. SIGTERM / Ctrl-C stop everything and close the ledger cleanly.
+One devnet serves a data directory at a time (`devnet.datadir`: a lock naming the holder, and a
+new chain created whole or not at all); both ports (127.0.0.1) are bound before anything runs,
+so a port in use is one line naming `--port`. Once both listen, the operator's steps run as
+signed transactions (`devnet.operator`, skipped with `publish_only`), `publish.json` is written
+at the first start and devnet.json is (re)written last, so a reader that sees it can connect
+and finds the PCRs pinned. SIGTERM / Ctrl-C stop everything and close the ledger cleanly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +25,14 @@ from grpclib.server import Server
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from k3s_daas.chain import Deployment
+from k3s_daas.devnet.datadir import Claim, claim
+from k3s_daas.devnet.errors import PortInUse
 from k3s_daas.devnet.executor import Executor
 from k3s_daas.devnet.faucet import create_app
 from k3s_daas.devnet.genesis import LEDGER_FILE, GenesisInfo, ensure_genesis, package_ids
 from k3s_daas.devnet.ids import DEVNET_JSON
 from k3s_daas.devnet.ledger import Ledger
+from k3s_daas.devnet.lock import ensure_free
 from k3s_daas.devnet.node import DevnetNode
 from k3s_daas.devnet.operator import run_operator_steps
 from k3s_daas.devnet.publish_record import PUBLISH_JSON, write_publish_record
@@ -78,33 +85,79 @@ async def _epoch_timer(node: DevnetNode, seconds: float) -> None:
             log.exception("epoch advance failed")
 
 
+def _listen(port: int, flag: str) -> socket.socket:
+    """A listening socket on HOST:port; a port in use is one line naming the flag to change."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(
+                f"{HOST}:{port} is in use (address already in use): pass {flag} with another "
+                f"port, or {flag} 0 for any free one"
+            ) from exc
+        raise
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
 async def run_devnet(
     config: DevnetConfig, *, on_ready: Callable[[Deployment], None] | None = None
 ) -> None:
-    """Serve until SIGTERM/SIGINT (or cancellation)."""
+    """Serve until SIGTERM/SIGINT (or cancellation); DevnetRunning if another devnet serves the
+    directory, PortInUse if a port is taken (before any genesis: nothing is created)."""
     data_dir = config.data_dir
-    ledger = Ledger(data_dir / LEDGER_FILE)
+    ensure_free(data_dir)
+    sockets = [_listen(config.port, "--port")]
     try:
-        info = ensure_genesis(data_dir, ledger)
-        node = DevnetNode(ledger, Executor(package_ids(), _attestation_root(info, data_dir)))
-        grpc_server = Server(all_services(node, subscriptions=config.subscriptions))
-        await grpc_server.start(HOST, config.port)
-        grpc_port = _bound_port(getattr(grpc_server._server, "sockets", ()))
-        app = create_app(node)
-        http = serve_app(app, HOST, config.faucet_port, HttpLimits())  # the master's limits
-        http_task = asyncio.create_task(http.serve())
+        sockets.append(_listen(config.faucet_port, "--faucet-port"))
+        held = claim(data_dir)  # genesis only once both ports are ours
+        try:
+            ledger = Ledger(data_dir / LEDGER_FILE)
+            try:
+                await _serve(config, ledger, sockets, held, on_ready)
+            finally:
+                ledger.close()
+        finally:
+            held.release()
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+async def _serve(
+    config: DevnetConfig,
+    ledger: Ledger,
+    sockets: list[socket.socket],
+    held: Claim,
+    on_ready: Callable[[Deployment], None] | None,
+) -> None:
+    """Run both servers on the bound sockets until stopped."""
+    data_dir = config.data_dir
+    info = ensure_genesis(data_dir, ledger)
+    node = DevnetNode(ledger, Executor(package_ids(), _attestation_root(info, data_dir)))
+    grpc_server = Server(all_services(node, subscriptions=config.subscriptions))
+    await grpc_server.start(sock=sockets[0])
+    app = create_app(node)
+    http = serve_app(app, HOST, 0, HttpLimits())  # the master's limits; serves sockets[1]
+    http_task = asyncio.create_task(http.serve(sockets=[sockets[1]]))
+    try:
         while not http.started:
             if http_task.done():
                 await http_task
-                raise OSError(f"faucet port {config.faucet_port} could not be bound")
+                raise OSError("the faucet server stopped while starting")
             await asyncio.sleep(0.01)
-        faucet_port = _bound_port(http.servers[0].sockets)
-        deployment = info.deployment(data_dir, grpc_port, faucet_port)
+        deployment = info.deployment(data_dir, _bound_port(sockets[:1]), _bound_port(sockets[1:]))
         app.state.deployment = deployment
         if not (data_dir / PUBLISH_JSON).exists():
             write_publish_record(data_dir, ledger, info)
         if not config.publish_only:
             await run_operator_steps(deployment)
+        held.served = True
+        held.lock.record(str(deployment.grpc_endpoints[0]))
         deployment.save(data_dir / DEVNET_JSON)
         log.info(
             "devnet ready",
@@ -116,24 +169,28 @@ async def run_devnet(
         )
         if on_ready is not None:
             on_ready(deployment)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
+        await _until_stopped(node, config.epoch_seconds)
+    finally:
+        http.should_exit = True
+        with contextlib.suppress(Exception):
+            await http_task
+        grpc_server.close()
+        await grpc_server.wait_closed()
+        log.info("devnet stopped")
+
+
+async def _until_stopped(node: DevnetNode, epoch_seconds: float) -> None:
+    """Advance epochs on the timer until SIGTERM/SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    timer = asyncio.create_task(_epoch_timer(node, epoch_seconds))
+    try:
+        await stop.wait()
+    finally:
+        timer.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        timer = asyncio.create_task(_epoch_timer(node, config.epoch_seconds))
-        try:
-            await stop.wait()
-        finally:
-            timer.cancel()
-            http.should_exit = True
-            with contextlib.suppress(Exception):
-                await http_task
-            grpc_server.close()
-            await grpc_server.wait_closed()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.remove_signal_handler(sig)
-            log.info("devnet stopped")
-    finally:
-        ledger.close()
+                loop.remove_signal_handler(sig)

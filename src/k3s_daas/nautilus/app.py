@@ -2,11 +2,14 @@
 
 Every error is `{"error": reason, "message": text}` with a 4xx (503 when the chain or store is
 down); bodies are capped before they are parsed; unknown fields are rejected; client input never
-produces a 500 or a traceback. Kubernetes routes (kube's standalone and webhook routers) are
+produces a 500 or a traceback; a client that keeps failing is answered 429 (`rate_limit`; not on
+the mTLS webhook listener). Kubernetes routes (kube's standalone and webhook routers) are
 mounted over adapters of the registry and the validator.
 """
 
 from __future__ import annotations
+
+from typing import Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +22,8 @@ from k3s_daas.log import crash_site, get_logger
 from k3s_daas.nautilus.body_limit import BodyLimit
 from k3s_daas.nautilus.context import AppContext
 from k3s_daas.nautilus.errors import MasterError, TokenRejected
+from k3s_daas.nautilus.rate_limit import RateLimit, RateLimiter, accepted_credential
+from k3s_daas.nautilus.refusal_counts import RefusalCounts
 from k3s_daas.nautilus.responses import error
 from k3s_daas.nautilus.routes import api_router, ops_router, worker_router
 from k3s_daas.nautilus.validator import Validator
@@ -29,6 +34,9 @@ from k3s_daas.seal.protocol import Reason
 
 log = get_logger(__name__)
 
+#: Cheap, read-only operations endpoints a monitor must reach even from a flooding address.
+UNLIMITED_PATHS: Final = frozenset({"/health_check", "/metrics"})
+
 #: The word of an HTTP-level refusal (no route, wrong method, ...) by its status.
 _HTTP_REASONS = {
     404: Reason.NOT_FOUND,
@@ -38,15 +46,19 @@ _HTTP_REASONS = {
 
 
 class ValidatorAuthenticator:
-    """kube's Authenticator over the validator (any refusal -> AuthenticationFailed(reason))."""
+    """kube's Authenticator over the validator (any refusal -> AuthenticationFailed(reason),
+    counted in the audit's per-minute refusals)."""
 
-    def __init__(self, validator: Validator) -> None:
+    def __init__(self, validator: Validator, refusals: RefusalCounts | None = None) -> None:
         self.validator = validator
+        self.refusals = refusals
 
     async def authenticate(self, token: str) -> Claims:
         try:
             return await self.validator.validate(token)
         except TokenRejected as exc:
+            if self.refusals is not None:
+                self.refusals.count("authenticate", exc.reason)
             raise AuthenticationFailed(exc.message, reason=exc.reason) from None
 
 
@@ -91,14 +103,32 @@ def _error_shape(app: FastAPI) -> None:
 # -- apps --------------------------------------------------------------------------------------
 def _mount_kube(app: FastAPI, ctx: AppContext, *, webhooks: bool) -> None:
     """The webhooks (more specific paths, so first) and the standalone Kubernetes API."""
-    auth = ValidatorAuthenticator(ctx.validator)
+    auth = ValidatorAuthenticator(ctx.validator, ctx.service.refusals)
     install_kube(app, auth=auth, nodes=ctx.registry, webhooks=webhooks)
 
 
+def _rate_limit(app: FastAPI, ctx: AppContext) -> None:
+    """Outermost: a client over its budget of refusals costs one dictionary lookup."""
+    s = ctx.settings
+    limiter = RateLimiter(s.rate_limit, s.rate_limit_burst, s.rate_limit_clients)
+    if not limiter.enabled:
+        return
+    cache = ctx.validator.cache
+
+    def limited() -> None:
+        ctx.metrics.rate_limited.inc()
+        ctx.service.refusals.count("rate_limit", Reason.RATE_LIMITED)
+
+    credential = accepted_credential(lambda fp: cache.get(fp) is not None, ctx.admin_token)
+    app.add_middleware(RateLimit, limiter=limiter, credential=credential, on_limited=limited,
+                       exempt=UNLIMITED_PATHS)  # fmt: skip
+
+
 def create_webhook_app(ctx: AppContext) -> FastAPI:
-    """Only the kube-apiserver webhooks, for the mTLS listener (`webhook_port`)."""
+    """Only the kube-apiserver webhooks, for the mTLS listener (`webhook_port`): never rate
+    limited (its one client, kube-apiserver, proved itself with its certificate)."""
     app = FastAPI(title="k3s-daas webhooks", docs_url=None, redoc_url=None, openapi_url=None)
-    auth = ValidatorAuthenticator(ctx.validator)
+    auth = ValidatorAuthenticator(ctx.validator, ctx.service.refusals)
     install_kube(app, auth=auth, nodes=ctx.registry, api=False)
     app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
     return app
@@ -116,4 +146,5 @@ def create_app(ctx: AppContext, *, mount_kube: bool = True, webhooks: bool = Tru
     if mount_kube:
         _mount_kube(app, ctx, webhooks=webhooks)
     app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
+    _rate_limit(app, ctx)
     return app

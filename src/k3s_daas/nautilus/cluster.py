@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,11 +31,13 @@ from k3s_daas.log import get_logger
 from k3s_daas.nautilus.errors import MasterError, StartupError
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.settings import NautilusSettings
+from k3s_daas.retry import Backoff, Retry
 from k3s_daas.seal.protocol import ClusterMode, Reason
 
 log = get_logger(__name__)
 
 TEARDOWN_ATTEMPTS: Final = 6
+TEARDOWN_CAP: Final = 10.0  # seconds: the longest wait between two teardown attempts
 CLOSE_GRACE_S: Final = 5.0
 
 
@@ -95,12 +98,14 @@ class K3sCluster:
         server: str | None = None,
         retry_delay: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         self.api = api
         self.server = server or api.server
         self.metrics = metrics
         self.retry_delay = retry_delay
         self._sleep = sleep
+        self._rng = rng
         self._issuer = BootstrapTokenIssuer(api.client, api.ca_pem, token_ttl)
         self._revoker = NodeRevoker(api.client)
         self._pending: set[asyncio.Task[None]] = set()
@@ -124,15 +129,14 @@ class K3sCluster:
         task.add_done_callback(self._pending.discard)
 
     async def _teardown(self, node_id: str, reason: str) -> None:
-        delay = self.retry_delay
+        retry = Retry(Backoff(self.retry_delay, TEARDOWN_CAP), sleep=self._sleep, rng=self._rng)
         for attempt in range(1, TEARDOWN_ATTEMPTS + 1):
             try:
                 deleted = await self._revoker.revoke(node_id)
             except K3sApiError as exc:
                 log.warning("node teardown failed", node=node_id, attempt=attempt,
                             error=exc.message)  # fmt: skip
-                await self._sleep(delay)
-                delay = min(delay * 2, 10.0)
+                await retry.wait()
                 continue
             self.metrics.cluster_actions.labels("node_revoke", "ok").inc()
             log.info("node torn down", node=node_id, reason=reason, node_deleted=deleted)

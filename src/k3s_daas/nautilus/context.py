@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from k3s_daas.nautilus.enclave import Enclave
 from k3s_daas.nautilus.metrics import Metrics
+from k3s_daas.nautilus.read_audit import ReadAudit
 from k3s_daas.nautilus.registry import AuditSink, Registry
 from k3s_daas.nautilus.service import MasterService
 from k3s_daas.nautilus.settings import NautilusSettings
@@ -29,6 +30,8 @@ class AppContext:
     enclave: Enclave
     admin_token: str
     audit: AuditSink | None = None
+    #: Where allowed reads are audited without waiting (None: they are not audited).
+    read_audit: ReadAudit | None = None
     tls_binding: bytes | None = None
     health: Callable[[], dict[str, Any]] | None = None
 

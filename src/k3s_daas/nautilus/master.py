@@ -44,6 +44,7 @@ from k3s_daas.nautilus.context import AppContext
 from k3s_daas.nautilus.enclave import Enclave, make_enclave
 from k3s_daas.nautilus.errors import StartupError
 from k3s_daas.nautilus.metrics import Metrics
+from k3s_daas.nautilus.read_audit import ReadAudit
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
 from k3s_daas.nautilus.service import MasterService
 from k3s_daas.nautilus.settings import NautilusSettings
@@ -118,6 +119,7 @@ class Master:
         raw_store = open_store(s.store, data_key=self.enclave.data_key())
         self.store: KeyValueStore = BytesStore(raw_store)
         self.audit = AuditLog(raw_store)  # every registration, heartbeat and revocation
+        self.read_audit = ReadAudit(self.audit, self.metrics.audit_dropped)  # never waited for
         self.admin_token = read_or_create_secret(s.admin_token_path)
         self.client = ChainClient.from_deployment(deployment, timeout=s.chain_timeout)
         self.package = K3sDaasPackage(self.client, deployment)
@@ -162,6 +164,7 @@ class Master:
             enclave=self.enclave,
             admin_token=self.admin_token,
             audit=self.audit,
+            read_audit=self.read_audit,
             tls_binding=self.identity.public_key_sha256,
             health=self._health,
         )
@@ -314,6 +317,7 @@ class Master:
             asyncio.create_task(self.watcher.track_lag()),
             asyncio.create_task(self.lifecycle()),
             asyncio.create_task(self.registry.follow()),
+            asyncio.create_task(self.service.refusals.run()),
         ]
         self.write_info()
         log.info("master serving", url=self.url, webhook_url=self.webhook_url)
@@ -340,6 +344,8 @@ class Master:
                 await task
         self.settings.info_path.unlink(missing_ok=True)
         await self.cluster.close()
+        await self.read_audit.close()
+        await self.service.refusals.close()  # the current minute's counts too
         await self.audit.settle()
         await self.validator.shared.close()
         await self.client.close()

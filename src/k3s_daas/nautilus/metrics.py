@@ -37,6 +37,17 @@ class Metrics:
         self.registrations = Counter(
             "nautilus_registrations", "Registrations by result", ["result"], registry=r
         )
+        self.audit_dropped = Counter(
+            "nautilus_audit_dropped",
+            "Best-effort audit entries of allowed reads not written (store_error, queue_full)",
+            ["reason"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "nautilus_rate_limited",
+            "Requests answered 429 rate_limited (their client spent its budget of refusals)",
+            registry=r,
+        )
         self.workers = Gauge("nautilus_workers", "Registry size by state", ["state"], registry=r)
         self.revocations = Counter(
             "nautilus_revocations", "Workers revoked by chain events", ["reason"], registry=r

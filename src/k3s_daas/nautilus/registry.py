@@ -30,6 +30,7 @@ from k3s_daas.log import get_logger
 from k3s_daas.nautilus.errors import MasterError
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.store.base import Entry, WatchEvent, WatchStream
+from k3s_daas.retry import Backoff, Retry
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.protocol import NodeStatus, Reason
 
@@ -37,6 +38,8 @@ log = get_logger(__name__)
 
 PREFIX: Final = "/workers/"
 HISTORY: Final = 10_000
+#: Between re-watches of `/workers/` while the store is unavailable.
+FOLLOW_BACKOFF: Final = Backoff(first=0.2, cap=2.0)
 
 
 class AuditSink(Protocol):
@@ -344,18 +347,21 @@ class Registry:
 
     # -- other replicas ---------------------------------------------------------------------------
     async def follow(self) -> None:
-        """Apply other replicas' writes as they happen (until cancelled); re-reads on reconnect."""
+        """Apply other replicas' writes as they happen (until cancelled); re-reads on reconnect,
+        after a jittered backoff while the store is unavailable."""
+        retry = Retry(FOLLOW_BACKOFF)
         while True:
             try:
                 async with self.store.watch(PREFIX) as events:
                     await self._catch_up()  # what changed before the watch existed
+                    retry.reset()
                     async for event in events:
                         await self.apply(event)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the store is briefly unavailable: watch again
                 log.warning("registry follow restarting", error=exc.__class__.__name__)
-            await asyncio.sleep(1.0)
+            await retry.wait()
 
     async def _catch_up(self) -> None:
         for key, value in await self.store.range(PREFIX):

@@ -25,7 +25,7 @@ from k3s_daas.seal.protocol import (
     ValidateBatch,
     ValidateResult,
 )
-from k3s_daas.seal.token import SealToken, token_fingerprint
+from k3s_daas.seal.token import SealToken
 
 MAX_NONCE_HEX: Final = 128  # 64 bytes
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
@@ -67,8 +67,9 @@ async def validate(body: ValidateBody, ctx: Context) -> Response:
 
 
 async def validate_tokens(ctx: AppContext, tokens: list[str]) -> list[ValidateResult]:
-    """Each token parsed once and validated (misses share batches). Refusals are audited
-    (fingerprints only); valid ones are counted in metrics, like webhook decisions."""
+    """Each token parsed once and validated (misses share batches). Refusals are audited as
+    per-minute counts (the caller proved nothing) and charged to the client's rate limit; valid
+    ones are counted in metrics, like webhook decisions."""
     parsed: list[SealToken | TokenRejected] = []
     for token in tokens:
         try:
@@ -79,19 +80,12 @@ async def validate_tokens(ctx: AppContext, tokens: list[str]) -> list[ValidateRe
         await ctx.validator.validate_many([p for p in parsed if isinstance(p, SealToken)])
     )
     results: list[ValidateResult] = []
-    for token, one in zip(tokens, parsed, strict=True):
+    for one in parsed:
         outcome: Claims | TokenRejected = one if isinstance(one, TokenRejected) else next(checked)
         if isinstance(outcome, Claims):
             results.append(TokenAccepted.of(outcome))
             continue
-        if ctx.audit is not None:
-            fingerprint = (
-                one.fingerprint if isinstance(one, SealToken) else token_fingerprint(token)
-            )
-            await ctx.audit.append(
-                actor="api", action="validate", subject="token", decision="denied",
-                reason=outcome.reason, token_fingerprint=fingerprint[:16],
-            )  # fmt: skip
+        ctx.service.refusals.count("validate", outcome.reason)
         results.append(TokenRefused(reason=outcome.reason, message=outcome.message))
     return results
 

@@ -3,7 +3,8 @@
 Kept apart from HTTP so the same logic serves the app, the benchmarks and unit tests. Requests
 arrive verified (`nautilus.signed`); answers are the protocol's typed answers, signed by the
 enclave key over `seal.protocol.answer_bytes`, so a worker can tell this master from an
-impostor. Every decision is counted and audited (tokens only as fingerprints).
+impostor. Every decision is counted and audited (tokens only as fingerprints): a request that
+fails verification as a per-minute count (`nautilus.refusal_counts`), the others one by one.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from k3s_daas.nautilus.cluster import Cluster
 from k3s_daas.nautilus.enclave import Enclave
 from k3s_daas.nautilus.errors import MasterError
 from k3s_daas.nautilus.metrics import Metrics
+from k3s_daas.nautilus.refusal_counts import RefusalCounts
 from k3s_daas.nautilus.registry import AuditSink, KeyValueStore, Registry, WorkerRecord
 from k3s_daas.nautilus.settings import NautilusSettings
-from k3s_daas.nautilus.signed import BodyT, RawRequest, RequestVerifier, SignedRequest, decode
+from k3s_daas.nautilus.signed import BodyT, RequestVerifier, SignedRequest, decode
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.protocol import (
@@ -37,7 +39,6 @@ from k3s_daas.seal.protocol import (
     SignedAnswer,
     answer_bytes,
 )
-from k3s_daas.seal.token import token_fingerprint
 
 log = get_logger(__name__)
 AnswerT = TypeVar("AnswerT", bound=SignedAnswer)
@@ -60,6 +61,7 @@ class MasterService:
         audit: AuditSink | None = None,
         clock: Callable[[], float] = time.time,
         signatures: RemoteVerifier | None = None,
+        refusals: RefusalCounts | None = None,
     ) -> None:
         self.validator = validator
         self.registry = registry
@@ -68,6 +70,8 @@ class MasterService:
         self.cluster = cluster
         self.enclave_id = enclave_id
         self.audit = audit
+        #: Unauthenticated refusals of every endpoint, audited per minute and reason.
+        self.refusals = refusals if refusals is not None else RefusalCounts(audit)
         self.heartbeat_interval = settings.heartbeat_interval
         self._clock = clock
         self.verifier = RequestVerifier(
@@ -86,21 +90,23 @@ class MasterService:
         self, model: type[BodyT], token: str | None, raw: bytes
     ) -> SignedRequest[BodyT]:
         """Decode the body once and run every check of a signed request of `model`'s kind; a
-        refused register or heartbeat is counted and audited here (a refused leave is only
-        answered)."""
-        request = RawRequest(token, None)
+        refused register or heartbeat is counted in metrics and in the audit's per-minute counts
+        here (a refused leave is only answered)."""
         try:
-            request = decode(token, raw)
-            return await self.verifier.verify(model, request)
+            return await self.verifier.verify(model, decode(token, raw))
         except MasterError as exc:
             if model.kind != "leave":
-                fingerprint = token_fingerprint(request.token) if request.token else None
-                await self._denied(model.kind, fingerprint, request.node, exc.reason)
+                self._count(model.kind, exc.reason)
+                self.refusals.count(model.kind, exc.reason)
             raise
 
-    async def _denied(self, kind: Kind, fingerprint: str | None, node: str, reason: str) -> None:
+    def _count(self, kind: Kind, result: str) -> None:
         counter = self.metrics.registrations if kind == "register" else self.metrics.heartbeats
-        counter.labels(reason).inc()
+        counter.labels(result).inc()
+
+    async def _denied(self, kind: Kind, fingerprint: str | None, node: str, reason: str) -> None:
+        """An authenticated request refused: counted, and audited on its own."""
+        self._count(kind, reason)
         await self._record(kind, fingerprint, node, "denied", reason)
 
     async def _record(

@@ -32,6 +32,14 @@ class ValidatorSettings(BaseModel):
     batch_window_ms: float = Field(default=2.0, ge=0)
     max_batch: int = Field(default=100, ge=1, le=1000)
     coalesce: bool = Field(default=True, description="concurrent misses share one fetch")
+    absent_ttl: float = Field(
+        default=300.0,
+        ge=0,
+        description="seconds an object id found to hold no SealToken (not_found, wrong_type) is "
+        "refused without a chain read, whatever the secret (forgotten at once when the chain "
+        "creates a SealToken with it); 0 disables",
+    )
+    absent_cache_size: int = Field(default=10_000, ge=1, description="object ids remembered")
 
 
 class NautilusSettings(BaseSettings, ValidatorSettings):
@@ -95,6 +103,18 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
     )
     max_validate_batch: int = Field(default=100, ge=1, le=1000)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    rate_limit: float = Field(
+        default=10.0,
+        ge=0,
+        description="refused requests per second a client may make once its burst is spent "
+        "(per address, or per credential the master already accepted); 0 disables",
+    )
+    rate_limit_burst: int = Field(
+        default=100, ge=0, description="refused requests a client may make at once; 0 disables"
+    )
+    rate_limit_clients: int = Field(
+        default=10_000, ge=1, description="clients whose buckets are kept (least recent dropped)"
+    )
     max_header_bytes: int = Field(
         default=16 * 1024, ge=4096, description="request line + headers; more is a 431"
     )

@@ -34,6 +34,7 @@ from k3s_daas.chain import (
     WrongObjectType,
 )
 from k3s_daas.log import get_logger
+from k3s_daas.nautilus.absent_ids import AbsentIds
 from k3s_daas.nautilus.errors import TokenRejected
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.refreshed import Refreshed
@@ -82,6 +83,7 @@ class Validator:
             observe=self._observe_batch,
         )
         self.cache = TokenCache(settings, clock)
+        self.absent = AbsentIds(settings.absent_ttl, settings.absent_cache_size, clock)
         self._inflight: dict[str, asyncio.Future[Claims]] = {}
         self._chain_down_until = float("-inf")
         self._epoch = Refreshed(self._load_epoch, settings.epoch_ttl, clock)
@@ -133,6 +135,7 @@ class Validator:
 
     def purge_all(self) -> None:
         self.cache.purge_all()
+        self.absent.clear()
 
     @property
     def cache_size(self) -> int:
@@ -270,10 +273,19 @@ class Validator:
             raise TokenRejected(Reason.CHAIN_UNAVAILABLE) from None
 
     async def _fetch(self, parsed: SealToken) -> Claims:
+        if (absent := self.absent.refusal(parsed.object_id)) is not None:
+            self.metrics.cache.labels("absent_hit").inc()
+            raise TokenRejected(absent)  # whatever the secret: no chain read (nautilus.absent_ids)
+        generation = self.absent.generation
+        token_read = self.absent.read(parsed.object_id, self.fetcher.get, self.cache.generation)
         token_obj, min_stake = await asyncio.gather(
-            self._chain(self.fetcher.get(parsed.object_id)), self._chain(self.min_stake())
+            self._chain(token_read), self._chain(self.min_stake())
         )
-        token = self.check_token(token_obj, parsed)
+        try:
+            token = self.check_token(token_obj, parsed)
+        except TokenRejected as exc:
+            self.absent.remember(parsed.object_id, exc.reason, generation)
+            raise
         if token.is_expired(await self.epoch()):
             raise TokenRejected(Reason.EXPIRED)
         record_obj = await self._chain(self.fetcher.get(token.stake_record))

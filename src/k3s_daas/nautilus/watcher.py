@@ -27,11 +27,14 @@ from k3s_daas.log import get_logger
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
 from k3s_daas.nautilus.validator import Validator
+from k3s_daas.retry import Backoff, Retry
 from k3s_daas.seal.protocol import Reason
 
 log = get_logger(__name__)
 
 CURSOR_KEY: Final = "/watcher/cursor"
+#: Between restarts of the subscription after a chain error (jittered: replicas spread out).
+RESTART_BACKOFF: Final = Backoff(first=0.2, cap=5.0)
 STAKE_EVENTS: Final = {
     "StakeSlashed": Reason.STAKE_SLASHED,
     "UnstakeRequested": Reason.STAKE_WITHDRAWING,
@@ -91,7 +94,7 @@ class ChainWatcher:
         self.metrics.watcher_filled.labels(cause).inc()
 
     async def run(self) -> None:
-        delay = 0.2
+        retry = Retry(RESTART_BACKOFF)
         while True:
             try:
                 async for event in subscribe(
@@ -107,12 +110,11 @@ class ChainWatcher:
                         raise
                     except Exception as exc:  # one bad event must not stop revocations
                         log.error("event not applied", kind=event.name, error=repr(exc)[:200])
-                    delay = 0.2
+                    retry.reset()
             except ChainError as exc:
                 self.metrics.watcher_restarts.labels(exc.reason).inc()
                 log.warning("watcher restarting", reason=exc.reason, error=exc.message[:200])
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            await retry.wait()
 
     async def handle(self, event: EventData) -> list[str]:
         """Apply one event; returns the nodes it revoked."""
@@ -128,6 +130,9 @@ class ChainWatcher:
             )
             log.info("stake event", kind=event.name, stake=stake_id, purged=purged, nodes=revoked)
             return revoked
+        if event.name == "SealTokenCreated":  # a node lagging the chain may have said not_found
+            self.validator.absent.forget(str(fields.get("token_id", "")))
+            return []
         if event.name in ("SealTokenRevoked", "SealTokenRotated"):
             token_id = str(fields.get("token_id", ""))
             purged = self.validator.purge_token(token_id)

@@ -139,6 +139,10 @@ class Reason(StrEnum):
 
     # The rest of the API.
     BATCH_TOO_LARGE = "batch_too_large", 400, "too many tokens in one batch"
+    RATE_LIMITED = (
+        "rate_limited", 429,
+        "too many refused requests from this client; retry after Retry-After seconds",
+    )  # fmt: skip
     UNAUTHORIZED = "unauthorized", 401, "admin bearer token required"
     INVALID_NONCE = "invalid_nonce", 400, "nonce must be hex (at most 64 bytes)"
     BAD_REQUEST = "bad_request", 400, "the request is refused"

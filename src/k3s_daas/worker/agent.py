@@ -1,9 +1,11 @@
 """The worker agent's lifecycle (its phases are `seal.protocol.WorkerPhase`).
 
 load key -> reuse or create the stake -> mint a Seal token (one PTB) -> find the enclaves on
-chain -> attest the master (fail closed) -> register -> heartbeat every N s with jitter, backoff
-and failover -> rotate the token before it expires -> on `stake_slashed` / revocation stop K3s
-and exit non-zero naming the reason -> on SIGTERM leave and exit 0.
+chain -> attest the master (fail closed) -> register -> heartbeat every N s with jitter; when a
+master cannot be reached the next one is asked at once (`worker.masters`), and only when none
+answers does the agent back off (jittered, `k3s_daas.retry`) -> rotate the token before it
+expires -> on `stake_slashed` / revocation stop K3s and exit non-zero naming the reason -> on
+SIGTERM leave and exit 0.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import asyncio
 import contextlib
 import random
 import signal
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from k3s_daas.attestation import load_root
@@ -26,15 +30,17 @@ from k3s_daas.chain import (
     request_gas,
 )
 from k3s_daas.log import get_logger
+from k3s_daas.retry import Backoff, Retry
 from k3s_daas.seal.constants import STATUS_ACTIVE
 from k3s_daas.seal.errors import K3sDaasError
-from k3s_daas.seal.protocol import Reason, WorkerPhase
+from k3s_daas.seal.protocol import HeartbeatAnswer, Reason, WorkerPhase
 from k3s_daas.seal.token import parse_token, short_fingerprint
-from k3s_daas.worker.attested import MasterNotTrusted, RegisteredEnclave, attest_master
+from k3s_daas.worker.attested import RegisteredEnclave
 from k3s_daas.worker.config import WorkerConfig
 from k3s_daas.worker.exits import EXIT_FAILED, EXIT_OK, EXIT_REVOKED, WorkerExit
 from k3s_daas.worker.k3s import K3sAgent
 from k3s_daas.worker.master import MasterClient, MasterRejected, MasterUnavailable
+from k3s_daas.worker.masters import MasterPool, Timeouts, Trust
 from k3s_daas.worker.state import WorkerState
 
 log = get_logger("k3s_daas.worker")
@@ -43,8 +49,18 @@ EPOCH_ESTIMATE = timedelta(hours=1)  # only used to print an approximate expiry 
 
 
 class WorkerAgent:
-    def __init__(self, config: WorkerConfig) -> None:
+    """One worker's lifecycle; `sleep` and `rng` are injectable so tests drive its timing."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        *,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
         self.config = config
+        self._wait = sleep  # None: wait on the stop event (a SIGTERM ends a wait at once)
+        self._rng = rng
         self.key = config.key()
         self.deployment = config.resolve_deployment()
         self.state = WorkerState.load(config.state_file) or WorkerState(
@@ -141,36 +157,39 @@ class WorkerAgent:
         return list(dict.fromkeys(url for url in ordered if url.startswith("https://")))
 
     # ---- master --------------------------------------------------------------------------
-    async def _connect(self, package: K3sDaasPackage) -> MasterClient:
-        """Attest masters in order; the first that proves itself is used."""
+    async def _trust(self, package: K3sDaasPackage) -> Trust:
+        """What attestation checks against and the masters to try, read from the chain."""
         if self.deployment.attestation_root_path is None:
             raise WorkerExit(
                 EXIT_FAILED, "no_attestation_root", "deployment names no attestation root"
             )
-        root = load_root(__import__("pathlib").Path(self.deployment.attestation_root_path))
+        root = load_root(Path(self.deployment.attestation_root_path))
         enclaves, pcrs, endpoints = await self._registered_enclaves(package)
-        urls = self._master_urls(endpoints)
-        if not urls:
-            raise MasterNotTrusted("no master endpoint: none configured and none on chain")
-        reasons = []
-        for url in urls:
-            self._set(WorkerPhase.ATTESTING, master_url=url)
-            try:
-                attested = await attest_master(
-                    url, root=root, expected_pcrs=pcrs, enclaves=enclaves
-                )
-            except MasterNotTrusted as exc:
-                log.warning("master_not_trusted", url=url, reason=exc.reason, error=exc.message)
-                reasons.append(f"{url}: {exc.message}")
-                continue
-            return MasterClient(attested, self.key, timeout=self.config.request_timeout)
-        raise MasterNotTrusted("no master could be attested: " + "; ".join(reasons))
+        return Trust(root, pcrs, enclaves, self._master_urls(endpoints))
 
-    async def _register(self, master: MasterClient) -> None:
+    def _pool(self, package: K3sDaasPackage) -> MasterPool:
+        c = self.config
+        timeouts = Timeouts.for_interval(c.heartbeat_interval, c.request_timeout, c.connect_timeout)
+        return MasterPool(lambda: self._trust(package), self.key, timeouts)
+
+    def _retry(self) -> Retry:
+        """Backoff once no master answers: jittered, so workers never retry in lockstep."""
+        cap = self.config.max_backoff
+        return Retry(Backoff(min(self.config.heartbeat_interval, cap), cap), rng=self._rng)
+
+    def _answered_by(self, pool: MasterPool) -> MasterClient:
+        master = pool.master
+        assert master is not None  # set by the call that just succeeded
+        return master
+
+    async def _register(self, pool: MasterPool) -> None:
         assert self.state.token is not None
-        self._set(WorkerPhase.REGISTERING, master_url=master.url, enclave_id=master.enclave_id)
-        answer = await master.register(self.state.token, self.config.node_id)
-        self._set(WorkerPhase.REGISTERED, registered_at=datetime.now(UTC))
+        token = self.state.token
+        self._set(WorkerPhase.REGISTERING)
+        answer = await pool.call(lambda m: m.register(token, self.config.node_id))
+        master = self._answered_by(pool)
+        self._set(WorkerPhase.REGISTERED, registered_at=datetime.now(UTC),
+                  master_url=master.url, enclave_id=master.enclave_id)  # fmt: skip
         if self.config.mode != "k3s":
             return
         join, server = answer.join_token, answer.k3s_server
@@ -209,73 +228,87 @@ class WorkerAgent:
             package = K3sDaasPackage(chain, self.deployment)
             await self._fund_if_devnet(chain)
             self._assigned_enclave = (await self._ensure_token(package)).enclave
-            master = await self._join(package)
-            if master is None:
-                self._set(WorkerPhase.LEFT)
-                return EXIT_OK
-            return await self._heartbeats(chain, package, master)
-
-    async def _join(self, package: K3sDaasPackage) -> MasterClient | None:
-        """Attest and register; an unavailable master (or its K3s API) is retried with backoff.
-        None when asked to stop meanwhile."""
-        backoff = self.config.heartbeat_interval
-        while True:
-            master = await self._connect(package)
+            pool = self._pool(package)
             try:
-                await self._register(master)
+                if not await self._join(pool):
+                    self._set(WorkerPhase.LEFT)
+                    return EXIT_OK
+                return await self._heartbeats(chain, package, pool)
+            finally:
+                await pool.close()
+
+    async def _join(self, pool: MasterPool) -> bool:
+        """Attest and register; while no master answers (or its K3s API is down), retry with
+        jittered backoff. False when asked to stop meanwhile."""
+        retry = self._retry()
+        self._set(WorkerPhase.ATTESTING)
+        while True:
+            try:
+                await self._register(pool)
             except MasterUnavailable as exc:
-                log.warning("register_unavailable", url=master.url, error=exc.message,
-                            retry_in=backoff)  # fmt: skip
-                if await self._sleep(backoff):
-                    return None
-                backoff = min(backoff * 2, self.config.max_backoff)
+                delay = retry.next_delay()
+                log.warning("register_unavailable", error=exc.message, retry_in=round(delay, 2))
+                if await self._sleep(delay):
+                    return False
                 continue
-            return master
+            return True
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep unless asked to stop; True when a stop was requested."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        if self._wait is not None:
+            await self._wait(seconds)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=seconds)
         return self._stop.is_set()
 
-    async def _heartbeats(
-        self, chain: ChainClient, package: K3sDaasPackage, master: MasterClient
-    ) -> int:
-        interval = self.config.heartbeat_interval
-        backoff = interval
-        while True:
-            jitter = interval * self.config.heartbeat_jitter * (2 * random.random() - 1)
-            if await self._sleep(max(0.05, interval + jitter)):
-                with contextlib.suppress(K3sDaasError):
-                    assert self.state.token is not None
-                    await master.leave(self.state.token, self.config.node_id)
-                self._set(WorkerPhase.LEFT)
-                return EXIT_OK
-            await self._rotate_if_due(chain, package, master)
-            try:
-                assert self.state.token is not None
-                answer = await master.heartbeat(self.state.token, self.config.node_id)
-            except MasterRejected as exc:
-                reason = Reason.parse(exc.reason)
-                if reason is not None and reason.terminal:
-                    raise WorkerExit(EXIT_REVOKED, reason, f"master says {reason}") from exc
-                if reason == Reason.NOT_REGISTERED:
-                    await self._register(master)
-                    continue
+    async def _beat(self, pool: MasterPool) -> HeartbeatAnswer | None:
+        """One heartbeat, at whichever master answers; None when that master did not know the
+        node (its own store, not a replica sharing the registry) and it was registered there."""
+        assert self.state.token is not None
+        token = self.state.token
+        try:
+            return await pool.call(lambda m: m.heartbeat(token, self.config.node_id))
+        except MasterRejected as exc:
+            reason = Reason.parse(exc.reason)
+            if reason is not None and reason.terminal:
+                raise WorkerExit(EXIT_REVOKED, reason, f"master says {reason}") from exc
+            if reason != Reason.NOT_REGISTERED:
                 raise WorkerExit(EXIT_FAILED, exc.reason, exc.message) from exc
+        await self._register(pool)
+        return None
+
+    async def _leave(self, pool: MasterPool) -> int:
+        with contextlib.suppress(K3sDaasError):
+            assert self.state.token is not None
+            token = self.state.token
+            await pool.call(lambda m: m.leave(token, self.config.node_id))
+        self._set(WorkerPhase.LEFT)
+        return EXIT_OK
+
+    async def _heartbeats(
+        self, chain: ChainClient, package: K3sDaasPackage, pool: MasterPool
+    ) -> int:
+        """Heartbeat every interval (± jitter) at the master that answers; when none does, retry
+        after a jittered backoff instead of the interval."""
+        interval, retry = self.config.heartbeat_interval, self._retry()
+        wait = interval
+        while True:
+            if await self._sleep(wait):
+                return await self._leave(pool)
+            await self._rotate_if_due(chain, package)
+            try:
+                answer = await self._beat(pool)
             except MasterUnavailable as exc:
-                log.warning(
-                    "master_unavailable", url=master.url, error=exc.message, retry_in=backoff
-                )
-                if await self._sleep(backoff):
-                    self._set(WorkerPhase.LEFT)
-                    return EXIT_OK
-                backoff = min(backoff * 2, self.config.max_backoff)
-                with contextlib.suppress(MasterNotTrusted):
-                    master = await self._connect(package)  # failover: next attested master
-                    await self._register(master)
+                wait = retry.next_delay()
+                log.warning("master_unavailable", error=exc.message, retry_in=round(wait, 2))
                 continue
-            backoff = interval
+            retry.reset()
+            jitter = interval * self.config.heartbeat_jitter * (2 * self._rng() - 1)
+            wait = max(0.05, interval + jitter)
+            if answer is None:
+                continue  # registered anew; the next heartbeat makes it ready
+            master = self._answered_by(pool)
             self._set(
                 WorkerPhase.READY,
                 last_heartbeat=datetime.now(UTC),
@@ -283,11 +316,11 @@ class WorkerAgent:
                 reason=None,
                 tier=answer.tier,
                 permissions=answer.permissions,
+                master_url=master.url,
+                enclave_id=master.enclave_id,
             )
 
-    async def _rotate_if_due(
-        self, chain: ChainClient, package: K3sDaasPackage, master: MasterClient
-    ) -> None:
+    async def _rotate_if_due(self, chain: ChainClient, package: K3sDaasPackage) -> None:
         expires = self.state.token_expires_epoch
         if expires is None:
             return

@@ -31,6 +31,12 @@ class MasterNotTrusted(K3sDaasError):
     reason = "master_not_attested"
 
 
+class MasterUnreachable(MasterNotTrusted):
+    """The master could not be asked for its attestation at all (down, or not answering)."""
+
+    reason = "master_unreachable"
+
+
 @dataclass(frozen=True)
 class RegisteredEnclave:
     """An Enclave object read from the chain (what the document must match)."""
@@ -74,6 +80,7 @@ async def attest_master(
     expected_pcrs: dict[int, bytes],
     enclaves: list[RegisteredEnclave],
     timeout: float = 10.0,
+    connect_timeout: float | None = None,
 ) -> AttestedMaster:
     """Fetch and verify the master's attestation; raise MasterNotTrusted with the reason."""
     nonce = secrets.token_bytes(32)
@@ -81,11 +88,12 @@ async def attest_master(
     insecure.check_hostname = False
     insecure.verify_mode = ssl.CERT_NONE  # nothing secret is sent on this connection
     try:
-        async with httpx.AsyncClient(verify=insecure, timeout=timeout) as client:
+        limits = httpx.Timeout(timeout, connect=connect_timeout or timeout)
+        async with httpx.AsyncClient(verify=insecure, timeout=limits) as client:
             response = await client.get(f"{url}/get_attestation", params={"nonce": nonce.hex()})
             certificate = _peer_certificate(response)
     except httpx.HTTPError as exc:
-        raise MasterNotTrusted(f"{url}: unreachable ({exc.__class__.__name__})") from exc
+        raise MasterUnreachable(f"{url}: unreachable ({exc.__class__.__name__})") from exc
     if response.status_code != 200:
         raise MasterNotTrusted(f"{url}: /get_attestation answered {response.status_code}")
     try:

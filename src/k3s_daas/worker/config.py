@@ -20,6 +20,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from k3s_daas.chain import Deployment
 from k3s_daas.chain.keys import KeyError_, SuiKeyPair, normalize_address
+from k3s_daas.seal.amounts import format_amount, parse_amount
 from k3s_daas.seal.constants import MAX_NODE_ID_LENGTH, MIN_STAKE
 from k3s_daas.seal.encoding import first_error
 from k3s_daas.seal.errors import K3sDaasError
@@ -51,17 +52,22 @@ class WorkerConfig(BaseSettings):
     sui_private_key: str | None = Field(default=None, description="suiprivkey1... (prefer a file)")
     sui_key_file: Path | None = Field(default=None, description="key file, mode 0600")
     sui_rpc_endpoint: EnvList = Field(default_factory=list, description="gRPC v2 endpoints")
-    stake_amount: int = Field(default=1_000, gt=0, description="MIST to stake")
+    stake_amount: int = Field(
+        default=1_000, gt=0, description="how much to stake: 1.5SUI, 100MIST or MIST"
+    )
     contract_address: str | None = Field(default=None, description="package id (checked)")
     nautilus_endpoint: EnvList = Field(
         default_factory=list,
         description="master URLs, tried in order (none: the endpoints enclaves advertise on chain)",
     )
     container_runtime: str = "containerd"
-    min_stake_amount: int = Field(default=MIN_STAKE, gt=0)
+    min_stake_amount: int = Field(default=MIN_STAKE, gt=0, description="1.5SUI, 100MIST or MIST")
     mock_mode: bool = Field(default=False, description="seed switch: use the embedded devnet")
     deployment: Path | None = Field(default=None, description="devnet.json / deployment file")
-    state_file: Path = Field(default=Path(".k3s-daas/worker/state.json"))
+    state_file: Path = Field(
+        default_factory=lambda: Settings().home / "worker" / "state.json",
+        description="the agent's state (0600); default <home>/worker/state.json",
+    )
     heartbeat_interval: float = Field(default=10.0, gt=0.05, le=3600)
     heartbeat_jitter: float = Field(default=0.1, ge=0, le=0.5, description="fraction")
     max_backoff: float = Field(default=30.0, gt=0)
@@ -69,12 +75,22 @@ class WorkerConfig(BaseSettings):
     mode: Literal["standalone", "k3s"] = "standalone"
     k3s_binary: str = "k3s"
     k3s_args: EnvList = Field(default_factory=list)
-    request_timeout: float = Field(default=10.0, gt=0)
+    request_timeout: float = Field(default=10.0, gt=0, description="register, leave, attest")
+    connect_timeout: float = Field(
+        default=2.0, gt=0, description="opening a connection to a master (failover moves on)"
+    )
 
     @field_validator("sui_rpc_endpoint", "nautilus_endpoint", "k3s_args", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         return _as_list(value)
+
+    @field_validator("stake_amount", "min_stake_amount", mode="before")
+    @classmethod
+    def _amount(cls, value: Any) -> Any:
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return parse_amount(value)
+        return value
 
     @field_validator("node_id")
     @classmethod
@@ -87,8 +103,8 @@ class WorkerConfig(BaseSettings):
     def _check(self) -> WorkerConfig:
         if self.stake_amount < self.min_stake_amount:
             raise ValueError(
-                f"stake_amount {self.stake_amount} is below min_stake_amount "
-                f"{self.min_stake_amount}"
+                f"stake_amount {format_amount(self.stake_amount)} is below min_stake_amount "
+                f"{format_amount(self.min_stake_amount)}"
             )
         if self.sui_private_key is None and self.sui_key_file is None:
             raise ValueError("give sui_key_file (preferred) or sui_private_key")

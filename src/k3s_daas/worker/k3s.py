@@ -1,4 +1,5 @@
-"""Supervision of `k3s agent`: start with the join token, restart with backoff, stop on slash.
+"""Supervision of `k3s agent`: start with the join token, restart with jittered backoff
+(`k3s_daas.retry`), stop on slash.
 
 The join token goes to the child in the `K3S_TOKEN` environment variable, never on the command
 line (argv is world-readable in /proc). No K3s binary can be installed here: tests drive this
@@ -10,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 
 from k3s_daas.log import get_logger
+from k3s_daas.retry import Backoff, Retry
 
 log = get_logger("k3s_daas.worker.k3s")
 
@@ -31,6 +34,7 @@ class K3sAgent:
         min_backoff: float = 1.0,
         max_backoff: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         self.binary = binary
         self.server_url = server_url
@@ -45,6 +49,7 @@ class K3sAgent:
         self._stopping = asyncio.Event()
         #: Waits out a restart backoff; by default until then or until `stop()`, whichever first.
         self._sleep = sleep or self._until_stopped
+        self._rng = rng
 
     @property
     def argv(self) -> list[str]:
@@ -68,7 +73,8 @@ class K3sAgent:
             self._task = asyncio.create_task(self._run(), name="k3s-agent")
 
     async def _run(self) -> None:
-        backoff = self.min_backoff
+        retry = Retry(Backoff(self.min_backoff, self.max_backoff), rng=self._rng)
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             env = {**os.environ, "K3S_TOKEN": self._token or ""}
             try:
@@ -77,13 +83,17 @@ class K3sAgent:
                 log.error("k3s_agent_start_failed", error=str(exc), binary=self.binary)
             else:
                 log.info("k3s_agent_started", pid=self._proc.pid, node=self.node_name)
+                started = loop.time()
                 code = await self._proc.wait()
                 if self._stopping.is_set():
                     return
-                log.warning("k3s_agent_exited", code=code, restart_in=backoff)
+                log.warning("k3s_agent_exited", code=code)
                 self.restarts += 1
-            await self._sleep(backoff)
-            backoff = min(backoff * 2, self.max_backoff)
+                if loop.time() - started >= self.max_backoff:
+                    retry.reset()  # it ran a good while: this exit starts the schedule over
+            delay = retry.next_delay()
+            log.info("k3s_agent_restarting", restart_in=round(delay, 2))
+            await self._sleep(delay)
 
     async def _until_stopped(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

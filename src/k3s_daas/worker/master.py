@@ -26,6 +26,7 @@ from k3s_daas.seal.protocol import (
     HeartbeatRequest,
     LeaveAnswer,
     LeaveRequest,
+    Reason,
     RegisterAnswer,
     RegisterRequest,
     SignedAnswer,
@@ -53,12 +54,27 @@ class MasterRejected(K3sDaasError):
 
 
 class MasterClient:
-    def __init__(self, attested: AttestedMaster, key: SuiKeyPair, *, timeout: float = 10.0) -> None:
+    """One attested master; heartbeats and leaves get a shorter timeout than registrations (the
+    worker moves on to the next master rather than wait)."""
+
+    def __init__(
+        self,
+        attested: AttestedMaster,
+        key: SuiKeyPair,
+        *,
+        timeout: float = 10.0,
+        connect_timeout: float | None = None,
+        heartbeat_timeout: float | None = None,
+    ) -> None:
         self.attested = attested
         self.key = key
+        connect = connect_timeout or timeout
         self.http = httpx.AsyncClient(
-            base_url=attested.url, verify=attested.ssl_context(), timeout=timeout
+            base_url=attested.url,
+            verify=attested.ssl_context(),
+            timeout=httpx.Timeout(timeout, connect=connect),
         )
+        self._heartbeat_timeout = httpx.Timeout(heartbeat_timeout or timeout, connect=connect)
 
     @property
     def url(self) -> str:
@@ -83,9 +99,11 @@ class MasterClient:
         return body.model_copy(update={"signature": signature})
 
     async def _call(self, body: SignedBody, token: str, answer: type[AnswerT]) -> AnswerT:
+        short = body.kind in ("heartbeat", "leave")  # a leave on SIGTERM must not linger either
+        limits = self._heartbeat_timeout if short else httpx.USE_CLIENT_DEFAULT
         try:
             response = await self.http.post(
-                PATHS[body.kind], json=body.sent(), headers={"X-Seal-Token": token}
+                PATHS[body.kind], json=body.sent(), headers={"X-Seal-Token": token}, timeout=limits
             )
         except httpx.HTTPError as exc:
             raise MasterUnavailable(f"{self.url}: {exc.__class__.__name__}") from exc
@@ -97,8 +115,11 @@ class MasterClient:
             ) from exc
         if not isinstance(data, dict):
             raise MasterUnavailable(f"{self.url}: answer is not an object")
-        if response.status_code >= 500:
-            raise MasterUnavailable(f"{self.url}: {response.status_code}")
+        if response.status_code >= 500 or response.status_code == Reason.RATE_LIMITED.status:
+            retry = response.headers.get("retry-after", "")
+            raise MasterUnavailable(f"{self.url}: {response.status_code}" + (
+                f" (retry after {retry[:8]} s)" if retry else ""
+            ))  # fmt: skip
         if response.status_code >= 400:
             raise self._rejected(response.status_code, data)
         self._verify(body, data)

@@ -19,7 +19,7 @@ import os
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -55,6 +55,9 @@ SCHEMA: Final = (
 )
 SYNCHRONOUS: Final = {"full": "FULL", "normal": "NORMAL"}
 SWEEP_INTERVAL: Final = 1.0
+#: Seconds an operation may wait for the store thread (a hung disk): then StoreUnavailableError,
+#: answered 503, instead of a request that never ends. The write may still commit later.
+DEFAULT_TIMEOUT: Final = 2.0
 # Rows past their TTL are invisible before the sweep deletes them (lazy expiry).
 GET_SQL: Final = (
     "SELECT value, revision FROM kv WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)"
@@ -74,6 +77,16 @@ def _fail_all(futures: list[asyncio.Future[object]], error: BaseException) -> No
             future.set_exception(error)
 
 
+def _seconds(query: dict[str, str], name: str, default: float) -> float:
+    try:
+        value = float(query.get(name, default))
+    except ValueError:
+        raise StoreConfigError(f"{name} must be a number of seconds") from None
+    if not value > 0:
+        raise StoreConfigError(f"{name} must be positive")
+    return value
+
+
 def _prefix_end(prefix: str) -> str:
     """The smallest string greater than every string starting with `prefix` (for index ranges)."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
@@ -83,11 +96,17 @@ class SqliteStore:
     """The Store on one SQLite file in WAL mode; all I/O on one dedicated thread."""
 
     def __init__(
-        self, path: Path, *, synchronous: str = "full", sweep_interval: float = SWEEP_INTERVAL
+        self,
+        path: Path,
+        *,
+        synchronous: str = "full",
+        sweep_interval: float = SWEEP_INTERVAL,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         if synchronous not in SYNCHRONOUS:
             raise StoreConfigError(f"synchronous must be one of {sorted(SYNCHRONOUS)}")
         self.path = path
+        self.timeout = timeout
         self._synchronous = SYNCHRONOUS[synchronous]
         self._sweep_interval = sweep_interval
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-sqlite")
@@ -106,24 +125,19 @@ class SqliteStore:
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
-        """`sqlite:///abs/or/relative.db[?synchronous=full|normal&sweep=SECONDS]`."""
+        """`sqlite:///abs/or/relative.db[?synchronous=full|normal&sweep=S&timeout=S]`."""
         parts = urlsplit(url)
         if parts.netloc or not parts.path or parts.path == "/":
             raise StoreConfigError(f"expected sqlite:///path/to/file.db, got {url!r}")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = set(query) - {"synchronous", "sweep"}
+        unknown = set(query) - {"synchronous", "sweep", "timeout"}
         if unknown:
             raise StoreConfigError(f"unknown sqlite store options: {sorted(unknown)}")
-        try:
-            sweep = float(query.get("sweep", SWEEP_INTERVAL))
-        except ValueError:
-            raise StoreConfigError("sweep must be a number of seconds") from None
-        if not sweep > 0:
-            raise StoreConfigError("sweep must be positive")
         return cls(
             Path(parts.path),
             synchronous=query.get("synchronous", "full").lower(),
-            sweep_interval=sweep,
+            sweep_interval=_seconds(query, "sweep", SWEEP_INTERVAL),
+            timeout=_seconds(query, "timeout", DEFAULT_TIMEOUT),
         )
 
     # --- the writer thread -------------------------------------------------------------------
@@ -213,7 +227,16 @@ class SqliteStore:
                 raise StoreUnavailableError(f"sqlite store failed: {exc}") from None
             return result
 
-        return await loop.run_in_executor(self._executor, job)
+        return await self._within_deadline(loop.run_in_executor(self._executor, job))
+
+    async def _within_deadline(self, pending: Awaitable[T]) -> T:
+        """`pending` unless the store thread is stuck (a hung disk): then StoreUnavailableError."""
+        try:
+            return await asyncio.wait_for(pending, self.timeout)
+        except TimeoutError:
+            raise StoreUnavailableError(
+                f"sqlite store: no answer within {self.timeout:g}s (is the disk hung?)"
+            ) from None
 
     async def _write(self, write: Callable[[sqlite3.Connection], tuple[T, list[WatchEvent]]]) -> T:
         """Queue one write for the next group commit; returns its result once committed."""
@@ -227,7 +250,8 @@ class SqliteStore:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._executor.submit(self._flush, loop)
-        result: T = await future  # the flush sets what `write` returned for this entry
+        # the flush sets what `write` returned for this entry
+        result: T = await self._within_deadline(future)
         return result
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
