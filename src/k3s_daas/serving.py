@@ -28,9 +28,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from k3s_daas.log import get_logger
-from k3s_daas.seal.protocol import Reason
 
 log = get_logger("k3s_daas.serving")
+
+#: The refusals made here, as (word, status): the words of `seal.protocol.Reason` (this module
+#: is shared by every layer, so it imports none; tests/unit/test_serving.py pins them equal).
+HEADERS_TOO_LARGE: Final = ("headers_too_large", 431)
+REQUEST_TIMEOUT: Final = ("request_timeout", 408)
+MALFORMED: Final = ("invalid_request", 400)
+Refusal = tuple[str, int]
 
 #: After a refusal, what a client still sends is read and dropped (up to this much, for at most
 #: LINGER_SECONDS) so that it can read the answer instead of a connection reset.
@@ -54,17 +60,18 @@ class HttpLimits:
 class _Refused(Exception):
     """Raised from a parser callback to stop parsing a request refused with `reason`."""
 
-    def __init__(self, reason: Reason, message: str) -> None:
+    def __init__(self, reason: Refusal, message: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
 
 
-def refusal(reason: Reason, message: str) -> bytes:
+def refusal(reason: Refusal, message: str) -> bytes:
     """A whole HTTP/1.1 answer in the error shape, closing the connection."""
-    body = json.dumps({"error": str(reason), "message": message}).encode()
+    word, status = reason
+    body = json.dumps({"error": word, "message": message}).encode()
     head = b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-    return STATUS_LINE[reason.status] + head % len(body) + body
+    return STATUS_LINE[status] + head % len(body) + body
 
 
 class LimitedHttpTools(HttpToolsProtocol):
@@ -118,19 +125,19 @@ class LimitedHttpTools(HttpToolsProtocol):
             if isinstance(refused, _Refused):
                 self._refuse(refused.reason, refused.message)
             else:
-                self._refuse(Reason.INVALID_REQUEST, "the HTTP request is malformed")
+                self._refuse(MALFORMED, "the HTTP request is malformed")
             return False
         if self._in_head and self._head_bytes >= self.limits.max_header_bytes:
-            self._refuse(Reason.HEADERS_TOO_LARGE,
+            self._refuse(HEADERS_TOO_LARGE,
                          f"request line and headers are capped at "
                          f"{self.limits.max_header_bytes} bytes")  # fmt: skip
             return False
         return True
 
-    def _refuse(self, reason: Reason, message: str) -> None:
+    def _refuse(self, reason: Refusal, message: str) -> None:
         """Answer `reason` and close, reading (and dropping) what the client still sends; only
         close when an earlier (pipelined) answer is half written."""
-        log.debug("request refused", reason=str(reason), client=self._peer())
+        log.debug("request refused", reason=reason[0], client=self._peer())
         self._refused = True
         cycle = self.cycle
         if cycle is not None and cycle.response_started and not cycle.response_complete:
@@ -149,7 +156,7 @@ class LimitedHttpTools(HttpToolsProtocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         if self._header_count > self.limits.max_headers:
-            raise _Refused(Reason.HEADERS_TOO_LARGE,
+            raise _Refused(HEADERS_TOO_LARGE,
                            f"at most {self.limits.max_headers} headers")  # fmt: skip
         super().on_header(name, value)
 
@@ -181,7 +188,7 @@ class LimitedHttpTools(HttpToolsProtocol):
         if not self._idle():  # an answer is still being made: judge the next head after it
             self._arm(self.limits.header_timeout, self._head_timed_out)
         elif self._head_bytes:
-            self._refuse(Reason.REQUEST_TIMEOUT, "the request head did not arrive in time")
+            self._refuse(REQUEST_TIMEOUT, "the request head did not arrive in time")
         else:  # a connection that never sent anything: close it like an idle keep-alive one
             self.transport.close()
 
@@ -190,7 +197,7 @@ class LimitedHttpTools(HttpToolsProtocol):
         self._timer = None
         cycle = self.cycle
         if cycle is not None and not cycle.response_started and not self.pipeline:
-            self._refuse(Reason.REQUEST_TIMEOUT, "the request body did not arrive in time")
+            self._refuse(REQUEST_TIMEOUT, "the request body did not arrive in time")
             cycle.disconnected = True
             cycle.message_event.set()
         else:

@@ -43,8 +43,15 @@ class FullStream(io.TextIOBase):
         return False
 
 
+class Refusals:
+    def count(self, *_: Any) -> None:
+        pass
+
+
 class StoreDown:
     """The service and validator of a master whose store (etcd) is unavailable."""
+
+    refusals = Refusals()
 
     async def verify(self, *_: Any) -> Any:
         raise K3sDaasError("etcd has no quorum", reason="store_unavailable")
@@ -54,13 +61,15 @@ class StoreDown:
 
 
 class Bug:
+    refusals = Refusals()
+
     async def verify(self, *_: Any) -> Any:
         raise RuntimeError("a bug")
 
 
 def client(service: Any) -> httpx.AsyncClient:
     ctx = AppContext(
-        settings=NautilusSettings(),
+        settings=NautilusSettings(rate_limit=0),
         service=cast(Any, service),
         validator=cast(Any, StoreDown()),
         registry=cast(Any, object()),

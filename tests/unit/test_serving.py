@@ -19,7 +19,16 @@ from starlette.types import Message, Receive, Scope, Send
 from uvicorn.server import ServerState
 
 from k3s_daas.log import configure_logging
-from k3s_daas.serving import ClientGone, ClientGuard, HttpLimits, LimitedHttpTools
+from k3s_daas.seal.protocol import Reason
+from k3s_daas.serving import (
+    HEADERS_TOO_LARGE,
+    MALFORMED,
+    REQUEST_TIMEOUT,
+    ClientGone,
+    ClientGuard,
+    HttpLimits,
+    LimitedHttpTools,
+)
 
 LIMITS = HttpLimits(max_header_bytes=1024, max_headers=10, header_timeout=0.2, body_timeout=0.2)
 
@@ -85,6 +94,12 @@ async def answered(transport: Transport) -> bytes:
             break
         await asyncio.sleep(0.01)
     return transport.written
+
+
+def test_the_refusals_are_the_protocol_words() -> None:
+    for word, status in (HEADERS_TOO_LARGE, REQUEST_TIMEOUT, MALFORMED):
+        reason = Reason.parse(word)
+        assert reason is not None and reason.status == status, word
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 100_000])
