@@ -33,6 +33,7 @@ from k3s_daas.chain.certified import (
     signing_message,
 )
 from k3s_daas.chain.verifier import CheckpointVerifier, verify_effects, verify_object
+from k3s_daas.devnet.validators import ValidatorKeys
 
 MAX_SECONDS = 1.5  # per measurement
 MAX_COUNT = 3000
@@ -153,6 +154,12 @@ def run(out_dir: Path) -> dict[str, object]:
     signatures = [key.sign(message)] * 3
     rows["devnet: one validator signs a summary"] = _median_us(lambda: key.sign(message))
     rows["devnet: aggregate 3 signatures"] = _median_us(lambda: aggregate_signatures(signatures))
+    validators = ValidatorKeys(bytes(32))
+    genesis = validators.genesis(4)
+    summary = CheckpointSummary.decode(fixture.summary)
+    rows["devnet: certify a summary (4 validators sign, aggregate)"] = _median_us(
+        lambda: validators.certify(summary, genesis)
+    )
 
     result: dict[str, object] = {
         name: {"median_us": round(us, 1), "calls": calls} for name, (us, calls) in rows.items()

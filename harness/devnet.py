@@ -7,7 +7,9 @@ waits for `devnet.json` and the gRPC port. Its API, stable for tests and benchma
   `.grpc_target` ("127.0.0.1:PORT"), `.grpc_host`, `.grpc_port`, `.faucet_url`, `.admin_url`,
   `.admin_key` (the genesis admin's SuiKeyPair, owns the AdminCap and 5 x 1,000 SUI), `.proc`;
 - `stop()` (SIGTERM, wait), `kill9()`, `restart()` (same data dir and ports; waits until ready),
-  `advance_epoch() -> int` (new epoch), `faucet(address, amount=None) -> dict` (Sui's response).
+  `advance_epoch(rotate=None) -> int` (new epoch; `rotate=I`: validator I signs the next epoch
+  with a new key), `faucet(address, amount=None) -> dict` (Sui's response),
+  `committee()` (the anchor committee devnet.json names).
 Env `K3S_DAAS_DEVNET_CMD` (space-separated) replaces the command prefix, e.g. to run under coverage.
 `attestation_document(devnet, pcrs)` signs an enclave document with the devnet's dev CA.
 """
@@ -25,7 +27,7 @@ import httpx
 
 from harness.processes import CLI, ManagedProcess, port_open, wait_for
 from k3s_daas.attestation import AttestationDocument, DevCA, issue_enclave_leaf, sign_document
-from k3s_daas.chain import CoinSent, Deployment, SuiKeyPair, request_gas_sync
+from k3s_daas.chain import CoinSent, Committee, Deployment, SuiKeyPair, request_gas_sync
 
 
 def _command(data_dir: Path, port: int, faucet_port: int, args: tuple[str, ...]) -> list[str]:
@@ -97,10 +99,17 @@ class DevnetProcess(ManagedProcess):
         self.deployment = Deployment.load(json_path)
         self.admin_key = SuiKeyPair.load(Path(str(self.deployment.admin_key_path)))
 
-    def advance_epoch(self) -> int:
-        response = httpx.post(f"{self.admin_url}/epoch", timeout=10)
+    def advance_epoch(self, rotate: int | None = None) -> int:
+        params = {} if rotate is None else {"rotate": rotate}
+        response = httpx.post(f"{self.admin_url}/epoch", params=params, timeout=10)
         response.raise_for_status()
         return int(response.json()["epoch"])
+
+    def committee(self) -> Committee:
+        anchor = self.deployment.committee
+        if anchor is None:
+            raise RuntimeError("devnet.json names no committee")
+        return anchor.committee()
 
     def faucet(self, address: str, amount: int | None = None) -> list[CoinSent]:
         return request_gas_sync(self.faucet_url, address, amount=amount)

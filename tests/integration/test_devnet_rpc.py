@@ -263,7 +263,9 @@ async def test_faucet_transaction_checkpoint_and_subscription(
     async def consume() -> None:
         stream = v2.SubscriptionServiceStub(channel).subscribe_checkpoints(
             v2.SubscribeCheckpointsRequest(
-                read_mask=mask("sequence_number", "summary.epoch", "transactions")
+                read_mask=mask(
+                    "sequence_number", "summary.epoch", "summary.end_of_epoch_data", "transactions"
+                )
             )
         )
         async for message in stream:
@@ -300,7 +302,11 @@ async def test_faucet_transaction_checkpoint_and_subscription(
     assert [t.digest for t in first.checkpoint.transactions] == [coin["transferTxDigest"]]
     assert second.checkpoint is not None
     assert second.checkpoint.summary is not None
-    assert second.checkpoint.summary.epoch == epoch.json()["epoch"]
+    # the epoch's last checkpoint closes it and names the next committee (as on Sui)
+    assert second.checkpoint.summary.epoch == epoch.json()["epoch"] - 1
+    assert second.checkpoint.summary.end_of_epoch_data is not None
+    assert second.checkpoint.summary.end_of_epoch_data.next_epoch_committee
+    assert second.cursor == epoch.json()["checkpoint"]
     assert second.checkpoint.transactions == []
 
     ledger = v2.LedgerServiceStub(channel)

@@ -67,3 +67,56 @@ def test_override_replaces_the_endpoints_and_is_parsed_there(tmp_path: Path) -> 
         dep.with_endpoints(["127.0.0.1:9000", "nope"])
     assert err.value.reason == "bad_endpoint"
     assert Endpoint.parse(str(moved.grpc_endpoints[0])) == moved.grpc_endpoints[0]
+
+
+KEY = "8c66dc2c" + "00" * 92  # 96 bytes of hex (the format only; never decoded as a point here)
+
+
+def test_the_anchor_committee_is_checked_at_load_and_sorted_by_key(tmp_path: Path) -> None:
+    members = [
+        {"public_key": "ff" * 96, "weight": 5000},
+        {"public_key": "0x" + "AA" * 96, "weight": 5000},
+    ]
+    path = tmp_path / "devnet.json"
+    body = {
+        **IDS,
+        "grpc_endpoints": ["127.0.0.1:9000"],
+        "committee": {"epoch": 3, "members": members},
+    }
+    path.write_text(json.dumps(body), encoding="utf-8")
+    dep = Deployment.load(path)
+    assert dep.committee is not None
+    committee = dep.committee.committee()
+    assert committee.epoch == 3
+    assert [m.public_key for m in committee.members] == [bytes([0xAA]) * 96, bytes([0xFF]) * 96]
+    assert committee.total_stake == 10_000
+    dep.save(tmp_path / "copy.json")
+    assert Deployment.load(tmp_path / "copy.json") == dep
+    bare = Deployment.load(write(tmp_path / "none.json", ["127.0.0.1:1"]))
+    assert bare.committee is None  # optional: a deployment without an anchor still loads
+
+
+@pytest.mark.parametrize(
+    ("committee", "needle"),
+    [
+        ({"epoch": 0, "members": [{"public_key": "ab" * 48, "weight": 1}]}, "96 bytes"),
+        ({"epoch": 0, "members": [{"public_key": "zz" * 96, "weight": 1}]}, "is hex"),
+        ({"epoch": 0, "members": [{"public_key": KEY, "weight": 0}]}, "greater than 0"),
+        ({"epoch": 0, "members": []}, "at least 1 item"),
+        (
+            {"epoch": 0, "members": [{"public_key": KEY, "weight": 1}] * 2},
+            "appears twice",
+        ),
+    ],
+)
+def test_a_bad_anchor_is_one_line_naming_the_field(
+    tmp_path: Path, committee: dict[str, object], needle: str
+) -> None:
+    path = tmp_path / "devnet.json"
+    body = {**IDS, "grpc_endpoints": ["127.0.0.1:9000"], "committee": committee}
+    path.write_text(json.dumps(body), encoding="utf-8")
+    with pytest.raises(DeploymentError) as err:
+        Deployment.load(path)
+    assert "\n" not in err.value.message
+    assert err.value.message.startswith(f"{path}: committee")
+    assert needle in err.value.message

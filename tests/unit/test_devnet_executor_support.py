@@ -24,7 +24,7 @@ from k3s_daas.attestation import (
     issue_enclave_leaf,
     sign_document,
 )
-from k3s_daas.chain import SuiKeyPair
+from k3s_daas.chain import SuiKeyPair, transaction_digest
 from k3s_daas.devnet.effects import ExecutedTransaction
 from k3s_daas.devnet.executor import Executor
 from k3s_daas.devnet.ids import CLOCK, PACKAGE_ID, REFERENCE_GAS_PRICE
@@ -36,6 +36,8 @@ PCRS = {0: b"\x01" * 48, 1: b"\x02" * 48, 2: b"\x03" * 48}
 BUDGET = 50_000_000
 HASH = b"\x07" * 32
 IDS = PackageIds(PACKAGE_ID, CLOCK)
+#: The previous transaction of objects the tests put in place directly (a real digest's shape).
+GENESIS_TX = transaction_digest(b"test genesis")
 
 
 def u64(n: int) -> bytes:
@@ -174,7 +176,7 @@ class Chain:
     def fund(self, key: SuiKeyPair, amount: int = 10**12) -> str:
         self.counter += 1
         object_id = "0x" + hashlib.sha256(f"coin{self.counter}".encode()).hexdigest()
-        self.ledger.put(coin_object(object_id, key.address, amount, 1, "genesis"))
+        self.ledger.put(coin_object(object_id, key.address, amount, 1, GENESIS_TX))
         return object_id
 
     def coins(self, key: SuiKeyPair) -> list[StoredObject]:

@@ -23,7 +23,7 @@ TYPE = "0x" + "0d" * 32 + "::blob::Blob"
 def row(i: int, size: int) -> ObjectRow:
     object_id = "0x" + f"{i:064x}"
     obj = StoredObject(object_id, 1, AddressOwner(OWNER), TYPE, {"id": object_id}, "1" * 32)
-    return ObjectRow(obj=obj, digest="1" * 32, bcs=b"\x07" * size)
+    return ObjectRow(obj=obj, digest="1" * 32, bcs=b"\x07" * size, object_bcs=b"\x07" * size)
 
 
 class Rows:

@@ -8,6 +8,7 @@ the in-memory store.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
@@ -76,9 +77,12 @@ class FullNodeDouble:
     def __init__(self) -> None:
         self.asked: list[tuple[bytes, str]] = []
         self.down = False
+        self.hung = False
 
     async def verify_signature(self, message: bytes, signature: bytes, address: str) -> Verdict:
         self.asked.append((signature, address))
+        if self.hung:
+            await asyncio.Event().wait()
         if self.down:
             raise ChainUnavailable("VerifySignature: no chain endpoint answered")
         if signature[0] != 0x03:
@@ -274,6 +278,13 @@ async def test_a_scheme_the_node_cannot_verify_is_a_clear_4xx(world: World) -> N
     with pytest.raises(MasterError) as down:
         await world.verify(world.body("heartbeat", sign=lambda m: b"\x05" + b"\x00" * 300))
     assert (down.value.reason, down.value.status) == (Reason.CHAIN_UNAVAILABLE, 503)
+    world.node.down, world.node.hung, world.verifier.chain_timeout = False, True, 0.05
+    loop = asyncio.get_running_loop()
+    body = world.body("heartbeat", sign=lambda m: b"\x03" + b"\x00" * 300)
+    start = loop.time()
+    with pytest.raises(MasterError) as hung:  # the request's one chain deadline bounds it too
+        await asyncio.wait_for(world.verify(body), 2)
+    assert hung.value.reason == Reason.CHAIN_UNAVAILABLE and loop.time() - start < 0.5
     world.verifier.signatures = None  # a master without a full node to ask
     assert await world.refusal(world.body("heartbeat", sign=lambda m: b"\x06" * 120)) == (
         "unsupported_signature"

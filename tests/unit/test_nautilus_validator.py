@@ -263,13 +263,14 @@ async def test_cache_is_bounded_and_keyed_by_fingerprint() -> None:
 
 
 async def test_a_purge_during_a_cache_hit_is_not_served() -> None:
-    """Regression (found by benchmarks/tokenreview.py): a hit awaits the epoch; a StakeSlashed
-    purge landing in that await must win - no stale claims, and no KeyError (a 500)."""
+    """Regression (found by benchmarks/tokenreview.py): a hit whose epoch is too old to use
+    awaits a fresh read; a StakeSlashed purge landing in that await must win - no stale claims,
+    and no KeyError (a 500)."""
     chain, clock = ChainDouble(), FakeClock()
-    v = validator(chain, clock, epoch_ttl=0.001)
+    v = validator(chain, clock, epoch_ttl=0.001, staleness=1.0)
     m = mint(chain)
     await v.validate(m.token)  # cached
-    clock.advance(0.01)  # the epoch must be fetched again on the next hit
+    v._epoch.at = clock.now - 10  # the last epoch read is too old to answer with
     asked, gate = asyncio.Event(), asyncio.Event()
     real_get_epoch = chain.get_epoch
 

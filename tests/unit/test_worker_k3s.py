@@ -38,7 +38,7 @@ class Backoffs:
 
 
 async def wait_calls(log: Path, n: int) -> list[dict[str, object]]:
-    for _ in range(200):
+    for _ in range(600):  # up to 30 s: the fake k3s is a process start each time
         got = calls(log)
         if len(got) >= n:
             return got
@@ -84,7 +84,9 @@ async def test_agent_restarts_with_jittered_backoff(
     await agent.stop()
     assert agent.restarts >= 4
     # the shared schedule (k3s_daas.retry): ceilings 0.05, 0.1, 0.2, 0.2 ... times the draw
-    assert backoffs.waits[:5] == pytest.approx([0.05, 0.05, 0.2, 0.2, 0.05])
+    # five starts guarantee four waits between them; a fifth may or may not precede stop()
+    assert backoffs.waits[:4] == pytest.approx([0.05, 0.05, 0.2, 0.2])
+    assert backoffs.waits[4:5] in ([], pytest.approx([0.05]))
     assert max(backoffs.waits) <= 0.2  # never past the cap
     assert agent._task is None  # stopped for good: no restart after stop()
 

@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from pydantic import (
     BaseModel,
@@ -20,6 +20,8 @@ from pydantic import (
     PlainValidator,
     ValidationError,
     WithJsonSchema,
+    field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -28,7 +30,12 @@ from k3s_daas.chain.errors import ChainError
 from k3s_daas.seal.encoding import first_error
 from k3s_daas.seal.errors import K3sDaasError
 
+if TYPE_CHECKING:
+    from k3s_daas.chain.certified.committee import Committee
+
 CLOCK_ID = "0x" + "6".rjust(64, "0")
+#: A compressed G2 key (`bls.PUBLIC_KEY_LENGTH`; not imported: loading this file stays light).
+_PUBLIC_KEY_LENGTH: Final = 96
 
 
 def _endpoint(value: Any) -> Endpoint:
@@ -51,6 +58,63 @@ class DeploymentError(K3sDaasError):
     reason = "bad_deployment"
 
 
+class AnchorMember(BaseModel):
+    """One validator of the anchor committee: its BLS12-381 G2 key (hex) and its stake."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    public_key: str
+    weight: int = Field(gt=0, lt=2**64)
+
+    @field_validator("public_key")
+    @classmethod
+    def _hex_key(cls, value: str) -> str:
+        text = value.removeprefix("0x").lower()
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raise ValueError("a validator public key is hex") from None
+        if len(raw) != _PUBLIC_KEY_LENGTH:
+            raise ValueError(f"a validator public key is {_PUBLIC_KEY_LENGTH} bytes")
+        return text
+
+
+class CommitteeAnchor(BaseModel):
+    """The committee the checkpoint verifier starts from (the trusted anchor): the validators of
+    `epoch`, as sui.rpc.v2's `ValidatorCommittee` names them. The devnet writes its genesis
+    committee here; for a real network an operator copies one from a source it trusts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epoch: int = Field(ge=0, lt=2**64)
+    members: list[AnchorMember] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CommitteeAnchor:
+        if len({m.public_key for m in self.members}) != len(self.members):
+            raise ValueError("a validator public key appears twice")
+        return self
+
+    @classmethod
+    def of(cls, committee: Committee) -> CommitteeAnchor:
+        return cls(
+            epoch=committee.epoch,
+            members=[
+                AnchorMember(public_key=m.public_key.hex(), weight=m.stake)
+                for m in committee.members
+            ],
+        )
+
+    def committee(self) -> Committee:
+        """The anchor as a `Committee` (members in Sui's order, sorted by key)."""
+        from k3s_daas.chain.certified.committee import Committee, CommitteeMember
+
+        return Committee.of(
+            self.epoch,
+            (CommitteeMember(bytes.fromhex(m.public_key), m.weight) for m in self.members),
+        )
+
+
 class Deployment(BaseModel):
     """Ids of the published package and its shared objects, plus how to reach the chain."""
 
@@ -71,6 +135,9 @@ class Deployment(BaseModel):
     )
     attestation_ca_key_path: str | None = Field(
         default=None, description="devnet only: the dev CA key the simulated enclave signs with"
+    )
+    committee: CommitteeAnchor | None = Field(
+        default=None, description="the validator committee checkpoints are verified from"
     )
 
     @classmethod

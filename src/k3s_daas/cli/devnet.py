@@ -73,6 +73,15 @@ def start(
         "node without the subscription service (env K3S_DAAS_DEVNET_SUBSCRIPTIONS=false).",
         show_default=False,
     ),
+    validators: int | None = typer.Option(
+        None,
+        "--validators",
+        min=1,
+        max=100,
+        help="Validators certifying checkpoints, created at genesis (default 4; a resumed "
+        "devnet keeps its own).",
+        show_default=False,
+    ),
 ) -> None:
     """Run the devnet in the foreground (genesis on first start, resume afterwards).
 
@@ -91,6 +100,7 @@ def start(
         epoch_seconds,
         publish_only=publish_only,
         subscriptions=subscriptions,
+        validators=validators,
     )
     with progress(f"starting the devnet in {config.data_dir} ...") as status:
 

@@ -1,5 +1,5 @@
 """`python -m k3s_daas.devnet [--data DIR] [--port N] [--faucet-port N] [--epoch-seconds S]
-[--publish-only] [--no-subscriptions]`.
+[--publish-only] [--no-subscriptions] [--validators N]`.
 
 The same as `k3s-daas devnet start` (the CLI layer sits above devnet, so this parses by itself).
 """
@@ -30,6 +30,7 @@ def main() -> None:
         action="store_false",
         default=DevnetSettings().subscriptions,
     )
+    parser.add_argument("--validators", type=int, default=None)
     args = parser.parse_args()
     config = DevnetConfig(
         args.data,
@@ -38,6 +39,7 @@ def main() -> None:
         args.epoch_seconds,
         publish_only=args.publish_only,
         subscriptions=args.subscriptions,
+        validators=args.validators,
     )
     asyncio.run(run_devnet(config, on_ready=lambda d: print(d.grpc_endpoints[0], flush=True)))
 

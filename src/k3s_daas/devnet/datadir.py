@@ -18,6 +18,7 @@ from k3s_daas.devnet.errors import DevnetError
 from k3s_daas.devnet.genesis import LEDGER_FILE, ensure_genesis
 from k3s_daas.devnet.ledger import Ledger
 from k3s_daas.devnet.lock import LOCK_FILE, DataDirLock
+from k3s_daas.devnet.validators import VALIDATOR_SECRET_FILE, ValidatorKeys
 
 
 @dataclass
@@ -59,9 +60,10 @@ def _has_other_files(data_dir: Path) -> bool:
     return data_dir.is_dir() and any(p.name != LOCK_FILE for p in data_dir.iterdir())
 
 
-def claim(data_dir: Path) -> Claim:
+def claim(data_dir: Path, validators: int | None = None) -> Claim:
     """Lock `data_dir` (DevnetRunning if another devnet serves it), running genesis first when
-    it holds no chain yet."""
+    it holds no chain yet (with `validators` validators, default 4; their secret is created
+    beside the ledger and moves into place with it)."""
     if (data_dir / LEDGER_FILE).exists():
         return Claim(data_dir, DataDirLock.acquire(data_dir), created=False)
     if _has_other_files(data_dir):
@@ -76,9 +78,10 @@ def claim(data_dir: Path) -> Claim:
     staging.mkdir(mode=0o700)
     lock = DataDirLock.acquire(staging)
     try:
-        ledger = Ledger(staging / LEDGER_FILE)
+        keys = ValidatorKeys.load_or_create(staging / VALIDATOR_SECRET_FILE)
+        ledger = Ledger(staging / LEDGER_FILE, keys)
         try:
-            ensure_genesis(staging, ledger)
+            ensure_genesis(staging, ledger, keys, validators)
         finally:
             ledger.close()
         with contextlib.suppress(FileNotFoundError):

@@ -3,8 +3,11 @@
 `TransactionEffects` is Sui's effects summary (status, gas, changed object references, digests):
 the executor (or a system transaction) builds it, the ledger stores it as canonical JSON beside
 the transaction and reads it back as the same type, and `render` turns it into
-`sui.rpc.v2.TransactionEffects`. `ExecutedTransaction` adds what the ledger must write besides
-the summary: the transaction bytes, the new object versions, events and table entries.
+`sui.rpc.v2.TransactionEffects`. `bcs()` is the record as Sui's `TransactionEffects` V2 and
+`digest` is Sui's digest of those bytes, the one a checkpoint's contents list; the events
+digest is that of the real `TransactionEvents` BCS. `ExecutedTransaction` adds what the ledger
+must write besides the summary: the transaction bytes, the new object versions, events and
+table entries.
 """
 
 from __future__ import annotations
@@ -13,13 +16,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from k3s_daas.devnet.digests import salted_digest
+from k3s_daas.chain.certified import (
+    ChangedObject,
+    ExecutionFailure,
+    GasCostSummary,
+    IdOperation,
+    ObjectInput,
+    ObjectOutput,
+    OutputKind,
+    TransactionEvents,
+    UnchangedKind,
+    UnchangedSharedObject,
+    digest_to_base58,
+    effects_digest,
+    events_digest,
+)
+from k3s_daas.chain.certified import TransactionEffects as SuiEffects
+from k3s_daas.devnet.failures import failure, move_abort
 from k3s_daas.devnet.objects import (
     ChainEvent,
     Owner,
+    SharedOwner,
     StoredObject,
+    digest_bytes,
     owner_from_json,
     owner_to_json,
+    sui_owner,
 )
 
 TxKind = Literal["programmable", "genesis", "faucet"]
@@ -60,6 +82,16 @@ class ExecutionStatus:
             abort_code=data.get("abort_code"),
             command_index=data.get("command_index"),
         )
+
+    def sui_failure(self) -> ExecutionFailure | None:
+        """Sui's `ExecutionFailureStatus` (None for success)."""
+        if self.success:
+            return None
+        if self.abort_code is not None:
+            return move_abort(
+                self.abort_module or "", self.abort_function, self.abort_code, self.command_index
+            )
+        return failure(self.error, self.command_index)
 
 
 @dataclass(frozen=True)
@@ -113,6 +145,22 @@ class ObjectState:
 
 
 @dataclass(frozen=True)
+class SharedRead:
+    """A shared object the transaction read without changing it (`ReadOnlyRoot`)."""
+
+    object_id: str
+    version: int
+    digest: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.object_id, "version": self.version, "digest": self.digest}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SharedRead:
+        return cls(str(data["id"]), int(data["version"]), str(data["digest"]))
+
+
+@dataclass(frozen=True)
 class ObjectChange:
     """One changed object: its state before (None: it did not exist) and after (None: deleted)."""
 
@@ -142,17 +190,40 @@ class ObjectChange:
             type=data.get("type"),
         )
 
+    def sui_change(self) -> ChangedObject:
+        """The `changed_objects` entry: input `Exist`/`NotExist`, output an object write (its
+        version is the lamport version) or `NotExist`, and the id operation."""
+        before, after = self.input, self.output
+        return ChangedObject(
+            self.object_id,
+            None
+            if before is None
+            else ObjectInput(before.version, digest_bytes(before.digest), sui_owner(before.owner)),
+            ObjectOutput(OutputKind.NOT_EXIST)
+            if after is None
+            else ObjectOutput.object_write(digest_bytes(after.digest), sui_owner(after.owner)),
+            {"created": IdOperation.CREATED, "deleted": IdOperation.DELETED}.get(
+                self.op, IdOperation.NONE
+            ),
+        )
 
-def _events_digest(events: Sequence[ChainEvent]) -> str | None:
+
+def events_bcs(events: Sequence[ChainEvent]) -> bytes | None:
+    """Sui's `TransactionEvents` BCS of a transaction's events (None: it emitted none)."""
     if not events:
         return None
-    payload = [{"type": e.event_type, "sender": e.sender, "json": e.fields} for e in events]
-    return salted_digest(b"TransactionEvents::", payload)
+    return TransactionEvents(tuple(e.sui_event() for e in events)).encode()
+
+
+def _events_digest(events: Sequence[ChainEvent]) -> str | None:
+    data = events_bcs(events)
+    return None if data is None else digest_to_base58(events_digest(data))
 
 
 @dataclass(frozen=True)
 class TransactionEffects:
-    """The effects summary; `digest` is the salted digest of everything else in it."""
+    """The effects summary; `digest` is Sui's digest of `bcs()`. `changed` is sorted by object
+    id, as Sui's `changed_objects`; `dependencies` are the transactions that wrote the inputs."""
 
     transaction_digest: str
     status: ExecutionStatus
@@ -163,6 +234,8 @@ class TransactionEffects:
     changed: tuple[ObjectChange, ...]
     events_digest: str | None
     digest: str
+    dependencies: tuple[str, ...] = ()
+    unchanged_shared: tuple[SharedRead, ...] = ()
 
     @classmethod
     def summarize(
@@ -196,11 +269,53 @@ class TransactionEffects:
             *(written(obj, "mutated") for obj in mutated),
             *(ObjectChange(i, "deleted", before(i), None, None) for i in deleted),
         ]
+        changed.sort(key=lambda c: c.object_id)
+        touched = {c.object_id for c in changed}
+        read_only = [
+            SharedRead(obj.object_id, obj.version, obj.digest())
+            for obj in sorted(inputs.values(), key=lambda o: o.object_id)
+            if isinstance(obj.owner, SharedOwner) and obj.object_id not in touched
+        ]
+        dependencies = sorted(
+            {obj.previous_transaction for obj in inputs.values() if obj.previous_transaction},
+            key=digest_bytes,
+        )
         summary = cls(
             transaction_digest, status, epoch, gas_used, gas_object, lamport_version,
             tuple(changed), _events_digest(events), digest="",
+            dependencies=tuple(dependencies), unchanged_shared=tuple(read_only),
         )  # fmt: skip
-        return replace(summary, digest=salted_digest(b"TransactionEffects::", summary._body()))
+        return replace(summary, digest=digest_to_base58(effects_digest(summary.bcs())))
+
+    def sui_effects(self) -> SuiEffects:
+        """This record as Sui's `TransactionEffects` V2."""
+        changes = tuple(c.sui_change() for c in self.changed)
+        gas_index = next(
+            (i for i, c in enumerate(self.changed) if c.object_id == self.gas_object), None
+        )
+        return SuiEffects(
+            executed_epoch=self.epoch,
+            gas_used=GasCostSummary(
+                self.gas_used.computation, self.gas_used.storage, self.gas_used.rebate, 0
+            ),
+            transaction_digest=digest_bytes(self.transaction_digest),
+            lamport_version=self.lamport_version,
+            changed_objects=changes,
+            events_digest=None if self.events_digest is None else digest_bytes(self.events_digest),
+            failure=self.status.sui_failure(),
+            gas_object_index=gas_index,
+            dependencies=tuple(digest_bytes(d) for d in self.dependencies),
+            unchanged_shared_objects=tuple(
+                UnchangedSharedObject(
+                    r.object_id, UnchangedKind.READ_ONLY_ROOT, r.version, digest_bytes(r.digest)
+                )
+                for r in self.unchanged_shared
+            ),
+        )
+
+    def bcs(self) -> bytes:
+        """The effects BCS a checkpoint commits to (GetTransaction's `effects.bcs`)."""
+        return self.sui_effects().encode()
 
     def _body(self) -> dict[str, Any]:
         return {
@@ -212,6 +327,8 @@ class TransactionEffects:
             "lamport_version": self.lamport_version,
             "changed": [c.to_json() for c in self.changed],
             "events_digest": self.events_digest,
+            "dependencies": list(self.dependencies),
+            "unchanged_shared": [r.to_json() for r in self.unchanged_shared],
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -230,6 +347,10 @@ class TransactionEffects:
             changed=tuple(ObjectChange.from_json(c) for c in data["changed"]),
             events_digest=data.get("events_digest"),
             digest=str(data["digest"]),
+            dependencies=tuple(str(d) for d in data.get("dependencies", ())),
+            unchanged_shared=tuple(
+                SharedRead.from_json(r) for r in data.get("unchanged_shared", ())
+            ),
         )
 
 

@@ -106,9 +106,10 @@ def create_app(node: DevnetNode, deployment: Deployment | None = None) -> FastAP
         }
 
     @app.post("/devnet/epoch")
-    async def epoch() -> dict[str, Any]:
-        checkpoint = await node.advance_epoch()
-        return {"epoch": checkpoint.epoch, "checkpoint": checkpoint.seq}
+    async def epoch(rotate: int | None = None) -> dict[str, Any]:
+        """`?rotate=I` gives validator I a new key in the next committee (hand-over tests)."""
+        number, checkpoint = await node.advance_epoch(rotate)
+        return {"epoch": number, "checkpoint": checkpoint.seq}
 
     @app.get("/devnet/info")
     async def info() -> dict[str, Any]:

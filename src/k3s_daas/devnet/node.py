@@ -20,7 +20,7 @@ from k3s_daas.devnet.ids import FAUCET_MAX_MIST
 from k3s_daas.devnet.ledger import CheckpointRecord, Ledger, TxRecord
 from k3s_daas.devnet.objects import StoredObject
 from k3s_daas.devnet.package import coin_object
-from k3s_daas.devnet.system import SystemTransaction
+from k3s_daas.devnet.system import SystemTransaction, faucet_transaction
 from k3s_daas.log import get_logger
 
 log = get_logger(__name__)
@@ -89,8 +89,7 @@ class DevnetNode:
             raise BadRequest(f"amount must be 1..{FAUCET_MAX_MIST} MIST")
         async with self.lock:
             nonce = self.ledger.counts()["transactions"]
-            body = {"kind": "faucet", "recipient": recipient, "amount": amount, "nonce": nonce}
-            grant = SystemTransaction.new("faucet", b"DevnetFaucetTransaction::", recipient, body)
+            grant = SystemTransaction("faucet", faucet_transaction(recipient, amount, nonce))
             coin = coin_object(grant.object_id(0), recipient, amount, 1, grant.digest)
             executed = grant.executed([coin], self.ledger.epoch())
             checkpoint, record = self.ledger.commit(executed)
@@ -98,12 +97,14 @@ class DevnetNode:
         log.info("faucet grant", recipient=recipient, amount=amount, digest=grant.digest)
         return coin, record
 
-    async def advance_epoch(self) -> CheckpointRecord:
+    async def advance_epoch(self, rotate: int | None = None) -> tuple[int, CheckpointRecord]:
+        """Close the epoch (its last checkpoint names the next committee; `rotate`: validator
+        whose key the next committee replaces); returns the new epoch and that checkpoint."""
         async with self.lock:
-            checkpoint = self.ledger.advance_epoch()
+            epoch, checkpoint = self.ledger.advance_epoch(rotate)
         self._publish(checkpoint)
-        log.info("epoch advanced", epoch=checkpoint.epoch, checkpoint=checkpoint.seq)
-        return checkpoint
+        log.info("epoch advanced", epoch=epoch, checkpoint=checkpoint.seq, rotated=rotate)
+        return epoch, checkpoint
 
     # -- subscriptions ------------------------------------------------------------------------
     def subscribe(self) -> Subscriber:

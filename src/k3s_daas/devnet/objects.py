@@ -2,20 +2,36 @@
 
 Fields are kept in Sui's JSON rendering (docs/protocol.md §2: u64 as decimal strings, bytes as
 base64, ids as 0x+64 hex), so serving `Object.json` is a copy, not a translation. `bcs()` gives
-the Move struct's BCS bytes from the layouts in `devnet.layouts`.
+the Move struct's BCS bytes from the layouts in `devnet.layouts`; `sui_object()` wraps them in
+Sui's `Object` (type, public transfer, version, owner, previous transaction, storage rebate),
+whose digest is the object digest effects record and GetObject serves.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Protocol
+from functools import lru_cache
+from typing import Any, Final, Protocol
 
-import base58
-
+from k3s_daas.chain.certified import (
+    Event,
+    MoveObject,
+    Object,
+    StructType,
+    digest_from_base58,
+    digest_to_base58,
+    object_digest,
+)
+from k3s_daas.chain.certified import Owner as SuiOwner
 from k3s_daas.devnet.layouts import struct_bcs
-from k3s_daas.seal.encoding import canonical_json
-from k3s_daas.seal.sui import COIN_SUI_TYPE, blake2b256
+from k3s_daas.seal.sui import COIN_SUI_TYPE
+
+#: Storage charged per byte of an object's Move struct, plus a fixed overhead (devnet gas).
+STORAGE_MIST_PER_BYTE: Final = 100
+OBJECT_OVERHEAD_BYTES: Final = 100
+#: `TransactionDigest::ZERO`, the previous transaction of an object no transaction wrote yet.
+_NO_TRANSACTION: Final = bytes(32)
 
 
 @dataclass(frozen=True)
@@ -38,6 +54,36 @@ class ImmutableOwner:
 
 
 Owner = AddressOwner | SharedOwner | ImmutableOwner
+
+
+def sui_owner(owner: Owner) -> SuiOwner:
+    """The owner as Sui's BCS writes it (objects and effects)."""
+    if isinstance(owner, AddressOwner):
+        return SuiOwner.by_address(owner.address)
+    if isinstance(owner, SharedOwner):
+        return SuiOwner.shared(owner.initial_shared_version)
+    return SuiOwner.immutable()
+
+
+@lru_cache(maxsize=1024)
+def struct_type(type_: str) -> StructType:
+    """A stored type string as a Move struct tag (types repeat: parsed once each)."""
+    return StructType.parse(type_)
+
+
+def has_public_transfer(type_: str) -> bool:
+    """Whether the struct has `store` (transferable by anyone holding it): Coin and AdminCap."""
+    return type_ == COIN_SUI_TYPE or type_.endswith("::staking::AdminCap")
+
+
+def storage_for(struct_size: int) -> int:
+    """Storage MIST for an object whose Move struct is `struct_size` bytes."""
+    return STORAGE_MIST_PER_BYTE * (OBJECT_OVERHEAD_BYTES + struct_size)
+
+
+def digest_bytes(digest: str) -> bytes:
+    """A base58 transaction or object digest as its 32 bytes (empty: no transaction yet)."""
+    return digest_from_base58(digest) if digest else _NO_TRANSACTION
 
 
 def owner_to_json(owner: Owner) -> dict[str, Any]:
@@ -81,15 +127,33 @@ class StoredObject:
             self.previous_transaction,
         )
 
-    def digest(self) -> str:
-        """Simplified object digest: blake2b-256 over id, version, type and canonical JSON."""
-        data = self.object_id.encode() + self.version.to_bytes(8, "little")
-        data += self.type.encode() + canonical_json(self.fields)
-        return str(base58.b58encode(blake2b256(data)).decode())
-
     def bcs(self) -> bytes:
         """BCS of the Move struct (Coin<SUI> = UID ‖ u64)."""
         return struct_bcs(self.type, self.fields)
+
+    def storage_rebate(self) -> int:
+        """What holding this version costs, and what replacing or deleting it pays back."""
+        return storage_for(len(self.bcs()))
+
+    def sui_object(self) -> Object:
+        """This version as Sui's `Object` (a Move object; the devnet stores no packages)."""
+        contents = self.bcs()
+        return Object(
+            MoveObject(
+                struct_type(self.type), has_public_transfer(self.type), self.version, contents
+            ),
+            sui_owner(self.owner),
+            digest_bytes(self.previous_transaction),
+            storage_for(len(contents)),
+        )
+
+    def object_bcs(self) -> bytes:
+        """The BCS of Sui's `Object` (GetObject's `bcs`)."""
+        return self.sui_object().encode()
+
+    def digest(self) -> str:
+        """Sui's object digest, base58: blake2b-256("Object::" ‖ object BCS)."""
+        return digest_to_base58(object_digest(self.object_bcs()))
 
 
 def coin_balance(obj: StoredObject) -> int | None:
@@ -119,6 +183,12 @@ class ChainEvent:
     def bcs(self) -> bytes:
         """BCS of the event struct."""
         return struct_bcs(self.event_type, self.fields)
+
+    def sui_event(self) -> Event:
+        """The event as `TransactionEvents` carries it."""
+        return Event(
+            self.package_id, self.module, self.sender, struct_type(self.event_type), self.bcs()
+        )
 
 
 class LedgerView(Protocol):

@@ -5,7 +5,7 @@ The shape is the CLI's `SuiTransactionBlockResponse`: `digest`, `effects` (statu
 references), `objectChanges` (`published` with the module names, `created` with sender, owner
 JSON, full object type, id, version and digest), `balanceChanges`, `checkpoint`. Only what the
 genesis publish really created appears (no UpgradeCap: the devnet has no package upgrades).
-Digests are the devnet's simplified ones (docs/devnet.md).
+Transaction and object digests are Sui's; the package's is a stand-in (the package is native).
 """
 
 from __future__ import annotations

@@ -18,13 +18,18 @@ from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
 from k3s_daas.devnet.effects import ExecutionStatus, ObjectChange
 from k3s_daas.devnet.errors import BadRequest
-from k3s_daas.devnet.ids import PACKAGE_ID
+from k3s_daas.devnet.failures import abort_package
 from k3s_daas.devnet.layouts import move_json
-from k3s_daas.devnet.ledger import CheckpointRecord, EventRow, Ledger, ObjectRow, TxRecord
-from k3s_daas.devnet.objects import AddressOwner, Owner, SharedOwner, coin_balance
+from k3s_daas.devnet.ledger import EventRow, Ledger, ObjectRow, TxRecord
+from k3s_daas.devnet.objects import (
+    AddressOwner,
+    Owner,
+    SharedOwner,
+    coin_balance,
+    has_public_transfer,
+)
 from k3s_daas.seal.sui import (
     COIN_SUI_TYPE,
-    SUI_FRAMEWORK,
     SUI_TYPE,
     normalize_address,
     normalize_type,
@@ -36,8 +41,6 @@ M = TypeVar("M", bound=betterproto2.Message)
 MaskTree = dict[str, Any] | None
 
 MAX_MASK_PATHS = 64
-#: Modules whose aborts are located in the framework (0x2) rather than in `k3s_daas`.
-_FRAMEWORK_MODULES = {"coin", "balance", "nitro_attestation", "clock", "transfer", "object"}
 
 
 # -- read masks -----------------------------------------------------------------------------------
@@ -186,16 +189,16 @@ class ObjectRenderer:
         obj = row.obj
         is_coin = obj.type == COIN_SUI_TYPE
         rendered = v2.Object(
-            bcs=v2.Bcs(name="MoveObject", value=row.bcs),
+            bcs=v2.Bcs(name="Object", value=row.object_bcs),
             object_id=obj.object_id,
             version=obj.version,
             digest=row.digest,
             owner=render_owner(obj.owner),
             object_type=obj.type,
-            has_public_transfer=is_coin or obj.type.endswith("::staking::AdminCap"),
+            has_public_transfer=has_public_transfer(obj.type),
             contents=v2.Bcs(name=obj.type, value=row.bcs),
             previous_transaction=obj.previous_transaction,
-            storage_rebate=0,
+            storage_rebate=obj.storage_rebate(),
             json=json_value(move_json(obj.type, obj.fields)),
             balance=coin_balance(obj) if is_coin else None,
         )
@@ -218,7 +221,7 @@ def _execution_status(status: ExecutionStatus) -> v2.ExecutionStatus:
     error = v2.ExecutionError(description=description, command=status.command_index)
     if code is not None:
         module = status.abort_module or ""
-        package = SUI_FRAMEWORK if module in _FRAMEWORK_MODULES else PACKAGE_ID
+        package = abort_package(module)
         error.kind = kinds.MOVE_ABORT
         error.abort = v2.MoveAbort(
             abort_code=int(code),
@@ -264,10 +267,12 @@ def _changed_object(change: ObjectChange) -> v2.ChangedObject:
 
 
 def render_effects(tx: TxRecord) -> v2.TransactionEffects:
+    """The effects: `bcs` is Sui's `TransactionEffects` BCS the checkpoint commits to."""
     e = tx.effects
     changed = [_changed_object(c) for c in e.changed]
     gas_object = next((c for c in changed if c.object_id == e.gas_object), None)
     return v2.TransactionEffects(
+        bcs=v2.Bcs(name="TransactionEffects", value=tx.effects_bcs),
         digest=e.digest,
         version=2,
         status=_execution_status(e.status),
@@ -281,9 +286,29 @@ def render_effects(tx: TxRecord) -> v2.TransactionEffects:
         transaction_digest=tx.digest,
         gas_object=gas_object,
         events_digest=e.events_digest,
-        dependencies=[],
+        dependencies=list(e.dependencies),
         lamport_version=e.lamport_version,
         changed_objects=changed,
+        unchanged_consensus_objects=[
+            v2.UnchangedConsensusObject(
+                kind=v2.UnchangedConsensusObjectUnchangedConsensusObjectKind.READ_ONLY_ROOT,
+                object_id=r.object_id,
+                version=r.version,
+                digest=r.digest,
+            )
+            for r in e.unchanged_shared
+        ],
+    )
+
+
+def render_events(tx: TxRecord, events: list[EventRow], *, with_json: bool) -> v2.TransactionEvents:
+    """A transaction's events: `bcs` is the `TransactionEvents` BCS its effects commit to."""
+    return v2.TransactionEvents(
+        bcs=None
+        if tx.events_bcs is None
+        else v2.Bcs(name="TransactionEvents", value=tx.events_bcs),
+        digest=tx.effects.events_digest,
+        events=[render_event(e, with_json=with_json) for e in events],
     )
 
 
@@ -382,10 +407,7 @@ def render_transaction(
     if wants(tree, "events"):
         events = ledger.events_of(tx.digest)
         if events:
-            out.events = v2.TransactionEvents(
-                digest=tx.effects.events_digest,
-                events=[render_event(e, with_json=event_json) for e in events],
-            )
+            out.events = render_events(tx, events, with_json=event_json)
     out.checkpoint = tx.checkpoint
     out.timestamp = timestamp(tx.timestamp_ms)
     out.transaction_index = 0
@@ -398,48 +420,4 @@ def render_transaction(
             if c.output is not None
         ]
         out.objects = v2.ObjectSet(objects=[objects.full(r) for r in rows if r is not None])
-    return project(out, tree)
-
-
-# -- checkpoints ----------------------------------------------------------------------------------
-def render_checkpoint(
-    cp: CheckpointRecord, ledger: Ledger, objects: ObjectRenderer, tree: MaskTree
-) -> v2.Checkpoint:
-    """A Checkpoint (no validator signature: the devnet has no committee)."""
-    out = v2.Checkpoint(sequence_number=cp.seq, digest=cp.digest)
-    if wants(tree, "summary"):
-        out.summary = v2.CheckpointSummary(
-            digest=cp.digest,
-            epoch=cp.epoch,
-            sequence_number=cp.seq,
-            total_network_transactions=cp.total_transactions,
-            content_digest=cp.digest,
-            previous_digest=cp.previous_digest,
-            timestamp=timestamp(cp.timestamp_ms),
-        )
-    txs = (
-        [t for t in (ledger.transaction(d) for d in cp.tx_digests) if t is not None]
-        if (wants(tree, "contents") or wants(tree, "transactions"))
-        else []
-    )
-    if wants(tree, "contents"):
-        out.contents = v2.CheckpointContents(
-            digest=cp.digest,
-            version=1,
-            transactions=[
-                v2.CheckpointedTransactionInfo(
-                    transaction=t.digest,
-                    effects=t.effects.digest,
-                    signatures=[user_signature(s) for s in t.signatures],
-                )
-                for t in txs
-            ],
-        )
-    if wants(tree, "transactions"):
-        out.transactions = [
-            render_transaction(t, ledger, objects, sub(tree, "transactions"), event_json=False)
-            for t in txs
-        ]
-    if wants(tree, "objects"):
-        out.objects = v2.ObjectSet(objects=[])
     return project(out, tree)

@@ -37,6 +37,7 @@ from k3s_daas.devnet.node import DevnetNode
 from k3s_daas.devnet.operator import run_operator_steps
 from k3s_daas.devnet.publish_record import PUBLISH_JSON, write_publish_record
 from k3s_daas.devnet.services import all_services
+from k3s_daas.devnet.validators import VALIDATOR_SECRET_FILE, ValidatorKeys
 from k3s_daas.log import get_logger
 from k3s_daas.serving import HttpLimits, serve_app
 
@@ -65,6 +66,8 @@ class DevnetConfig:
     #: Stop where `sui client publish` stops: PCRs stay empty until `chain update-pcrs`.
     publish_only: bool = False
     subscriptions: bool = True
+    #: Validators at genesis (None: 4); a resumed devnet keeps the number it was made with.
+    validators: int | None = None
 
 
 def _bound_port(sockets: Any) -> int:
@@ -114,11 +117,12 @@ async def run_devnet(
     sockets = [_listen(config.port, "--port")]
     try:
         sockets.append(_listen(config.faucet_port, "--faucet-port"))
-        held = claim(data_dir)  # genesis only once both ports are ours
+        held = claim(data_dir, config.validators)  # genesis only once both ports are ours
         try:
-            ledger = Ledger(data_dir / LEDGER_FILE)
+            validators = ValidatorKeys.load(data_dir / VALIDATOR_SECRET_FILE)
+            ledger = Ledger(data_dir / LEDGER_FILE, validators)
             try:
-                await _serve(config, ledger, sockets, held, on_ready)
+                await _serve(config, ledger, validators, sockets, held, on_ready)
             finally:
                 ledger.close()
         finally:
@@ -131,13 +135,14 @@ async def run_devnet(
 async def _serve(
     config: DevnetConfig,
     ledger: Ledger,
+    validators: ValidatorKeys,
     sockets: list[socket.socket],
     held: Claim,
     on_ready: Callable[[Deployment], None] | None,
 ) -> None:
     """Run both servers on the bound sockets until stopped."""
     data_dir = config.data_dir
-    info = ensure_genesis(data_dir, ledger)
+    info = ensure_genesis(data_dir, ledger, validators, config.validators)
     node = DevnetNode(ledger, Executor(package_ids(), _attestation_root(info, data_dir)))
     grpc_server = Server(all_services(node, subscriptions=config.subscriptions))
     await grpc_server.start(sock=sockets[0])
@@ -165,6 +170,7 @@ async def _serve(
             faucet=deployment.faucet_url,
             chain_id=info.chain_id,
             epoch=ledger.epoch(),
+            validators=len(info.committee.validators),
             subscriptions=config.subscriptions,
         )
         if on_ready is not None:

@@ -19,6 +19,7 @@ from pysui.sui.sui_grpc.suimsgs.google import rpc as grpc_rpc
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
 from k3s_daas import __version__
+from k3s_daas.devnet.certified_render import render_checkpoint, render_committee
 from k3s_daas.devnet.convert import parse_address, to_transaction_data
 from k3s_daas.devnet.errors import BadRequest, NotFound, rpc_error
 from k3s_daas.devnet.execute import (
@@ -38,9 +39,8 @@ from k3s_daas.devnet.render import (
     json_value,
     parse_mask,
     project,
-    render_checkpoint,
     render_effects,
-    render_event,
+    render_events,
     render_transaction,
     structured_transaction,
     timestamp,
@@ -253,6 +253,7 @@ class LedgerService(_Service):
             end=timestamp(following.start_ms) if following else None,
             reference_gas_price=info.reference_gas_price,
             protocol_config=v2.ProtocolConfig(protocol_version=PROTOCOL_VERSION),
+            committee=render_committee(info.committee),
         )
         return v2.GetEpochResponse(epoch=project(epoch, tree))
 
@@ -377,27 +378,18 @@ class TransactionExecutionService(_Service):
             digest=preview.digest,
             transaction=structured_transaction(preview),
             effects=render_effects(preview),
-            events=v2.TransactionEvents(
-                digest=preview.effects.events_digest,
-                events=[
-                    render_event(
-                        EventRow(
-                            preview.digest,
-                            i,
-                            0,
-                            e.package_id,
-                            e.module,
-                            e.sender,
-                            e.event_type,
-                            e.fields,
-                            e.bcs(),
-                        ),
-                        with_json=True,
+            events=render_events(
+                preview,
+                [
+                    EventRow(
+                        preview.digest, i, 0, e.package_id, e.module, e.sender, e.event_type,
+                        e.fields, e.bcs(),
                     )
                     for i, e in enumerate(executed.events)
                 ],
+                with_json=True,
             ),
-        )
+        )  # fmt: skip
         return v2.SimulateTransactionResponse(
             transaction=project(out, tree), command_outputs=[], suggested_gas_price=gas_price
         )

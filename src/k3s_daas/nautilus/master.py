@@ -46,6 +46,7 @@ from k3s_daas.nautilus.errors import StartupError
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.read_audit import ReadAudit
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
+from k3s_daas.nautilus.revocations import Revocations
 from k3s_daas.nautilus.service import MasterService
 from k3s_daas.nautilus.settings import NautilusSettings
 from k3s_daas.nautilus.shared_cache import open_shared_cache
@@ -123,6 +124,8 @@ class Master:
         self.admin_token = read_or_create_secret(s.admin_token_path)
         self.client = ChainClient.from_deployment(deployment, timeout=s.chain_timeout)
         self.package = K3sDaasPackage(self.client, deployment)
+        self.revocations = Revocations(self.store)  # before serving: every revocation recorded
+        await self.revocations.load()
         self.validator = Validator(
             self.client,
             self.package.package_id,
@@ -130,6 +133,7 @@ class Master:
             self.metrics,
             s,
             shared=open_shared_cache(s.shared_cache_url, self.enclave.data_key(), ttl=s.cache_ttl),
+            revoked=self.revocations,
         )
         self.cluster = open_cluster(s, self.metrics)
         self.registry = Registry(
@@ -178,6 +182,7 @@ class Master:
         return {
             "watcher_checkpoint": self.watcher.cursor.checkpoint,
             "watcher_mode": self.watcher.mode,
+            "revoked": {**self.revocations.counts(), "pending": self.revocations.pending},
             "url": self.url,
         }
 
@@ -301,6 +306,10 @@ class Master:
                              ssl_ca_certs=str(self.identity.ca_path))
             )  # fmt: skip
         loop = asyncio.get_running_loop()
+        # Follow the revoked set before answering anyone: records written since `start()` loaded
+        # it (a replica that resumed past a slash) are in before the first request.
+        self._tasks = [asyncio.create_task(self.revocations.run())]
+        await self._following()
 
         def stop() -> None:
             for server in servers:
@@ -312,7 +321,7 @@ class Master:
         serving = [
             await self._serve(server, f"on {s.host}:{server.config.port}") for server in servers
         ]
-        self._tasks = [
+        self._tasks += [
             asyncio.create_task(self.watcher.run()),
             asyncio.create_task(self.watcher.track_lag()),
             asyncio.create_task(self.lifecycle()),
@@ -328,6 +337,14 @@ class Master:
             await asyncio.gather(*serving, return_exceptions=True)
             await self.close()
 
+    async def _following(self, timeout: float = 30.0) -> None:
+        """Wait until the revoked set is followed and caught up (fail the start otherwise)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.revocations.following.wait()
+        except TimeoutError:
+            raise StartupError("the store's revocation records cannot be followed") from None
+
     @property
     def webhook_url(self) -> str:
         """Where kube-apiserver calls the webhooks (the mTLS port when there is one)."""
@@ -342,6 +359,9 @@ class Master:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(Exception):  # what was handled is durable: a restart skips it
+            async with asyncio.timeout(2.0):
+                await self.watcher.cursor.persist()
         self.settings.info_path.unlink(missing_ok=True)
         await self.cluster.close()
         await self.read_audit.close()

@@ -83,6 +83,7 @@ class MasterService:
             nonce_ttl=settings.nonce_ttl,
             clock=clock,
             signatures=signatures,
+            chain_timeout=settings.chain_timeout,
         )
 
     # -- verification -------------------------------------------------------------------------

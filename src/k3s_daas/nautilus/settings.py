@@ -26,7 +26,18 @@ class ValidatorSettings(BaseModel):
     cache_ttl: float = Field(default=30.0, gt=0, description="positive cache TTL, seconds")
     negative_cache_size: int = Field(default=10_000, ge=1)
     negative_ttl: float = Field(default=2.0, ge=0)
-    staleness: float = Field(default=60.0, ge=0, description="serve cached when chain is down")
+    staleness: float = Field(
+        default=60.0,
+        ge=0,
+        description="a cached positive is served only while its last chain confirmation is at "
+        "most this old when the answer is sent (it outlives cache_ttl only when the chain fails)",
+    )
+    chain_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        description="the most one request waits for the chain, in total (every read it makes); "
+        "also each gRPC call's timeout",
+    )
     epoch_ttl: float = Field(default=2.0, gt=0, description="how long the epoch is cached")
     pool_ttl: float = Field(default=10.0, gt=0, description="how long min_stake is cached")
     batch_window_ms: float = Field(default=2.0, ge=0)
@@ -90,7 +101,6 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
     shared_cache_url: str | None = Field(
         default=None, description="redis://host:port/db: validation cache shared by replicas"
     )
-    chain_timeout: float = Field(default=3.0, gt=0)
     watcher_poll_interval: float = Field(
         default=0.5,
         gt=0,

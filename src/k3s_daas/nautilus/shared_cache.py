@@ -109,7 +109,8 @@ class RedisSharedCache:
         return time.monotonic() >= self._down_until
 
     def _failed(self, what: str, exc: Exception) -> None:
-        self._down_until = time.monotonic() + RETRY_AFTER_S
+        # never shortens a longer pause (a read failing just after a tombstone did)
+        self._down_until = max(self._down_until, time.monotonic() + RETRY_AFTER_S)
         log.warning(f"shared cache {what} failed", error=exc.__class__.__name__)
 
     @staticmethod
@@ -164,7 +165,7 @@ class RedisSharedCache:
             # Without the tombstone a pre-event entry could be read back: this replica stops
             # reading Redis until every such entry has expired (cache_ttl), and asks the chain.
             self._failed("tombstone", exc)
-            self._down_until = time.monotonic() + self.ttl
+            self._down_until = max(self._down_until, time.monotonic() + self.ttl)
 
     async def forget_token(self, token_id: str) -> None:
         await self._tombstone(PREFIX + "t:" + token_id.lower())

@@ -13,6 +13,7 @@ verified here; MultiSig, zkLogin and passkey by the full node (`chain.verify_own
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
@@ -89,8 +90,10 @@ class RequestVerifier:
         nonce_ttl: float,
         clock: Callable[[], float],
         signatures: RemoteVerifier | None = None,
+        chain_timeout: float = 3.0,
     ) -> None:
         self.validator = validator
+        self.chain_timeout = chain_timeout  # one chain deadline for the whole request
         self.signatures = signatures  # the full node, for MultiSig, zkLogin and passkey
         self.registry = registry
         self.store = store
@@ -115,13 +118,15 @@ class RequestVerifier:
                 reason=Reason.STALE_REQUEST,
             )
         token = self.validator.parse(request.token)
+        # One chain deadline for the whole request: what validation leaves, the signature gets.
+        deadline = asyncio.get_running_loop().time() + self.chain_timeout
         claims = await self._validate(token)
         if not claims.is_node:
             raise MasterError(reason=Reason.NOT_NODE_TOKEN)
         # The signature covers the fields exactly as sent (ints stay ints, absent stays absent).
         unsigned = {k: v for k, v in request.fields.items() if k != "signature"}
         signed = signing_bytes(model.kind, self.enclave_public_key, token.fingerprint, unsigned)
-        await self._check_owner(signed, body.signature, claims.owner)
+        await self._check_owner(signed, body.signature, claims.owner, deadline)
         if body.node_id != claims.node_id:
             raise MasterError(f"the stake is for node {claims.node_id!r}, not {body.node_id!r}",
                               reason=Reason.NODE_MISMATCH)  # fmt: skip
@@ -132,12 +137,18 @@ class RequestVerifier:
             raise MasterError(reason=Reason.REPLAYED)
         return SignedRequest(claims, body, signed, token.fingerprint)
 
-    async def _check_owner(self, signed: bytes, signature: str, owner: str) -> None:
-        """The token owner signed `signed` (any wallet scheme), or the refusal saying why."""
+    async def _check_owner(
+        self, signed: bytes, signature: str, owner: str, deadline: float
+    ) -> None:
+        """The token owner signed `signed` (any wallet scheme), or the refusal saying why; a
+        signature only the full node can check must be checked by `deadline` (loop time)."""
         try:
-            await verify_owner_signature(
-                signed, decode_signature(signature), owner, self.signatures
-            )
+            async with asyncio.timeout_at(deadline):  # local schemes never wait: unaffected
+                await verify_owner_signature(
+                    signed, decode_signature(signature), owner, self.signatures
+                )
+        except TimeoutError:
+            raise MasterError(reason=Reason.CHAIN_UNAVAILABLE) from None
         except SignatureError as exc:
             reason = Reason.parse(exc.reason)
             if reason not in (Reason.SIGNER_MISMATCH, Reason.UNSUPPORTED_SIGNATURE):

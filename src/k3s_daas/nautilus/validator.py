@@ -8,11 +8,15 @@ expires_at (`expired`), the StakeRecord it names is active (`stake_slashed`,
 the token's owner (`owner_mismatch`).
 
 Answers are cached by fingerprint (`TokenCache`); concurrent misses for one token share one
-fetch, and misses within `batch_window_ms` share one BatchGetObjects (`ObjectFetcher`). Chain
-events purge entries (the watcher calls `purge_*`), so revocation does not wait for a TTL. When
-the chain is unreachable, cached positives are served for up to `staleness` seconds after their
-last chain read, then the master fails closed (`chain_unavailable`). With replicas, an optional
-shared cache (nautilus/shared_cache.py, Redis) sits between this cache and the chain.
+fetch, and misses within `batch_window_ms` share one BatchGetObjects (`ObjectFetcher`). With
+replicas, an optional shared cache (nautilus/shared_cache.py, Redis) sits between this cache and
+the chain. Chain events purge entries and enter the revoked set (nautilus/revocations.py), which
+every answer is checked against last, whatever it came from, so revocation waits for no TTL.
+
+Deadlines: one request waits for the chain at most `chain_timeout` in total, whatever it reads;
+then, or when the chain fails, a cached positive is served only if its last chain confirmation
+is within `staleness` at the moment the answer is given, else the master fails closed
+(`chain_unavailable`). Recovery needs no restart.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from k3s_daas.nautilus.absent_ids import AbsentIds
 from k3s_daas.nautilus.errors import TokenRejected
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.refreshed import Refreshed
+from k3s_daas.nautilus.revocations import Kind, Revocations
 from k3s_daas.nautilus.settings import ValidatorSettings
 from k3s_daas.nautilus.shared_cache import NoSharedCache, SharedCache
 from k3s_daas.nautilus.token_cache import TokenCache
@@ -67,9 +72,12 @@ class Validator:
         *,
         clock: Callable[[], float] = time.monotonic,
         shared: SharedCache | None = None,
+        revoked: Revocations | None = None,
     ) -> None:
         self.client = client
         self.shared: SharedCache = shared or NoSharedCache()
+        self.revoked = revoked if revoked is not None else Revocations()
+        self.revoked.listeners.append(self._learned)
         self.package_id = package_id
         self.pool_id = pool_id
         self.metrics = metrics
@@ -84,7 +92,7 @@ class Validator:
         )
         self.cache = TokenCache(settings, clock)
         self.absent = AbsentIds(settings.absent_ttl, settings.absent_cache_size, clock)
-        self._inflight: dict[str, asyncio.Future[Claims]] = {}
+        self._inflight: dict[str, asyncio.Future[tuple[Claims, float | None]]] = {}
         self._chain_down_until = float("-inf")
         self._epoch = Refreshed(self._load_epoch, settings.epoch_ttl, clock)
         self._pool = Refreshed(self._load_pool, settings.pool_ttl, clock)
@@ -97,18 +105,21 @@ class Validator:
     async def _load_epoch(self) -> int:
         start = time.perf_counter()
         try:
-            return (await self.client.get_epoch()).epoch
+            async with asyncio.timeout(self.settings.chain_timeout):
+                return (await self.client.get_epoch()).epoch
         finally:
             self.metrics.chain_latency.labels("get_epoch").observe(time.perf_counter() - start)
 
     async def _load_pool(self) -> StakingPoolView:
-        obj = await self.fetcher.get(self.pool_id)
+        async with asyncio.timeout(self.settings.chain_timeout):
+            obj = await self.fetcher.get(self.pool_id)
         if obj is None:
             raise ChainError(f"staking pool {self.pool_id} not found", reason="bad_deployment")
         return StakingPoolView.from_object(obj, self.package_id)
 
     async def epoch(self) -> int:
-        """The current epoch, cached `epoch_ttl` seconds (stale up to `staleness` if down)."""
+        """The current epoch, cached `epoch_ttl` seconds; while the chain fails, its last value
+        serves up to `staleness` longer."""
         try:
             return await self._epoch.get(self.settings.staleness)
         except (ChainError, OSError) as exc:
@@ -124,7 +135,25 @@ class Validator:
         pool = await self._pool.get(self.settings.staleness)
         return pool.min_stake
 
-    # -- purge (chain events) -----------------------------------------------------------------
+    # -- revocation and purge (chain events) ----------------------------------------------------
+    def revoke(
+        self, kind: Kind, object_id: str, reason: Reason, *, source: str,
+        checkpoint: int | None = None,
+    ) -> int:  # fmt: skip
+        """A revocation seen on chain: refused from now on (and recorded for every replica);
+        returns how many cached answers it purged."""
+        self.revoked.add(kind, object_id, reason, source=source, checkpoint=checkpoint)
+        if kind == "stake":
+            return self.purge_stake(object_id)
+        return self.purge_token(object_id)
+
+    def _learned(self, kind: Kind, object_id: str) -> None:
+        """Another replica recorded a revocation: drop what this one cached for it."""
+        if kind == "stake":
+            self.purge_stake(object_id)
+        else:
+            self.purge_token(object_id)
+
     def purge_token(self, token_id: str) -> int:
         """Forget every cached answer for SealToken `token_id` (revoked, rotated)."""
         return self.cache.purge_token(token_id)
@@ -175,10 +204,38 @@ class Validator:
         return claims
 
     async def _validate(self, parsed: SealToken) -> Claims:
+        fp = parsed.fingerprint
+        try:
+            async with asyncio.timeout(self.settings.chain_timeout):  # one deadline, every read
+                claims, confirmed = await self._lookup(parsed)
+        except TimeoutError:
+            self._chain_failed(self._clock())
+            claims, confirmed = self._stale(fp)
+        except TokenRejected as exc:
+            if exc.reason != Reason.CHAIN_UNAVAILABLE:
+                raise
+            claims, confirmed = self._stale(fp)
+        return self._answer(fp, claims, confirmed)
+
+    def _answer(self, fp: str, claims: Claims, confirmed: float | None) -> Claims:
+        """The last word, as the answer is given: nothing revoked, and a cached answer's chain
+        confirmation (monotonic; None = read for this answer) within `staleness`."""
+        revoked = self.revoked.refused(claims)
+        if revoked is not None:
+            self.cache.forget(fp)
+            self.cache.remember_refusal(fp, revoked)
+            self.metrics.cache.labels("revoked").inc()
+            raise TokenRejected(revoked)
+        if confirmed is not None and self._clock() - confirmed > self.settings.staleness:
+            raise TokenRejected(Reason.CHAIN_UNAVAILABLE)
+        return claims
+
+    async def _lookup(self, parsed: SealToken) -> tuple[Claims, float | None]:
+        """This replica's cache, else one (shared) load: the claims and their confirmation."""
         fp, cache = parsed.fingerprint, self.cache
         now = self._clock()
         entry = cache.fresh(fp, now)
-        if entry is not None:
+        if entry is not None and now - entry.fetched <= self.settings.staleness:
             epoch = await self.epoch()
             # A chain event may have purged the entry while we awaited the epoch: then it must
             # not be served (that is exactly a revocation) - fall through to a chain read.
@@ -189,7 +246,7 @@ class Validator:
                     raise TokenRejected(Reason.EXPIRED)
                 cache.touch(fp)
                 self.metrics.cache.labels("hit").inc()
-                return entry.claims
+                return entry.claims, entry.fetched
         refused = cache.refusal(fp, now)
         if refused is not None:
             self.metrics.cache.labels("negative_hit").inc()
@@ -202,66 +259,82 @@ class Validator:
             future = asyncio.ensure_future(self._load(parsed))
             self._inflight[fp] = future
             future.add_done_callback(lambda f: self._loaded(fp, f))
-        else:
+        else:  # joined: its answer is still checked against this request's own deadline
             self.metrics.cache.labels("coalesced").inc()
         return await asyncio.shield(future)
 
-    def _loaded(self, fp: str, future: asyncio.Future[Claims]) -> None:
+    def _loaded(self, fp: str, future: asyncio.Future[tuple[Claims, float | None]]) -> None:
         self._inflight.pop(fp, None)
         if not future.cancelled():
             future.exception()  # retrieved by the waiters; avoid "never retrieved" noise
 
-    async def _load(self, parsed: SealToken) -> Claims:
+    def _chain_failed(self, started: float) -> None:
+        """Skip the chain for a moment (serve stale or fail closed at once), unless a newer
+        attempt already set the pause."""
+        if started >= self._chain_down_until:
+            self._chain_down_until = self._clock() + CHAIN_RETRY_AFTER
+
+    async def _load(self, parsed: SealToken) -> tuple[Claims, float | None]:
         fp, cache = parsed.fingerprint, self.cache
         generation = cache.generation
         started, wall = self._clock(), time.time()
+        if started < self._chain_down_until:
+            raise TokenRejected(Reason.CHAIN_UNAVAILABLE)
         try:
-            if started < self._chain_down_until:
-                raise TokenRejected(Reason.CHAIN_UNAVAILABLE)
-            shared = await self._from_shared(fp, generation, started, wall)
-            if shared is not None:
-                return shared
-            claims = await self._fetch(parsed)
+            async with asyncio.timeout(self.settings.chain_timeout):  # never outlives a request
+                shared = await self._from_shared(fp, generation, started, wall)
+                if shared is not None:
+                    return shared
+                claims = await self._fetch(parsed)
+        except TimeoutError:
+            self._chain_failed(started)
+            raise TokenRejected(Reason.CHAIN_UNAVAILABLE) from None
         except TokenRejected as exc:
             if exc.reason == Reason.CHAIN_UNAVAILABLE:
-                if started >= self._chain_down_until:
-                    self._chain_down_until = self._clock() + CHAIN_RETRY_AFTER
-                return await self._stale(fp, exc)
-            if generation == cache.generation:
+                self._chain_failed(started)
+            elif generation == cache.generation:
                 cache.forget(fp)
                 cache.remember_refusal(fp, exc.reason)
             raise
         if generation == cache.generation:
             cache.remember(fp, claims, started)
             await self.shared.put(fp, claims, wall)
-        return claims
+        return claims, None
 
     async def _from_shared(
         self, fp: str, generation: int, started: float, wall: float
-    ) -> Claims | None:
+    ) -> tuple[Claims, float] | None:
         """Another replica's recent chain read of this token, if the shared cache has one."""
         entry = await self.shared.get(fp)
         if entry is None:
             return None
+        if self.revoked.secret_replaced(entry.claims.token_id, entry.fetched_at):
+            return None  # read before a rotation: maybe the old secret, ask the chain
         expired = await self.epoch() >= entry.claims.expires_at_epoch
         if expired or generation != self.cache.generation:  # expired, or a chain event meanwhile:
             return None  # let the chain read answer
         # Age it as the original chain read: the entry stays fresh only until that read's TTL.
-        self.cache.remember(fp, entry.claims, started - max(0.0, wall - entry.fetched_at))
+        confirmed = started - max(0.0, wall - entry.fetched_at)
+        if started - confirmed > self.settings.staleness:
+            return None
+        self.cache.remember(fp, entry.claims, confirmed)
         self.metrics.cache.labels("shared_hit").inc()
-        return entry.claims
+        return entry.claims, confirmed
 
-    async def _stale(self, fp: str, exc: TokenRejected) -> Claims:
-        """Chain down: a cached positive read within `staleness` still counts (then fail closed)."""
+    def _stale(self, fp: str) -> tuple[Claims, float]:
+        """Chain down or too slow: a cached positive still counts while its confirmation is
+        within `staleness` (checked again as the answer is given); else fail closed. Never
+        waits: the expiry check uses the last epoch read."""
         entry = self.cache.get(fp)
         if entry is None or self._clock() - entry.fetched > self.settings.staleness:
-            raise exc
-        if await self.epoch() >= entry.expires_at:
+            raise TokenRejected(Reason.CHAIN_UNAVAILABLE)
+        epoch = self._epoch.usable(self.settings.staleness)
+        if epoch is None:
+            raise TokenRejected(Reason.CHAIN_UNAVAILABLE)
+        if epoch >= entry.expires_at:
             raise TokenRejected(Reason.EXPIRED)
-        if self.cache.get(fp) is not entry:  # purged by a chain event meanwhile
-            raise exc
         self.metrics.cache.labels("stale").inc()
-        return entry.claims
+        return entry.claims, entry.fetched
 
     async def _chain(self, call: Awaitable[T]) -> T:
         try:
@@ -272,12 +345,17 @@ class Validator:
             log.warning("chain read failed", error=str(exc)[:200])
             raise TokenRejected(Reason.CHAIN_UNAVAILABLE) from None
 
+    async def _read_object(self, object_id: str) -> ObjectData | None:
+        """One object, read within `chain_timeout`: a read others join ends by then too."""
+        async with asyncio.timeout(self.settings.chain_timeout):
+            return await self.fetcher.get(object_id)
+
     async def _fetch(self, parsed: SealToken) -> Claims:
         if (absent := self.absent.refusal(parsed.object_id)) is not None:
             self.metrics.cache.labels("absent_hit").inc()
             raise TokenRejected(absent)  # whatever the secret: no chain read (nautilus.absent_ids)
         generation = self.absent.generation
-        token_read = self.absent.read(parsed.object_id, self.fetcher.get, self.cache.generation)
+        token_read = self.absent.read(parsed.object_id, self._read_object, self.cache.generation)
         token_obj, min_stake = await asyncio.gather(
             self._chain(token_read), self._chain(self.min_stake())
         )
@@ -289,7 +367,12 @@ class Validator:
         if token.is_expired(await self.epoch()):
             raise TokenRejected(Reason.EXPIRED)
         record_obj = await self._chain(self.fetcher.get(token.stake_record))
-        record = self.check_stake(record_obj, token, min_stake)
+        try:
+            record = self.check_stake(record_obj, token, min_stake)
+        except TokenRejected as exc:
+            if exc.reason in (Reason.STAKE_SLASHED, Reason.STAKE_WITHDRAWING):  # final on chain
+                self.revoked.add("stake", token.stake_record, exc.reason, source="chain_read")
+            raise
         return Claims(
             owner=token.owner,
             node_id=token.node_id,

@@ -1,10 +1,16 @@
 """The chain watcher: revocation at the speed of a checkpoint, not of a TTL or a heartbeat.
 
 It follows our package's events from a cursor kept in the Store (so a restarted master resumes
-where it stopped, without loss). On `StakeSlashed`, `UnstakeRequested`, `StakeWithdrawn` and
-`SealTokenRevoked` it purges the validator's cache and marks the affected workers `revoked` with
-the reason; on `SealTokenRotated` it purges the cache only (the owner rotating its own token must
-not lose its node: the old secret stops validating, the registration stays).
+where the replicas stopped). On `StakeSlashed`, `UnstakeRequested`, `StakeWithdrawn` and
+`SealTokenRevoked` it enters the stake or token in the validator's revoked set (in effect at once,
+and recorded in the Store for every replica: nautilus/revocations.py), purges the caches and marks
+the affected workers `revoked` with the reason; on `SealTokenRotated` it records that the token's
+earlier secrets are revoked and purges (the owner rotating its own token must not lose its node).
+
+The cursor is saved in the background, and only once every revocation of the checkpoints it
+covers is durable in the Store: a replica resuming from it finds each revocation it skips in the
+revoked set. A running watcher resumes from its own position, never from a newer shared one, and
+survives store outages (applying events locally, saving the cursor once the store is back).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from k3s_daas.chain import (
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
+from k3s_daas.nautilus.revocations import RETRY_BACKOFF, Kind, Revocations
+from k3s_daas.nautilus.store.base import StoreError
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.retry import Backoff, Retry
 from k3s_daas.seal.protocol import Reason
@@ -43,20 +51,52 @@ STAKE_EVENTS: Final = {
 
 
 class StoreCursor:
-    """The subscription cursor (last fully handled checkpoint) kept in the master's Store."""
+    """The subscription cursor (last fully handled checkpoint), shared by replicas in the Store
+    and written there only after the revocations it covers (see the module docstring)."""
 
-    def __init__(self, store: KeyValueStore) -> None:
+    def __init__(self, store: KeyValueStore, revocations: Revocations | None = None) -> None:
         self.store = store
-        self.checkpoint: int | None = None
+        self.revocations = revocations if revocations is not None else Revocations()
+        self.checkpoint: int | None = None  # this process's position (handed out, handled)
+        self.saved: int | None = None  # what the Store holds, as far as this process knows
+        self._moved = asyncio.Event()
 
     async def load(self) -> int | None:
+        if self.checkpoint is not None:  # resubscribing: go on from here, skip nothing
+            return self.checkpoint
         raw = await self.store.get(CURSOR_KEY)
-        self.checkpoint = int(raw) if raw else None
+        self.checkpoint = self.saved = int(raw) if raw else None
         return self.checkpoint
 
     async def save(self, checkpoint: int) -> None:
-        await self.store.put(CURSOR_KEY, str(checkpoint).encode())
+        """Every event of `checkpoint` was handled: persisted soon (`keep_saved`)."""
         self.checkpoint = checkpoint
+        self._moved.set()
+
+    async def persist(self) -> bool:
+        """Write the position once the revocations up to it are durable; False: not yet."""
+        target = self.checkpoint
+        if target is None or target == self.saved:
+            return True
+        if not await self.revocations.flush():  # those of checkpoints <= target among them
+            return False
+        try:
+            await self.store.put(CURSOR_KEY, str(target).encode())
+        except Exception as exc:  # the store is unavailable: the next attempt writes it
+            log.warning("watcher cursor not saved", error=type(exc).__name__)
+            return False
+        self.saved = target
+        return True
+
+    async def keep_saved(self) -> None:
+        """Persist the position as it moves, retrying while the store fails (until cancelled)."""
+        retry = Retry(RETRY_BACKOFF)
+        while True:
+            await self._moved.wait()
+            self._moved.clear()
+            while not await self.persist():
+                await retry.wait()
+            retry.reset()
 
 
 class ChainWatcher:
@@ -78,7 +118,7 @@ class ChainWatcher:
         self.validator = validator
         self.registry = registry
         self.metrics = metrics
-        self.cursor = StoreCursor(store)
+        self.cursor = StoreCursor(store, validator.revoked)
         self.handled = 0
         self.mode: FollowMode | None = None
 
@@ -94,6 +134,15 @@ class ChainWatcher:
         self.metrics.watcher_filled.labels(cause).inc()
 
     async def run(self) -> None:
+        saver = asyncio.create_task(self.cursor.keep_saved())
+        try:
+            await self._follow()
+        finally:
+            saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await saver
+
+    async def _follow(self) -> None:
         retry = Retry(RESTART_BACKOFF)
         while True:
             try:
@@ -111,7 +160,7 @@ class ChainWatcher:
                     except Exception as exc:  # one bad event must not stop revocations
                         log.error("event not applied", kind=event.name, error=repr(exc)[:200])
                     retry.reset()
-            except ChainError as exc:
+            except (ChainError, StoreError) as exc:  # a store error: reading the first cursor
                 self.metrics.watcher_restarts.labels(exc.reason).inc()
                 log.warning("watcher restarting", reason=exc.reason, error=exc.message[:200])
             await retry.wait()
@@ -122,12 +171,12 @@ class ChainWatcher:
         self.metrics.watcher_checkpoint.set(event.checkpoint)
         fields = event.fields  # decoded from the event's BCS: ids are 0x + 64 lower-case hex
         if event.name in STAKE_EVENTS:
-            stake_id = str(fields.get("stake_id", ""))
-            purged = self.validator.purge_stake(stake_id)
+            stake_id, reason = str(fields.get("stake_id", "")), STAKE_EVENTS[event.name]
+            purged = self.validator.revoke(
+                "stake", stake_id, reason, source=event.name, checkpoint=event.checkpoint
+            )  # refused from here on; durable for every replica before the cursor moves past
             await self.validator.shared.forget_stake(stake_id)
-            revoked = await self.registry.revoke_where(
-                stake_id=stake_id, reason=STAKE_EVENTS[event.name]
-            )
+            revoked = await self.registry.revoke_where(stake_id=stake_id, reason=reason)
             log.info("stake event", kind=event.name, stake=stake_id, purged=purged, nodes=revoked)
             return revoked
         if event.name == "SealTokenCreated":  # a node lagging the chain may have said not_found
@@ -135,10 +184,15 @@ class ChainWatcher:
             return []
         if event.name in ("SealTokenRevoked", "SealTokenRotated"):
             token_id = str(fields.get("token_id", ""))
-            purged = self.validator.purge_token(token_id)
+            revoked_token = event.name == "SealTokenRevoked"
+            kind: Kind = "token" if revoked_token else "secret"
+            reason = Reason.TOKEN_REVOKED if revoked_token else Reason.BAD_SECRET
+            purged = self.validator.revoke(
+                kind, token_id, reason, source=event.name, checkpoint=event.checkpoint
+            )
             await self.validator.shared.forget_token(token_id)
             nodes: list[str] = []
-            if event.name == "SealTokenRevoked":
+            if revoked_token:
                 nodes = await self.registry.revoke_where(
                     token_id=token_id, reason=Reason.TOKEN_REVOKED
                 )

@@ -7,8 +7,6 @@ from k3s_daas.devnet.executor.working_set import WorkingSet
 from k3s_daas.devnet.objects import StoredObject
 
 COMPUTATION_UNITS_PER_COMMAND = 1_000
-STORAGE_MIST_PER_BYTE = 100
-OBJECT_OVERHEAD_BYTES = 100
 
 
 def computation_cost(price: int, commands: int) -> int:
@@ -17,8 +15,9 @@ def computation_cost(price: int, commands: int) -> int:
 
 
 def storage_cost(obj: StoredObject) -> int:
-    """Storage charged for holding one object version (and rebated when it is replaced)."""
-    return STORAGE_MIST_PER_BYTE * (OBJECT_OVERHEAD_BYTES + len(obj.bcs()))
+    """Storage charged for holding one object version (and rebated when it is replaced): the
+    object's `storage_rebate`."""
+    return obj.storage_rebate()
 
 
 def storage_and_rebate(tx: WorkingSet) -> tuple[int, int]:

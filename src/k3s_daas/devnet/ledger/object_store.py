@@ -1,5 +1,6 @@
 """Object bookkeeping in the ledger: the live version of each object, every version ever
-written (with its digest and BCS), owned-object and balance queries, and `Table` entries."""
+written (with its digest, its Move struct's BCS and Sui's `Object` BCS), owned-object and
+balance queries, and `Table` entries."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+from k3s_daas.chain.certified import MoveObject, digest_to_base58, object_digest
 from k3s_daas.devnet.effects import TableChange
 from k3s_daas.devnet.ledger.records import ObjectRow, OwnedCursor
 from k3s_daas.devnet.ledger.store import SqliteStore
@@ -39,7 +41,9 @@ def _object_from(row: sqlite3.Row) -> ObjectRow:
         fields=json.loads(row["fields"]),
         previous_transaction=row["previous_transaction"],
     )
-    return ObjectRow(obj=obj, digest=row["digest"], bcs=bytes(row["bcs"]))
+    return ObjectRow(
+        obj=obj, digest=row["digest"], bcs=bytes(row["bcs"]), object_bcs=bytes(row["object_bcs"])
+    )
 
 
 class ObjectStore(SqliteStore):
@@ -145,9 +149,11 @@ class ObjectStore(SqliteStore):
         """Record new versions (which become the live ones) and drop deleted objects."""
         for obj in written:
             owner = owner_to_json(obj.owner)
+            sui = obj.sui_object()
+            object_bcs = sui.encode()
             conn.execute(
                 "INSERT OR REPLACE INTO object_versions (object_id, version, owner, type, fields, "
-                "previous_transaction, digest, bcs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "previous_transaction, digest, bcs, object_bcs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     obj.object_id,
                     obj.version,
@@ -155,8 +161,9 @@ class ObjectStore(SqliteStore):
                     obj.type,
                     canonical_json(obj.fields).decode(),
                     obj.previous_transaction,
-                    obj.digest(),
-                    obj.bcs(),
+                    digest_to_base58(object_digest(object_bcs)),
+                    sui.data.contents if isinstance(sui.data, MoveObject) else obj.bcs(),
+                    object_bcs,
                 ),
             )
             conn.execute(

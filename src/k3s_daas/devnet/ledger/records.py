@@ -5,17 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from k3s_daas.chain.certified import AuthorityStrongQuorumSignInfo
 from k3s_daas.devnet.effects import TransactionEffects, TxKind
 from k3s_daas.devnet.objects import StoredObject
+from k3s_daas.devnet.validators import EpochCommittee
 
 
 @dataclass(frozen=True)
 class ObjectRow:
-    """One stored object version with its precomputed digest and BCS."""
+    """One stored object version with its precomputed digest, its Move struct's BCS (`bcs`) and
+    Sui's `Object` BCS (`object_bcs`, what the digest is of)."""
 
     obj: StoredObject
     digest: str
     bcs: bytes
+    object_bcs: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,8 @@ class EventRow:
 
 @dataclass(frozen=True)
 class TxRecord:
-    """One committed transaction: raw BCS, signatures and its effects (see docs/devnet.md)."""
+    """One committed transaction: raw BCS, signatures and its effects (see docs/devnet.md), with
+    the effects and events BCS as committed to (`events_bcs` None: no events)."""
 
     digest: str
     tx_index: int
@@ -55,11 +60,14 @@ class TxRecord:
     effects: TransactionEffects
     checkpoint: int
     timestamp_ms: int
+    effects_bcs: bytes
+    events_bcs: bytes | None
 
 
 @dataclass(frozen=True)
 class CheckpointRecord:
-    """One checkpoint: simplified summary, no validator signature."""
+    """One certified checkpoint: the `CheckpointSummary` and `CheckpointContents` BCS, the
+    committee's quorum certificate, and the columns the ledger queries by."""
 
     seq: int
     digest: str
@@ -68,13 +76,18 @@ class CheckpointRecord:
     timestamp_ms: int
     tx_digests: list[str]
     total_transactions: int
+    summary: bytes
+    contents: bytes
+    certificate: AuthorityStrongQuorumSignInfo
 
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """When an epoch started (time and first checkpoint) and its reference gas price."""
+    """When an epoch started (time and first checkpoint), its reference gas price and its
+    validator committee."""
 
     epoch: int
     start_ms: int
     first_checkpoint: int
     reference_gas_price: int
+    committee: EpochCommittee

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from k3s_daas.devnet.errors import LedgerError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS object_versions (
     previous_transaction TEXT NOT NULL,
     digest TEXT NOT NULL,
     bcs BLOB NOT NULL,
+    object_bcs BLOB NOT NULL,
     PRIMARY KEY (object_id, version)
 );
 CREATE TABLE IF NOT EXISTS transactions (
@@ -49,7 +50,9 @@ CREATE TABLE IF NOT EXISTS transactions (
     signatures TEXT NOT NULL,
     effects TEXT NOT NULL,
     checkpoint INTEGER NOT NULL,
-    timestamp_ms INTEGER NOT NULL
+    timestamp_ms INTEGER NOT NULL,
+    effects_bcs BLOB NOT NULL,
+    events_bcs BLOB
 );
 CREATE TABLE IF NOT EXISTS events (
     tx_digest TEXT NOT NULL,
@@ -71,13 +74,17 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     epoch INTEGER NOT NULL,
     timestamp_ms INTEGER NOT NULL,
     tx_digests TEXT NOT NULL,
-    total_transactions INTEGER NOT NULL
+    total_transactions INTEGER NOT NULL,
+    summary BLOB NOT NULL,
+    contents BLOB NOT NULL,
+    certificate BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS epochs (
     epoch INTEGER PRIMARY KEY,
     start_ms INTEGER NOT NULL,
     first_checkpoint INTEGER NOT NULL,
-    reference_gas_price INTEGER NOT NULL
+    reference_gas_price INTEGER NOT NULL,
+    committee TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS table_entries (
     table_id TEXT NOT NULL,
@@ -106,7 +113,10 @@ class SqliteStore:
             if stored is None:
                 self.meta_set("schema_version", SCHEMA_VERSION)
             elif stored != SCHEMA_VERSION:
-                raise LedgerError(f"{path}: ledger schema {stored}, expected {SCHEMA_VERSION}")
+                raise LedgerError(
+                    f"{path}: ledger schema {stored}, expected {SCHEMA_VERSION} "
+                    "(made by another version: start this devnet with a new data directory)"
+                )
 
     def close(self) -> None:
         with self._lock:

@@ -1,12 +1,13 @@
 """Transactions and events in the ledger: each committed transaction with its BCS, signatures
-and effects (stored as canonical JSON of `TransactionEffects`), and the events it emitted."""
+and effects (stored as canonical JSON of `TransactionEffects`, and as the effects and events BCS
+its checkpoint commits to), and the events it emitted."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 
-from k3s_daas.devnet.effects import ExecutedTransaction, TransactionEffects
+from k3s_daas.devnet.effects import ExecutedTransaction, TransactionEffects, events_bcs
 from k3s_daas.devnet.ledger.records import EventRow, TxRecord
 from k3s_daas.devnet.ledger.store import SqliteStore
 from k3s_daas.seal.encoding import b64decode, b64encode, canonical_json
@@ -32,6 +33,8 @@ class TransactionStore(SqliteStore):
             effects=TransactionEffects.from_json(json.loads(row["effects"])),
             checkpoint=int(row["checkpoint"]),
             timestamp_ms=int(row["timestamp_ms"]),
+            effects_bcs=bytes(row["effects_bcs"]),
+            events_bcs=None if row["events_bcs"] is None else bytes(row["events_bcs"]),
         )
 
     def events_of(self, digest: str) -> list[EventRow]:
@@ -87,10 +90,13 @@ class TransactionStore(SqliteStore):
             effects=tx.effects,
             checkpoint=checkpoint,
             timestamp_ms=timestamp_ms,
+            effects_bcs=tx.effects.bcs(),
+            events_bcs=events_bcs(tx.events),
         )
         conn.execute(
             "INSERT INTO transactions (digest, tx_index, kind, sender, bcs, signatures, "
-            "effects, checkpoint, timestamp_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "effects, checkpoint, timestamp_ms, effects_bcs, events_bcs) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.digest,
                 record.tx_index,
@@ -101,6 +107,8 @@ class TransactionStore(SqliteStore):
                 canonical_json(record.effects.to_json()).decode(),
                 record.checkpoint,
                 record.timestamp_ms,
+                record.effects_bcs,
+                record.events_bcs,
             ),
         )
         return record
