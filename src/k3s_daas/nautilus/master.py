@@ -20,11 +20,8 @@ import secrets
 import signal
 import socket
 import ssl
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
-
-import uvicorn
 
 from k3s_daas.attestation import DevCA
 from k3s_daas.chain import (
@@ -59,6 +56,7 @@ from k3s_daas.nautilus.store import BytesStore, open_store
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.nautilus.watcher import ChainWatcher
 from k3s_daas.seal.permissions import Tier
+from k3s_daas.serving import Server, serve_app
 from k3s_daas.settings import Settings
 
 log = get_logger(__name__)
@@ -97,14 +95,6 @@ def _free_to_bind(host: str, port: int, flag: str) -> int:
                 ) from exc
             raise
         return int(sock.getsockname()[1])
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal capture: the master handles SIGTERM/SIGINT itself."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 class Master:
@@ -307,24 +297,12 @@ class Master:
         os.replace(tmp, path)
         return path
 
-    def _server(self, app: Any, port: int, **tls: Any) -> _Server:
+    def _server(self, app: Any, port: int, **tls: Any) -> Server:
+        """One listener with the master's limits (header size, slow clients, bounded shutdown)."""
         s = self.settings
-        config = uvicorn.Config(
-            app,
-            host=s.host,
-            port=port,
-            loop="none",
-            http="httptools",
-            lifespan="off",
-            access_log=False,
-            proxy_headers=False,  # the peer address is the client (rate limits key on it)
-            log_config=None,  # its records reach our root handler: one format (k3s_daas.log)
-            timeout_keep_alive=30,
-            ssl_certfile=str(self.identity.cert_path),
-            ssl_keyfile=str(self.identity.key_path),
-            **tls,
-        )
-        return _Server(config)
+        tls |= {"ssl_certfile": str(self.identity.cert_path),
+                "ssl_keyfile": str(self.identity.key_path)}  # fmt: skip
+        return serve_app(app, s.host, port, s.http_limits, **tls)
 
     def _check_ports(self) -> None:
         """Before anything goes on chain: a port in use fails at once, in one line naming the
@@ -337,7 +315,7 @@ class Master:
         self.settings = s.model_copy(update=update)
 
     @staticmethod
-    async def _serve(server: _Server, what: str) -> asyncio.Task[None]:
+    async def _serve(server: Server, what: str) -> asyncio.Task[None]:
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
             await asyncio.sleep(0.02)
