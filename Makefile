@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 STAMP_DEV := $(VENV)/.installed-dev
 NODE_TOOLS := .tools/node_modules/.bin/prettier
 
-.PHONY: services up test faults lint typecheck unit move-check bench clean venv dev
+.PHONY: services up test faults lint typecheck unit move-check bench clean venv dev docs-cli
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -58,6 +58,10 @@ services:
 
 move-check: $(NODE_TOOLS)
 	node .tools/check-move.mjs contracts
+
+# docs/cli.md from the CLI itself (tests/unit/test_cli_docs.py fails when it is stale).
+docs-cli: $(STAMP)
+	$(BIN)/python -m k3s_daas.cli.reference > docs/cli.md
 
 bench: $(STAMP_DEV)
 	$(BIN)/python -m benchmarks

@@ -1,6 +1,10 @@
 """One log format for the product and every library: JSON lines when stderr is not a terminal,
 readable lines when it is. structlog and stdlib records (uvicorn, grpclib, httpx, aetcd, ...) meet
-in one stdlib handler whose `ProcessorFormatter` renders both, with the logger's name kept."""
+in one stdlib handler whose `ProcessorFormatter` renders both, with the logger's name kept.
+
+Logging never fails its caller: a log line that cannot be written (a full disk, a closed stream, a
+handler that raises) is dropped, so an error path answers the same status and body either way.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,19 @@ _SHARED: list[Any] = [
 ]
 
 
-class _Stderr(logging.StreamHandler[TextIO]):
+class _FailSafe(logging.StreamHandler[TextIO]):
+    """A stream handler that drops a record it cannot write, silently (the stream is what fails:
+    the stdlib would report it on stderr, and re-raises some errors)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):  # nowhere left to report it
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Drop the record."""
+
+
+class _Stderr(_FailSafe):
     """Writes to whatever `sys.stderr` is at emit time (tests and `up` swap it)."""
 
     def __init__(self) -> None:
@@ -75,7 +91,7 @@ def configure_logging(
             *_renderer(use_json, colors=tty),
         ],
     )
-    handler: logging.Handler = _Stderr() if stream is None else logging.StreamHandler(stream)
+    handler: logging.Handler = _Stderr() if stream is None else _FailSafe(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
@@ -92,11 +108,25 @@ def configure_logging(
         logger.setLevel(logging.NOTSET)  # our level, not the one a uvicorn.Config set
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        wrapper_class=structlog.make_filtering_bound_logger(lvl),
+        wrapper_class=_fail_safe(structlog.make_filtering_bound_logger(lvl)),
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
     _configured = True
+
+
+def _fail_safe(bound: type[Any]) -> type[Any]:
+    """`bound` whose every call returns normally, whatever a processor or a handler raises (any
+    handler: one added by an operator or a library may raise where ours drops)."""
+
+    class FailSafeLogger(bound):  # type: ignore[misc]
+        def _proxy_to_logger(self, method_name: str, event: Any = None, **kw: Any) -> Any:
+            try:
+                return super()._proxy_to_logger(method_name, event, **kw)
+            except Exception:
+                return None
+
+    return FailSafeLogger
 
 
 @contextlib.contextmanager
@@ -107,7 +137,7 @@ def logs_to_file(path: Path, level: str = "info", *, json: bool | None = None) -
     with path.open("a", encoding="utf-8") as out:
         configure_logging(level, json=json, stream=out)
         last_resort = logging.lastResort  # records of a logger that reaches no handler at all
-        logging.lastResort = logging.StreamHandler(out)
+        logging.lastResort = _FailSafe(out)
         logging.lastResort.setLevel(logging.WARNING)
         try:
             yield

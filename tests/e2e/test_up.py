@@ -62,7 +62,7 @@ def test_up_runs_three_ready_workers_kubectl_sees_them_and_a_slash_revokes_one(
     flags = ["--no-subscriptions"] if mode == "poll" else []
     proc = subprocess.Popen(
         [CLI, "up", "--workers", "3", "--for", "40s", "--json", "--home", str(home),
-         "--heartbeat", "0.5", *flags],
+         "--heartbeat-interval", "0.5", *flags],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

@@ -16,7 +16,7 @@ from harness.processes import CLI, wait_for
 def up(home: Path, seconds: int, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [CLI, "up", "--workers", "1", "--for", f"{seconds}s", "--json", "--home", str(home),
-         "--heartbeat", "0.5", *extra],
+         "--heartbeat-interval", "0.5", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 

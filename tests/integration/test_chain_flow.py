@@ -400,7 +400,7 @@ def test_cli_stake_token_and_slash(
     assert fields(shown.stdout)["tier"] == "standard"
     assert token[5:] not in shown.stdout  # the secret half is never printed
     out_file = tmp_path / "rotated.token"
-    rotated = cli("token", "rotate", "-", "--out", str(out_file), *dep, home=home, stdin=token)
+    rotated = cli("token", "rotate", "-", "--output", str(out_file), *dep, home=home, stdin=token)
     assert rotated.returncode == 0, rotated.stderr
     new_token = out_file.read_text().strip()
     assert new_token != token

@@ -202,7 +202,7 @@ def test_exec_credential_kubeconfig(
             [
                 CLI,
                 "kubeconfig",
-                "--server",
+                "--master-url",
                 kube_server.url,
                 "--ca",
                 str(ca),

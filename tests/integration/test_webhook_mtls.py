@@ -63,7 +63,7 @@ async def test_webhooks_require_a_client_certificate_from_the_master_ca(
     out = tmp_path / "k3s"
     written = subprocess.run(
         [CLI, "nautilus", "k3s-config", "--master-url", webhook_url, "--ca", master.ca_path,
-         "--out-dir", str(out), "--client-cert-from", str(master.data_dir / "tls")],
+         "--output", str(out), "--client-cert-from", str(master.data_dir / "tls")],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert written.returncode == 0, written.stderr

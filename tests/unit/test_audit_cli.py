@@ -63,6 +63,13 @@ def test_verify_intact(sealed_log: tuple[str, Path], env: dict[str, str]) -> Non
     done = run(env, "verify", "--store", url, "--data-key-file", str(key_file))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "audit log intact: 12 entries"
+    as_json = run(env, "verify", "--store", url, "--data-key-file", str(key_file), "--json")
+    assert json.loads(as_json.stdout) == {
+        "ok": True,
+        "entries_checked": 12,
+        "first_bad_seq": None,
+        "problem": None,
+    }
 
 
 def test_verify_broken_names_the_entry(sealed_log: tuple[str, Path], env: dict[str, str]) -> None:
@@ -82,6 +89,11 @@ def test_verify_broken_names_the_entry(sealed_log: tuple[str, Path], env: dict[s
     assert done.returncode == 1
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("audit log broken at entry 5: ")
+    as_json = run(env, "verify", "--store", url, "--data-key-file", str(key_file), "--json")
+    assert as_json.returncode == 1
+    result = json.loads(as_json.stdout)
+    assert (result["ok"], result["first_bad_seq"], result["entries_checked"]) == (False, 5, 4)
+    assert result["problem"]
 
 
 def test_verify_with_the_wrong_key_fails(

@@ -28,7 +28,7 @@ def test_version_and_help() -> None:
     [
         (("token", "inspect", "seal_abc"), "133 characters"),
         (("token", "inspect", "mock_seal_" + "a" * 123), "must start with 'seal_'"),
-        (("keys", "show", "/nonexistent/key"), "No such file"),
+        (("keys", "show", "/nonexistent/key"), "create one with `k3s-daas keys new"),
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(args: tuple[str, ...], fragment: str) -> None:

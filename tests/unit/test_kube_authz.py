@@ -125,7 +125,7 @@ def test_k3s_config_command(tmp_path: Path) -> None:
     ca.write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     out = tmp_path / "k3s"
     result = CliRunner().invoke(
-        app, ["--master-url", "https://10.0.0.1:8443", "--ca", str(ca), "--out-dir", str(out)]
+        app, ["--master-url", "https://10.0.0.1:8443", "--ca", str(ca), "--output", str(out)]
     )
     assert result.exit_code == 0, result.output
     assert "--kube-apiserver-arg=authorization-mode=Webhook,Node,RBAC" in result.output
@@ -134,6 +134,13 @@ def test_k3s_config_command(tmp_path: Path) -> None:
         cfg["clusters"][0]["cluster"]["server"] == "https://10.0.0.1:8443/apis/webhooks/tokenreview"
     )
     bad = CliRunner().invoke(
-        app, ["--master-url", "http://10.0.0.1", "--ca", str(ca), "--out-dir", str(out)]
+        app, ["--master-url", "http://10.0.0.1", "--ca", str(ca), "--output", str(out)]
     )
     assert bad.exit_code == 1
+    args = ["--master-url", "https://10.0.0.1:8443", "--ca", str(ca), "-o", str(out), "--json"]
+    as_json = json.loads(CliRunner().invoke(app, args).output)
+    assert as_json["files"] == [
+        str(out / "authn-webhook.kubeconfig"),
+        str(out / "authz-webhook.kubeconfig"),
+    ]
+    assert "--kube-apiserver-arg=authorization-mode=Webhook,Node,RBAC" in as_json["server_flags"]

@@ -133,6 +133,21 @@ def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_cli_kubeconfig_json(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.crt"
+    ca.write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    token = tmp_path / "t.json"
+    token.write_text(json.dumps({"token": TOKEN, "expires_at": "2099-01-01T00:00:00Z"}))
+    out = tmp_path / "kubeconfig"
+    args = ["--master-url", "https://127.0.0.1:8443", "--ca", str(ca), "--token-file", str(token)]
+    done = _cli("kubeconfig", *args, "-o", str(out), "--json", home=tmp_path / "home")
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["kubeconfig"] == str(out) and info["master_url"] == "https://127.0.0.1:8443"
+    assert info["context"] == "k3s-daas" and f"--kubeconfig {out}" in info["try"]
+    assert json.loads(out.read_text())["clusters"][0]["cluster"]["server"] == info["master_url"]
+
+
 def test_cli_exec_credential(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
     path.write_text(json.dumps({"token": TOKEN, "expires_at": "2099-01-01T00:00:00Z"}))
@@ -147,7 +162,7 @@ def test_cli_exec_credential(tmp_path: Path) -> None:
         ["exec-credential"],
         [
             "kubeconfig",
-            "--server",
+            "--master-url",
             "http://x",
             "--ca",
             str(path),

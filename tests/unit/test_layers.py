@@ -11,9 +11,10 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "k3s_daas"
 ROOT = "k3s_daas"
-# Top-level modules any layer may use: logging, process settings, and `retry` (the one jittered
-# backoff: chain, nautilus and worker all retry, and none of them may import another).
-SHARED = {"log", "settings", "retry", "__init__"}
+# Top-level modules any layer may use: logging, process settings, `retry` (the one jittered
+# backoff: chain, nautilus and worker all retry, and none of them may import another) and
+# `serving` (how every HTTP listener is served: the master's and the devnet's).
+SHARED = {"log", "settings", "retry", "serving", "__init__"}
 
 ALLOWED: dict[str, set[str]] = {
     "seal": set(),

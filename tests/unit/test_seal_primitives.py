@@ -6,10 +6,13 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from k3s_daas.seal.encoding import (
+    MAX_JSON_DEPTH,
     b64decode,
     b64encode,
     canonical_json,
+    check_json_depth,
     first_error,
+    parse_json,
     read_uleb128,
     uleb128,
 )
@@ -30,6 +33,33 @@ def test_canonical_json_is_sorted_compact_ascii() -> None:
     )
     with pytest.raises(ValueError):
         canonical_json({"x": float("nan")})
+
+
+def nested(depth: int) -> bytes:
+    """`depth` levels, objects and arrays in turn."""
+    body = b"1"
+    for level in range(depth):
+        body = b'{"a":' + body + b"}" if level % 2 else b"[" + body + b"]"
+    return body
+
+
+def test_json_nesting_is_bounded_before_parsing() -> None:
+    assert parse_json(nested(MAX_JSON_DEPTH)) is not None
+    assert parse_json(rb'{"a": "[[[[{{{{\"]]", "b": [1, {"c": []}]}') == {
+        "a": '[[[[{{{{"]]',
+        "b": [1, {"c": []}],
+    }
+    for deep in (nested(MAX_JSON_DEPTH + 1), b"[" * 1000 + b"]" * 1000, b"[" * 200_000):
+        with pytest.raises(ValueError, match="nested deeper than 32 levels"):
+            parse_json(deep)
+    for unbalanced in (b"[[1]", b"[1]]", b"][", b'{"a": [}'):
+        with pytest.raises(ValueError):
+            parse_json(unbalanced)
+    check_json_depth(b"[[[]]]", max_depth=3)
+    with pytest.raises(ValueError):
+        check_json_depth(b"[[[[]]]]", max_depth=3)
+    check_json_depth(b'["' + b"\\" * 5000 + b'"]')  # escapes end a string where JSON does
+    check_json_depth(b'"unterminated [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[')
 
 
 @pytest.mark.parametrize(

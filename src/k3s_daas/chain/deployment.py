@@ -146,7 +146,8 @@ class Deployment(BaseModel):
             return cls.model_validate_json(path.read_bytes())
         except FileNotFoundError as exc:
             raise DeploymentError(
-                f"{path} not found: start a devnet (k3s-daas devnet start) or write it by hand",
+                f"{path} not found: start a devnet (`k3s-daas devnet start`) or import a "
+                "publish (`k3s-daas chain import-publish`)",
                 reason="no_deployment",
             ) from exc
         except ValidationError as exc:

@@ -17,7 +17,7 @@ app = typer.Typer(
     help="Admit K3s workers and kubectl users by stake on Sui (Seal tokens).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
 )
 
 # (module under k3s_daas.cli, command name, help). A module that does not exist yet is skipped,
@@ -75,10 +75,15 @@ def _wanted(argv: list[str]) -> str | None:
     return next((m for m, n, _ in SUBCOMMANDS if n == first), None)
 
 
+_registered: set[str] = set()
+
+
 def _register(only: str | None = None) -> None:
+    """Add the sub-apps (all, or the one `only` names), each once however often it is called."""
     for module_name, name, help_text in SUBCOMMANDS:
-        if only is not None and module_name != only:
+        if (only is not None and module_name != only) or module_name in _registered:
             continue
+        _registered.add(module_name)
         try:
             module = importlib.import_module(f"k3s_daas.cli.{module_name}")
         except ModuleNotFoundError as exc:

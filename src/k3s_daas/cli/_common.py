@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import os
 import sys
@@ -29,6 +30,29 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print one line to stderr and exit non-zero."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+#: The next step for an error reason, added to its line when the message does not name one.
+NEXT_STEP = {
+    "chain_unavailable": "is the chain up? start the devnet (`k3s-daas devnet start`) or check "
+    "--endpoint",
+}
+PORT_IN_USE = "pass --port with a free port (0 = any free one)"
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for an expected error, ending with what to do next when that is known."""
+    if isinstance(exc, K3sDaasError):
+        hint = NEXT_STEP.get(exc.reason, "")
+        line = f"{exc.message} ({exc.reason})"
+        return f"{line}: {hint}" if hint and "k3s-daas" not in exc.message else line
+    if isinstance(exc, ValidationError):  # settings/config models: the first problem, one line
+        return f"{first_error(exc, exc.title)} (invalid_setting)"
+    if isinstance(exc, FileNotFoundError) and exc.filename is not None:
+        return f"{exc.filename}: not found"
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return f"{exc.strerror or 'address already in use'}: {PORT_IN_USE}"
+    return str(exc) or exc.__class__.__name__
 
 
 class _Quiet:
@@ -68,12 +92,8 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except K3sDaasError as exc:
-            fail(f"{exc.message} ({exc.reason})")
-        except ValidationError as exc:  # settings/config models: the first problem, one line
-            fail(f"{first_error(exc, exc.title)} (invalid_setting)")
-        except (OSError, ValueError) as exc:
-            fail(str(exc) or exc.__class__.__name__)
+        except (K3sDaasError, ValidationError, OSError, ValueError) as exc:
+            fail(error_line(exc))
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(130)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from k3s_daas.cli._common import console, handle_errors, run_async
+from k3s_daas.cli.options import HomeOpt, JsonOpt, option
 
 if TYPE_CHECKING:
     from k3s_daas.nautilus.audit import AuditEntry
@@ -17,8 +18,20 @@ if TYPE_CHECKING:
 
 app = typer.Typer(no_args_is_help=True, help="The master's hash-chained audit log.")
 
-STORE_HELP = "Store URL: sqlite:///path | etcd://h:p,... (default: the master's store)."
-KEY_HELP = "The 32-byte data key file (0600) that seals the store (default: <data>/data.key)."
+StoreOpt: Any = option(
+    None,
+    "--store",
+    env="NAUTILUS_STORE_URL",
+    show_default="the master's: sqlite:///<home>/nautilus/store.db",
+    help="Store URL: sqlite:///path | etcd://h:p,...",
+)
+DataKeyOpt: Any = option(
+    None,
+    "--data-key-file",
+    env="NAUTILUS_DATA_KEY_FILE",
+    show_default="<home>/nautilus/data.key",
+    help="The 32-byte data key file (0600) that seals the store.",
+)
 
 
 def _open(store_url: str | None, data_key_file: Path | None) -> Store:
@@ -38,36 +51,50 @@ def _open(store_url: str | None, data_key_file: Path | None) -> Store:
 @app.command("verify")
 @handle_errors
 def verify_command(
-    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
-    data_key_file: Path | None = typer.Option(None, "--data-key-file", help=KEY_HELP),
+    store: str | None = StoreOpt,
+    data_key_file: Path | None = DataKeyOpt,
+    as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Walk the chain; exit 1 and name the first bad entry if anything was changed or removed."""
-    from k3s_daas.nautilus.audit import verify
+    from k3s_daas.nautilus.audit import VerifyResult, verify
 
-    async def run() -> tuple[bool, str]:
+    async def run() -> VerifyResult:
         opened = _open(store, data_key_file)
         try:
-            result = await verify(opened)
+            return await verify(opened)
         finally:
             await opened.close()
-        if result.ok:
-            return True, f"audit log intact: {result.entries_checked} entries"
-        where = "" if result.first_bad_seq is None else f" entry {result.first_bad_seq}"
-        return False, f"audit log broken at{where or ' head'}: {result.problem}"
 
-    ok, line = run_async(run())
-    console.print(line, highlight=False, markup=False)
-    if not ok:
+    result = run_async(run())
+    if as_json:
+        info = {
+            "ok": result.ok,
+            "entries_checked": result.entries_checked,
+            "first_bad_seq": result.first_bad_seq,
+            "problem": result.problem,
+        }
+        console.print(json.dumps(info), highlight=False, markup=False, soft_wrap=True)
+    elif result.ok:
+        console.print(f"audit log intact: {result.entries_checked} entries", highlight=False)
+    else:
+        where = "" if result.first_bad_seq is None else f" entry {result.first_bad_seq}"
+        line = f"audit log broken at{where or ' head'}: {result.problem}"
+        console.print(line, highlight=False, markup=False)
+    if not result.ok:
         raise typer.Exit(1)
 
 
 @app.command("tail")
 @handle_errors
 def tail_command(
-    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
-    data_key_file: Path | None = typer.Option(None, "--data-key-file", help=KEY_HELP),
-    count: int = typer.Option(20, "-n", "--count", min=1, max=100_000, help="How many entries."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+    store: str | None = StoreOpt,
+    data_key_file: Path | None = DataKeyOpt,
+    count: int = option(
+        20, "--count", "-n", env="AUDIT_TAIL_COUNT", min=1, max=100_000, help="How many entries."
+    ),
+    as_json: bool = option(False, "--json", env="JSON", help="One JSON object per line."),
+    home: Path | None = HomeOpt,
 ) -> None:
     """Show the last entries, oldest first (run `verify` to check them)."""
     from k3s_daas.nautilus.audit import tail

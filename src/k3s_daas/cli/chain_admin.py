@@ -31,10 +31,15 @@ from k3s_daas.chain import (
     pin_pcrs,
 )
 from k3s_daas.cli._common import console, fail, handle_errors, run_async
-from k3s_daas.cli.stake import (
+from k3s_daas.cli.options import (
     DeploymentOpt,
     EndpointOpt,
+    HomeOpt,
     JsonOpt,
+    option,
+    output_option,
+)
+from k3s_daas.cli.stake import (
     load_deployment,
     print_info,
     record_info,
@@ -64,15 +69,23 @@ def _admin_key(path: Path | None, dep: Deployment) -> SuiKeyPair:
 
 def slash(
     node_id: str = typer.Argument(..., help="Node id whose live stake to slash (or a stake id)."),
-    amount: str = typer.Option(
-        "0", "--amount", help="How much to slash (1.5SUI, 100MIST or MIST); 0 = everything."
+    amount: str = option(
+        "0",
+        "--amount",
+        env="DEVNET_SLASH_AMOUNT",
+        help="How much to slash (1.5SUI, 100MIST or MIST); 0 = everything.",
     ),
-    admin_key: Path | None = typer.Option(
-        None, "--admin-key", help="AdminCap owner's key (default: devnet.json admin_key_path)."
+    admin_key: Path | None = option(
+        None,
+        "--admin-key",
+        env="ADMIN_KEY",
+        show_default="the deployment's admin_key_path",
+        help="AdminCap owner's key (the key that published the package).",
     ),
     deployment: Path | None = DeploymentOpt,
     endpoint: list[str] | None = EndpointOpt,
     as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Slash a node's stake: the master revokes its tokens and evicts the node."""
     mist = parse_amount(amount, allow_zero=True)
@@ -128,32 +141,59 @@ def import_publish(
     publish_file: Path = typer.Argument(
         ..., help="What `sui client publish --json` printed (a file, or - for stdin)."
     ),
-    endpoint: list[str] = typer.Option(
-        ..., "--endpoint", help="Full node gRPC endpoint (https://host:443); repeat for failover."
+    endpoint: list[str] = option(
+        ...,
+        "--endpoint",
+        env="ENDPOINT",
+        help="Full node gRPC endpoint (https://host:443); repeat for failover.",
     ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="Deployment file to write (default: <home>/deployment.json)."
+    output: Path | None = output_option(
+        "CHAIN_IMPORT_PUBLISH", "Deployment file to write.", default="<home>/deployment.json"
     ),
-    chain_id: str | None = typer.Option(
-        None, "--chain-id", help="Chain id (default: asked from the node, which is then checked)."
+    chain_id: str | None = option(
+        None,
+        "--chain-id",
+        env="CHAIN_IMPORT_PUBLISH_CHAIN_ID",
+        show_default="asked from the node, which is then checked",
+        help="The network's chain id.",
     ),
-    faucet_url: str | None = typer.Option(None, "--faucet-url", help="Faucet (test networks)."),
-    attestation_root: Path | None = typer.Option(
-        None, "--attestation-root", help="PEM root of enclave documents (default: AWS Nitro)."
+    faucet_url: str | None = option(
+        None,
+        "--faucet-url",
+        env="CHAIN_IMPORT_PUBLISH_FAUCET_URL",
+        show_default="none",
+        help="Faucet (test networks).",
     ),
-    attestation_ca_key: Path | None = typer.Option(
-        None, "--attestation-ca-key", help="Dev CA key for a simulated enclave (devnet only)."
+    attestation_root: Path | None = option(
+        None,
+        "--attestation-root",
+        env="CHAIN_IMPORT_PUBLISH_ATTESTATION_ROOT",
+        show_default="AWS Nitro's",
+        help="PEM root of enclave attestation documents.",
     ),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing deployment file."),
+    attestation_ca_key: Path | None = option(
+        None,
+        "--attestation-ca-key",
+        env="CHAIN_IMPORT_PUBLISH_ATTESTATION_CA_KEY",
+        show_default="none",
+        help="Dev CA key for a simulated enclave (devnet only).",
+    ),
+    force: bool = option(
+        False,
+        "--force",
+        env="CHAIN_IMPORT_PUBLISH_FORCE",
+        help="Overwrite an existing deployment file.",
+    ),
     as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Write the deployment file from a publish: package, pool, enclave config, AdminCap."""
-    target = out or Settings().home / "deployment.json"
+    target = output or Settings().home / "deployment.json"
     for given in (attestation_root, attestation_ca_key):
         if given is not None and not given.is_file():
             fail(f"{given} not found")
     if target.exists() and not force:
-        fail(f"{target} exists: pass --force to overwrite it, or --out another file")
+        fail(f"{target} exists: pass --force to overwrite it, or --output another file")
     source = "standard input" if str(publish_file) == "-" else str(publish_file)
     record = parse_publish_output(_read_text(publish_file), source)
     extra = {
@@ -210,21 +250,40 @@ def _wanted_pcrs(
     return simulated_pcrs(), "simulated enclave (installed code)"
 
 
+def _pcr_option(index: int) -> Any:
+    return option(
+        None,
+        f"--pcr{index}",
+        env=f"CHAIN_UPDATE_PCRS_PCR{index}",
+        show_default="the simulated enclave's (dev CA deployments only)",
+        help=f"PCR{index} (96 hex digits).",
+    )
+
+
 @app.command("update-pcrs")
 @handle_errors
 def update_pcrs(
-    admin_key: Path | None = typer.Option(
-        None, "--admin-key", help="AdminCap owner's key (default: the deployment's admin key)."
+    admin_key: Path | None = option(
+        None,
+        "--admin-key",
+        env="ADMIN_KEY",
+        show_default="the deployment's admin_key_path",
+        help="AdminCap owner's key (the key that published the package).",
     ),
-    pcr0: str | None = typer.Option(None, "--pcr0", help="PCR0 (96 hex digits)."),
-    pcr1: str | None = typer.Option(None, "--pcr1", help="PCR1 (96 hex digits)."),
-    pcr2: str | None = typer.Option(None, "--pcr2", help="PCR2 (96 hex digits)."),
-    from_measurements: Path | None = typer.Option(
-        None, "--from-measurements", help="nitro-cli describe-eif / build-enclave JSON output."
+    pcr0: str | None = _pcr_option(0),
+    pcr1: str | None = _pcr_option(1),
+    pcr2: str | None = _pcr_option(2),
+    from_measurements: Path | None = option(
+        None,
+        "--from-measurements",
+        env="CHAIN_UPDATE_PCRS_FROM_MEASUREMENTS",
+        show_default="none",
+        help="nitro-cli describe-eif / build-enclave JSON output.",
     ),
     deployment: Path | None = DeploymentOpt,
     endpoint: list[str] | None = EndpointOpt,
     as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Pin the master image's PCR0-2 on chain (AdminCap): masters can then register."""
     dep = load_deployment(deployment, endpoint)

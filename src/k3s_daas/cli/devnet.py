@@ -11,6 +11,7 @@ import typer
 
 from k3s_daas.chain import Deployment, request_gas_sync
 from k3s_daas.cli._common import console, fail, handle_errors, progress, run_async
+from k3s_daas.cli.options import HomeOpt, JsonOpt, option
 from k3s_daas.cli.stake import load_key
 from k3s_daas.devnet.ids import DEVNET_JSON
 from k3s_daas.seal.amounts import format_amount, parse_amount
@@ -21,7 +22,13 @@ if TYPE_CHECKING:
 
 app = typer.Typer(no_args_is_help=True)
 
-_DATA_HELP = "Devnet data directory (default: <home>/devnet)."
+DataOpt: Any = option(
+    None,
+    "--data",
+    env="DEVNET_DATA",
+    show_default="<home>/devnet",
+    help="Devnet data directory (ledger, devnet.json, keys of the admin and the dev CA).",
+)
 
 
 def _data(data: Path | None) -> Path:
@@ -37,7 +44,8 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str
         response = httpx.request(method, url, json=body, timeout=10.0)
     except httpx.HTTPError as exc:
         fail(
-            f"devnet not reachable at {url}: {exc.__class__.__name__} (is `devnet start` running?)"
+            f"devnet not reachable at {url}: {exc.__class__.__name__}: start it with "
+            "`k3s-daas devnet start` (or pass the --data of the running one)"
         )
     try:
         payload = response.json()
@@ -54,34 +62,53 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str
 @app.command("start")
 @handle_errors
 def start(
-    data: Path | None = typer.Option(None, "--data", help=_DATA_HELP),
-    port: int = typer.Option(9000, "--port", help="gRPC port on 127.0.0.1 (0 = any free port)."),
-    faucet_port: int = typer.Option(9123, "--faucet-port", help="Faucet/admin HTTP port."),
-    epoch_seconds: float = typer.Option(
-        60.0, "--epoch-seconds", min=0.5, help="Advance the epoch every S seconds."
+    data: Path | None = DataOpt,
+    port: int = option(
+        9000, "--port", env="DEVNET_PORT", help="gRPC port on 127.0.0.1 (0 = any free port)."
     ),
-    publish_only: bool = typer.Option(
+    faucet_port: int = option(
+        9123,
+        "--faucet-port",
+        env="DEVNET_FAUCET_PORT",
+        help="Faucet/admin HTTP port on 127.0.0.1 (0 = any free port).",
+    ),
+    epoch_seconds: float = option(
+        60.0,
+        "--epoch-seconds",
+        env="DEVNET_EPOCH_SECONDS",
+        min=0.5,
+        help="Advance the epoch every S seconds.",
+    ),
+    publish_only: bool = option(
         False,
         "--publish-only",
+        env="DEVNET_PUBLISH_ONLY",
         help="Skip the operator's steps: the PCRs stay empty, as after `sui client publish`, "
         "until `k3s-daas chain update-pcrs`.",
     ),
-    subscriptions: bool | None = typer.Option(
-        None,
+    subscriptions: bool = option(
+        True,
         "--subscriptions/--no-subscriptions",
+        env="DEVNET_SUBSCRIPTIONS",
         help="Serve SubscribeCheckpoints; --no-subscriptions answers UNIMPLEMENTED like a full "
-        "node without the subscription service (env K3S_DAAS_DEVNET_SUBSCRIPTIONS=false).",
-        show_default=False,
+        "node without the subscription service.",
     ),
-    validators: int | None = typer.Option(
+    validators: int | None = option(
         None,
         "--validators",
+        env="DEVNET_VALIDATORS",
         min=1,
         max=100,
-        help="Validators certifying checkpoints, created at genesis (default 4; a resumed "
-        "devnet keeps its own).",
-        show_default=False,
+        show_default="4 at genesis; a resumed devnet keeps its own",
+        help="Validators certifying checkpoints, created at genesis.",
     ),
+    as_json: bool = option(
+        False,
+        "--json",
+        env="JSON",
+        help="Print the endpoints and files as one JSON line once serving.",
+    ),
+    home: Path | None = HomeOpt,
 ) -> None:
     """Run the devnet in the foreground (genesis on first start, resume afterwards).
 
@@ -89,10 +116,8 @@ def start(
     --publish-only, the admin pins the simulated enclave's PCRs in a signed `update_pcrs`.
     One devnet per data directory: a second start names the running one and exits 1.
     """
-    from k3s_daas.devnet.server import DevnetConfig, DevnetSettings, run_devnet  # heavy
+    from k3s_daas.devnet.server import DevnetConfig, run_devnet  # heavy
 
-    if subscriptions is None:
-        subscriptions = DevnetSettings().subscriptions
     config = DevnetConfig(
         _data(data),
         port,
@@ -106,12 +131,23 @@ def start(
 
         def ready(deployment: Deployment) -> None:
             status.stop()
-            _print_ready(deployment, config)
+            _print_ready(deployment, config, as_json)
 
         run_async(run_devnet(config, on_ready=ready))
 
 
-def _print_ready(deployment: Deployment, config: DevnetConfig) -> None:
+def _print_ready(deployment: Deployment, config: DevnetConfig, as_json: bool) -> None:
+    if as_json:
+        info = {
+            "grpc": str(deployment.grpc_endpoints[0]),
+            "faucet": f"{deployment.faucet_url}/v2/gas",
+            "devnet_json": str(config.data_dir / DEVNET_JSON),
+            "publish_json": str(config.data_dir / "publish.json"),
+            "pcrs_pinned": not config.publish_only,
+            "subscriptions": config.subscriptions,
+        }
+        print(json.dumps(info), flush=True)
+        return
     console.print(f"devnet gRPC   {deployment.grpc_endpoints[0]}", highlight=False)
     console.print(f"faucet        {deployment.faucet_url}/v2/gas", highlight=False)
     console.print(f"devnet.json   {config.data_dir / DEVNET_JSON}", highlight=False)
@@ -128,10 +164,16 @@ def faucet(
     address: str | None = typer.Argument(
         None, help="Recipient Sui address (default: the address of <home>/keys/default.key)."
     ),
-    amount: str | None = typer.Option(
-        None, "--amount", help="How much: 1.5SUI, 100MIST or MIST (default 10SUI, at most 100SUI)."
+    amount: str | None = option(
+        None,
+        "--amount",
+        env="DEVNET_FAUCET_AMOUNT",
+        show_default="10SUI",
+        help="How much: 1.5SUI, 100MIST or MIST (at most 100SUI).",
     ),
-    data: Path | None = typer.Option(None, "--data", help=_DATA_HELP),
+    data: Path | None = DataOpt,
+    as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Send SUI from the devnet faucet."""
     mist = None if amount is None else parse_amount(amount)
@@ -142,6 +184,12 @@ def faucet(
         fail("the deployment names no faucet")
     with progress("asking the faucet, waiting for finality ..."):
         coins = request_gas_sync(dep.faucet_url, address, amount=mist)
+    if as_json:
+        sent = [
+            {"object_id": c.object_id, "amount": c.amount, "tx_digest": c.tx_digest} for c in coins
+        ]
+        console.print_json(json.dumps({"recipient": address, "coins": sent}))
+        return
     for coin in coins:
         console.print(
             f"sent {format_amount(coin.amount)} to {address}: coin {coin.object_id} "
@@ -152,18 +200,27 @@ def faucet(
 
 @app.command("epoch")
 @handle_errors
-def epoch(data: Path | None = typer.Option(None, "--data", help=_DATA_HELP)) -> None:
+def epoch(
+    data: Path | None = DataOpt,
+    as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
+) -> None:
     """Advance the devnet epoch now."""
     dep = _deployment(data)
     result = _call("POST", f"{dep.admin_url}/epoch")
+    if as_json:
+        info = {"epoch": result["epoch"], "checkpoint": result["checkpoint"]}
+        console.print_json(json.dumps(info))
+        return
     console.print(f"epoch {result['epoch']} (checkpoint {result['checkpoint']})", highlight=False)
 
 
 @app.command("info")
 @handle_errors
 def info(
-    data: Path | None = typer.Option(None, "--data", help=_DATA_HELP),
-    as_json: bool = typer.Option(False, "--json"),
+    data: Path | None = DataOpt,
+    as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Show chain id, epoch, checkpoint height and the deployment ids."""
     dep = _deployment(data)

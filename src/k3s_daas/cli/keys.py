@@ -17,6 +17,7 @@ from k3s_daas.chain import SCHEME_NAMES, SuiKeyPair
 from k3s_daas.chain.keys import normalize_address
 from k3s_daas.chain.wallet import Keystore, SuiClientConfig, looks_like_keystore, sui_config_dir
 from k3s_daas.cli._common import console, fail, handle_errors
+from k3s_daas.cli.options import HomeOpt, JsonOpt, option, output_option
 from k3s_daas.settings import Settings
 
 app = typer.Typer(no_args_is_help=True)
@@ -51,16 +52,26 @@ def _describe(key: SuiKeyPair, path: Path, as_json: bool, show_private: bool) ->
 @app.command("new")
 @handle_errors
 def new(
-    name: str = typer.Option("default", "--name", help="Key name (file <home>/keys/NAME.key)."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write the key to this file."),
-    scheme: str = typer.Option(
-        "ed25519", "--scheme", help=f"Signature scheme: {' | '.join(SCHEME_NAMES)}."
+    name: str = option(
+        "default", "--name", env="KEYS_NEW_NAME", help="Key name (file <home>/keys/NAME.key)."
     ),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing key file."),
-    as_json: bool = typer.Option(False, "--json"),
+    output: Path | None = output_option(
+        "KEYS_NEW", "Write the key to this file instead.", default="<home>/keys/NAME.key"
+    ),
+    scheme: str = option(
+        "ed25519",
+        "--scheme",
+        env="KEYS_NEW_SCHEME",
+        help=f"Signature scheme: {' | '.join(SCHEME_NAMES)}.",
+    ),
+    force: bool = option(
+        False, "--force", env="KEYS_NEW_FORCE", help="Overwrite an existing key file."
+    ),
+    as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Create a key and save it (mode 0600). The private key is not printed."""
-    path = out or _default_path(name)
+    path = output or _default_path(name)
     if path.exists() and not force:
         fail(f"{path} exists; use --force to overwrite it")
     key = SuiKeyPair.generate(scheme)
@@ -72,12 +83,17 @@ def new(
 @handle_errors
 def show(
     path: Path = typer.Argument(..., help="Key file."),
-    show_private: bool = typer.Option(
-        False, "--show-private-key", help="Also print the private key (suiprivkey1...)."
+    show_private: bool = option(
+        False,
+        "--show-private-key",
+        env="KEYS_SHOW_PRIVATE_KEY",
+        help="Also print the private key (suiprivkey1...).",
     ),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Print the scheme, address and public key of a key file."""
+    if not path.exists():
+        fail(f"no key at {path}: create one with `k3s-daas keys new -o {path}`")
     _describe(SuiKeyPair.load(path), path, as_json, show_private)
 
 
@@ -106,27 +122,38 @@ def _read_key(from_file: Path | None, address: str | None, from_sui_config: bool
 @app.command("import")
 @handle_errors
 def import_(
-    out: Path = typer.Option(..., "--out", "-o", help="Where to save the key (mode 0600)."),
-    from_file: Path | None = typer.Option(
+    output: Path = output_option(
+        "KEYS_IMPORT", "Where to save the key (mode 0600).", required=True
+    ),
+    from_file: Path | None = option(
         None,
         "--from-file",
+        env="KEYS_IMPORT_FROM_FILE",
+        show_default="standard input",
         help="Read the key from a file: suiprivkey1..., keystore base64, or a sui.keystore file.",
     ),
-    address: str | None = typer.Option(
-        None, "--address", help="With a sui.keystore or the Sui config: the key of this address."
+    address: str | None = option(
+        None,
+        "--address",
+        env="KEYS_IMPORT_ADDRESS",
+        show_default="the only or active one",
+        help="With a sui.keystore or the Sui config: the key of this address.",
     ),
-    from_sui_config: bool = typer.Option(
+    from_sui_config: bool = option(
         False,
         "--from-sui-config",
+        env="KEYS_IMPORT_FROM_SUI_CONFIG",
         help="Import the active address's key of the Sui CLI (client.yaml in $SUI_CONFIG_DIR, "
         "default ~/.sui/sui_config).",
     ),
-    force: bool = typer.Option(False, "--force"),
-    as_json: bool = typer.Option(False, "--json"),
+    force: bool = option(
+        False, "--force", env="KEYS_IMPORT_FORCE", help="Overwrite an existing key file."
+    ),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Import a key of any scheme; the private key never comes from an argument."""
-    if out.exists() and not force:
-        fail(f"{out} exists; use --force to overwrite it")
+    if output.exists() and not force:
+        fail(f"{output} exists; use --force to overwrite it")
     key = _read_key(from_file, address, from_sui_config)
-    key.save(out)
-    _describe(key, out, as_json, show_private=False)
+    key.save(output)
+    _describe(key, output, as_json, show_private=False)

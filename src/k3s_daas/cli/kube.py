@@ -6,16 +6,32 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from k3s_daas.cli._common import console, fail, handle_errors
+from k3s_daas.cli.options import HomeOpt, JsonOpt, option, output_option
 from k3s_daas.kube.credential_cache import default_home
 from k3s_daas.kube.exec_credential import exec_credential, load
 from k3s_daas.kube.kubeconfig import kubectl_executable, write_kubeconfig
 
-TOKEN_FILE_HELP = 'Token file: {"token": "seal_...", "expires_at": "<RFC 3339>"} or a bare token.'  # noqa: S105
-WORKER_STATE_HELP = "The worker agent's state file (its token and token_expires_at are used)."
+TokenFileOpt: Any = option(
+    None,
+    "--token-file",
+    env="TOKEN_FILE",
+    show_default="none: give it or --worker-state",
+    help='Token file: {"token": "seal_...", "expires_at": "<RFC 3339>"} or a bare token.',
+)
+WorkerStateOpt: Any = option(
+    None,
+    "--worker-state",
+    env="WORKER_STATE",
+    show_default="none: give it or --token-file",
+    help="The worker agent's state file (its token and token_expires_at are used).",
+)
+MasterUrlOpt: Any = option(..., "--master-url", env="MASTER_URL", help="The master's https:// URL.")
+CaOpt: Any = option(..., "--ca", env="CA", help="The master's CA certificate (PEM).")
 
 
 def _one_source(token_file: Path | None, worker_state: Path | None) -> None:
@@ -32,40 +48,42 @@ def _read_ca(path: Path) -> bytes:
 
 @handle_errors
 def kubeconfig_command(
-    server: str = typer.Option(..., "--server", help="The master's https:// URL."),
-    ca: Path = typer.Option(..., "--ca", help="The master's CA certificate (PEM)."),
-    token_file: Path | None = typer.Option(None, "--token-file", help=TOKEN_FILE_HELP),
-    worker_state: Path | None = typer.Option(None, "--worker-state", help=WORKER_STATE_HELP),
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write the kubeconfig."),
-    name: str = typer.Option("k3s-daas", "--name", help="Cluster/context name."),
+    master_url: str = MasterUrlOpt,
+    ca: Path = CaOpt,
+    token_file: Path | None = TokenFileOpt,
+    worker_state: Path | None = WorkerStateOpt,
+    output: Path = output_option("KUBECONFIG", "Where to write the kubeconfig.", required=True),
+    name: str = option(
+        "k3s-daas", "--name", env="KUBECONFIG_NAME", help="Cluster, user and context name."
+    ),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Write a kubeconfig (0600) whose user runs `k3s-daas exec-credential`."""
     _one_source(token_file, worker_state)
     path = write_kubeconfig(
         output,
-        server=server,
+        server=master_url,
         ca_pem=_read_ca(ca),
         token_file=token_file,
         worker_state=worker_state,
         name=name,
     )
     hint = f"{kubectl_executable()} --kubeconfig {path} get nodes"
+    if as_json:
+        info = {"kubeconfig": str(path), "master_url": master_url, "context": name, "try": hint}
+        console.print(json.dumps(info), highlight=False, markup=False, soft_wrap=True)
+        return
     console.print(f"wrote {path} (use: {hint})", highlight=False)
 
 
 @handle_errors
 def exec_credential_command(
-    token_file: Path | None = typer.Option(None, "--token-file", help=TOKEN_FILE_HELP),
-    worker_state: Path | None = typer.Option(None, "--worker-state", help=WORKER_STATE_HELP),
-    home: Path | None = typer.Option(
-        None,
-        "--home",
-        envvar="K3S_DAAS_HOME",
-        show_default="~/.k3s-daas",
-        help="Holds the credential cache (cache/exec-credential/, 0600; never the token).",
-    ),
+    token_file: Path | None = TokenFileOpt,
+    worker_state: Path | None = WorkerStateOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
-    """Print an ExecCredential (client.authentication.k8s.io/v1) for kubectl."""
+    """Print an ExecCredential (client.authentication.k8s.io/v1) for kubectl; it is cached
+    under <home>/cache/exec-credential/ (0600, never the token) until the token expires."""
     _one_source(token_file, worker_state)
     cache_home = home.expanduser() if home is not None else default_home()
     if token_file is not None:
@@ -78,22 +96,31 @@ def exec_credential_command(
 
 @handle_errors
 def k3s_config_command(
-    master_url: str = typer.Option(..., "--master-url", help="The master's https:// URL."),
-    ca: Path = typer.Option(..., "--ca", help="The master's CA certificate (PEM)."),
-    out_dir: Path = typer.Option(..., "--out-dir", help="Where to write the webhook configs."),
-    client_cert_from: Path | None = typer.Option(
+    master_url: str = MasterUrlOpt,
+    ca: Path = CaOpt,
+    output: Path = output_option(
+        "NAUTILUS_K3S_CONFIG", "Directory to write the webhook configs in.", required=True
+    ),
+    client_cert_from: Path | None = option(
         None,
         "--client-cert-from",
+        env="NAUTILUS_K3S_CONFIG_CLIENT_CERT_FROM",
+        show_default="none: webhooks without mTLS",
         help="The master's TLS directory (<data>/tls): issue kube-apiserver a client certificate "
         "for a master whose webhooks require mTLS (K3S_DAAS_NAUTILUS_WEBHOOK_PORT).",
     ),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Write the kube-apiserver webhook configs and print the `k3s server` flags."""
     from k3s_daas.kube.k3s import write_k3s_config  # the kubernetes client is slow to import
     from k3s_daas.kube.tls import issue_client_certificate
 
     client = issue_client_certificate(client_cert_from) if client_cert_from else None
-    config = write_k3s_config(out_dir, master_url, _read_ca(ca), client)
+    config = write_k3s_config(output, master_url, _read_ca(ca), client)
+    if as_json:
+        info = {"files": [str(p) for p in config.files], "server_flags": config.server_flags}
+        console.print(json.dumps(info), highlight=False, markup=False, soft_wrap=True)
+        return
     for path in config.files:
         console.print(f"wrote {path}", highlight=False)
     console.print("k3s server \\", highlight=False)

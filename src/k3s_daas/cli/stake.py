@@ -17,20 +17,14 @@ import typer
 
 from k3s_daas.chain import ChainClient, Deployment, K3sDaasPackage, StakeRecordView, SuiKeyPair
 from k3s_daas.cli._common import console, fail, handle_errors, progress, run_async
+from k3s_daas.cli.options import DeploymentOpt, EndpointOpt, HomeOpt, JsonOpt, KeyOpt, option
 from k3s_daas.seal import constants as c
 from k3s_daas.seal.amounts import format_amount, parse_amount
 from k3s_daas.settings import Settings
 
 T = TypeVar("T")
 
-DEPLOYMENT_HELP = "devnet.json / deployment file (default: <home>/devnet/devnet.json)."
-ENDPOINT_HELP = "gRPC endpoint (host:port or https://host:port); repeat for failover."
-KEY_HELP = "Signer key file (default: <home>/keys/default.key; `k3s-daas keys new`)."
-
-DeploymentOpt = typer.Option(None, "--deployment", "--devnet-json", help=DEPLOYMENT_HELP)
-EndpointOpt = typer.Option(None, "--endpoint", help=ENDPOINT_HELP)
-KeyOpt = typer.Option(None, "--key", help=KEY_HELP)
-JsonOpt = typer.Option(False, "--json", help="Print JSON.")
+STAKE_ID_HELP = "StakeRecord object id (printed by `k3s-daas stake`)."
 AMOUNT_FORMS = "1.5SUI, 100MIST or a whole number of MIST"
 #: Fields printed as `1.5 SUI (1500000000 MIST)` by `print_info` (JSON keeps integers of MIST).
 AMOUNT_FIELDS = frozenset({"amount", "balance", "withdrawable", "withdrawn", "stake_amount"})
@@ -43,7 +37,7 @@ def load_deployment(path: Path | None, endpoints: list[str] | None) -> Deploymen
 def load_key(path: Path | None) -> SuiKeyPair:
     key_path = path or Settings().keys_dir / "default.key"
     if not key_path.exists():
-        fail(f"no key at {key_path}: create one with `k3s-daas keys new` or pass --key")
+        fail(f"no key at {key_path}: create one with `k3s-daas keys new`, or pass --key FILE")
     return SuiKeyPair.load(key_path)
 
 
@@ -106,18 +100,26 @@ def record_info(record: StakeRecordView) -> dict[str, Any]:
 
 
 def stake(
-    amount: str = typer.Option(
+    amount: str = option(
         ...,
         "--amount",
+        env="STAKE_AMOUNT",
         help=f"How much to lock: {AMOUNT_FORMS} (tiers: 100MIST basic, 1000MIST standard, "
         "10000MIST premium).",
     ),
-    node_id: str | None = typer.Option(None, "--node-id", help="Worker node id (DNS label)."),
-    user: bool = typer.Option(False, "--user", help="A kubectl user stake (no node)."),
+    node_id: str | None = option(
+        None,
+        "--node-id",
+        env="STAKE_NODE_ID",
+        show_default="none: give --user",
+        help="Worker node id (DNS label).",
+    ),
+    user: bool = option(False, "--user", env="STAKE_USER", help="A kubectl user stake (no node)."),
     key: Path | None = KeyOpt,
     deployment: Path | None = DeploymentOpt,
     endpoint: list[str] | None = EndpointOpt,
     as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Stake SUI for a worker node (--node-id) or a kubectl user (--user)."""
     mist = parse_amount(amount)
@@ -136,11 +138,12 @@ def stake(
 
 
 def unstake(
-    stake_id: str = typer.Argument(..., help="StakeRecord object id."),
+    stake_id: str = typer.Argument(..., help=STAKE_ID_HELP),
     key: Path | None = KeyOpt,
     deployment: Path | None = DeploymentOpt,
     endpoint: list[str] | None = EndpointOpt,
     as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Request unstaking: starts the unbonding period and frees the node id."""
     dep = load_deployment(deployment, endpoint)
@@ -152,11 +155,12 @@ def unstake(
 
 
 def withdraw(
-    stake_id: str = typer.Argument(..., help="StakeRecord object id."),
+    stake_id: str = typer.Argument(..., help=STAKE_ID_HELP),
     key: Path | None = KeyOpt,
     deployment: Path | None = DeploymentOpt,
     endpoint: list[str] | None = EndpointOpt,
     as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Withdraw a stake's balance: once unbonding is over, or at once what a slash left."""
     dep = load_deployment(deployment, endpoint)
@@ -168,10 +172,11 @@ def withdraw(
 
 
 def show(
-    stake_id: str = typer.Argument(..., help="StakeRecord object id."),
+    stake_id: str = typer.Argument(..., help=STAKE_ID_HELP),
     deployment: Path | None = DeploymentOpt,
     endpoint: list[str] | None = EndpointOpt,
     as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Show a stake: status, balance, and what `withdraw` would pay and from which epoch."""
     dep = load_deployment(deployment, endpoint)

@@ -12,12 +12,17 @@ import typer
 from k3s_daas.chain import K3sDaasPackage, MintedToken, SealTokenView
 from k3s_daas.chain.keys import normalize_address
 from k3s_daas.cli._common import console, fail, handle_errors
-from k3s_daas.cli.stake import (
-    AMOUNT_FORMS,
+from k3s_daas.cli.options import (
     DeploymentOpt,
     EndpointOpt,
+    HomeOpt,
     JsonOpt,
     KeyOpt,
+    option,
+    output_option,
+)
+from k3s_daas.cli.stake import (
+    AMOUNT_FORMS,
     load_deployment,
     load_key,
     print_info,
@@ -34,7 +39,7 @@ _FROM_STDIN = "-"
 @handle_errors
 def inspect(
     token: str = typer.Argument(..., help="A Seal token (seal_...). Its secret is never printed."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Parse a token and print its object id and fingerprint (never the secret)."""
     parsed = parse_token(token.strip())
@@ -68,16 +73,16 @@ def _read_token(token: str) -> str:
     return text.strip()
 
 
-def _emit_minted(minted: MintedToken, out: Path | None, as_json: bool) -> None:
-    """The token string goes to `--out` (mode 0600) or stdout, never to a log."""
+def _emit_minted(minted: MintedToken, output: Path | None, as_json: bool) -> None:
+    """The token string goes to `--output` (mode 0600) or stdout, never to a log."""
     info: dict[str, Any] = {**_token_info(minted.view), "fingerprint": minted.fingerprint}
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(minted.token + "\n")
-        os.chmod(out, 0o600)
-        info["token_file"] = str(out)
+        os.chmod(output, 0o600)
+        info["token_file"] = str(output)
     else:
         info = {"token": minted.token, **info}
     print_info(info, as_json)
@@ -86,22 +91,46 @@ def _emit_minted(minted: MintedToken, out: Path | None, as_json: bool) -> None:
 @app.command("create")
 @handle_errors
 def create(
-    stake_id: str | None = typer.Option(None, "--stake-id", help="Mint on this StakeRecord."),
-    amount: str | None = typer.Option(
+    stake_id: str | None = option(
+        None,
+        "--stake-id",
+        env="TOKEN_CREATE_STAKE_ID",
+        show_default="none: give --amount",
+        help="Mint on this StakeRecord.",
+    ),
+    amount: str | None = option(
         None,
         "--amount",
+        env="TOKEN_CREATE_AMOUNT",
+        show_default="none: give --stake-id",
         help=f"Stake this much ({AMOUNT_FORMS}) and mint in one transaction (with --node-id).",
     ),
-    node_id: str | None = typer.Option(None, "--node-id", help="Node id for --amount."),
-    user: bool = typer.Option(False, "--user", help="A kubectl user token (needs --stake-id)."),
-    permissions: list[str] | None = typer.Option(
-        None, "--permission", "-p", help="Requested permission (user tokens); repeatable."
+    node_id: str | None = option(
+        None,
+        "--node-id",
+        env="TOKEN_CREATE_NODE_ID",
+        show_default="none",
+        help="Node id for --amount.",
     ),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write the token here (0600)."),
+    user: bool = option(
+        False, "--user", env="TOKEN_CREATE_USER", help="A kubectl user token (needs --stake-id)."
+    ),
+    permissions: list[str] | None = option(
+        None,
+        "--permission",
+        "-p",
+        env="TOKEN_CREATE_PERMISSION",
+        show_default="pods:read services:read",
+        help="Requested permission (user tokens); repeatable.",
+    ),
+    output: Path | None = output_option(
+        "TOKEN_CREATE", "Write the token here (0600).", default="printed"
+    ),
     key: Path | None = KeyOpt,
     deployment: Path | None = DeploymentOpt,
     endpoint: list[str] | None = EndpointOpt,
     as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Mint a Seal token: on a stake (--stake-id), or stake and mint at once (--amount --node-id).
 
@@ -126,7 +155,7 @@ def create(
     doing = "minting a Seal token, waiting for finality"
     if stake_id is None:
         doing = f"staking {format_amount(mist)} and minting a Seal token, waiting for finality"
-    _emit_minted(with_package(dep, action, doing), out, as_json)
+    _emit_minted(with_package(dep, action, doing), output, as_json)
 
 
 @app.command("show")
@@ -136,6 +165,7 @@ def show(
     deployment: Path | None = DeploymentOpt,
     endpoint: list[str] | None = EndpointOpt,
     as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Show a token's on-chain state (never its secret) and whether the secret matches."""
     text = _read_token(token)
@@ -157,11 +187,14 @@ def show(
 @handle_errors
 def rotate(
     token: str = typer.Argument(..., help="The current token (seal_...), or - for stdin."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write the new token here (0600)."),
+    output: Path | None = output_option(
+        "TOKEN_ROTATE", "Write the new token here (0600).", default="printed"
+    ),
     key: Path | None = KeyOpt,
     deployment: Path | None = DeploymentOpt,
     endpoint: list[str] | None = EndpointOpt,
     as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """New secret and expiry for the same token object; the old string stops working."""
     text = _read_token(token)
@@ -169,7 +202,8 @@ def rotate(
     dep = load_deployment(deployment, endpoint)
     signer = load_key(key)
     doing = "rotating the token, waiting for finality"
-    _emit_minted(with_package(dep, lambda pkg: pkg.rotate_token(signer, text), doing), out, as_json)
+    minted = with_package(dep, lambda pkg: pkg.rotate_token(signer, text), doing)
+    _emit_minted(minted, output, as_json)
 
 
 @app.command("revoke")
@@ -180,6 +214,7 @@ def revoke(
     deployment: Path | None = DeploymentOpt,
     endpoint: list[str] | None = EndpointOpt,
     as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Delete the token object on chain (the master drops it on the SealTokenRevoked event)."""
     text = _read_token(token)
@@ -195,11 +230,18 @@ def revoke(
 @app.command("list")
 @handle_errors
 def list_(
-    owner: str | None = typer.Option(None, "--owner", help="Address (default: the --key's)."),
+    owner: str | None = option(
+        None,
+        "--owner",
+        env="TOKEN_LIST_OWNER",
+        show_default="the --key's address",
+        help="List the tokens of this address.",
+    ),
     key: Path | None = KeyOpt,
     deployment: Path | None = DeploymentOpt,
     endpoint: list[str] | None = EndpointOpt,
     as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """List the Seal tokens an address owns."""
     dep = load_deployment(deployment, endpoint)

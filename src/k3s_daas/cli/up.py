@@ -33,6 +33,7 @@ from rich.console import RenderableType
 from rich.live import Live
 
 from k3s_daas.cli._common import console, err_console, handle_errors, progress
+from k3s_daas.cli.options import HomeOpt, option
 from k3s_daas.cli.up_cluster import CLI, STAKES, Cluster
 from k3s_daas.cli.up_view import Snapshot, Timings, caption, summary, table
 from k3s_daas.kube.kubeconfig import kubectl_executable
@@ -94,35 +95,57 @@ def _stakes(text: str | None) -> list[int]:
 
 
 def up(
-    workers: int = typer.Option(3, "--workers", min=1, max=50, help="Number of workers."),
-    run_for: str | None = typer.Option(None, "--for", help="Stop after this long (e.g. 30s)."),
-    as_json: bool = typer.Option(False, "--json", help="Print a final JSON status (for CI)."),
-    home: Path | None = typer.Option(
-        None, "--home", help="Working directory (default: $K3S_DAAS_HOME or ~/.k3s-daas)."
+    workers: int = option(
+        3, "--workers", env="UP_WORKERS", min=1, max=50, help="Number of workers."
     ),
-    resume: bool = typer.Option(
+    run_for: str | None = option(
+        None,
+        "--for",
+        env="UP_FOR",
+        show_default="until Ctrl-C",
+        help="Stop after this long (e.g. 30s, 2m).",
+    ),
+    as_json: bool = option(
+        False, "--json", env="JSON", help="Print a final JSON status (for CI) instead of a table."
+    ),
+    home: Path | None = HomeOpt,
+    resume: bool = option(
         False,
         "--resume",
+        env="UP_RESUME",
         help="Continue the previous run's chain and master state instead of starting fresh.",
     ),
-    wide: bool = typer.Option(
+    wide: bool = option(
         False,
         "--wide",
+        env="UP_WIDE",
         help="Also show key schemes, permissions, heartbeat counts and times, exit codes.",
     ),
-    stakes: str | None = typer.Option(
+    stakes: str | None = option(
         None,
         "--stakes",
-        help="Workers' stakes in turn, comma-separated (1.5SUI, 100MIST or MIST; "
-        "default 100,1000,10000: one per tier).",
+        env="UP_STAKES",
+        show_default="100,1000,10000: one worker per tier",
+        help="Workers' stakes in turn, comma-separated (1.5SUI, 100MIST or MIST).",
     ),
-    epoch_seconds: float = typer.Option(
-        60.0, "--epoch-seconds", min=0.5, help="The devnet's epoch length (s)."
+    epoch_seconds: float = option(
+        60.0,
+        "--epoch-seconds",
+        env="UP_EPOCH_SECONDS",
+        min=0.5,
+        help="The devnet's epoch length in seconds.",
     ),
-    heartbeat: float = typer.Option(2.0, "--heartbeat", min=0.2, help="Heartbeat interval (s)."),
-    subscriptions: bool = typer.Option(
+    heartbeat: float = option(
+        2.0,
+        "--heartbeat-interval",
+        env="UP_HEARTBEAT_INTERVAL",
+        min=0.2,
+        help="Seconds between the workers' heartbeats.",
+    ),
+    subscriptions: bool = option(
         True,
         "--subscriptions/--no-subscriptions",
+        env="UP_SUBSCRIPTIONS",
         help="--no-subscriptions: the devnet serves no checkpoint stream (like some full nodes); "
         "the master's watcher polls instead.",
     ),

@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from k3s_daas.cli._common import console, fail, handle_errors, run_async
+from k3s_daas.cli.options import HomeOpt, JsonOpt, option
 from k3s_daas.worker.config import WorkerConfig
 from k3s_daas.worker.state import WorkerState
 
 app = typer.Typer(no_args_is_help=True)
 
+ConfigOpt: Any = option(
+    None,
+    "--config",
+    "-c",
+    env="WORKER_CONFIG",
+    show_default="none: K3S_DAAS_WORKER_* variables only",
+    help="Worker JSON config (seed keys); K3S_DAAS_WORKER_<KEY> variables override its keys.",
+)
+
 
 @app.command("start")
 @handle_errors
 def start(
-    config: Path | None = typer.Option(
-        None, "--config", "-c", help="Worker JSON config (seed keys)."
-    ),
+    config: Path | None = ConfigOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Stake, mint, attest the master, register and heartbeat until stopped or revoked.
 
@@ -40,12 +50,19 @@ def start(
 @app.command("status")
 @handle_errors
 def status(
-    config: Path | None = typer.Option(None, "--config", "-c", help="Worker JSON config."),
-    state_file: Path | None = typer.Option(None, "--state", help="State file (default: config's)."),
-    as_json: bool = typer.Option(False, "--json"),
+    config: Path | None = ConfigOpt,
+    worker_state: Path | None = option(
+        None,
+        "--worker-state",
+        env="WORKER_STATE",
+        show_default="the config's state_file",
+        help="The worker agent's state file.",
+    ),
+    as_json: bool = JsonOpt,
+    home: Path | None = HomeOpt,
 ) -> None:
     """Show the worker's local state (never its token)."""
-    path = state_file or WorkerConfig.load(config).state_file
+    path = worker_state or WorkerConfig.load(config).state_file
     state = WorkerState.load(path)
     if state is None:
         fail(f"no worker state at {path}")

@@ -18,7 +18,7 @@ from k3s_daas.chain import Deployment
 from k3s_daas.devnet.errors import BadRequest
 from k3s_daas.devnet.ids import FAUCET_DEFAULT_MIST, FAUCET_MAX_MIST
 from k3s_daas.devnet.node import DevnetNode
-from k3s_daas.seal.encoding import first_error
+from k3s_daas.seal.encoding import check_json_depth, first_error
 from k3s_daas.seal.errors import K3sDaasError
 from k3s_daas.seal.sui import normalize_address
 
@@ -43,10 +43,14 @@ class GasRequest(BaseModel):
 
 async def gas_request(request: Request) -> GasRequest:
     """The body parsed once; a bad one is `invalid_request` with its first problem as one line."""
+    raw = await request.body()
     try:
-        return GasRequest.model_validate_json(await request.body())
+        check_json_depth(raw)
+        return GasRequest.model_validate_json(raw)
     except ValidationError as exc:
         raise BadRequest(first_error(exc), reason="invalid_request") from None
+    except ValueError as exc:
+        raise BadRequest(f"body: {exc}", reason="invalid_request") from None
 
 
 def _failure(status: int, reason: str, message: str) -> JSONResponse:

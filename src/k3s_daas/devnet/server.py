@@ -15,12 +15,11 @@ import contextlib
 import errno
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from cryptography import x509
 from grpclib.server import Server
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +39,7 @@ from k3s_daas.devnet.publish_record import PUBLISH_JSON, write_publish_record
 from k3s_daas.devnet.services import all_services
 from k3s_daas.devnet.validators import VALIDATOR_SECRET_FILE, ValidatorKeys
 from k3s_daas.log import get_logger
+from k3s_daas.serving import HttpLimits, serve_app
 
 log = get_logger(__name__)
 
@@ -68,14 +68,6 @@ class DevnetConfig:
     subscriptions: bool = True
     #: Validators at genesis (None: 4); a resumed devnet keeps the number it was made with.
     validators: int | None = None
-
-
-class _QuietUvicorn(uvicorn.Server):
-    """uvicorn without its own signal handlers: the devnet owns SIGTERM/SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def _bound_port(sockets: Any) -> int:
@@ -155,14 +147,7 @@ async def _serve(
     grpc_server = Server(all_services(node, subscriptions=config.subscriptions))
     await grpc_server.start(sock=sockets[0])
     app = create_app(node)
-    http = _QuietUvicorn(
-        uvicorn.Config(
-            app,
-            log_config=None,  # its records reach our root handler: one format (k3s_daas.log)
-            lifespan="off",
-            access_log=False,
-        )
-    )
+    http = serve_app(app, HOST, 0, HttpLimits())  # the master's limits; serves sockets[1]
     http_task = asyncio.create_task(http.serve(sockets=[sockets[1]]))
     try:
         while not http.started:

@@ -3,13 +3,13 @@ make us buffer more than the limit) and parsed as one JSON object."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 
 from fastapi import Request
 
 from k3s_daas.kube.status import StatusError
 from k3s_daas.kube.types import BadRequest
+from k3s_daas.seal.encoding import parse_json
 
 MAX_BODY: Final = 64 * 1024
 
@@ -33,10 +33,11 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
+    """One JSON object, its nesting bounded before it is parsed (a 400 otherwise)."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("body is not valid JSON") from exc
+        data = parse_json(body)
+    except ValueError as exc:
+        raise BadRequest(f"body is not valid JSON: {str(exc)[:120]}") from None
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object")
     return data

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from k3s_daas.nautilus.context import Context
 from k3s_daas.nautilus.errors import MasterError, invalid_request
 from k3s_daas.nautilus.signed import BodyT, SignedRequest
+from k3s_daas.seal.encoding import check_json_depth
 from k3s_daas.seal.protocol import (
     HeartbeatRequest,
     LeaveRequest,
@@ -63,9 +64,11 @@ Admin = Depends(require_admin)
 
 async def validate_body(request: Request) -> ValidateRequest:
     """`POST /api/v1/validate`'s body, parsed strictly (one line about the first problem)."""
+    raw = await request.body()
     try:
-        return ValidateRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
+        check_json_depth(raw)
+        return ValidateRequest.model_validate_json(raw)
+    except (ValidationError, ValueError) as exc:
         raise invalid_request(exc) from None
 
 

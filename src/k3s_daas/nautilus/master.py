@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import json
 import os
 import secrets
 import signal
+import socket
 import ssl
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
-
-import uvicorn
 
 from k3s_daas.attestation import DevCA
 from k3s_daas.chain import (
@@ -57,6 +56,7 @@ from k3s_daas.nautilus.store import BytesStore, open_store
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.nautilus.watcher import ChainWatcher
 from k3s_daas.seal.permissions import Tier
+from k3s_daas.serving import Server, serve_app
 from k3s_daas.settings import Settings
 
 log = get_logger(__name__)
@@ -79,12 +79,22 @@ def read_or_create_secret(path: Path) -> str:
     return token
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal capture: the master handles SIGTERM/SIGINT itself."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
+def _free_to_bind(host: str, port: int, flag: str) -> int:
+    """The port, or the one the system picks for 0, after checking it can be bound; a port in
+    use is a StartupError naming `flag` (uvicorn binds it again when serving starts)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartupError(
+                    f"{host}:{port} is in use (address already in use): pass {flag} with a "
+                    f"free port, or {flag} 0 for any free one"
+                ) from exc
+            raise
+        return int(sock.getsockname()[1])
 
 
 class Master:
@@ -287,27 +297,25 @@ class Master:
         os.replace(tmp, path)
         return path
 
-    def _server(self, app: Any, port: int, **tls: Any) -> _Server:
+    def _server(self, app: Any, port: int, **tls: Any) -> Server:
+        """One listener with the master's limits (header size, slow clients, bounded shutdown)."""
         s = self.settings
-        config = uvicorn.Config(
-            app,
-            host=s.host,
-            port=port,
-            loop="none",
-            http="httptools",
-            lifespan="off",
-            access_log=False,
-            proxy_headers=False,  # the peer address is the client (rate limits key on it)
-            log_config=None,  # its records reach our root handler: one format (k3s_daas.log)
-            timeout_keep_alive=30,
-            ssl_certfile=str(self.identity.cert_path),
-            ssl_keyfile=str(self.identity.key_path),
-            **tls,
-        )
-        return _Server(config)
+        tls |= {"ssl_certfile": str(self.identity.cert_path),
+                "ssl_keyfile": str(self.identity.key_path)}  # fmt: skip
+        return serve_app(app, s.host, port, s.http_limits, **tls)
+
+    def _check_ports(self) -> None:
+        """Before anything goes on chain: a port in use fails at once, in one line naming the
+        option, and port 0 becomes a free port (so the URL put on chain names it)."""
+        s = self.settings
+        update = {"port": _free_to_bind(s.host, s.port, "--port")}
+        if s.webhook_port is not None:
+            flag = "K3S_DAAS_NAUTILUS_WEBHOOK_PORT"
+            update["webhook_port"] = _free_to_bind(s.host, s.webhook_port, flag)
+        self.settings = s.model_copy(update=update)
 
     @staticmethod
-    async def _serve(server: _Server, what: str) -> asyncio.Task[None]:
+    async def _serve(server: Server, what: str) -> asyncio.Task[None]:
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
             await asyncio.sleep(0.02)
@@ -318,6 +326,7 @@ class Master:
 
     async def run(self) -> None:
         """Start, serve HTTPS until SIGTERM/SIGINT, then stop everything."""
+        self._check_ports()
         await self.start()
         s = self.settings
         servers = [self._server(self.app, s.port)]

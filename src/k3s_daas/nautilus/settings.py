@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from k3s_daas.serving import HttpLimits
 from k3s_daas.settings import Settings
 
 
@@ -124,6 +125,30 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
     rate_limit_clients: int = Field(
         default=10_000, ge=1, description="clients whose buckets are kept (least recent dropped)"
     )
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=4096, description="request line + headers; more is a 431"
+    )
+    max_headers: int = Field(default=100, ge=16, description="more headers is a 431")
+    header_timeout: float = Field(default=10.0, gt=0, description="seconds for a request head")
+    body_timeout: float = Field(default=30.0, gt=0, description="seconds for a request body")
+    send_timeout: float = Field(default=30.0, gt=0, description="an unread answer is dropped")
+    keep_alive: int = Field(default=30, ge=1, description="idle seconds between requests")
+    shutdown_grace: float = Field(
+        default=2.0, ge=0, le=30, description="seconds in-flight requests get after SIGTERM"
+    )
+
+    @property
+    def http_limits(self) -> HttpLimits:
+        """The limits of both listeners (k3s_daas.serving)."""
+        return HttpLimits(
+            max_header_bytes=self.max_header_bytes,
+            max_headers=self.max_headers,
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            send_timeout=self.send_timeout,
+            keep_alive=self.keep_alive,
+            shutdown_grace=self.shutdown_grace,
+        )
 
     @property
     def store(self) -> str:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
 from pydantic import ValidationError
-from pydantic_core import from_json
 
 from k3s_daas.chain import (
     ChainError,
@@ -32,6 +31,7 @@ from k3s_daas.nautilus.errors import MasterError, TokenRejected, invalid_request
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.seal.claims import Claims
+from k3s_daas.seal.encoding import parse_json
 from k3s_daas.seal.protocol import Kind, Reason, SignedBody, signing_bytes
 from k3s_daas.seal.token import SealToken
 
@@ -68,9 +68,10 @@ class RawRequest:
 
 
 def decode(token: str | None, raw: bytes) -> RawRequest:
-    """Decode the JSON body (once); a body that is not JSON is `invalid_request`."""
+    """Decode the JSON body (once); a body that is not JSON, or nests too deep, is
+    `invalid_request`."""
     try:
-        return RawRequest(token, from_json(raw))
+        return RawRequest(token, parse_json(raw))
     except ValueError as exc:
         raise invalid_request(exc) from None
 

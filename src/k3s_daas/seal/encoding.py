@@ -1,4 +1,5 @@
-"""Byte-level encodings every layer shares: canonical JSON, BCS's ULEB128, base64, one-line errors.
+"""Byte-level encodings every layer shares: canonical JSON, depth-bounded JSON parsing, BCS's
+ULEB128, base64, one-line errors.
 
 They live in the bottom layer so that the signed-request bytes, the audit chain's hashes, the
 devnet's digests and the chain client's BCS agree by construction: one implementation each.
@@ -9,13 +10,22 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 #: ULEB128 lengths in BCS are u32: at most 5 bytes.
 _ULEB_MAX_SHIFT = 28
+
+#: How deep a request body may nest arrays and objects; ours need fewer than 10 levels.
+MAX_JSON_DEPTH: Final = 32
+#: A JSON string, closed or running to the end (so the scan never retries: linear time).
+_JSON_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*+"?', re.DOTALL)
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+_SQUARE: Final = bytes.maketrans(b"{}", b"[]")
 
 
 def canonical_json(value: Any) -> bytes:
@@ -27,6 +37,33 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
     ).encode("ascii")
+
+
+def check_json_depth(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """ValueError when `raw` nests deeper than `max_depth`, before any parser recurses into it.
+
+    Strings are cut out first (a bracket in a string does not nest); each pass then removes the
+    innermost `[]` pairs, so `max_depth` passes empty any balanced body that is shallow enough.
+    """
+    brackets = _JSON_STRING.sub(b"", raw).translate(_SQUARE, _NOT_BRACKETS)
+    too_deep = ValueError(f"JSON nested deeper than {max_depth} levels")
+    if b"[" * (max_depth + 1) in brackets:
+        raise too_deep
+    for _ in range(max_depth):
+        shorter = brackets.replace(b"[]", b"")
+        if len(shorter) == len(brackets):
+            break
+        brackets = shorter
+    if b"[]" in brackets:
+        raise too_deep
+    if brackets:
+        raise ValueError("JSON brackets do not match")
+
+
+def parse_json(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """A request body as JSON: depth checked first, then parsed; ValueError says what is wrong."""
+    check_json_depth(raw, max_depth)
+    return from_json(raw)
 
 
 def uleb128(n: int) -> bytes:

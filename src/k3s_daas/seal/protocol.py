@@ -113,6 +113,10 @@ class Reason(StrEnum):
     # Signed requests, in the order the master checks them.
     INVALID_REQUEST = "invalid_request", 400, "the request is not well-formed"
     BODY_TOO_LARGE = "body_too_large", 413, "the request body is too large"
+    HEADERS_TOO_LARGE = (
+        "headers_too_large", 431, "the request's headers are too large or too many",
+    )  # fmt: skip
+    REQUEST_TIMEOUT = "request_timeout", 408, "the request did not arrive in time"
     MISSING_TOKEN = "missing_token", 401, "the X-Seal-Token header is required"
     STALE_REQUEST = "stale_request", 400, "timestamp is too far from the master's clock"
     NOT_NODE_TOKEN = "not_node_token", 403, "a user token cannot register a node"

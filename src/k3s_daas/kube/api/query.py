@@ -12,6 +12,7 @@ from fastapi import Request
 
 from k3s_daas.kube.nodes import node_metadata, node_object
 from k3s_daas.kube.types import BadRequest, NodeInfo
+from k3s_daas.seal.encoding import parse_json
 
 
 def int_param(request: Request, name: str, default: int, maximum: int) -> int:
@@ -90,7 +91,7 @@ def encode_continue(after: str) -> str:
 def decode_continue(token: str) -> str:
     try:
         padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        data = parse_json(base64.urlsafe_b64decode(padded.encode("ascii")))
         after = data["after"]
         if not isinstance(after, str):
             raise TypeError
