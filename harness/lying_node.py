@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import secrets
 import ssl
 import threading
 from collections.abc import Callable, Coroutine
@@ -26,19 +28,28 @@ from grpclib.client import Channel
 from grpclib.const import Cardinality, Status
 from grpclib.encoding.base import CodecBase
 from grpclib.server import Server, Stream
+from pysui.sui.sui_grpc.suimsgs.google import protobuf as pb
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
 from harness.processes import free_port
+from k3s_daas.chain import Deployment
 from k3s_daas.chain.bls import BlsPrivateKey
 from k3s_daas.chain.certified import (
     CheckpointSummary,
     MoveObject,
     Object,
+    Owner,
+    StructType,
     TransactionEvents,
+    bcs,
     digest_to_base58,
 )
 from k3s_daas.devnet.routes import STUBS, Route, stub_routes
 from k3s_daas.kube.tls import ServerIdentity
+from k3s_daas.seal import constants as c
+from k3s_daas.seal.encoding import b64encode
+from k3s_daas.seal.permissions import Tier
+from k3s_daas.seal.token import format_token
 
 T = TypeVar("T")
 #: (RPC path, decoded request, decoded answer or stream frame) -> what to send (None: drop it).
@@ -351,6 +362,69 @@ def in_turn(*lies: Lie) -> Lie:
     return lie
 
 
+def _served(obj: Object, fields: dict[str, Any]) -> v2.Object:
+    """A made-up object as a node renders it: BCS, and the JSON a plain reader parses."""
+    assert isinstance(obj.data, MoveObject)
+    owner = (
+        v2.Owner(kind=v2.OwnerOwnerKind.SHARED, version=obj.owner.version)
+        if obj.owner.address is None
+        else v2.Owner(kind=v2.OwnerOwnerKind.ADDRESS, address=obj.owner.address)
+    )
+    return v2.Object(
+        bcs=v2.Bcs(name="Object", value=obj.encode()),
+        object_id=obj.object_id,
+        version=obj.version,
+        digest=digest_to_base58(obj.digest()),
+        owner=owner,
+        object_type=str(obj.data.type),
+        json=pb.Value.from_dict(fields),
+    )
+
+
+def forged_token(dep: Deployment, owner: str, enclave: str) -> tuple[str, list[v2.Object]]:
+    """The issue's forge: a premium `*:*` SealToken for an id that does not exist, owned by
+    `owner` with a secret it knows, and an ACTIVE StakeRecord behind it (no transaction ever
+    wrote either). Returns the bearer token and the two objects for `serve_object`."""
+    secret = secrets.token_bytes(32)
+    token_id, stake_id = "0x" + secrets.token_hex(32), "0x" + secrets.token_hex(32)
+    perms = ["pods:read", "services:read", "nodes:write", "pods:write", "*:*"]
+    amount, expires, commitment = 10**15, 10**6, hashlib.sha256(secret).digest()
+    token_bcs = (
+        bcs.address(token_id) + bcs.byte_vector(commitment) + bcs.address(owner)
+        + bcs.string("forged-node") + bcs.address(stake_id) + bcs.u64(amount)
+        + bcs.u8(c.STAKE_TYPE_NODE) + bcs.vector(perms, bcs.string) + bcs.u8(Tier.PREMIUM)
+        + bcs.u64(0) + bcs.u64(expires) + bcs.address(enclave)
+    )  # fmt: skip
+    token_fields = {
+        "id": {"id": token_id}, "token_hash": b64encode(commitment), "owner": owner,
+        "node_id": "forged-node", "stake_record": stake_id, "stake_amount": str(amount),
+        "stake_type": c.STAKE_TYPE_NODE, "permissions": perms, "tier": int(Tier.PREMIUM),
+        "issued_at": "0", "expires_at": str(expires), "enclave": enclave,
+    }  # fmt: skip
+    stake_bcs = (
+        bcs.address(stake_id) + bcs.address(dep.pool_id) + bcs.address(owner)
+        + bcs.string("forged-node") + bcs.u8(c.STAKE_TYPE_NODE) + bcs.u64(amount)
+        + bcs.u64(amount) + bcs.u8(c.STATUS_ACTIVE) + bcs.u64(0) + bcs.u64(0)
+    )  # fmt: skip
+    stake_fields = {
+        "id": {"id": stake_id}, "pool": dep.pool_id, "staker": owner, "node_id": "forged-node",
+        "stake_type": c.STAKE_TYPE_NODE, "balance": str(amount), "amount": str(amount),
+        "status": c.STATUS_ACTIVE, "staked_epoch": "0", "unbonding_epoch": "0",
+    }  # fmt: skip
+    token = Object(
+        MoveObject(StructType(dep.package_id, "k8s_gateway", "SealToken"), False, 5, token_bcs),
+        Owner.by_address(owner),
+        bytes(32),
+    )
+    stake = Object(
+        MoveObject(StructType(dep.package_id, "staking", "StakeRecord"), False, 5, stake_bcs),
+        Owner.shared(1),
+        bytes(32),
+    )
+    made_up = [_served(token, token_fields), _served(stake, stake_fields)]
+    return format_token(token_id, secret), made_up
+
+
 __all__ = [
     "Lie",
     "LyingNode",
@@ -358,6 +432,7 @@ __all__ = [
     "change_object",
     "drop_events",
     "forge_summaries",
+    "forged_token",
     "freeze_object",
     "in_turn",
     "replay_checkpoints",

@@ -10,15 +10,12 @@ also shown fooling a master that does not verify, so the lie itself is real."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import pytest
 from grpclib.client import Channel
 from grpclib.const import Cardinality
-from pysui.sui.sui_grpc.suimsgs.google import protobuf as pb
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
 from harness.devnet import DevnetProcess, attestation_document
@@ -31,6 +28,7 @@ from harness.lying_node import (
     change_object,
     drop_events,
     forge_summaries,
+    forged_token,
     freeze_object,
     in_turn,
     replay_checkpoints,
@@ -38,7 +36,7 @@ from harness.lying_node import (
     withhold_after,
     wrong_committee,
 )
-from harness.master import Staker, chain, new_staker
+from harness.master import chain, new_staker
 from k3s_daas.chain import (
     ChainClient,
     ChainReader,
@@ -48,17 +46,14 @@ from k3s_daas.chain import (
     UnverifiedChainData,
     VerifiedChain,
 )
-from k3s_daas.chain.certified import MoveObject, Object, Owner, StructType, bcs
+from k3s_daas.chain.certified import MoveObject, bcs
 from k3s_daas.chain.transport import mask
 from k3s_daas.nautilus.errors import TokenRejected
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.settings import ValidatorSettings
 from k3s_daas.nautilus.validator import Validator
-from k3s_daas.seal import constants as c
-from k3s_daas.seal.encoding import b64encode
 from k3s_daas.seal.permissions import Tier
 from k3s_daas.seal.protocol import Reason
-from k3s_daas.seal.token import format_token
 
 pytestmark = pytest.mark.timeout(180)
 SETTINGS = ValidatorSettings(batch_window_ms=0, coalesce=False, cache_ttl=0.001, staleness=0)
@@ -264,14 +259,9 @@ async def test_forge_a_made_up_token_fools_a_plain_reader_but_not_a_verified_one
     devnet: DevnetProcess, node: LyingNode, package: K3sDaasPackage
 ) -> None:
     attacker = await new_staker(package, devnet, "attacker-node")
-    secret = secrets.token_bytes(32)
-    token_id, stake_id = "0x" + secrets.token_hex(32), "0x" + secrets.token_hex(32)
-    token_obj, token_json = _forged_token(devnet.deployment, attacker, token_id, stake_id, secret)
-    stake_obj, stake_json = _forged_stake(devnet.deployment, attacker, stake_id)
-    node.lie = in_turn(
-        serve_object(_served(token_obj, token_json)), serve_object(_served(stake_obj, stake_json))
-    )
-    forged = format_token(token_id, secret)
+    forged, made_up = forged_token(devnet.deployment, attacker.key.address,
+                                   attacker.minted.view.enclave)  # fmt: skip
+    node.lie = in_turn(*(serve_object(o) for o in made_up))
     deployment = through(devnet, node.address)
     plain = ChainClient.from_deployment(deployment, timeout=3)
     try:
@@ -293,67 +283,3 @@ def _premium_balance(obj: MoveObject) -> MoveObject:
     at = reader.pos
     contents = obj.contents[:at] + bcs.u64(10**18) + obj.contents[at + 8 :]
     return replace(obj, contents=contents)
-
-
-def _served(obj: Object, fields: dict[str, object]) -> v2.Object:
-    assert isinstance(obj.data, MoveObject)
-    return v2.Object(
-        bcs=v2.Bcs(name="Object", value=obj.encode()),
-        object_id=obj.object_id,
-        version=obj.version,
-        digest="11111111111111111111111111111111",
-        owner=v2.Owner(kind=v2.OwnerOwnerKind.SHARED, version=1)
-        if obj.owner.address is None
-        else v2.Owner(kind=v2.OwnerOwnerKind.ADDRESS, address=obj.owner.address),
-        object_type=str(obj.data.type),
-        json=pb.Value.from_dict(fields),
-    )
-
-
-def _forged_token(
-    dep: Deployment, attacker: Staker, token_id: str, stake_id: str, secret: bytes
-) -> tuple[Object, dict[str, object]]:
-    perms = ["pods:read", "services:read", "nodes:write", "pods:write", "*:*"]
-    owner = attacker.key.address
-    contents = (
-        bcs.address(token_id)
-        + bcs.byte_vector(hashlib.sha256(secret).digest())
-        + bcs.address(owner)
-        + bcs.string("forged-node")
-        + bcs.address(stake_id)
-        + bcs.u64(10**15)
-        + bcs.u8(c.STAKE_TYPE_NODE)
-        + bcs.vector(perms, bcs.string)
-        + bcs.u8(Tier.PREMIUM)
-        + bcs.u64(0)
-        + bcs.u64(10**6)
-        + bcs.address(attacker.minted.view.enclave)
-    )
-    fields: dict[str, object] = {
-        "id": {"id": token_id}, "token_hash": b64encode(hashlib.sha256(secret).digest()),
-        "owner": owner, "node_id": "forged-node", "stake_record": stake_id,
-        "stake_amount": str(10**15), "stake_type": c.STAKE_TYPE_NODE, "permissions": perms,
-        "tier": int(Tier.PREMIUM), "issued_at": "0", "expires_at": str(10**6),
-        "enclave": attacker.minted.view.enclave,
-    }  # fmt: skip
-    kind = StructType(dep.package_id, "k8s_gateway", "SealToken")
-    made_up = MoveObject(kind, False, 5, contents)
-    return Object(made_up, Owner.by_address(owner), bytes(32)), fields
-
-
-def _forged_stake(
-    dep: Deployment, attacker: Staker, stake_id: str
-) -> tuple[Object, dict[str, object]]:
-    owner = attacker.key.address
-    contents = (
-        bcs.address(stake_id) + bcs.address(dep.pool_id) + bcs.address(owner)
-        + bcs.string("forged-node") + bcs.u8(c.STAKE_TYPE_NODE) + bcs.u64(10**15)
-        + bcs.u64(10**15) + bcs.u8(c.STATUS_ACTIVE) + bcs.u64(0) + bcs.u64(0)
-    )  # fmt: skip
-    fields: dict[str, object] = {
-        "id": {"id": stake_id}, "pool": dep.pool_id, "staker": owner, "node_id": "forged-node",
-        "stake_type": c.STAKE_TYPE_NODE, "balance": str(10**15), "amount": str(10**15),
-        "status": c.STATUS_ACTIVE, "staked_epoch": "0", "unbonding_epoch": "0",
-    }  # fmt: skip
-    kind = StructType(dep.package_id, "staking", "StakeRecord")
-    return Object(MoveObject(kind, False, 5, contents), Owner.shared(1), bytes(32)), fields
