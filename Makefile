@@ -46,10 +46,13 @@ lint: $(STAMP_DEV)
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy
 
-# Debian servers the integration tests start on loopback (etcd, Redis); installed only if absent.
+# Debian servers the integration tests start on loopback (etcd, Redis), and the tools that check
+# deploy/ (promtool from prometheus, systemd-analyze from systemd); installed only if absent.
 services:
-	@command -v etcd >/dev/null && command -v redis-server >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server redis-server >/dev/null)
+	@command -v etcd >/dev/null && command -v redis-server >/dev/null && \
+	  command -v promtool >/dev/null && command -v systemd-analyze >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends etcd-server redis-server prometheus systemd >/dev/null)
 
 move-check: $(NODE_TOOLS)
 	node .tools/check-move.mjs contracts
