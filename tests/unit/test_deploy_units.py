@@ -87,7 +87,7 @@ def test_the_worker_unit_keeps_a_revoked_node_down() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [u for u in UNITS if "k3s-daas" in unit(u)["Service"]["ExecStart"]],
+    [u for u in UNITS if unit(u)["Service"]["ExecStart"].startswith("/usr/local/bin/")],
     ids=lambda p: p.name,
 )
 def test_every_command_line_is_one_the_cli_accepts(path: Path) -> None:
