@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 STAMP_DEV := $(VENV)/.installed-dev
 NODE_TOOLS := .tools/node_modules/.bin/prettier
 
-.PHONY: services up test lint typecheck unit move-check bench clean venv dev docs-cli
+.PHONY: services up test lint typecheck unit move-check bench clean venv dev docs-cli enclave-lock
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -60,6 +60,14 @@ move-check: $(NODE_TOOLS)
 # docs/cli.md from the CLI itself (tests/unit/test_cli_docs.py fails when it is stale).
 docs-cli: $(STAMP)
 	$(BIN)/python -m k3s_daas.cli.reference > docs/cli.md
+
+# The enclave image's hash-pinned dependencies (deploy/enclave/requirements.lock, read by its
+# Containerfile), for the image's Python and platform; tests/unit/test_deploy_enclave.py checks
+# it still satisfies pyproject.toml.
+enclave-lock: $(STAMP_DEV)
+	$(BIN)/pip install -q 'uv>=0.13,<0.14'
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --no-header --quiet -o deploy/enclave/requirements.lock
 
 bench: $(STAMP_DEV)
 	$(BIN)/python -m benchmarks
