@@ -48,6 +48,13 @@ from k3s_daas.nautilus.cluster import open_cluster
 from k3s_daas.nautilus.context import AppContext
 from k3s_daas.nautilus.enclave import Enclave, make_enclave
 from k3s_daas.nautilus.errors import StartupError
+from k3s_daas.nautilus.health import (
+    Readiness,
+    StoreCheck,
+    chain_check,
+    enclave_check,
+    watcher_check,
+)
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.read_audit import ReadAudit
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
@@ -56,6 +63,7 @@ from k3s_daas.nautilus.service import MasterService
 from k3s_daas.nautilus.settings import NautilusSettings
 from k3s_daas.nautilus.shared_cache import open_shared_cache
 from k3s_daas.nautilus.store import BytesStore, open_store
+from k3s_daas.nautilus.store.timed import TimedStore
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.nautilus.watcher import ChainWatcher
 from k3s_daas.seal.permissions import Tier
@@ -140,9 +148,12 @@ class Master:
                 ips.append(s.host)
         self.identity = ServerIdentity.load_or_create(s.data_dir / "tls", ["localhost"], ips)
         self.enclave = self._enclave(deployment)
-        raw_store = open_store(s.store, data_key=self.enclave.data_key())
+        raw_store = TimedStore(
+            open_store(s.store, data_key=self.enclave.data_key()), self.metrics.observe_store
+        )
         self.store: KeyValueStore = BytesStore(raw_store)
-        self.audit = AuditLog(raw_store)  # every registration, heartbeat and revocation
+        # every registration, heartbeat and revocation
+        self.audit = AuditLog(raw_store, observe=self.metrics.observe_audit)
         self.read_audit = ReadAudit(self.audit, self.metrics.audit_dropped)  # never waited for
         self.admin_token = read_or_create_secret(s.admin_token_path)
         self.client = ChainClient.from_deployment(
@@ -150,7 +161,8 @@ class Master:
         )
         self.package = K3sDaasPackage(self.client, deployment)
         self.chain = await self._chain_source(deployment)
-        self.revocations = Revocations(self.store)  # before serving: every revocation recorded
+        # before serving: every revocation recorded
+        self.revocations = Revocations(self.store, on_failure=self.metrics.revocation_failures.inc)
         await self.revocations.load()
         self.validator = Validator(
             self.chain,
@@ -197,12 +209,23 @@ class Master:
             read_audit=self.read_audit,
             tls_binding=self.identity.public_key_sha256,
             health=self._health,
+            readiness=self._readiness(),
         )
         separate = s.webhook_port is not None
         self.app = create_app(context, webhooks=not separate)
         self.webhook_app = create_webhook_app(context) if separate else None
         log.info("master ready", workers=loaded, enclave=self.enclave_id, url=self.url,
                  cluster=self.cluster.mode)  # fmt: skip
+
+    def _readiness(self) -> Readiness:
+        """The checks of `/readyz` (nautilus.health)."""
+        s = self.settings
+        return Readiness([
+            ("chain", chain_check(self.watcher, s.staleness)),
+            ("watcher", watcher_check(self.watcher, s.ready_max_lag)),
+            ("store", StoreCheck(self.store, timeout=s.chain_timeout)),
+            ("enclave", enclave_check(lambda: self.enclave_id)),
+        ])  # fmt: skip
 
     async def _chain_source(self, deployment: Deployment) -> ChainSource:
         """What the validator and watcher read: every answer proven from the deployment's
@@ -379,7 +402,7 @@ class Master:
         ]
         self._tasks += [
             asyncio.create_task(self.watcher.run()),
-            asyncio.create_task(self.watcher.track_lag()),
+            asyncio.create_task(self.watcher.track_lag(staleness=s.staleness)),
             asyncio.create_task(self.lifecycle()),
             asyncio.create_task(self.registry.follow()),
             asyncio.create_task(self.service.refusals.run()),

@@ -120,6 +120,12 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
     watcher_stream_retry: float = Field(
         default=60.0, gt=0, description="seconds before a node's missing stream is tried again"
     )
+    ready_max_lag: int = Field(
+        default=100,
+        ge=0,
+        description="/readyz fails while the chain watcher is more than this many checkpoints "
+        "behind the chain's tip",
+    )
     max_validate_batch: int = Field(default=100, ge=1, le=1000)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     rate_limit: float = Field(
