@@ -51,7 +51,7 @@ from k3s_daas.nautilus.registry import KeyValueStore, Registry
 from k3s_daas.nautilus.revocations import Revocations
 from k3s_daas.nautilus.service import MasterService
 from k3s_daas.nautilus.settings import NautilusSettings
-from k3s_daas.nautilus.shared_cache import open_shared_cache
+from k3s_daas.nautilus.shared_protocol import NoSharedCache, SharedCache
 from k3s_daas.nautilus.store import BytesStore, open_store
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.nautilus.watcher import ChainWatcher
@@ -152,7 +152,7 @@ class Master:
             deployment.pool_id,
             self.metrics,
             s,
-            shared=open_shared_cache(s.shared_cache_url, self.enclave.data_key(), ttl=s.cache_ttl),
+            shared=self._shared_cache(),
             revoked=self.revocations,
         )
         self.cluster = open_cluster(s, self.metrics)
@@ -197,6 +197,15 @@ class Master:
         self.webhook_app = create_webhook_app(context) if separate else None
         log.info("master ready", workers=loaded, enclave=self.enclave_id, url=self.url,
                  cluster=self.cluster.mode)  # fmt: skip
+
+    def _shared_cache(self) -> SharedCache:
+        """Redis (the `redis` extra) is imported only when a shared cache is configured."""
+        s = self.settings
+        if not s.shared_cache_url:
+            return NoSharedCache()
+        from k3s_daas.nautilus.shared_cache import open_shared_cache
+
+        return open_shared_cache(s.shared_cache_url, self.enclave.data_key(), ttl=s.cache_ttl)
 
     def _health(self) -> dict[str, Any]:
         return {
