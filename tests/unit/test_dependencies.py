@@ -129,7 +129,9 @@ def without() -> Iterator[object]:
         ("botocore", "k3s_daas.nautilus.kms", "nitro"),
     ],
 )
-def test_a_missing_extra_names_itself(without: object, package: str, module: str, extra: str) -> None:
+def test_a_missing_extra_names_itself(
+    without: object, package: str, module: str, extra: str
+) -> None:
     with pytest.raises(MissingExtraError) as info:
         without(package, module)  # type: ignore[operator]
     assert info.value.reason == "missing_extra" and info.value.extra == extra

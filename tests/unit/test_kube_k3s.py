@@ -23,8 +23,8 @@ from k3s_daas.kube.k3s import (
     NodeRevoker,
     ca_hash,
     connect_cluster,
-    write_k3s_config,
 )
+from k3s_daas.kube.k3s_config import write_k3s_config
 from k3s_daas.kube.types import KubeError
 from k3s_daas.nautilus.cluster import K3sCluster, StandaloneCluster, open_cluster
 from k3s_daas.nautilus.errors import MasterError, StartupError

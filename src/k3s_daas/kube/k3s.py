@@ -1,5 +1,5 @@
 """K3s mode: per-node bootstrap tokens for `k3s agent`, cordon-and-delete on a slash,
-and the kube-apiserver webhook configuration that points K3s at the master.
+through the Kubernetes API (the webhook files for kube-apiserver are in kube/k3s_config.py).
 
 Uses lightkube's asyncio client (the `k3s` extra): every call is awaited on the master's event
 loop, no thread. No K3s can run here: tests drive this against a recorded-shape fake
@@ -17,14 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import yaml
 
-from k3s_daas.kube.kubeconfig import write_private_json
-from k3s_daas.kube.tls import ClientCertificate
 from k3s_daas.kube.types import KubeError
-from k3s_daas.kube.webhooks import SUBJECTACCESSREVIEW_PATH, TOKENREVIEW_PATH
 from k3s_daas.log import get_logger
 from k3s_daas.seal.errors import MissingExtraError
 
@@ -46,7 +42,6 @@ NODE_LABEL: Final = "k3s-daas.io/node"
 _ALPHABET: Final = string.ascii_lowercase + string.digits
 _ATTEMPTS: Final = 3
 REQUEST_TIMEOUT: Final = 10.0  # seconds per Kubernetes API call
-CACHE_TTL: Final = "10s"  # how long kube-apiserver may reuse a webhook answer
 
 
 class K3sApiError(KubeError):
@@ -112,7 +107,7 @@ class BootstrapTokenIssuer:
             token_id, token_secret = _random(6), _random(16)
             body = self._secret(node_id, token_id, token_secret)
             try:
-                await self._client.create(body, namespace=BOOTSTRAP_NAMESPACE)
+                await self._client.create(body)  # namespace: the metadata's
             except (httpx2.HTTPError, OSError) as exc:
                 if isinstance(exc, httpx2.HTTPError) and _status(exc) == 409:
                     continue  # token id collision: draw another
@@ -218,80 +213,3 @@ def connect_cluster(kubeconfig: Path, ca_file: Path | None = None) -> ClusterApi
         )
     client = AsyncClient(config, timeout=httpx2.Timeout(REQUEST_TIMEOUT), trust_env=False)
     return ClusterApi(client=client, server=str(config.cluster.server), ca_pem=ca_pem)
-
-
-@dataclass(frozen=True)
-class K3sConfig:
-    """The files written for kube-apiserver and the `k3s server` flags that use them."""
-
-    files: list[Path]
-    server_flags: list[str]
-
-
-def _webhook_kubeconfig(
-    name: str, url: str, ca_pem: bytes, client: ClientCertificate | None
-) -> dict[str, Any]:
-    user: dict[str, str] = {}
-    if client is not None:  # the master's mTLS webhook listener requires it
-        user = {
-            "client-certificate-data": base64.b64encode(client.cert_pem).decode("ascii"),
-            "client-key-data": base64.b64encode(client.key_pem).decode("ascii"),
-        }
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": name,
-                "cluster": {
-                    "server": url,
-                    "certificate-authority-data": base64.b64encode(ca_pem).decode("ascii"),
-                },
-            }
-        ],
-        "users": [{"name": "kube-apiserver", "user": user}],
-        "contexts": [{"name": "webhook", "context": {"cluster": name, "user": "kube-apiserver"}}],
-        "current-context": "webhook",
-    }
-
-
-def write_k3s_config(
-    out_dir: Path, master_url: str, ca_pem: bytes, client: ClientCertificate | None = None
-) -> K3sConfig:
-    """Write the authentication/authorization webhook kubeconfigs (with the apiserver's client
-    certificate when the master serves its webhooks over mTLS); return them and the flags."""
-    parts = urlsplit(master_url)
-    if parts.scheme != "https" or not parts.hostname:
-        raise KubeError(
-            f"the master URL must be https:// (webhooks need TLS), got {master_url!r}",
-            reason="bad_master_url",
-        )
-    if b"-----BEGIN CERTIFICATE-----" not in ca_pem:
-        raise KubeError("the CA is not a PEM certificate", reason="bad_ca")
-    base = master_url.rstrip("/")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    authn = (out_dir / "authn-webhook.kubeconfig").resolve()
-    authz = (out_dir / "authz-webhook.kubeconfig").resolve()
-    write_private_json(
-        authn, _webhook_kubeconfig("k3s-daas-authn", base + TOKENREVIEW_PATH, ca_pem, client)
-    )
-    write_private_json(
-        authz,
-        _webhook_kubeconfig("k3s-daas-authz", base + SUBJECTACCESSREVIEW_PATH, ca_pem, client),
-    )
-    arg = "--kube-apiserver-arg="
-    flags = [
-        f"{arg}authentication-token-webhook-config-file={authn}",
-        f"{arg}authentication-token-webhook-version=v1",
-        f"{arg}authorization-webhook-config-file={authz}",
-        f"{arg}authorization-webhook-version=v1",
-        # The webhook first: it denies revoked nodes' kubelets (whose client certificates the
-        # Node authorizer would still accept) and has no opinion on everything else.
-        f"{arg}authorization-mode=Webhook,Node,RBAC",
-        # The apiserver caches webhook answers (2 min / 5 min / 30 s by default): keep a slashed
-        # stake's tokens and kubelet from outliving the revocation by more than a few seconds.
-        f"{arg}authentication-token-webhook-cache-ttl={CACHE_TTL}",
-        f"{arg}authorization-webhook-cache-authorized-ttl={CACHE_TTL}",
-        f"{arg}authorization-webhook-cache-unauthorized-ttl={CACHE_TTL}",
-    ]
-    return K3sConfig(files=[authn, authz], server_flags=flags)

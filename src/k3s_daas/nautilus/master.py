@@ -43,7 +43,7 @@ from k3s_daas.nautilus.app import create_app, create_webhook_app
 from k3s_daas.nautilus.audit import AuditLog
 from k3s_daas.nautilus.cluster import open_cluster
 from k3s_daas.nautilus.context import AppContext
-from k3s_daas.nautilus.enclave import Enclave, make_enclave
+from k3s_daas.nautilus.enclave import DataKeySource, Enclave, make_enclave
 from k3s_daas.nautilus.errors import StartupError
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.read_audit import ReadAudit
@@ -124,7 +124,19 @@ class Master:
                 Path(deployment.attestation_root_path), Path(deployment.attestation_ca_key_path)
             )
             return make_enclave("simulated", ca=ca, data_key_path=s.data_key_path)
-        return make_enclave("nitro")
+        return make_enclave("nitro", kms=self._kms_data_key)
+
+    def _kms_data_key(self) -> DataKeySource:
+        """Nitro: the data key wrapped by AWS KMS (botocore is the `nitro` extra)."""
+        from k3s_daas.nautilus.kms import kms_data_key
+
+        s = self.settings
+        return kms_data_key(
+            s.kms_wrapped_key_path,
+            key_id=s.kms_key_id,
+            region=s.kms_region,
+            endpoint_url=s.kms_endpoint_url,
+        )
 
     async def start(self) -> None:
         """Everything but the HTTP server (so tests and benchmarks can reuse it)."""
