@@ -40,7 +40,7 @@ MAX_WRAPPED: Final = 6144  # KMS ciphertexts are far smaller; bigger is not one
 
 def kms_client(region: str | None = None, endpoint_url: str | None = None) -> Any:
     """A botocore KMS client: credentials and region from the usual AWS chain (environment,
-    profile), `endpoint_url` for a KMS reached through a vsock proxy or a test server."""
+    profile), `endpoint_url` for a VPC endpoint or a test server."""
     try:
         session = botocore.session.get_session()
         return session.create_client(

@@ -91,7 +91,7 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
     )
     kms_endpoint_url: str | None = Field(
         default=None,
-        description="nitro: KMS endpoint (default: the region's; a vsock proxy's in an enclave)",
+        description="nitro: KMS endpoint URL (default: the region's; a VPC endpoint, a test KMS)",
     )
     tier: Literal["basic", "standard", "premium"] = "basic"
 
