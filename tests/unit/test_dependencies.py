@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
@@ -102,8 +102,11 @@ def test_optional_clients_are_extras_not_dependencies() -> None:
 
 
 # -- a missing extra is one line naming it -------------------------------------------------------
+Block = Callable[[str, str], None]
+
+
 @pytest.fixture
-def without() -> Iterator[object]:
+def without() -> Iterator[Block]:
     """`without(package, module)`: import `module` afresh while `package` cannot be imported."""
     saved = dict(sys.modules)
 

@@ -104,7 +104,7 @@ class KmsDataKey:
     wrapped: bytes
     client: Any
     key_id: str | None = None
-    _key: bytes | None = field(default=None, repr=False)
+    _key: bytes | None = field(default=None, init=False, repr=False)
 
     def unwrap(self, attest: Attest) -> bytes:
         """The 32-byte data key (once; then cached), decrypted inside this process only."""
