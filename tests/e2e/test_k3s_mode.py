@@ -104,7 +104,8 @@ def test_k3s_join_token_then_slash_tears_the_node_down(
             assert not apiserver.secrets
             teardown = [c for c in apiserver.calls() if c[0] != "POST"]
             assert teardown == [
-                ("DELETE", SECRETS_PATH),
+                ("GET", SECRETS_PATH),  # the node's tokens, by label selector
+                ("DELETE", f"{SECRETS_PATH}/{secret_name}"),
                 ("PATCH", "/api/v1/nodes/k3s-w1"),
                 ("DELETE", "/api/v1/nodes/k3s-w1"),
             ]

@@ -177,3 +177,13 @@ def _mount_k3s_config() -> None:
 
 
 _mount_k3s_config()
+
+
+def _mount_wrap_key() -> None:
+    """`nautilus wrap-key` wraps a Nitro master's data key with AWS KMS (cli/wrap_key.py)."""
+    from k3s_daas.cli.wrap_key import wrap_key_command
+
+    app.command("wrap-key")(wrap_key_command)
+
+
+_mount_wrap_key()

@@ -46,7 +46,7 @@ from k3s_daas.nautilus.app import create_app, create_webhook_app
 from k3s_daas.nautilus.audit import AuditLog
 from k3s_daas.nautilus.cluster import open_cluster
 from k3s_daas.nautilus.context import AppContext
-from k3s_daas.nautilus.enclave import Enclave, make_enclave
+from k3s_daas.nautilus.enclave import DataKeySource, Enclave, make_enclave
 from k3s_daas.nautilus.errors import StartupError
 from k3s_daas.nautilus.health import (
     Readiness,
@@ -61,7 +61,7 @@ from k3s_daas.nautilus.registry import KeyValueStore, Registry
 from k3s_daas.nautilus.revocations import Revocations
 from k3s_daas.nautilus.service import MasterService
 from k3s_daas.nautilus.settings import NautilusSettings
-from k3s_daas.nautilus.shared_cache import open_shared_cache
+from k3s_daas.nautilus.shared_protocol import NoSharedCache, SharedCache
 from k3s_daas.nautilus.store import BytesStore, open_store
 from k3s_daas.nautilus.store.timed import TimedStore
 from k3s_daas.nautilus.validator import Validator
@@ -135,7 +135,19 @@ class Master:
                 Path(deployment.attestation_root_path), Path(deployment.attestation_ca_key_path)
             )
             return make_enclave("simulated", ca=ca, data_key_path=s.data_key_path)
-        return make_enclave("nitro")
+        return make_enclave("nitro", kms=self._kms_data_key)
+
+    def _kms_data_key(self) -> DataKeySource:
+        """Nitro: the data key wrapped by AWS KMS (botocore is the `nitro` extra)."""
+        from k3s_daas.nautilus.kms import kms_data_key
+
+        s = self.settings
+        return kms_data_key(
+            s.kms_wrapped_key_path,
+            key_id=s.kms_key_id,
+            region=s.kms_region,
+            endpoint_url=s.kms_endpoint_url,
+        )
 
     async def start(self) -> None:
         """Everything but the HTTP server (so tests and benchmarks can reuse it)."""
@@ -170,7 +182,7 @@ class Master:
             deployment.pool_id,
             self.metrics,
             s,
-            shared=open_shared_cache(s.shared_cache_url, self.enclave.data_key(), ttl=s.cache_ttl),
+            shared=self._shared_cache(),
             revoked=self.revocations,
         )
         self.cluster = open_cluster(s, self.metrics)
@@ -226,6 +238,15 @@ class Master:
             ("store", StoreCheck(self.store, timeout=s.chain_timeout)),
             ("enclave", enclave_check(lambda: self.enclave_id)),
         ])  # fmt: skip
+
+    def _shared_cache(self) -> SharedCache:
+        """Redis (the `redis` extra) is imported only when a shared cache is configured."""
+        s = self.settings
+        if not s.shared_cache_url:
+            return NoSharedCache()
+        from k3s_daas.nautilus.shared_cache import open_shared_cache
+
+        return open_shared_cache(s.shared_cache_url, self.enclave.data_key(), ttl=s.cache_ttl)
 
     async def _chain_source(self, deployment: Deployment) -> ChainSource:
         """What the validator and watcher read: every answer proven from the deployment's

@@ -87,6 +87,21 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
         description="simulated enclave's data key; replicas share one (<data>/data.key)",
     )
     enclave_kind: Literal["simulated", "nitro"] = "simulated"
+    kms_wrapped_key_file: Path | None = Field(
+        default=None,
+        description="nitro: the data key wrapped by AWS KMS (`nautilus wrap-key`; "
+        "<data>/data.key.kms)",
+    )
+    kms_key_id: str | None = Field(
+        default=None, description="nitro: the KMS key (id, ARN or alias) Decrypt must use"
+    )
+    kms_region: str | None = Field(
+        default=None, description="nitro: the KMS key's region (default: AWS_REGION)"
+    )
+    kms_endpoint_url: str | None = Field(
+        default=None,
+        description="nitro: KMS endpoint URL (default: the region's; a VPC endpoint, a test KMS)",
+    )
     tier: Literal["basic", "standard", "premium"] = "basic"
 
     cluster: Literal["standalone", "k3s"] = Field(
@@ -176,6 +191,10 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
     @property
     def data_key_path(self) -> Path:
         return self.data_key_file or self.data_dir / "data.key"
+
+    @property
+    def kms_wrapped_key_path(self) -> Path:
+        return self.kms_wrapped_key_file or self.data_dir / "data.key.kms"
 
     @property
     def info_path(self) -> Path:

@@ -19,10 +19,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-import aetcd
-import aetcd.exceptions
-import aetcd.rpc
-import aetcd.utils
+from k3s_daas.seal.errors import MissingExtraError
+
+try:  # the `etcd` extra
+    import aetcd
+    import aetcd.exceptions
+    import aetcd.rpc
+    import aetcd.utils
+except ImportError:
+    raise MissingExtraError("etcd", "an etcd:// store") from None
 
 from k3s_daas.nautilus.store.base import (
     Entry,
