@@ -54,7 +54,7 @@ def test_the_certificate_names_every_host(tmp_path: Path) -> None:
 )
 def test_bad_host_settings_are_refused(field: str, value: object) -> None:
     with pytest.raises(ValidationError, match=field):
-        NautilusSettings(**{field: value})
+        NautilusSettings.model_validate({field: value})
 
 
 def test_good_host_settings() -> None:
