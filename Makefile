@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 STAMP_DEV := $(VENV)/.installed-dev
 NODE_TOOLS := .tools/node_modules/.bin/prettier
 
-.PHONY: services up test lint typecheck unit move-check bench clean venv dev docs-cli
+.PHONY: services up test faults lint typecheck unit move-check bench clean venv dev docs-cli
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,11 @@ up: $(STAMP)
 test: $(STAMP_DEV) $(NODE_TOOLS) services
 	$(MAKE) --no-print-directory lint typecheck move-check
 	$(BIN)/pytest
+
+# The long variants of the fault suite (tests/faults: kill -9, etcd leader and quorum loss, chain
+# hang, disk full, the 10,000-request fuzz); `make test` runs their short variants.
+faults: $(STAMP_DEV) services
+	$(BIN)/pytest -m faults tests/faults
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests benchmarks harness

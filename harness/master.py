@@ -1,7 +1,8 @@
 """Real Nautilus master processes, plus simulated workers that sign like real ones.
 
-`MasterProcess(devnet, data_dir, port, env)` runs `k3s-daas nautilus start` against a devnet on a
-loopback port with fast timings (`TEST_ENV`, overridden by `env`): `.url`, `.ca_path`,
+`MasterProcess(devnet, data_dir, port, env, wrap=())` runs `k3s-daas nautilus start` (under the
+`wrap` command, if any) against a devnet on a loopback port with fast timings (`TEST_ENV`,
+overridden by `env`): `.url`, `.ca_path`,
 `.admin_token`, `.public_key` (enclave key), `.enclave_id`, `.proc`, `.data_dir`, `stop()`,
 `kill9()`, `restart()`, `workers()` (the admin view).
 `Staker` mints node stakes in one call and sends signed requests (`register`, `heartbeat`,
@@ -48,6 +49,8 @@ class MasterProcess(ManagedProcess):
     data_dir: Path
     port: int
     env: dict[str, str] = field(default_factory=dict)
+    #: A command the master runs under (it must exec it), e.g. `unshare` for a private mount.
+    wrap: tuple[str, ...] = ()
     #: more `nautilus start` flags (--host, --advertised-url, --store, ...)
     args: tuple[str, ...] = ()
     #: `ip netns exec NAME` to run on another host (harness.netns); readiness is then
@@ -88,7 +91,7 @@ class MasterProcess(ManagedProcess):
         info_path.unlink(missing_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [*self.netns, CLI, "nautilus", "start",
+                [*self.netns, *self.wrap, CLI, "nautilus", "start",
                  "--deployment", str(self.devnet.data_dir / "devnet.json"),
                  "--data", str(self.data_dir), "--port", str(self.port), *self.args],
                 stdout=log,

@@ -28,6 +28,7 @@ from k3s_daas.attestation import DevCA
 from k3s_daas.chain import (
     ChainClient,
     ChainError,
+    ChainSource,
     Deployment,
     FaucetError,
     FollowSettings,
@@ -35,6 +36,8 @@ from k3s_daas.chain import (
     MoveAbortError,
     ObjectNotFound,
     SuiKeyPair,
+    UnverifiedChainData,
+    open_chain_source,
     pcr_problem,
     request_gas,
 )
@@ -155,12 +158,15 @@ class Master:
         self.audit = AuditLog(raw_store)  # every registration, heartbeat and revocation
         self.read_audit = ReadAudit(self.audit, self.metrics.audit_dropped)  # never waited for
         self.admin_token = read_or_create_secret(s.admin_token_path)
-        self.client = ChainClient.from_deployment(deployment, timeout=s.chain_timeout)
+        self.client = ChainClient.from_deployment(
+            deployment, timeout=s.chain_timeout, tls_ca=s.chain_ca_file
+        )
         self.package = K3sDaasPackage(self.client, deployment)
+        self.chain = await self._chain_source(deployment)
         self.revocations = Revocations(self.store)  # before serving: every revocation recorded
         await self.revocations.load()
         self.validator = Validator(
-            self.client,
+            self.chain,
             self.package.package_id,
             deployment.pool_id,
             self.metrics,
@@ -187,7 +193,7 @@ class Master:
             signatures=self.client,
         )
         self.watcher = ChainWatcher(
-            self.client, self.package.package_id, self.validator, self.registry, self.store,
+            self.chain, self.package.package_id, self.validator, self.registry, self.store,
             self.metrics,
             FollowSettings(poll_interval=s.watcher_poll_interval,
                            stream_retry=s.watcher_stream_retry),
@@ -211,10 +217,29 @@ class Master:
         log.info("master ready", workers=loaded, enclave=self.enclave_id, url=self.url,
                  cluster=self.cluster.mode)  # fmt: skip
 
+    async def _chain_source(self, deployment: Deployment) -> ChainSource:
+        """What the validator and watcher read: every answer proven from the deployment's
+        committee (`verify_chain`, on by default when it names one), or the endpoints as is."""
+        s = self.settings
+        verify = s.verify_chain if s.verify_chain is not None else deployment.committee is not None
+        if s.enclave_kind == "nitro" and not verify:
+            raise StartupError(
+                "enclave_kind=nitro needs verify_chain: add the validator committee to the "
+                "deployment (`committee`) and unset K3S_DAAS_NAUTILUS_VERIFY_CHAIN=false"
+            )
+        try:
+            return await open_chain_source(self.client, deployment, verify=verify)
+        except UnverifiedChainData as exc:
+            raise StartupError(
+                f"the chain endpoints do not prove their answers ({exc.message[:200]}): "
+                "check --chain and the deployment's chain id and committee"
+            ) from exc
+
     def _health(self) -> dict[str, Any]:
         return {
             "watcher_checkpoint": self.watcher.cursor.checkpoint,
             "watcher_mode": self.watcher.mode,
+            "verified_checkpoint": getattr(self.chain, "height", None),
             "revoked": {**self.revocations.counts(), "pending": self.revocations.pending},
             "url": self.url,
         }

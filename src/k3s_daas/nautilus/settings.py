@@ -75,6 +75,15 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
 
     deployment: Path | None = Field(default=None, description="devnet.json (package ids)")
     chain: list[str] = Field(default_factory=list, description="gRPC endpoints (override)")
+    verify_chain: bool | None = Field(
+        default=None,
+        description="prove every chain answer from the deployment's validator committee "
+        "(chain/verified.py); unset: on when the deployment names a committee (the devnet's "
+        "does); required with enclave_kind=nitro",
+    )
+    chain_ca_file: Path | None = Field(
+        default=None, description="CA bundle for https:// chain endpoints (default: the system's)"
+    )
     data_dir: Path = Field(default_factory=lambda: _home() / "nautilus")
     store_url: str | None = Field(default=None, description="default sqlite:///<data>/store.db")
     host: str = Field(default="127.0.0.1", description="address (or name) HTTPS listens on")

@@ -35,6 +35,7 @@ from k3s_daas.chain import (
     SealTokenView,
     StakeRecordView,
     StakingPoolView,
+    UnverifiedChainData,
     WrongObjectType,
 )
 from k3s_daas.log import get_logger
@@ -292,7 +293,7 @@ class Validator:
         except TokenRejected as exc:
             if exc.reason == Reason.CHAIN_UNAVAILABLE:
                 self._chain_failed(started)
-            elif generation == cache.generation:
+            elif exc.reason != Reason.UNVERIFIED_CHAIN_DATA and generation == cache.generation:
                 cache.forget(fp)
                 cache.remember_refusal(fp, exc.reason)
             raise
@@ -341,6 +342,9 @@ class Validator:
             return await call
         except (WrongObjectType, MalformedObject):
             raise TokenRejected(Reason.WRONG_TYPE) from None
+        except UnverifiedChainData as exc:  # no endpoint could prove its answer: refuse
+            log.warning("chain data did not verify", check=exc.check, error=exc.message[:200])
+            raise TokenRejected(Reason.UNVERIFIED_CHAIN_DATA) from None
         except (ChainError, OSError) as exc:
             log.warning("chain read failed", error=str(exc)[:200])
             raise TokenRejected(Reason.CHAIN_UNAVAILABLE) from None
@@ -373,6 +377,7 @@ class Validator:
             if exc.reason in (Reason.STAKE_SLASHED, Reason.STAKE_WITHDRAWING):  # final on chain
                 self.revoked.add("stake", token.stake_record, exc.reason, source="chain_read")
             raise
+        read_at = [o.checkpoint if o is not None else None for o in (token_obj, record_obj)]
         return Claims(
             owner=token.owner,
             node_id=token.node_id,
@@ -384,6 +389,7 @@ class Validator:
             token_id=token.id,
             stake_record_id=record.id,
             enclave_id=token.enclave,
+            checkpoint=min(c for c in read_at if c is not None) if None not in read_at else None,
         )
 
     def check_token(self, obj: ObjectData | None, parsed: SealToken) -> SealTokenView:
