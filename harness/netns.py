@@ -11,6 +11,7 @@ veth). Nothing is sent to the subnet from outside: the test's own namespace has 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -122,3 +123,5 @@ class Testnet:
             subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
             shutil.rmtree(NETNS_ETC / name, ignore_errors=True)
         self.made.clear()
+        with contextlib.suppress(OSError):  # only when empty: other namespaces may use it
+            NETNS_ETC.rmdir()

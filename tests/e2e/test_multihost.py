@@ -212,6 +212,8 @@ def test_three_hosts_roles_over_advertised_names(net: Testnet, tmp_path: Path) -
         for host in ("w1", "w3"):
             assert procs[host].poll() is None
             assert _workers(net, m2)[host]["status"] == "ready"
+        moved = f'"failed": "{net.name("e1")}:2379"'  # m2 was on e1 and left it
+        assert moved in m2.log_path.read_text()
     finally:
         for proc in reversed(started):
             stop_process(proc)
