@@ -22,6 +22,7 @@ import socket
 import ssl
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from k3s_daas.attestation import DevCA
 from k3s_daas.chain import (
@@ -40,7 +41,7 @@ from k3s_daas.chain import (
     pcr_problem,
     request_gas,
 )
-from k3s_daas.kube.tls import ServerIdentity
+from k3s_daas.kube.tls import ServerIdentity, certificate_names
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.app import create_app, create_webhook_app
 from k3s_daas.nautilus.audit import AuditLog
@@ -104,8 +105,19 @@ def _free_to_bind(host: str, port: int, flag: str) -> int:
                     f"{host}:{port} is in use (address already in use): pass {flag} with a "
                     f"free port, or {flag} 0 for any free one"
                 ) from exc
-            raise
+            raise StartupError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}): pass a local address "
+                "or a name of this host as --host"
+            ) from exc
         return int(sock.getsockname()[1])
+
+
+def _wildcard(host: str) -> bool:
+    """0.0.0.0 or :: (every address): no URL can be made from it."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
 
 
 class Master:
@@ -119,8 +131,12 @@ class Master:
 
     @property
     def url(self) -> str:
+        """The URL put on chain and in nautilus.json (workers and kubeconfigs use it)."""
         s = self.settings
-        return s.advertised_url or f"https://{s.host}:{s.port}"
+        if s.advertised_url:
+            return s.advertised_url
+        host = f"[{s.host}]" if ":" in s.host else s.host
+        return f"https://{host}:{s.port}"
 
     def _deployment(self) -> Deployment:
         path = self.settings.deployment or Settings().devnet_json
@@ -154,11 +170,8 @@ class Master:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.deployment = deployment = self._deployment()
-        ips = ["127.0.0.1"]
-        with contextlib.suppress(ValueError):
-            if s.host not in ips and ipaddress.ip_address(s.host):
-                ips.append(s.host)
-        self.identity = ServerIdentity.load_or_create(s.data_dir / "tls", ["localhost"], ips)
+        hostnames, ips = certificate_names(s.host, self.url, s.tls_san)
+        self.identity = ServerIdentity.load_or_create(s.data_dir / "tls", hostnames, ips)
         self.enclave = self._enclave(deployment)
         raw_store = TimedStore(
             open_store(s.store, data_key=self.enclave.data_key()), self.metrics.observe_store
@@ -377,6 +390,11 @@ class Master:
         """Before anything goes on chain: a port in use fails at once, in one line naming the
         option, and port 0 becomes a free port (so the URL put on chain names it)."""
         s = self.settings
+        if _wildcard(s.host) and not s.advertised_url:
+            raise StartupError(
+                f"--host {s.host} listens on every address: pass --advertised-url "
+                "https://NAME:PORT, the URL workers and kubectl reach this master at"
+            )
         update = {"port": _free_to_bind(s.host, s.port, "--port")}
         if s.webhook_port is not None:
             flag = "K3S_DAAS_NAUTILUS_WEBHOOK_PORT"
@@ -451,7 +469,8 @@ class Master:
         s = self.settings
         if s.webhook_port is None:
             return self.url
-        return f"https://{s.host}:{s.webhook_port}"
+        host = urlsplit(self.url).hostname or s.host
+        return f"https://{f'[{host}]' if ':' in host else host}:{s.webhook_port}"
 
     async def close(self) -> None:
         for task in self._tasks:

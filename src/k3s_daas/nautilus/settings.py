@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from k3s_daas.serving import HttpLimits
@@ -14,6 +17,18 @@ from k3s_daas.settings import Settings
 
 def _home() -> Path:
     return Settings().home
+
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_DNS_NAME = re.compile(rf"^(\*\.)?({_LABEL}\.)*{_LABEL}$")
+
+
+def _is_name_or_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+        return True
+    except ValueError:
+        return len(value) <= 253 and _DNS_NAME.match(value.lower()) is not None
 
 
 class ValidatorSettings(BaseModel):
@@ -71,9 +86,18 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
     )
     data_dir: Path = Field(default_factory=lambda: _home() / "nautilus")
     store_url: str | None = Field(default=None, description="default sqlite:///<data>/store.db")
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", description="address (or name) HTTPS listens on")
     port: int = Field(default=8443, ge=0, le=65535)
-    advertised_url: str | None = Field(default=None, description="endpoint put on chain")
+    advertised_url: str | None = Field(
+        default=None,
+        description="https://name[:port] workers and kubectl use, put on chain "
+        "(default https://<host>:<port>)",
+    )
+    tls_san: list[str] = Field(
+        default_factory=list,
+        description="more DNS names or IPs for the certificate (it always names localhost, "
+        "127.0.0.1, the bind address and the advertised URL's host)",
+    )
     webhook_port: int | None = Field(
         default=None,
         ge=0,
@@ -166,6 +190,43 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
     shutdown_grace: float = Field(
         default=2.0, ge=0, le=30, description="seconds in-flight requests get after SIGTERM"
     )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not _is_name_or_ip(value):
+            raise ValueError(f"host {value!r} is neither an IP address nor a DNS name")
+        return value
+
+    @field_validator("tls_san")
+    @classmethod
+    def _sans(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _is_name_or_ip(value):
+                raise ValueError(f"TLS SAN {value!r} is neither an IP address nor a DNS name")
+        return values
+
+    @field_validator("advertised_url")
+    @classmethod
+    def _advertised(cls, value: str | None) -> str | None:
+        """An https:// origin (no path): it goes on chain and into every worker's pool."""
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if (
+            parts.scheme != "https"
+            or not parts.hostname
+            or not _is_name_or_ip(parts.hostname)
+            or parts.path not in ("", "/")
+            or parts.query
+            or port == -1
+        ):
+            raise ValueError(f"advertised URL {value!r} must be https://name[:port]")
+        return value.rstrip("/")
 
     @property
     def http_limits(self) -> HttpLimits:
