@@ -71,7 +71,7 @@ docs-cli: $(STAMP)
 # it still satisfies pyproject.toml.
 enclave-lock: $(STAMP_DEV)
 	$(BIN)/pip install -q 'uv>=0.13,<0.14'
-	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --extra k3s --extra etcd --extra redis --extra nitro --generate-hashes --python-version 3.11 \
 	  --python-platform x86_64-manylinux_2_28 --no-header --quiet -o deploy/enclave/requirements.lock
 
 bench: $(STAMP_DEV)

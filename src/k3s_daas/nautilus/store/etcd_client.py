@@ -16,10 +16,15 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
-import aetcd
-import aetcd.rpc
-import aetcd.watcher
-import grpc  # type: ignore[import-untyped]  # grpcio ships no hints
+from k3s_daas.seal.errors import MissingExtraError
+
+try:  # the `etcd` extra
+    import aetcd
+    import aetcd.rpc
+    import aetcd.watcher
+    import grpc  # type: ignore[import-untyped]  # grpcio ships no hints
+except ImportError:
+    raise MissingExtraError("etcd", "an etcd:// store") from None
 
 from k3s_daas.nautilus.store.base import StoreConfigError
 
