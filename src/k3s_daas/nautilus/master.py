@@ -36,6 +36,7 @@ from k3s_daas.chain import (
     ObjectNotFound,
     SuiKeyPair,
     UnverifiedChainData,
+    VerifiedChain,
     open_chain_source,
     pcr_problem,
     request_gas,
@@ -48,6 +49,7 @@ from k3s_daas.nautilus.cluster import open_cluster
 from k3s_daas.nautilus.context import AppContext
 from k3s_daas.nautilus.enclave import Enclave, make_enclave
 from k3s_daas.nautilus.errors import StartupError
+from k3s_daas.nautilus.freshness import ChainFreshness
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.read_audit import ReadAudit
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
@@ -150,6 +152,7 @@ class Master:
         )
         self.package = K3sDaasPackage(self.client, deployment)
         self.chain = await self._chain_source(deployment)
+        self.freshness = self._freshness()
         self.revocations = Revocations(self.store)  # before serving: every revocation recorded
         await self.revocations.load()
         self.validator = Validator(
@@ -160,6 +163,7 @@ class Master:
             s,
             shared=open_shared_cache(s.shared_cache_url, self.enclave.data_key(), ttl=s.cache_ttl),
             revoked=self.revocations,
+            freshness=self.freshness,
         )
         self.cluster = open_cluster(s, self.metrics)
         self.registry = Registry(
@@ -185,6 +189,8 @@ class Master:
             FollowSettings(poll_interval=s.watcher_poll_interval,
                            stream_retry=s.watcher_stream_retry),
         )  # fmt: skip
+        if self.freshness is not None:
+            self.watcher.cursor.on_processed = self.freshness.processed
         context = AppContext(
             settings=s,
             service=self.service,
@@ -222,8 +228,21 @@ class Master:
                 "check --chain and the deployment's chain id and committee"
             ) from exc
 
+    def _freshness(self) -> ChainFreshness | None:
+        """With a verified chain, answers are bounded by the age of its newest checkpoint the
+        watcher processed (seeded with the tip verified at start: the caches are empty, so
+        every answer until the watcher moves is a read proven as of that tip)."""
+        if not isinstance(self.chain, VerifiedChain):
+            return None
+        freshness = ChainFreshness(self.settings.staleness, self.chain)
+        if self.chain.height is not None:
+            freshness.processed(self.chain.height)
+        return freshness
+
     def _health(self) -> dict[str, Any]:
+        freshness = self.freshness.health() if self.freshness is not None else {}
         return {
+            **freshness,
             "watcher_checkpoint": self.watcher.cursor.checkpoint,
             "watcher_mode": self.watcher.mode,
             "verified_checkpoint": getattr(self.chain, "height", None),

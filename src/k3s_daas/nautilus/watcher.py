@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Final
 
 from k3s_daas.chain import (
@@ -60,6 +61,8 @@ class StoreCursor:
         self.checkpoint: int | None = None  # this process's position (handed out, handled)
         self.saved: int | None = None  # what the Store holds, as far as this process knows
         self._moved = asyncio.Event()
+        #: Told each checkpoint whose events are all applied (the master's freshness bound).
+        self.on_processed: Callable[[int], None] | None = None
 
     async def load(self) -> int | None:
         if self.checkpoint is not None:  # resubscribing: go on from here, skip nothing
@@ -72,6 +75,8 @@ class StoreCursor:
         """Every event of `checkpoint` was handled: persisted soon (`keep_saved`)."""
         self.checkpoint = checkpoint
         self._moved.set()
+        if self.on_processed is not None:
+            self.on_processed(checkpoint)
 
     async def persist(self) -> bool:
         """Write the position once the revocations up to it are durable; False: not yet."""
