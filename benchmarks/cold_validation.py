@@ -94,8 +94,9 @@ async def _send_all(
                 raise RuntimeError(f"not a valid answer ({code}): {answer[:300]!r}")
 
     try:
-        await asyncio.gather(*(c.send(http_request(master.port, "GET", "/health_check"))
-                               for c in conns))  # handshakes and first requests untimed
+        await asyncio.gather(
+            *(c.send(http_request(master.port, "GET", "/health_check")) for c in conns)
+        )  # handshakes and first requests untimed
         t0 = time.perf_counter()
         await asyncio.gather(*(worker(c) for c in conns))
         return time.perf_counter() - t0, lat
@@ -154,8 +155,13 @@ def _measure(folder: Path) -> dict[str, Any]:
             masters[mode].start()
         result = asyncio.run(_rounds(masters, tokens))
         result["follow_from_genesis"] = asyncio.run(_follow_cost(node))
-        result["setup"] = {"tokens": TOKENS + WARM, "mint_s": round(minted_s, 1),
-                           "connections": CONNECTIONS, "rounds": ROUNDS, "per_round": PER_ROUND}  # fmt: skip
+        result["setup"] = {
+            "tokens": TOKENS + WARM,
+            "mint_s": round(minted_s, 1),
+            "connections": CONNECTIONS,
+            "rounds": ROUNDS,
+            "per_round": PER_ROUND,
+        }
         return result
     finally:
         for master in masters.values():
