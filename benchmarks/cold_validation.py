@@ -9,7 +9,8 @@ same master, so every answer is a chain read (no cache hit). Every answer must b
 `valid`. Reported: validations/s (median round), p50/p99 latency, on/off; the issue's goals are
 >= 800/s on (issue 13: >= 1,000/s), on >= 0.8 x off. `goal_figures()` gives the figures for the
 goals table (benchmarks/results/goals.json). Also the one-time cost of following the devnet's
-chain from genesis, per checkpoint, measured in process.
+chain from genesis, per checkpoint, measured in process, and each idle master's CPU (following
+the devnet's one-a-second heartbeat checkpoints).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks._measure import Conn, http_request, row
+from benchmarks._measure import Conn, cpu_seconds, http_request, row
 from harness.devnet import DevnetProcess, attestation_document
 from harness.master import MasterProcess, fund
 from harness.processes import free_port
@@ -38,6 +39,7 @@ ROUNDS = 3
 PER_ROUND = 800  # tokens each master validates per round
 TOKENS = ROUNDS * PER_ROUND
 WARM = 32  # tokens each master validates before the rounds (epoch, pool, code paths warm)
+IDLE_SECONDS = 10.0  # each master's CPU while idle, following the devnet's heartbeats
 SIGNERS = 16
 CONNECTIONS = 32
 RESULT = Path(__file__).parent / "results" / "cold_validation.json"
@@ -155,6 +157,7 @@ def _measure(folder: Path) -> dict[str, Any]:
             masters[mode].start()
         result = asyncio.run(_rounds(masters, tokens))
         result["follow_from_genesis"] = asyncio.run(_follow_cost(node))
+        result["idle_core_share"] = _idle_share(masters)
         result["setup"] = {
             "tokens": TOKENS + WARM,
             "mint_s": round(minted_s, 1),
@@ -167,6 +170,16 @@ def _measure(folder: Path) -> dict[str, Any]:
         for master in masters.values():
             master.stop()
         node.stop()
+
+
+def _idle_share(masters: dict[str, MasterProcess]) -> dict[str, float]:
+    """Share of one core each master uses while idle (following one checkpoint a second)."""
+    before = {mode: cpu_seconds(m.proc.pid) for mode, m in masters.items()}
+    time.sleep(IDLE_SECONDS)
+    return {
+        mode: round((cpu_seconds(m.proc.pid) - before[mode]) / IDLE_SECONDS, 4)
+        for mode, m in masters.items()
+    }
 
 
 def goal_figures(result: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -215,6 +228,10 @@ def run(out_dir: Path) -> dict[str, Any]:
         f"{follow['ms_per_checkpoint']} ms each (incl. gRPC)",
         "",
         "",
+    )
+    idle = result["idle_core_share"]
+    table.add_row(
+        "idle master, share of one core", f"off {idle['off']:.2%}, on {idle['on']:.2%}", "", ""
     )
     Console().print(table)
     result["goals"] = goal_figures(result)["goals"]
