@@ -51,11 +51,19 @@ class MasterProcess(ManagedProcess):
     env: dict[str, str] = field(default_factory=dict)
     #: A command the master runs under (it must exec it), e.g. `unshare` for a private mount.
     wrap: tuple[str, ...] = ()
+    #: more `nautilus start` flags (--host, --advertised-url, --store, ...)
+    args: tuple[str, ...] = ()
+    #: `ip netns exec NAME` to run on another host (harness.netns); readiness is then
+    #: nautilus.json alone (written once it serves)
+    netns: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] = field(init=False)
     info: dict[str, Any] = field(init=False)
 
     @property
     def url(self) -> str:
+        """The URL the master advertises (nautilus.json's) once started."""
+        if getattr(self, "info", None):
+            return str(self.info["url"])
         return f"https://127.0.0.1:{self.port}"
 
     @property
@@ -83,9 +91,9 @@ class MasterProcess(ManagedProcess):
         info_path.unlink(missing_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [*self.wrap, CLI, "nautilus", "start",
+                [*self.netns, *self.wrap, CLI, "nautilus", "start",
                  "--deployment", str(self.devnet.data_dir / "devnet.json"),
-                 "--data", str(self.data_dir), "--port", str(self.port)],
+                 "--data", str(self.data_dir), "--port", str(self.port), *self.args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "K3S_DAAS_LOG_JSON": "true", **TEST_ENV, **self.env},
@@ -94,7 +102,7 @@ class MasterProcess(ManagedProcess):
         def ready() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"master exited early:\n{self.log_path.read_text()[-3000:]}")
-            return info_path.exists() and port_open(self.port)
+            return info_path.exists() and (bool(self.netns) or port_open(self.port))
 
         wait_for(ready, timeout=60)
         self.info = json.loads(info_path.read_text())

@@ -57,7 +57,7 @@ async def test_slash_revokes_at_once(master: MasterProcess, devnet: DevnetProces
     slashed = time.monotonic()
     delay = wait_reason(master, staker.token, "stake_slashed")
     print(f"\nrevocation: tx {slashed - start:.3f}s, then denied after {delay * 1000:.1f} ms")
-    # the refusal can reach us between the watcher's purge and its registry write (one await)
+    # The denial is in effect first; the registry's status follows in the same event's handling.
     wait_for(lambda: master.workers()[staker.node_id]["status"] == "revoked", timeout=5)
     with master.http() as http:
         assert http.get("/health_check").json()["watcher_mode"] == "stream"

@@ -33,6 +33,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("worker", "worker", "The staker-host worker agent."),
     ("kube", "", ""),
     ("up", "", ""),
+    ("vsock", "", ""),
 ]
 
 
@@ -61,6 +62,7 @@ TOP_LEVEL = {
     "kubeconfig": "kube",
     "exec-credential": "kube",
     "up": "up",
+    "vsock-proxy": "vsock",
 }
 
 

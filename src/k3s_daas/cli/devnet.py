@@ -63,8 +63,16 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str
 @handle_errors
 def start(
     data: Path | None = DataOpt,
+    host: str = option(
+        "127.0.0.1",
+        "--host",
+        env="DEVNET_HOST",
+        help="Address (or name of this host) gRPC listens on, and the host devnet.json names "
+        "(0.0.0.0: every address, named by this machine's FQDN). The faucet and admin API "
+        "stay on 127.0.0.1.",
+    ),
     port: int = option(
-        9000, "--port", env="DEVNET_PORT", help="gRPC port on 127.0.0.1 (0 = any free port)."
+        9000, "--port", env="DEVNET_PORT", help="gRPC port on --host (0 = any free port)."
     ),
     faucet_port: int = option(
         9123,
@@ -136,6 +144,7 @@ def start(
         subscriptions=subscriptions,
         validators=validators,
         checkpoint_interval=checkpoint_interval,
+        host=host,
     )
     with progress(f"starting the devnet in {config.data_dir} ...") as status:
 

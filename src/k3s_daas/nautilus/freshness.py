@@ -72,6 +72,18 @@ class ChainFreshness:
         age = self.age()
         return age is not None and age <= self.bound
 
+    async def probe(self) -> str | None:
+        """The `/readyz` check: why this master gives no "valid" answer now (None: it does)."""
+        age = self.age()
+        if age is None:
+            return "no verified checkpoint processed yet"
+        if age > self.bound:
+            return (
+                f"the newest verified checkpoint is {age:.0f}s old (staleness {self.bound:g}s): "
+                "the endpoints withhold checkpoints or the chain stalled"
+            )
+        return None
+
     def health(self) -> dict[str, object]:
         age = self.age()
         return {

@@ -22,6 +22,7 @@ import socket
 import ssl
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from k3s_daas.attestation import DevCA
 from k3s_daas.chain import (
@@ -41,23 +42,31 @@ from k3s_daas.chain import (
     pcr_problem,
     request_gas,
 )
-from k3s_daas.kube.tls import ServerIdentity
+from k3s_daas.kube.tls import ServerIdentity, certificate_names
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.app import create_app, create_webhook_app
 from k3s_daas.nautilus.audit import AuditLog
 from k3s_daas.nautilus.cluster import open_cluster
 from k3s_daas.nautilus.context import AppContext
-from k3s_daas.nautilus.enclave import Enclave, make_enclave
+from k3s_daas.nautilus.enclave import DataKeySource, Enclave, make_enclave
 from k3s_daas.nautilus.errors import StartupError
 from k3s_daas.nautilus.freshness import ChainFreshness
+from k3s_daas.nautilus.health import (
+    Readiness,
+    StoreCheck,
+    chain_check,
+    enclave_check,
+    watcher_check,
+)
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.read_audit import ReadAudit
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
 from k3s_daas.nautilus.revocations import Revocations
 from k3s_daas.nautilus.service import MasterService
 from k3s_daas.nautilus.settings import NautilusSettings
-from k3s_daas.nautilus.shared_cache import open_shared_cache
+from k3s_daas.nautilus.shared_protocol import NoSharedCache, SharedCache
 from k3s_daas.nautilus.store import BytesStore, open_store
+from k3s_daas.nautilus.store.timed import TimedStore
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.nautilus.watcher import ChainWatcher
 from k3s_daas.seal.permissions import Tier
@@ -98,8 +107,19 @@ def _free_to_bind(host: str, port: int, flag: str) -> int:
                     f"{host}:{port} is in use (address already in use): pass {flag} with a "
                     f"free port, or {flag} 0 for any free one"
                 ) from exc
-            raise
+            raise StartupError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}): pass a local address "
+                "or a name of this host as --host"
+            ) from exc
         return int(sock.getsockname()[1])
+
+
+def _wildcard(host: str) -> bool:
+    """0.0.0.0 or :: (every address): no URL can be made from it."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
 
 
 class Master:
@@ -113,8 +133,12 @@ class Master:
 
     @property
     def url(self) -> str:
+        """The URL put on chain and in nautilus.json (workers and kubeconfigs use it)."""
         s = self.settings
-        return s.advertised_url or f"https://{s.host}:{s.port}"
+        if s.advertised_url:
+            return s.advertised_url
+        host = f"[{s.host}]" if ":" in s.host else s.host
+        return f"https://{host}:{s.port}"
 
     def _deployment(self) -> Deployment:
         path = self.settings.deployment or Settings().devnet_json
@@ -129,22 +153,34 @@ class Master:
                 Path(deployment.attestation_root_path), Path(deployment.attestation_ca_key_path)
             )
             return make_enclave("simulated", ca=ca, data_key_path=s.data_key_path)
-        return make_enclave("nitro")
+        return make_enclave("nitro", kms=self._kms_data_key)
+
+    def _kms_data_key(self) -> DataKeySource:
+        """Nitro: the data key wrapped by AWS KMS (botocore is the `nitro` extra)."""
+        from k3s_daas.nautilus.kms import kms_data_key
+
+        s = self.settings
+        return kms_data_key(
+            s.kms_wrapped_key_path,
+            key_id=s.kms_key_id,
+            region=s.kms_region,
+            endpoint_url=s.kms_endpoint_url,
+        )
 
     async def start(self) -> None:
         """Everything but the HTTP server (so tests and benchmarks can reuse it)."""
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.deployment = deployment = self._deployment()
-        ips = ["127.0.0.1"]
-        with contextlib.suppress(ValueError):
-            if s.host not in ips and ipaddress.ip_address(s.host):
-                ips.append(s.host)
-        self.identity = ServerIdentity.load_or_create(s.data_dir / "tls", ["localhost"], ips)
+        hostnames, ips = certificate_names(s.host, self.url, s.tls_san)
+        self.identity = ServerIdentity.load_or_create(s.data_dir / "tls", hostnames, ips)
         self.enclave = self._enclave(deployment)
-        raw_store = open_store(s.store, data_key=self.enclave.data_key())
+        raw_store = TimedStore(
+            open_store(s.store, data_key=self.enclave.data_key()), self.metrics.observe_store
+        )
         self.store: KeyValueStore = BytesStore(raw_store)
-        self.audit = AuditLog(raw_store)  # every registration, heartbeat and revocation
+        # every registration, heartbeat and revocation
+        self.audit = AuditLog(raw_store, observe=self.metrics.observe_audit)
         self.read_audit = ReadAudit(self.audit, self.metrics.audit_dropped)  # never waited for
         self.admin_token = read_or_create_secret(s.admin_token_path)
         self.client = ChainClient.from_deployment(
@@ -153,7 +189,8 @@ class Master:
         self.package = K3sDaasPackage(self.client, deployment)
         self.chain = await self._chain_source(deployment)
         self.freshness = self._freshness()
-        self.revocations = Revocations(self.store)  # before serving: every revocation recorded
+        # before serving: every revocation recorded
+        self.revocations = Revocations(self.store, on_failure=self.metrics.revocation_failures.inc)
         await self.revocations.load()
         self.validator = Validator(
             self.chain,
@@ -161,7 +198,7 @@ class Master:
             deployment.pool_id,
             self.metrics,
             s,
-            shared=open_shared_cache(s.shared_cache_url, self.enclave.data_key(), ttl=s.cache_ttl),
+            shared=self._shared_cache(),
             revoked=self.revocations,
             freshness=self.freshness,
         )
@@ -203,12 +240,34 @@ class Master:
             read_audit=self.read_audit,
             tls_binding=self.identity.public_key_sha256,
             health=self._health,
+            readiness=self._readiness(),
         )
         separate = s.webhook_port is not None
         self.app = create_app(context, webhooks=not separate)
         self.webhook_app = create_webhook_app(context) if separate else None
         log.info("master ready", workers=loaded, enclave=self.enclave_id, url=self.url,
                  cluster=self.cluster.mode)  # fmt: skip
+
+    def _readiness(self) -> Readiness:
+        """The checks of `/readyz` (nautilus.health)."""
+        s = self.settings
+        fresh = [("checkpoints", self.freshness.probe)] if self.freshness is not None else []
+        return Readiness([
+            ("chain", chain_check(self.watcher, s.staleness)),
+            *fresh,
+            ("watcher", watcher_check(self.watcher, s.ready_max_lag)),
+            ("store", StoreCheck(self.store, timeout=s.chain_timeout)),
+            ("enclave", enclave_check(lambda: self.enclave_id)),
+        ])  # fmt: skip
+
+    def _shared_cache(self) -> SharedCache:
+        """Redis (the `redis` extra) is imported only when a shared cache is configured."""
+        s = self.settings
+        if not s.shared_cache_url:
+            return NoSharedCache()
+        from k3s_daas.nautilus.shared_cache import open_shared_cache
+
+        return open_shared_cache(s.shared_cache_url, self.enclave.data_key(), ttl=s.cache_ttl)
 
     async def _chain_source(self, deployment: Deployment) -> ChainSource:
         """What the validator and watcher read: every answer proven from the deployment's
@@ -352,6 +411,11 @@ class Master:
         """Before anything goes on chain: a port in use fails at once, in one line naming the
         option, and port 0 becomes a free port (so the URL put on chain names it)."""
         s = self.settings
+        if _wildcard(s.host) and not s.advertised_url:
+            raise StartupError(
+                f"--host {s.host} listens on every address: pass --advertised-url "
+                "https://NAME:PORT, the URL workers and kubectl reach this master at"
+            )
         update = {"port": _free_to_bind(s.host, s.port, "--port")}
         if s.webhook_port is not None:
             flag = "K3S_DAAS_NAUTILUS_WEBHOOK_PORT"
@@ -398,7 +462,7 @@ class Master:
         ]
         self._tasks += [
             asyncio.create_task(self.watcher.run()),
-            asyncio.create_task(self.watcher.track_lag()),
+            asyncio.create_task(self.watcher.track_lag(staleness=s.staleness)),
             asyncio.create_task(self.lifecycle()),
             asyncio.create_task(self.registry.follow()),
             asyncio.create_task(self.service.refusals.run()),
@@ -426,7 +490,8 @@ class Master:
         s = self.settings
         if s.webhook_port is None:
             return self.url
-        return f"https://{s.host}:{s.webhook_port}"
+        host = urlsplit(self.url).hostname or s.host
+        return f"https://{f'[{host}]' if ':' in host else host}:{s.webhook_port}"
 
     async def close(self) -> None:
         for task in self._tasks:

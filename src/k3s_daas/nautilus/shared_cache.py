@@ -22,17 +22,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 from urllib.parse import urlsplit
 
-from redis import asyncio as aioredis
-from redis.exceptions import RedisError
-
 from k3s_daas.log import get_logger
+from k3s_daas.nautilus.shared_protocol import NoSharedCache, SharedCache, SharedEntry
 from k3s_daas.nautilus.store.base import StoreConfigError, StoreError
 from k3s_daas.nautilus.store.sealed import Sealer
 from k3s_daas.seal.claims import Claims
+from k3s_daas.seal.errors import MissingExtraError
+
+try:  # the `redis` extra; the master imports this module only when a shared cache is configured
+    from redis import asyncio as aioredis
+    from redis.exceptions import RedisError
+except ImportError:
+    raise MissingExtraError("redis", "a redis:// shared cache") from None
+
+__all__ = ["NoSharedCache", "RedisSharedCache", "SharedCache", "SharedEntry", "open_shared_cache"]
 
 log = get_logger(__name__)
 
@@ -49,41 +55,6 @@ for i, ts in ipairs(redis.call('MGET', ARGV[1] .. h[3], ARGV[2] .. h[4])) do
 end
 return {h[1], h[2]}
 """
-
-
-@dataclass(frozen=True)
-class SharedEntry:
-    claims: Claims
-    fetched_at: float  # wall time of the chain read
-
-
-class SharedCache(Protocol):
-    """What the validator asks of a cache shared between replicas."""
-
-    async def get(self, fingerprint: str) -> SharedEntry | None: ...
-    async def put(self, fingerprint: str, claims: Claims, fetched_at: float) -> None: ...
-    async def forget_token(self, token_id: str) -> None: ...
-    async def forget_stake(self, stake_id: str) -> None: ...
-    async def close(self) -> None: ...
-
-
-class NoSharedCache:
-    """The default: every replica caches on its own."""
-
-    async def get(self, fingerprint: str) -> SharedEntry | None:
-        return None
-
-    async def put(self, fingerprint: str, claims: Claims, fetched_at: float) -> None:
-        return None
-
-    async def forget_token(self, token_id: str) -> None:
-        return None
-
-    async def forget_stake(self, stake_id: str) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
 
 
 class RedisSharedCache:

@@ -48,7 +48,7 @@ from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.refreshed import Refreshed
 from k3s_daas.nautilus.revocations import Kind, Revocations
 from k3s_daas.nautilus.settings import ValidatorSettings
-from k3s_daas.nautilus.shared_cache import NoSharedCache, SharedCache
+from k3s_daas.nautilus.shared_protocol import NoSharedCache, SharedCache
 from k3s_daas.nautilus.token_cache import TokenCache
 from k3s_daas.seal import constants as c
 from k3s_daas.seal.claims import Claims

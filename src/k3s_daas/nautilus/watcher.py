@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Final
 
@@ -126,6 +127,9 @@ class ChainWatcher:
         self.cursor = StoreCursor(store, validator.revoked)
         self.handled = 0
         self.mode: FollowMode | None = None
+        self.tip: int | None = None  # the chain's last checkpoint read by `track_lag`
+        self.tip_at: float | None = None  # when (monotonic)
+        self.lag = 0  # checkpoints behind `tip`
 
     def on_mode(self, mode: FollowMode) -> None:
         """`chain.follow` switched between the checkpoint stream and polling."""
@@ -205,11 +209,25 @@ class ChainWatcher:
             return nodes
         return []
 
-    async def track_lag(self, interval: float = 1.0) -> None:
-        """Export how many checkpoints the watcher is behind the chain's tip."""
+    async def track_lag(self, interval: float = 1.0, staleness: float = 60.0) -> None:
+        """Read the chain's tip every `interval`: how many checkpoints the watcher is behind,
+        and when the chain last answered (`/readyz`, `nautilus_chain_up`, computed when scraped)."""
+
+        def up() -> float:
+            age = self.chain_age()
+            return 1.0 if age is not None and age <= staleness else 0.0
+
+        self.metrics.chain_up.set_function(up)
         while True:
             with contextlib.suppress(ChainError, OSError):
                 tip = await self.client.latest_checkpoint()
+                self.tip, self.tip_at = tip, time.monotonic()
                 done = self.cursor.checkpoint
-                self.metrics.watcher_lag.set(max(0, tip - done) if done is not None else 0)
+                self.lag = max(0, tip - done) if done is not None else 0
+                self.metrics.watcher_lag.set(self.lag)
+                self.metrics.chain_tip.set(tip)
             await asyncio.sleep(interval)
+
+    def chain_age(self) -> float | None:
+        """Seconds since the chain last answered a tip read (None: not yet)."""
+        return None if self.tip_at is None else time.monotonic() - self.tip_at

@@ -2,6 +2,7 @@
 
 `open_store("sqlite:///...", data_key=enclave.data_key())` is the entry point; see
 docs/storage.md for URLs, the sealing format and the audit log that lives in the store.
+`EtcdStore` (store/etcd.py) needs the `etcd` extra and is imported only when a URL names it.
 """
 
 from k3s_daas.nautilus.store.base import (
@@ -16,7 +17,6 @@ from k3s_daas.nautilus.store.base import (
     WatchStream,
     put_if_absent,
 )
-from k3s_daas.nautilus.store.etcd import EtcdStore
 from k3s_daas.nautilus.store.factory import BACKENDS, open_store
 from k3s_daas.nautilus.store.memory import MemoryStore
 from k3s_daas.nautilus.store.sealed import SealedStore, Sealer
@@ -27,7 +27,6 @@ __all__ = [
     "BACKENDS",
     "BytesStore",
     "Entry",
-    "EtcdStore",
     "MemoryStore",
     "SealedStore",
     "Sealer",
