@@ -95,6 +95,10 @@ async def test_withheld_checkpoints_end_valid_answers_within_staleness(
             assert master.validate(later.token)["reason"] == "chain_unavailable"
             health = _health(master)
             assert health["chain_fresh"] is False and health["chain_age_seconds"] > STALENESS
+            with master.http() as http:  # the node still answers, so only this check fails
+                ready = http.get("/readyz", params={"verbose": ""})
+            assert ready.status_code == 503 and "[+]chain ok" in ready.text
+            assert "[-]checkpoints failed: the newest verified checkpoint is" in ready.text
             node.lie = None  # the chain flows again: answers come back without a restart
             wait_for(lambda: master.validate(staker.token).get("valid") is True, timeout=30)
             assert master.validate(later.token)["valid"] is True
