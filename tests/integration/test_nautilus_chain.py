@@ -104,7 +104,10 @@ async def test_chain_down_then_back(master: MasterProcess, devnet: DevnetProcess
         wait_reason(master, cached.token, "chain_unavailable", timeout=15)
         served = time.monotonic() - read_at
         print(f"\ncached token served {served:.1f}s after its last chain read, then failed closed")
-        assert served >= 3.5  # the staleness bound is 4 s in tests
+        # the staleness bound is 4 s in tests, counted from the signed time of the newest
+        # checkpoint the master had processed, which may precede the read by the devnet's
+        # checkpoint interval (1 s)
+        assert served >= 2.5
     finally:
         devnet.restart()
     wait_reason(master, fresh.token, None, timeout=20)

@@ -103,6 +103,7 @@ class VerifiedChain:
         self._summary_epoch = (committee.epoch, 0, False)  # epoch, timestamp, end of epoch
         self._writes: dict[str, tuple[Write, int]] = {}  # object id -> (last write, checkpoint)
         self._recent: OrderedDict[int, v2.Checkpoint] = OrderedDict()
+        self._times: OrderedDict[int, int] = OrderedDict()  # seq -> signed timestamp_ms
         self._pending: VerifiedCheckpoint | None = None  # certified, transactions not yet proven
         self._lock = asyncio.Lock()
         self._checked: set[int] = set()
@@ -158,6 +159,10 @@ class VerifiedChain:
             if seq < 0:
                 seq = int(response.cursor or 0)
             yield await self._from_frame(endpoint, frame, seq)
+
+    def verified_timestamp_ms(self, sequence_number: int) -> int | None:
+        """The signed time of a recently verified checkpoint (None: not among them)."""
+        return self._times.get(sequence_number)
 
     # -- ChainReader ---------------------------------------------------------------------------
     async def get_epoch(self) -> EpochInfo:
@@ -224,13 +229,16 @@ class VerifiedChain:
             summary.epoch, summary.timestamp_ms, summary.end_of_epoch_data is not None
         )  # fmt: skip
         self.height = seq
-        self._keep(proven)
+        self._keep(proven, summary.timestamp_ms)
         return proven
 
-    def _keep(self, proven: ProvenCheckpoint) -> None:
+    def _keep(self, proven: ProvenCheckpoint, timestamp_ms: int) -> None:
         self._recent[proven.sequence_number] = proven.message
+        self._times[proven.sequence_number] = timestamp_ms
         while len(self._recent) > KEEP_CHECKPOINTS:
             self._recent.popitem(last=False)
+        while len(self._times) > KEEP_CHECKPOINTS:
+            self._times.popitem(last=False)
 
     async def _from_frame(self, endpoint: int, frame: v2.Checkpoint, seq: int) -> v2.Checkpoint:
         async with self._lock:
@@ -259,6 +267,9 @@ class VerifiedChain:
         checkpoint = self.verifier.certify(served.summary, served.certificate, served.contents)
         if checkpoint.sequence_number != seq:
             raise _fail(FailedCheck.WRONG_SEQUENCE, f"asked for checkpoint {seq}")
+        self._times[seq] = checkpoint.summary.timestamp_ms
+        while len(self._times) > KEEP_CHECKPOINTS:
+            self._times.popitem(last=False)
         return prove_transactions(checkpoint, served).message
 
     async def _fetch(self, index: int, seq: int) -> ServedCheckpoint:

@@ -110,6 +110,15 @@ def start(
         show_default="4 at genesis; a resumed devnet keeps its own",
         help="Validators certifying checkpoints, created at genesis.",
     ),
+    checkpoint_interval: float = option(
+        1.0,
+        "--checkpoint-interval",
+        env="DEVNET_CHECKPOINT_INTERVAL",
+        min=0,
+        help="Certify an empty checkpoint when none was made for S seconds, as a real network "
+        "keeps checkpointing while idle (masters bound their freshness by it); 0 = only when "
+        "something happens.",
+    ),
     as_json: bool = option(
         False,
         "--json",
@@ -134,6 +143,7 @@ def start(
         publish_only=publish_only,
         subscriptions=subscriptions,
         validators=validators,
+        checkpoint_interval=checkpoint_interval,
         host=host,
     )
     with progress(f"starting the devnet in {config.data_dir} ...") as status:

@@ -45,14 +45,18 @@ from k3s_daas.serving import HttpLimits, serve_app
 log = get_logger(__name__)
 
 HOST = "127.0.0.1"
+#: Seconds an idle devnet goes without a checkpoint (Sui: several per second, idle or not).
+DEFAULT_CHECKPOINT_INTERVAL = 1.0
 
 
 class DevnetSettings(BaseSettings):
-    """`K3S_DAAS_DEVNET_SUBSCRIPTIONS=false` = `devnet start --no-subscriptions`."""
+    """`K3S_DAAS_DEVNET_SUBSCRIPTIONS=false` = `devnet start --no-subscriptions`;
+    `K3S_DAAS_DEVNET_CHECKPOINT_INTERVAL` = `--checkpoint-interval`."""
 
     model_config = SettingsConfigDict(env_prefix="K3S_DAAS_DEVNET_", extra="ignore")
 
     subscriptions: bool = True
+    checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,9 @@ class DevnetConfig:
     subscriptions: bool = True
     #: Validators at genesis (None: 4); a resumed devnet keeps the number it was made with.
     validators: int | None = None
+    #: At most this many seconds without a checkpoint: an empty one is certified when idle
+    #: (0: checkpoints only when something happens).
+    checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
     #: Where gRPC listens, and the host devnet.json names (a wildcard names this machine).
     #: The faucet and admin API stay on loopback: they give gas and slash.
     host: str = HOST
@@ -190,10 +197,11 @@ async def _serve(
             epoch=ledger.epoch(),
             validators=len(info.committee.validators),
             subscriptions=config.subscriptions,
+            checkpoint_interval=config.checkpoint_interval,
         )
         if on_ready is not None:
             on_ready(deployment)
-        await _until_stopped(node, config.epoch_seconds)
+        await _until_stopped(node, config.epoch_seconds, config.checkpoint_interval)
     finally:
         http.should_exit = True
         with contextlib.suppress(Exception):
@@ -203,18 +211,23 @@ async def _serve(
         log.info("devnet stopped")
 
 
-async def _until_stopped(node: DevnetNode, epoch_seconds: float) -> None:
-    """Advance epochs on the timer until SIGTERM/SIGINT."""
+async def _until_stopped(
+    node: DevnetNode, epoch_seconds: float, checkpoint_interval: float
+) -> None:
+    """Advance epochs on the timer, and checkpoint while idle, until SIGTERM/SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    timer = asyncio.create_task(_epoch_timer(node, epoch_seconds))
+    timers = [asyncio.create_task(_epoch_timer(node, epoch_seconds))]
+    if checkpoint_interval > 0:
+        timers.append(asyncio.create_task(node.keep_checkpointing(checkpoint_interval)))
     try:
         await stop.wait()
     finally:
-        timer.cancel()
+        for timer in timers:
+            timer.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)

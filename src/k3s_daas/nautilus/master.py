@@ -37,6 +37,7 @@ from k3s_daas.chain import (
     ObjectNotFound,
     SuiKeyPair,
     UnverifiedChainData,
+    VerifiedChain,
     open_chain_source,
     pcr_problem,
     request_gas,
@@ -49,6 +50,7 @@ from k3s_daas.nautilus.cluster import open_cluster
 from k3s_daas.nautilus.context import AppContext
 from k3s_daas.nautilus.enclave import DataKeySource, Enclave, make_enclave
 from k3s_daas.nautilus.errors import StartupError
+from k3s_daas.nautilus.freshness import ChainFreshness
 from k3s_daas.nautilus.health import (
     Readiness,
     StoreCheck,
@@ -186,6 +188,7 @@ class Master:
         )
         self.package = K3sDaasPackage(self.client, deployment)
         self.chain = await self._chain_source(deployment)
+        self.freshness = self._freshness()
         # before serving: every revocation recorded
         self.revocations = Revocations(self.store, on_failure=self.metrics.revocation_failures.inc)
         await self.revocations.load()
@@ -197,6 +200,7 @@ class Master:
             s,
             shared=self._shared_cache(),
             revoked=self.revocations,
+            freshness=self.freshness,
         )
         self.cluster = open_cluster(s, self.metrics)
         self.registry = Registry(
@@ -222,6 +226,8 @@ class Master:
             FollowSettings(poll_interval=s.watcher_poll_interval,
                            stream_retry=s.watcher_stream_retry),
         )  # fmt: skip
+        if self.freshness is not None:
+            self.watcher.cursor.on_processed = self.freshness.processed
         context = AppContext(
             settings=s,
             service=self.service,
@@ -245,8 +251,10 @@ class Master:
     def _readiness(self) -> Readiness:
         """The checks of `/readyz` (nautilus.health)."""
         s = self.settings
+        fresh = [("checkpoints", self.freshness.probe)] if self.freshness is not None else []
         return Readiness([
             ("chain", chain_check(self.watcher, s.staleness)),
+            *fresh,
             ("watcher", watcher_check(self.watcher, s.ready_max_lag)),
             ("store", StoreCheck(self.store, timeout=s.chain_timeout)),
             ("enclave", enclave_check(lambda: self.enclave_id)),
@@ -279,8 +287,21 @@ class Master:
                 "check --chain and the deployment's chain id and committee"
             ) from exc
 
+    def _freshness(self) -> ChainFreshness | None:
+        """With a verified chain, answers are bounded by the age of its newest checkpoint the
+        watcher processed (seeded with the tip verified at start: the caches are empty, so
+        every answer until the watcher moves is a read proven as of that tip)."""
+        if not isinstance(self.chain, VerifiedChain):
+            return None
+        freshness = ChainFreshness(self.settings.staleness, self.chain)
+        if self.chain.height is not None:
+            freshness.processed(self.chain.height)
+        return freshness
+
     def _health(self) -> dict[str, Any]:
+        freshness = self.freshness.health() if self.freshness is not None else {}
         return {
+            **freshness,
             "watcher_checkpoint": self.watcher.cursor.checkpoint,
             "watcher_mode": self.watcher.mode,
             "verified_checkpoint": getattr(self.chain, "height", None),

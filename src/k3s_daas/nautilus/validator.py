@@ -16,7 +16,9 @@ every answer is checked against last, whatever it came from, so revocation waits
 Deadlines: one request waits for the chain at most `chain_timeout` in total, whatever it reads;
 then, or when the chain fails, a cached positive is served only if its last chain confirmation
 is within `staleness` at the moment the answer is given, else the master fails closed
-(`chain_unavailable`). Recovery needs no restart.
+(`chain_unavailable`). Recovery needs no restart. With a `freshness` bound (verified chain), no
+positive answer at all is given while the newest processed checkpoint is older than that bound
+(nautilus/freshness.py): a node that withholds checkpoints cannot keep answers "valid".
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from k3s_daas.chain import (
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.absent_ids import AbsentIds
 from k3s_daas.nautilus.errors import TokenRejected
+from k3s_daas.nautilus.freshness import ChainFreshness
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.refreshed import Refreshed
 from k3s_daas.nautilus.revocations import Kind, Revocations
@@ -74,8 +77,10 @@ class Validator:
         clock: Callable[[], float] = time.monotonic,
         shared: SharedCache | None = None,
         revoked: Revocations | None = None,
+        freshness: ChainFreshness | None = None,
     ) -> None:
         self.client = client
+        self.freshness = freshness
         self.shared: SharedCache = shared or NoSharedCache()
         self.revoked = revoked if revoked is not None else Revocations()
         self.revoked.listeners.append(self._learned)
@@ -229,6 +234,9 @@ class Validator:
             raise TokenRejected(revoked)
         if confirmed is not None and self._clock() - confirmed > self.settings.staleness:
             raise TokenRejected(Reason.CHAIN_UNAVAILABLE)
+        if self.freshness is not None and not self.freshness.fresh():
+            self.metrics.cache.labels("chain_stale").inc()
+            raise TokenRejected(Reason.CHAIN_UNAVAILABLE)  # withheld checkpoints, or none yet
         return claims
 
     async def _lookup(self, parsed: SealToken) -> tuple[Claims, float | None]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Final
 
 from k3s_daas.chain import (
@@ -61,6 +62,8 @@ class StoreCursor:
         self.checkpoint: int | None = None  # this process's position (handed out, handled)
         self.saved: int | None = None  # what the Store holds, as far as this process knows
         self._moved = asyncio.Event()
+        #: Told each checkpoint whose events are all applied (the master's freshness bound).
+        self.on_processed: Callable[[int], None] | None = None
 
     async def load(self) -> int | None:
         if self.checkpoint is not None:  # resubscribing: go on from here, skip nothing
@@ -73,6 +76,8 @@ class StoreCursor:
         """Every event of `checkpoint` was handled: persisted soon (`keep_saved`)."""
         self.checkpoint = checkpoint
         self._moved.set()
+        if self.on_processed is not None:
+            self.on_processed(checkpoint)
 
     async def persist(self) -> bool:
         """Write the position once the revocations up to it are durable; False: not yet."""
