@@ -15,13 +15,9 @@ import string
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 from yaml import YAMLError
 
@@ -30,6 +26,9 @@ from k3s_daas.kube.tls import ClientCertificate
 from k3s_daas.kube.types import KubeError
 from k3s_daas.kube.webhooks import SUBJECTACCESSREVIEW_PATH, TOKENREVIEW_PATH
 from k3s_daas.log import get_logger
+
+if TYPE_CHECKING:  # the client is imported in K3s mode only (~30 MB a standalone master saves)
+    from kubernetes.client.exceptions import ApiException
 
 log = get_logger("k3s_daas.kube.k3s")
 
@@ -72,11 +71,15 @@ class BootstrapTokenIssuer:
     def __init__(self, api_client: Any, ca_pem: bytes, ttl: timedelta) -> None:
         if ttl <= timedelta(0):
             raise ValueError("ttl must be positive")
+        from kubernetes import client as k8s  # K3s mode only
+
         self._core = k8s.CoreV1Api(api_client)
         self._hash = ca_hash(ca_pem)
         self._ttl = ttl
 
     def _secret(self, node_id: str, token_id: str, token_secret: str) -> Any:
+        from kubernetes import client as k8s
+
         expiration = (datetime.now(UTC) + self._ttl).strftime("%Y-%m-%dT%H:%M:%SZ")
         return k8s.V1Secret(
             api_version="v1",
@@ -100,6 +103,8 @@ class BootstrapTokenIssuer:
 
     async def issue(self, node_id: str) -> str:
         """Create the Secret and return `K10<ca-hash>::<id>.<secret>` (for that worker only)."""
+        from kubernetes.client.exceptions import ApiException
+
         for _ in range(_ATTEMPTS):
             token_id, token_secret = _random(6), _random(16)
             body = self._secret(node_id, token_id, token_secret)
@@ -127,9 +132,13 @@ class NodeRevoker:
     cordon the Node (spec.unschedulable) and delete it; a missing Node is fine."""
 
     def __init__(self, api_client: Any) -> None:
+        from kubernetes import client as k8s  # K3s mode only
+
         self._core = k8s.CoreV1Api(api_client)
 
     def _revoke(self, node_id: str) -> bool:
+        from kubernetes.client.exceptions import ApiException
+
         try:
             # The apiserver answers a SecretList of what it deleted; nothing in it is needed.
             raw: Any = self._core.delete_collection_namespaced_secret(
@@ -177,6 +186,9 @@ class ClusterApi:
 def connect_cluster(kubeconfig: Path, ca_file: Path | None = None) -> ClusterApi:
     """Load an admin kubeconfig (K3s writes /etc/rancher/k3s/k3s.yaml); the cluster CA (whose hash
     goes into every join token) is the kubeconfig's unless `ca_file` names K3s's server CA."""
+    from kubernetes import config as k8s_config  # K3s mode only
+    from kubernetes.config.config_exception import ConfigException
+
     try:
         api_client = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]  # untyped library
             config_file=str(kubeconfig), persist_config=False

@@ -21,10 +21,11 @@ from k3s_daas.nautilus.enclave import Enclave
 from k3s_daas.nautilus.errors import MasterError
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.refusal_counts import RefusalCounts
-from k3s_daas.nautilus.registry import AuditSink, KeyValueStore, Registry, WorkerRecord
+from k3s_daas.nautilus.registry import AuditSink, KeyValueStore, Registry
 from k3s_daas.nautilus.settings import NautilusSettings
 from k3s_daas.nautilus.signed import BodyT, RequestVerifier, SignedRequest, decode
 from k3s_daas.nautilus.validator import Validator
+from k3s_daas.nautilus.worker_record import WorkerRecord
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.protocol import (
     HeartbeatAnswer,
@@ -170,6 +171,7 @@ class MasterService:
                 request.fingerprint,
                 running_pods=body.running_pods,
                 resource_usage=body.resource_usage,
+                timestamp=body.timestamp,
             )
         except MasterError as exc:
             await self._denied("heartbeat", request.fingerprint, claims.node_id, exc.reason)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from k3s_daas.serving import HttpLimits
@@ -51,6 +51,14 @@ class ValidatorSettings(BaseModel):
         "creates a SealToken with it); 0 disables",
     )
     absent_cache_size: int = Field(default=10_000, ge=1, description="object ids remembered")
+    recheck_interval: float = Field(
+        default=300.0,
+        gt=0,
+        description="a registered worker's token is read from the chain again at most this long "
+        "after its last read (also on expiry, or when the watcher lags); between reads its "
+        "heartbeats cost no chain read, revocations coming from the watcher. The master raises "
+        "it to at least 10 x heartbeat_interval",
+    )
 
 
 class NautilusSettings(BaseSettings, ValidatorSettings):
@@ -136,6 +144,12 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
     shutdown_grace: float = Field(
         default=2.0, ge=0, le=30, description="seconds in-flight requests get after SIGTERM"
     )
+
+    @model_validator(mode="after")
+    def _recheck_at_least_ten_heartbeats(self) -> NautilusSettings:
+        """A re-check more often than every 10 heartbeats would make heartbeats chain-bound."""
+        self.recheck_interval = max(self.recheck_interval, 10 * self.heartbeat_interval)
+        return self
 
     @property
     def http_limits(self) -> HttpLimits:

@@ -96,6 +96,8 @@ class Validator:
         self._chain_down_until = float("-inf")
         self._epoch = Refreshed(self._load_epoch, settings.epoch_ttl, clock)
         self._pool = Refreshed(self._load_pool, settings.pool_ttl, clock)
+        #: When (this clock) the watcher last had every checkpoint up to the chain's tip handled.
+        self.caught_up_at: float | None = None
 
     def _observe_batch(self, size: int, seconds: float) -> None:
         self.metrics.chain_latency.labels("batch_get_objects").observe(seconds)
@@ -202,6 +204,49 @@ class Validator:
             raise
         self.metrics.validations.labels("ok").inc()
         return claims
+
+    async def validate_admitted(self, token: SealToken) -> Claims:
+        """A registered worker's token (its heartbeat): its cached answer, without a chain read,
+        while that answer's chain read is within `recheck_interval`, the token is unexpired, the
+        stake meets the pool's minimum and the watcher has caught up with the chain within
+        `staleness` (so every revocation until then is in the revoked set, checked last);
+        otherwise exactly `validate`."""
+        fp, settings = token.fingerprint, self.settings
+        entry = self.cache.get(fp)
+        if entry is None or self._clock() - entry.fetched > settings.recheck_interval:
+            return await self.validate(token)
+        try:
+            async with asyncio.timeout(settings.chain_timeout):  # cached values: no read, mostly
+                epoch, min_stake = await self.epoch(), await self.min_stake()
+        except (TimeoutError, ChainError, OSError, TokenRejected):
+            return await self.validate(token)  # the usual path: stale answer or fail closed
+        followed = self.caught_up_at
+        if (
+            self.cache.get(fp) is not entry  # purged by a chain event while we awaited
+            or epoch >= entry.expires_at
+            or entry.claims.stake_amount < min_stake
+            or followed is None
+            or self._clock() - followed > settings.staleness
+        ):
+            return await self.validate(token)
+        self.metrics.cache.labels("admitted").inc()
+        try:
+            claims = self._answer(fp, entry.claims, None)
+        except TokenRejected as exc:
+            self.metrics.validations.labels(exc.reason).inc()
+            raise
+        self.metrics.validations.labels("ok").inc()
+        return claims
+
+    def note_caught_up(self, at: float) -> None:
+        """The watcher has handled every checkpoint up to the tip the chain showed at `at` (this
+        validator's clock): every revocation final by then is in the revoked set."""
+        if self.caught_up_at is None or at > self.caught_up_at:
+            self.caught_up_at = at
+
+    def now(self) -> float:
+        """This validator's (monotonic) clock, for timestamps handed back to it."""
+        return self._clock()
 
     async def _validate(self, parsed: SealToken) -> Claims:
         fp = parsed.fingerprint

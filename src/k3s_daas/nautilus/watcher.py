@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from typing import Final
 
 from k3s_daas.chain import (
@@ -41,6 +42,8 @@ from k3s_daas.seal.protocol import Reason
 log = get_logger(__name__)
 
 CURSOR_KEY: Final = "/watcher/cursor"
+#: Tips read but not yet reached by the cursor, remembered for `caught_up`.
+TIPS_KEPT: Final = 64
 #: Between restarts of the subscription after a chain error (jittered: replicas spread out).
 RESTART_BACKOFF: Final = Backoff(first=0.2, cap=5.0)
 STAKE_EVENTS: Final = {
@@ -201,10 +204,22 @@ class ChainWatcher:
         return []
 
     async def track_lag(self, interval: float = 1.0) -> None:
-        """Export how many checkpoints the watcher is behind the chain's tip."""
+        """Export how many checkpoints the watcher is behind the chain's tip, and tell the
+        validator when it has caught up with a tip it read (registered workers' heartbeats are
+        answered without chain reads only while that is recent: `Validator.validate_admitted`)."""
+        tips: deque[tuple[int, float]] = deque(maxlen=TIPS_KEPT)  # (tip, when it was read)
         while True:
             with contextlib.suppress(ChainError, OSError):
+                read_at = self.validator.now()
                 tip = await self.client.latest_checkpoint()
+                tips.append((tip, read_at))
+                self.caught_up(tips)
                 done = self.cursor.checkpoint
                 self.metrics.watcher_lag.set(max(0, tip - done) if done is not None else 0)
             await asyncio.sleep(interval)
+
+    def caught_up(self, tips: deque[tuple[int, float]]) -> None:
+        """Tell the validator of the latest tip read that the cursor has reached since."""
+        done = self.cursor.checkpoint
+        while tips and done is not None and tips[0][0] <= done:
+            self.validator.note_caught_up(tips.popleft()[1])
