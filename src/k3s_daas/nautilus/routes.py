@@ -102,7 +102,7 @@ async def workers(ctx: Context) -> Response:
     )
 
 
-@api_router.get("/api/v1/noop", include_in_schema=False)
+@api_router.api_route("/api/v1/noop", methods=["GET", "POST"], include_in_schema=False)
 async def noop() -> Response:
     return Response(b"{}", media_type="application/json")
 
