@@ -175,10 +175,10 @@ def run(out_dir: Path) -> dict[str, Any]:
         master = MasterProcess(node, folder / "master", free_port(), dict(ENV))
         try:
             node.start()
+            master.start()  # registers the enclave, which minting needs
             t0 = time.monotonic()
             workers, cold = asyncio.run(_mint(node))
             minted_s = time.monotonic() - t0
-            master.start()
             load = _load(folder, _job(master, workers, cold), deadline)
         finally:
             if hasattr(master, "proc"):

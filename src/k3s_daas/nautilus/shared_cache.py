@@ -23,16 +23,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import urlsplit
-
-from redis import asyncio as aioredis
-from redis.exceptions import RedisError
 
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.store.base import StoreConfigError, StoreError
 from k3s_daas.nautilus.store.sealed import Sealer
 from k3s_daas.seal.claims import Claims
+
+if TYPE_CHECKING:  # Redis is imported only by a master configured with it (memory: ~10 MB)
+    from redis import asyncio as aioredis
 
 log = get_logger(__name__)
 
@@ -97,6 +97,9 @@ class RedisSharedCache:
         ttl: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        from redis.exceptions import RedisError
+
+        self._errors: tuple[type[Exception], ...] = (RedisError, OSError)
         self.client = client
         self.sealer = Sealer(data_key)
         self.ttl = ttl
@@ -125,7 +128,7 @@ class RedisSharedCache:
                 keys=[PREFIX + "v:" + fingerprint],
                 args=[PREFIX + "t:", PREFIX + "s:", SKEW_MARGIN_S],
             )
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             self._failed("read", exc)
             return None
         if not found:
@@ -155,13 +158,13 @@ class RedisSharedCache:
                 pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]  # redis-py stubs: Mapping[str|bytes,...] is invariant
                 pipe.pexpire(key, max(1, int(left * 1000)))
                 await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             self._failed("write", exc)
 
     async def _tombstone(self, key: str) -> None:
         try:
             await self.client.set(key, repr(self._clock()), ex=int(self.tombstone_ttl))
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             # Without the tombstone a pre-event entry could be read back: this replica stops
             # reading Redis until every such entry has expired (cache_ttl), and asks the chain.
             self._failed("tombstone", exc)
@@ -186,6 +189,8 @@ def open_shared_cache(
     scheme = urlsplit(url).scheme
     if scheme not in ("redis", "rediss"):
         raise StoreConfigError(f"the shared cache must be redis:// or rediss://, got {scheme!r}")
+    from redis import asyncio as aioredis
+
     client = aioredis.Redis.from_url(
         url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=False
     )

@@ -4,6 +4,8 @@
 docs/storage.md for URLs, the sealing format and the audit log that lives in the store.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from k3s_daas.nautilus.store.base import (
     Entry,
     Store,
@@ -16,12 +18,24 @@ from k3s_daas.nautilus.store.base import (
     WatchStream,
     put_if_absent,
 )
-from k3s_daas.nautilus.store.etcd import EtcdStore
 from k3s_daas.nautilus.store.factory import BACKENDS, open_store
 from k3s_daas.nautilus.store.memory import MemoryStore
 from k3s_daas.nautilus.store.sealed import SealedStore, Sealer
 from k3s_daas.nautilus.store.sqlite import SqliteStore
 from k3s_daas.nautilus.store.view import BytesStore
+
+if TYPE_CHECKING:
+    from k3s_daas.nautilus.store.etcd import EtcdStore
+
+
+def __getattr__(name: str) -> Any:
+    """`EtcdStore` on first use: its gRPC client costs a SQLite master ~25 MB for nothing."""
+    if name == "EtcdStore":
+        from k3s_daas.nautilus.store.etcd import EtcdStore
+
+        return EtcdStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BACKENDS",

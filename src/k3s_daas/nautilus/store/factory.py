@@ -7,15 +7,22 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from k3s_daas.nautilus.store.base import Store, StoreConfigError
-from k3s_daas.nautilus.store.etcd import EtcdStore
 from k3s_daas.nautilus.store.memory import MemoryStore
 from k3s_daas.nautilus.store.sealed import SealedStore
 from k3s_daas.nautilus.store.sqlite import SqliteStore
 
+
+def _etcd(url: str) -> Store:
+    """etcd's client (gRPC) is imported only by a master that uses it (~25 MB of memory)."""
+    from k3s_daas.nautilus.store.etcd import EtcdStore
+
+    return EtcdStore.from_url(url)
+
+
 # scheme -> constructor from the full URL. A new backend is one line here.
 BACKENDS: Final[dict[str, Callable[[str], Store]]] = {
     "sqlite": SqliteStore.from_url,
-    "etcd": EtcdStore.from_url,
+    "etcd": _etcd,
     "memory": MemoryStore.from_url,
 }
 
