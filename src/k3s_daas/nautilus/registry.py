@@ -18,6 +18,7 @@ kubectl view, admin view and heartbeat checks agree.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -96,7 +97,9 @@ class Registry:
         #: Told (synchronously, must not block) of every revocation: K3s mode tears the Node down.
         self.on_revoked = on_revoked
         self._records: dict[str, WorkerRecord] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        #: Per-node locks, alive only while someone holds or awaits one (10,000 idle locks and
+        #: their waiter deques would cost ~4 MB).
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._revision = 0
         self._history: deque[tuple[str, WorkerRecord]] = deque(maxlen=HISTORY)
         self._changed = asyncio.Event()
@@ -154,10 +157,12 @@ class Registry:
         self._revision += 1
         record = record.replace(revision=self._revision, updated=_now())
         value = record.to_json()
-        self._own[record.node_id] = hash(value)
-        written = await self.store.put(PREFIX + record.node_id, value)
-        if isinstance(written, int):  # the store's revision of our write
-            self._seen[record.node_id] = max(self._seen.get(record.node_id, 0), written)
+        node = record.node_id
+        self._own[node] = hash(value)  # its echo may come back before put() returns
+        written = await self.store.put(PREFIX + node, value)
+        if isinstance(written, int):  # the store's revision of our write: echoes skipped by it
+            self._seen[node] = max(self._seen.get(node, 0), written)
+            self._own.pop(node, None)
         previous = self._keep(record)
         self._publish("ADDED" if previous is None else "MODIFIED", record)
         if previous is None or previous.status != record.status:
@@ -342,13 +347,15 @@ class Registry:
         """One store event from `/workers/`; True when it changed this replica's view."""
         if event.kind != "put" or event.entry is None:
             return False  # records are never deleted (terminal states stay for the view)
-        value = event.entry.value
+        value, revision = event.entry.value, event.entry.revision
+        if 0 < revision <= self._seen.get(event.key.removeprefix(PREFIX), 0):
+            return False  # our own write (or one already applied): not even parsed
         try:
             remote = WorkerRecord.from_json(value)
         except ValueError:
             log.error("unreadable worker record", key=event.key)
             return False
-        node, revision = remote.node_id, event.entry.revision
+        node = remote.node_id
         async with self.lock(node):
             if self._own.get(node) == hash(value):
                 return False  # our own write coming back

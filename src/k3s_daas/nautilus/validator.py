@@ -22,9 +22,10 @@ is within `staleness` at the moment the answer is given, else the master fails c
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from k3s_daas.chain import (
     ChainError,
@@ -57,6 +58,28 @@ T = TypeVar("T")
 
 #: After a failed chain read, callers skip the chain for this long (serve stale or fail closed).
 CHAIN_RETRY_AFTER = 0.5
+#: Every field of Claims: the one fields-set cached answers share (see `compact`).
+_CLAIMS_FIELDS: Final = set(Claims.model_fields)
+#: Permission lists seen, shared by the answers that carry them (a few distinct ones, bounded).
+_PERMISSIONS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_PERMISSIONS_KEPT: Final = 256
+
+
+def compact(claims: Claims) -> Claims:
+    """`claims` with pydantic's per-instance fields-set (a 728-byte set) swapped for one shared
+    set of every field: answers are kept for 10,000 workers, and frozen models never mutate it
+    (a copy copies it first)."""
+    object.__setattr__(claims, "__pydantic_fields_set__", _CLAIMS_FIELDS)
+    return claims
+
+
+def _shared_tuple(permissions: tuple[str, ...]) -> tuple[str, ...]:
+    shared = _PERMISSIONS.get(permissions)
+    if shared is not None:
+        return shared
+    if len(_PERMISSIONS) < _PERMISSIONS_KEPT:
+        _PERMISSIONS[permissions] = permissions
+    return permissions
 
 
 class Validator:
@@ -418,17 +441,19 @@ class Validator:
             if exc.reason in (Reason.STAKE_SLASHED, Reason.STAKE_WITHDRAWING):  # final on chain
                 self.revoked.add("stake", token.stake_record, exc.reason, source="chain_read")
             raise
-        return Claims(
-            owner=token.owner,
-            node_id=token.node_id,
-            stake_type=token.stake_type,
-            stake_amount=record.balance,
-            permissions=token.permissions,
-            tier=token.tier,
-            expires_at_epoch=token.expires_at,
-            token_id=token.id,
-            stake_record_id=record.id,
-            enclave_id=token.enclave,
+        return compact(
+            Claims(
+                owner=sys.intern(token.owner),  # one staker often runs many nodes
+                node_id=token.node_id,
+                stake_type=token.stake_type,
+                stake_amount=record.balance,
+                permissions=_shared_tuple(token.permissions),
+                tier=token.tier,
+                expires_at_epoch=token.expires_at,
+                token_id=token.id,
+                stake_record_id=record.id,
+                enclave_id=sys.intern(token.enclave),  # the same for every token of a master
+            )
         )
 
     def check_token(self, obj: ObjectData | None, parsed: SealToken) -> SealTokenView:
