@@ -182,6 +182,10 @@ class Load:
                 delta("nautilus_chain_batch_size_sum") / max(1, ok), 5),
             "batches": delta("nautilus_chain_batch_size_count"),
             "admitted_hits": delta('nautilus_cache_total{outcome="admitted"}'),
+            # a miss is a token (and its stake) read from the chain: what "0 per heartbeat" means
+            "token_reads": delta('nautilus_cache_total{outcome="miss"}'),
+            "token_reads_per_heartbeat": round(
+                delta('nautilus_cache_total{outcome="miss"}') / max(1, ok), 5),
         }  # fmt: skip
 
     async def run(self) -> dict[str, Any]:

@@ -107,6 +107,8 @@ def summarize(load: dict[str, Any]) -> dict[str, Any]:
         "rss_mb_at_10k": max(s["heartbeats"]["rss_mb"] for s in steps),
         "rss_mb_empty": load["rss_empty_mb"],
         "object_reads_per_heartbeat": beats["object_reads_per_heartbeat"],
+        "token_reads_per_heartbeat": beats["token_reads_per_heartbeat"],
+        "sys_ms_per_heartbeat": beats["sys_ms_per_heartbeat"],
         "heartbeat_errors": beats["sent"] - beats["ok"],
         "registration_per_s_first_1k": first["registration"]["per_s"],
         "registration_per_s_last_1k": last["registration"]["per_s"],
