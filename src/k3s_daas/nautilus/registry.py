@@ -152,10 +152,10 @@ class Registry:
             lock = self._locks[node_id] = asyncio.Lock()
         return lock
 
-    async def save(self, record: WorkerRecord) -> WorkerRecord:
-        """Write one record with the next revision (callers hold the node's lock)."""
+    async def save(self, record: WorkerRecord, **changes: Any) -> WorkerRecord:
+        """Write `record` (with `changes`) as the next revision (callers hold the node's lock)."""
         self._revision += 1
-        record = record.replace(revision=self._revision, updated=_now())
+        record = record.replace(**changes, revision=self._revision, updated=_now())
         value = record.to_json()
         node = record.node_id
         self._own[node] = hash(value)  # its echo may come back before put() returns
@@ -234,7 +234,8 @@ class Registry:
                                   status=403)  # fmt: skip
             if timestamp and timestamp <= current.last_timestamp:
                 raise MasterError(reason=Reason.REPLAYED)
-            record = current.replace(
+            return await self.save(
+                current,
                 status=NodeStatus.READY,
                 reason=None,
                 last_heartbeat=now,
@@ -248,7 +249,6 @@ class Registry:
                 token_id=claims.token_id,
                 last_timestamp=max(timestamp, current.last_timestamp),
             )
-            return await self.save(record)
 
     async def set_status(
         self,
