@@ -143,6 +143,7 @@ class Load:
         lat: list[float] = []
         codes: dict[int, int] = {}
         before, cpu0, sys0 = await self.metrics(), cpu_seconds(self.pid), sys_seconds(self.pid)
+        own0 = cpu_seconds(os.getpid())
         start = loop.time() + 0.05  # the schedule starts once everything is signed
         pending: set[asyncio.Task[None]] = set()
 
@@ -163,6 +164,7 @@ class Load:
         await asyncio.gather(*pending)
         elapsed = loop.time() - start
         cpu, system = cpu_seconds(self.pid) - cpu0, sys_seconds(self.pid) - sys0
+        own = cpu_seconds(os.getpid()) - own0
         after = await self.metrics()
         ok = codes.get(200, 0)
 
@@ -176,6 +178,7 @@ class Load:
             **lat_ms(lat),
             "cpu_ms_per_heartbeat": round(cpu * 1000 / max(1, ok), 4),
             "sys_ms_per_heartbeat": round(system * 1000 / max(1, ok), 4),
+            "load_cpu_ms_per_heartbeat": round(own * 1000 / max(1, ok), 4),  # this process
             "rss_mb": rss_mb(self.pid),
             "objects_read": delta("nautilus_chain_batch_size_sum"),
             "object_reads_per_heartbeat": round(

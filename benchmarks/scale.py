@@ -109,6 +109,7 @@ def summarize(load: dict[str, Any]) -> dict[str, Any]:
         "object_reads_per_heartbeat": beats["object_reads_per_heartbeat"],
         "token_reads_per_heartbeat": beats["token_reads_per_heartbeat"],
         "sys_ms_per_heartbeat": beats["sys_ms_per_heartbeat"],
+        "load_cpu_ms_per_heartbeat": beats["load_cpu_ms_per_heartbeat"],
         "heartbeat_errors": beats["sent"] - beats["ok"],
         "registration_per_s_first_1k": first["registration"]["per_s"],
         "registration_per_s_last_1k": last["registration"]["per_s"],
@@ -131,7 +132,7 @@ def plot(load: dict[str, Any], path: Path) -> None:
     xs = [0] + [s["registered"] for s in steps]
     rate = [0.0] + [s["heartbeats"]["per_s"] for s in steps]
     offered = [0.0] + [s["heartbeats"]["offered_per_s"] for s in steps]
-    p99 = [0.0] + [s["heartbeats"]["p99_ms"] for s in steps]
+    p99 = [None] + [s["heartbeats"]["p99_ms"] for s in steps]
     rss = [load["rss_empty_mb"]] + [s["heartbeats"]["rss_mb"] for s in steps]
     fig, axes = plt.subplots(3, 1, figsize=(7, 8), sharex=True)
     axes[0].plot(xs, rate, "o-", label="answered")
@@ -141,7 +142,8 @@ def plot(load: dict[str, Any], path: Path) -> None:
     axes[0].legend(fontsize=8)
     axes[1].plot(xs, p99, "o-", color="tab:orange")
     axes[1].axhline(50, color="grey", lw=0.8, ls=":", label="goal 50 ms")
-    axes[1].set_ylabel("p99 ms (from schedule)")
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel("p99 ms (from schedule, log)")
     axes[1].legend(fontsize=8)
     axes[2].plot(xs, rss, "o-", color="tab:green")
     axes[2].axhline(150, color="grey", lw=0.8, ls=":", label="goal 150 MB")
@@ -191,7 +193,7 @@ def run(out_dir: Path) -> dict[str, Any]:
     load["summary"] = summarize(load)
     out_dir.mkdir(exist_ok=True)
     plot(load, out_dir / "scale.png")
-    Console().print(_table(load))
+    Console(width=max(100, Console().width)).print(_table(load))
     return load
 
 
