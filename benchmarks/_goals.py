@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 Results = dict[str, Any]
@@ -104,7 +105,7 @@ def table(rows: list[dict[str, Any]]) -> Table:
     for r in rows:
         met = "[green]yes[/]" if r["met"] else ("[red]no[/]" if r["measured"] is not None
                                                 else "[yellow]not run[/]")  # fmt: skip
-        out.add_row(r["goal"], _cell(r["measured"]), _cell(r["baseline"]),
+        out.add_row(escape(r["goal"]), _cell(r["measured"]), _cell(r["baseline"]),
                     "-" if r["ratio"] is None else f"x{r['ratio']}", met)  # fmt: skip
     return out
 
