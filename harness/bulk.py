@@ -16,8 +16,8 @@ from k3s_daas.chain import (
     MintedToken,
     SealTokenView,
     SuiKeyPair,
+    request_gas,
 )
-from k3s_daas.chain.faucet import request_gas
 from k3s_daas.seal.token import format_token, new_secret, secret_commitment
 
 PER_TX: Final = 100
