@@ -4,7 +4,8 @@ the CPU unnoticed: `python -m benchmarks._scale_load JOB OUT`.
 Workers are registered 1,000 at a time (closed loop, `conns` keep-alive connections), and after
 each step every registered worker heartbeats once per `interval`, at its own phase (spread evenly
 over the interval, as 10,000 independent agents would be), open loop: a heartbeat's latency runs
-from its scheduled time, so queueing in front of a slow master counts. Requests are signed before
+from its scheduled time, so queueing in front of a slow master counts; like an agent, a worker
+sends its next heartbeat only once its last was answered. Requests are signed before
 each window (the signing is not timed); the master's CPU, RSS and metrics are read around it.
 """
 
@@ -147,18 +148,23 @@ class Load:
         start = loop.time() + 0.05  # the schedule starts once everything is signed
         pending: set[asyncio.Task[None]] = set()
 
-        async def one(due: float, request: bytes) -> None:
+        last: dict[int, asyncio.Task[None]] = {}  # each worker's previous heartbeat
+
+        async def one(due: float, request: bytes, previous: asyncio.Task[None] | None) -> None:
+            if previous is not None and not previous.done():
+                await previous  # an agent sends its next heartbeat once the last was answered
             code = await self.send(request)
             lat.append(loop.time() - due)
             codes[code] = codes.get(code, 0) + 1
 
-        for n, ((at, _), request) in enumerate(zip(schedule, requests, strict=True)):
+        for n, ((at, worker), request) in enumerate(zip(schedule, requests, strict=True)):
             due = start + at
             if due > loop.time():
                 await asyncio.sleep(due - loop.time())
             elif n % 16 == 0:  # behind schedule: still let answers in
                 await asyncio.sleep(0)
-            task = asyncio.ensure_future(one(due, request))
+            task = asyncio.ensure_future(one(due, request, last.get(worker)))
+            last[worker] = task
             pending.add(task)
             task.add_done_callback(pending.discard)
         await asyncio.gather(*pending)
