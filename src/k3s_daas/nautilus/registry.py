@@ -233,7 +233,10 @@ class Registry:
                 raise MasterError(f"node {claims.node_id} was revoked ({reason})", reason=reason,
                                   status=403)  # fmt: skip
             if timestamp and timestamp <= current.last_timestamp:
-                raise MasterError(reason=Reason.REPLAYED)
+                raise MasterError(
+                    "this heartbeat is not newer than the node's last accepted one",
+                    reason=Reason.REPLAYED,
+                )
             return await self.save(
                 current,
                 status=NodeStatus.READY,

@@ -46,6 +46,7 @@ from k3s_daas.seal.protocol import Kind, Reason, SignedBody, signing_bytes
 from k3s_daas.seal.token import SealToken
 
 NONCE_PREFIX: Final = "/nonces/"
+HWM_REFUSAL: Final = "this heartbeat is not newer than the node's last accepted one"
 BodyT = TypeVar("BodyT", bound=SignedBody)
 
 
@@ -143,7 +144,7 @@ class RequestVerifier:
                               reason=Reason.NODE_MISMATCH)  # fmt: skip
         if admitted is not None:  # the registry write re-checks it under the node's lock
             if body.timestamp <= admitted.last_timestamp:
-                raise MasterError(reason=Reason.REPLAYED)
+                raise MasterError(HWM_REFUSAL, reason=Reason.REPLAYED)
         elif not await self.store.compare_and_set(
             NONCE_PREFIX + body.nonce, None, b"1", ttl=self.nonce_ttl
         ):
