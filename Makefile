@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 STAMP_DEV := $(VENV)/.installed-dev
 NODE_TOOLS := .tools/node_modules/.bin/prettier
 
-.PHONY: services up test lint typecheck unit move-check bench clean venv dev docs-cli
+.PHONY: services up test faults lint typecheck unit move-check bench clean venv dev docs-cli enclave-lock
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,11 @@ test: $(STAMP_DEV) $(NODE_TOOLS) services
 	$(MAKE) --no-print-directory lint typecheck move-check
 	$(BIN)/pytest
 
+# The long variants of the fault suite (tests/faults: kill -9, etcd leader and quorum loss, chain
+# hang, disk full, the 10,000-request fuzz); `make test` runs their short variants.
+faults: $(STAMP_DEV) services
+	$(BIN)/pytest -m faults tests/faults
+
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests benchmarks harness
 	$(BIN)/ruff format --check src tests benchmarks harness
@@ -46,10 +51,13 @@ lint: $(STAMP_DEV)
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy
 
-# Debian servers the integration tests start on loopback (etcd, Redis); installed only if absent.
+# Debian servers the integration tests start on loopback (etcd, Redis), and the tools that check
+# deploy/ (promtool from prometheus, systemd-analyze from systemd); installed only if absent.
 services:
-	@command -v etcd >/dev/null && command -v redis-server >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server redis-server >/dev/null)
+	@command -v etcd >/dev/null && command -v redis-server >/dev/null && \
+	  command -v promtool >/dev/null && command -v systemd-analyze >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends etcd-server redis-server prometheus systemd >/dev/null)
 
 move-check: $(NODE_TOOLS)
 	node .tools/check-move.mjs contracts
@@ -57,6 +65,14 @@ move-check: $(NODE_TOOLS)
 # docs/cli.md from the CLI itself (tests/unit/test_cli_docs.py fails when it is stale).
 docs-cli: $(STAMP)
 	$(BIN)/python -m k3s_daas.cli.reference > docs/cli.md
+
+# The enclave image's hash-pinned dependencies (deploy/enclave/requirements.lock, read by its
+# Containerfile), for the image's Python and platform; tests/unit/test_deploy_enclave.py checks
+# it still satisfies pyproject.toml.
+enclave-lock: $(STAMP_DEV)
+	$(BIN)/pip install -q 'uv>=0.13,<0.14'
+	$(BIN)/uv pip compile pyproject.toml --extra k3s --extra etcd --extra redis --extra nitro --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --no-header --quiet -o deploy/enclave/requirements.lock
 
 bench: $(STAMP_DEV)
 	$(BIN)/python -m benchmarks

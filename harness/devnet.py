@@ -54,17 +54,21 @@ class DevnetProcess(ManagedProcess):
     grpc_port: int
     faucet_port: int
     args: tuple[str, ...] = ()  # more `devnet start` flags, e.g. ("--no-subscriptions",)
+    #: `ip netns exec NAME` to run on another host (harness.netns); readiness is then
+    #: devnet.json alone (written once both ports serve)
+    netns: tuple[str, ...] = ()
+    host: str = "127.0.0.1"  # `devnet start --host`
     proc: subprocess.Popen[bytes] = field(init=False)
     deployment: Deployment = field(init=False)
     admin_key: SuiKeyPair = field(init=False)
 
     @property
     def grpc_host(self) -> str:
-        return "127.0.0.1"
+        return self.host
 
     @property
     def grpc_target(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
+        return f"{self.host}:{self.grpc_port}"
 
     @property
     def faucet_url(self) -> str:
@@ -82,8 +86,10 @@ class DevnetProcess(ManagedProcess):
         json_path = self.data_dir / "devnet.json"
         json_path.unlink(missing_ok=True)
         log = self.log_path.open("ab")
+        args = (*self.args, "--host", self.host)
+        argv = [*self.netns, *_command(self.data_dir, self.grpc_port, self.faucet_port, args)]
         self.proc = subprocess.Popen(
-            _command(self.data_dir, self.grpc_port, self.faucet_port, self.args),
+            argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "K3S_DAAS_LOG_JSON": "true"},
@@ -93,7 +99,7 @@ class DevnetProcess(ManagedProcess):
         def ready() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"devnet exited early:\n{self.log_path.read_text()[-3000:]}")
-            return json_path.exists() and port_open(self.grpc_port)
+            return json_path.exists() and (bool(self.netns) or port_open(self.grpc_port))
 
         wait_for(ready, timeout=60)
         self.deployment = Deployment.load(json_path)

@@ -1,12 +1,17 @@
-"""Real etcd members on free loopback ports: one, or a cluster started together.
+"""Real etcd members: one, or a cluster started together, on loopback or spread over network
+namespaces, over plaintext or TLS.
 
 `start_etcd_cluster(base, size)` starts `size` members under `base` and waits until all are
 healthy; `EtcdCluster.url` is the product's `etcd://` store URL; members are stopped by PID;
 `kill(member)` and `restart(*members)` take members down and bring them back (quorum faults).
+A member may carry `host` (the name it advertises), `listen` (the address it binds), `prefix`
+(`ip netns exec NAME`: health is then probed from inside) and `cert` (its server certificate:
+clients use https and the cluster's `tls` CA and client certificate).
 """
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +19,20 @@ from typing import IO, Any
 
 import httpx
 
+from harness.certs import CertFiles
+from harness.probe import probe
 from harness.processes import free_port, kill9, stop_process, wait_for
+
+
+@dataclass(frozen=True)
+class EtcdTls:
+    """What clients need for a TLS etcd: the CA and a client certificate."""
+
+    ca: Path
+    client: CertFiles
+
+    def query(self) -> str:
+        return f"?tls_ca={self.ca}&tls_cert={self.client.cert}&tls_key={self.client.key}"
 
 
 @dataclass
@@ -26,28 +44,57 @@ class EtcdMember:
     peer_port: int
     data_dir: Path
     proc: subprocess.Popen[bytes] | None = None
+    host: str = "127.0.0.1"
+    listen: str = "127.0.0.1"
+    prefix: tuple[str, ...] = ()
+    cert: CertFiles | None = None
+    tls: EtcdTls | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.client_port}"
 
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{'https' if self.cert else 'http'}://{self.endpoint}"
+
+    @property
+    def listen_client_url(self) -> str:
+        return f"{'https' if self.cert else 'http'}://{self.listen}:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
-        return f"http://127.0.0.1:{self.peer_port}"
+        return f"http://{self.host}:{self.peer_port}"
+
+    def _httpx(self) -> dict[str, Any]:
+        if self.tls is None:
+            return {}
+        context = ssl.create_default_context(cafile=str(self.tls.ca))
+        context.load_cert_chain(self.tls.client.cert, self.tls.client.key)
+        return {"verify": context}
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def status(self) -> dict[str, Any]:
         """The member's /v3/maintenance/status (grpc-gateway JSON): member_id and leader."""
-        answer = httpx.post(self.client_url + "/v3/maintenance/status", content=b"{}", timeout=2)
+        answer = httpx.post(
+            self.client_url + "/v3/maintenance/status", content=b"{}", timeout=2, **self._httpx()
+        )
         answer.raise_for_status()
         result: dict[str, Any] = answer.json()
         return result
 
     def healthy(self) -> bool:
+        if self.prefix:  # another namespace: ask from inside it
+            tls = self.tls
+            status, body = probe(
+                self.prefix, self.client_url + "/health", ca=tls.ca if tls else None,
+                cert=(tls.client.cert, tls.client.key) if tls else None, timeout=1,
+            )  # fmt: skip
+            return status == 200 and isinstance(body, dict) and body.get("health") == "true"
         try:
-            answer = httpx.get(self.client_url + "/health", timeout=1)
+            answer = httpx.get(self.client_url + "/health", timeout=1, **self._httpx())
             return bool(answer.json().get("health") == "true")
         except (httpx.HTTPError, ValueError):
             return False
@@ -59,16 +106,20 @@ class EtcdCluster:
 
     members: list[EtcdMember]
     log_dir: Path
+    tls: EtcdTls | None = None
     _logs: list[IO[bytes]] = field(default_factory=list)
+
+    def _url(self, members: list[EtcdMember]) -> str:
+        query = self.tls.query() if self.tls else ""
+        return "etcd://" + ",".join(m.endpoint for m in members) + query
 
     @property
     def url(self) -> str:
-        live = [m for m in self.members if m.alive()] or self.members
-        return "etcd://" + ",".join(f"127.0.0.1:{m.client_port}" for m in live)
+        return self._url([m for m in self.members if m.alive()] or self.members)
 
     @property
     def all_url(self) -> str:
-        return "etcd://" + ",".join(f"127.0.0.1:{m.client_port}" for m in self.members)
+        return self._url(self.members)
 
     def start(self) -> None:
         for member in self.members:
@@ -83,16 +134,25 @@ class EtcdCluster:
         flags = {
             "--name": member.name,
             "--data-dir": str(member.data_dir),
-            "--listen-client-urls": member.client_url,
+            "--listen-client-urls": member.listen_client_url,
             "--advertise-client-urls": member.client_url,
-            "--listen-peer-urls": member.peer_url,
+            "--listen-peer-urls": f"http://{member.listen}:{member.peer_port}",
             "--initial-advertise-peer-urls": member.peer_url,
             "--initial-cluster": initial,
             "--initial-cluster-state": "new",
             "--initial-cluster-token": f"t{self.members[0].client_port}",
         }
+        if member.cert is not None and self.tls is not None:
+            flags |= {
+                "--cert-file": str(member.cert.cert),
+                "--key-file": str(member.cert.key),
+                "--trusted-ca-file": str(self.tls.ca),
+            }
+        argv = [*member.prefix, "etcd", *(part for pair in flags.items() for part in pair)]
+        if member.cert is not None:
+            argv.append("--client-cert-auth")
         member.proc = subprocess.Popen(
-            ["etcd", *(part for pair in flags.items() for part in pair)],
+            argv,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -134,14 +194,23 @@ class EtcdCluster:
             log.close()
 
 
-def start_etcd_cluster(base: Path, size: int) -> EtcdCluster:
-    """Start `size` etcd members on free loopback ports under `base` and wait until healthy."""
+def start_etcd_cluster(
+    base: Path, size: int, *, tls: EtcdTls | None = None,
+    certs: list[CertFiles] | None = None, hosts: list[str] | None = None,
+) -> EtcdCluster:  # fmt: skip
+    """Start `size` etcd members on free loopback ports under `base` and wait until healthy;
+    with `tls`, member i serves `certs[i]` under the name `hosts[i]` and asks for client certs."""
     members = []
     for index in range(size):
         data_dir = base / f"member{index}"
         data_dir.mkdir(parents=True, mode=0o700)
-        members.append(EtcdMember(f"m{index}", free_port(), free_port(), data_dir))
-    cluster = EtcdCluster(members, base)
+        member = EtcdMember(f"m{index}", free_port(), free_port(), data_dir)
+        if tls is not None and certs is not None:
+            member.cert, member.tls = certs[index], tls
+        if hosts is not None:
+            member.host = hosts[index]
+        members.append(member)
+    cluster = EtcdCluster(members, base, tls=tls)
     try:
         cluster.start()
     except BaseException:

@@ -1,7 +1,8 @@
 """Real Nautilus master processes, plus simulated workers that sign like real ones.
 
-`MasterProcess(devnet, data_dir, port, env)` runs `k3s-daas nautilus start` against a devnet on a
-loopback port with fast timings (`TEST_ENV`, overridden by `env`): `.url`, `.ca_path`,
+`MasterProcess(devnet, data_dir, port, env, wrap=())` runs `k3s-daas nautilus start` (under the
+`wrap` command, if any) against a devnet on a loopback port with fast timings (`TEST_ENV`,
+overridden by `env`): `.url`, `.ca_path`,
 `.admin_token`, `.public_key` (enclave key), `.enclave_id`, `.proc`, `.data_dir`, `stop()`,
 `kill9()`, `restart()`, `workers()` (the admin view).
 `Staker` mints node stakes in one call and sends signed requests (`register`, `heartbeat`,
@@ -48,11 +49,21 @@ class MasterProcess(ManagedProcess):
     data_dir: Path
     port: int
     env: dict[str, str] = field(default_factory=dict)
+    #: A command the master runs under (it must exec it), e.g. `unshare` for a private mount.
+    wrap: tuple[str, ...] = ()
+    #: more `nautilus start` flags (--host, --advertised-url, --store, ...)
+    args: tuple[str, ...] = ()
+    #: `ip netns exec NAME` to run on another host (harness.netns); readiness is then
+    #: nautilus.json alone (written once it serves)
+    netns: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] = field(init=False)
     info: dict[str, Any] = field(init=False)
 
     @property
     def url(self) -> str:
+        """The URL the master advertises (nautilus.json's) once started."""
+        if getattr(self, "info", None):
+            return str(self.info["url"])
         return f"https://127.0.0.1:{self.port}"
 
     @property
@@ -80,9 +91,9 @@ class MasterProcess(ManagedProcess):
         info_path.unlink(missing_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [CLI, "nautilus", "start",
+                [*self.netns, *self.wrap, CLI, "nautilus", "start",
                  "--deployment", str(self.devnet.data_dir / "devnet.json"),
-                 "--data", str(self.data_dir), "--port", str(self.port)],
+                 "--data", str(self.data_dir), "--port", str(self.port), *self.args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "K3S_DAAS_LOG_JSON": "true", **TEST_ENV, **self.env},
@@ -91,7 +102,7 @@ class MasterProcess(ManagedProcess):
         def ready() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"master exited early:\n{self.log_path.read_text()[-3000:]}")
-            return info_path.exists() and port_open(self.port)
+            return info_path.exists() and (bool(self.netns) or port_open(self.port))
 
         wait_for(ready, timeout=60)
         self.info = json.loads(info_path.read_text())

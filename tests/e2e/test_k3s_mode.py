@@ -6,8 +6,9 @@ its argv, pid and K3S_TOKEN).
 Checked: the worker gets a per-node bootstrap token only in its signed registration answer, as
 `K10<CA hash>::<id>.<secret>` matching the `kube-system/bootstrap-token-<id>` Secret the master
 created; `k3s agent` is started with it in the environment, never in argv or in any log or state
-file; a slash stops `k3s agent`, the worker exits 3, and the master deletes the node's bootstrap
-tokens and cordons and deletes its Node.
+file; a slash stops `k3s agent`, runs the node's container teardown (`k3s_killall`, a TEST DOUBLE of
+K3s's killall script) once, the worker exits 3, and the master deletes the node's bootstrap
+tokens and cordons and deletes its Node. The agent serves its metrics on a local port.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from harness.devnet import DevnetProcess
@@ -25,7 +27,14 @@ from harness.master import MasterProcess
 from harness.processes import CLI, stop_process, wait_for
 from harness.workers import ready, start_worker, state
 from k3s_daas.kube.k3s import ca_hash
-from tests.fixtures.k3s import SECRETS_PATH, k3s_calls, running_apiserver, write_fake_k3s
+from tests.fixtures.k3s import (
+    SECRETS_PATH,
+    k3s_calls,
+    killall_runs,
+    running_apiserver,
+    write_fake_k3s,
+    write_fake_killall,
+)
 
 K3S_SERVER = "https://127.0.0.1:6443"
 
@@ -52,9 +61,11 @@ def test_k3s_join_token_then_slash_tears_the_node_down(
             K3S_DAAS_NAUTILUS_K3S_SERVER_URL=K3S_SERVER,
         )
         exe, k3s_log = write_fake_k3s(tmp_path)
+        killall, killall_log = write_fake_killall(tmp_path)
         proc, folder = start_worker(
-            tmp_path, devnet, [master], "k3s-w1", 1_000, mode="k3s", k3s_binary=str(exe)
-        )
+            tmp_path, devnet, [master], "k3s-w1", 1_000, mode="k3s", k3s_binary=str(exe),
+            k3s_killall=str(killall),
+        )  # fmt: skip
         try:
             wait_for(lambda: ready(folder) or proc.poll() is not None, timeout=90)
             assert proc.poll() is None, (folder / "worker.log").read_text()[-2000:]
@@ -73,6 +84,9 @@ def test_k3s_join_token_then_slash_tears_the_node_down(
             for path in (folder / "state.json", folder / "worker.log", master.log_path):
                 assert match.group(2) not in path.read_text(), path
             assert master.workers()["k3s-w1"]["status"] == "ready"
+            scraped = httpx.get(state(folder)["metrics_url"], timeout=10).text
+            assert 'k3s_daas_worker_phase{phase="ready"} 1.0' in scraped
+            assert killall_runs(killall_log) == 0
 
             apiserver.nodes.add("k3s-w1")  # what the kubelet does once it joined
             slash = subprocess.run(
@@ -85,11 +99,13 @@ def test_k3s_join_token_then_slash_tears_the_node_down(
             assert proc.returncode == 3
             assert state(folder)["reason"] == "stake_slashed"
             assert not alive(int(call["pid"])), "k3s agent still runs after the slash"
+            assert killall_runs(killall_log) == 1  # the node's containers stopped too
             wait_for(lambda: "k3s-w1" not in apiserver.nodes, timeout=20)
             assert not apiserver.secrets
             teardown = [c for c in apiserver.calls() if c[0] != "POST"]
             assert teardown == [
-                ("DELETE", SECRETS_PATH),
+                ("GET", SECRETS_PATH),  # the node's tokens, by label selector
+                ("DELETE", f"{SECRETS_PATH}/{secret_name}"),
                 ("PATCH", "/api/v1/nodes/k3s-w1"),
                 ("DELETE", "/api/v1/nodes/k3s-w1"),
             ]
@@ -103,13 +119,16 @@ def test_k3s_worker_refuses_a_standalone_master(
     devnet: DevnetProcess, master: MasterProcess, tmp_path: Path
 ) -> None:
     exe, k3s_log = write_fake_k3s(tmp_path)
+    killall, killall_log = write_fake_killall(tmp_path)
     proc, folder = start_worker(
-        tmp_path, devnet, [master], "k3s-lost", 1_000, mode="k3s", k3s_binary=str(exe)
-    )
+        tmp_path, devnet, [master], "k3s-lost", 1_000, mode="k3s", k3s_binary=str(exe),
+        k3s_killall=str(killall),
+    )  # fmt: skip
     try:
         proc.wait(timeout=90)
         assert proc.returncode == 1
         assert state(folder)["reason"] == "no_join_token"
         assert k3s_calls(k3s_log) == []
+        assert killall_runs(killall_log) == 0  # a failure, not a revocation: containers stay
     finally:
         stop_process(proc)

@@ -14,6 +14,7 @@ import pytest
 
 from harness.devnet import DevnetProcess
 from harness.master import MasterProcess, chain, new_staker
+from harness.processes import wait_for
 from k3s_daas.chain import K3sDaasPackage
 
 pytestmark = pytest.mark.timeout(240)
@@ -56,7 +57,8 @@ async def test_slash_revokes_at_once(master: MasterProcess, devnet: DevnetProces
     slashed = time.monotonic()
     delay = wait_reason(master, staker.token, "stake_slashed")
     print(f"\nrevocation: tx {slashed - start:.3f}s, then denied after {delay * 1000:.1f} ms")
-    assert master.workers()[staker.node_id]["status"] == "revoked"
+    # The denial is in effect first; the registry's status follows in the same event's handling.
+    wait_for(lambda: master.workers()[staker.node_id]["status"] == "revoked", timeout=5)
     with master.http() as http:
         assert http.get("/health_check").json()["watcher_mode"] == "stream"
 
@@ -102,7 +104,10 @@ async def test_chain_down_then_back(master: MasterProcess, devnet: DevnetProcess
         wait_reason(master, cached.token, "chain_unavailable", timeout=15)
         served = time.monotonic() - read_at
         print(f"\ncached token served {served:.1f}s after its last chain read, then failed closed")
-        assert served >= 3.5  # the staleness bound is 4 s in tests
+        # the staleness bound is 4 s in tests, counted from the signed time of the newest
+        # checkpoint the master had processed, which may precede the read by the devnet's
+        # checkpoint interval (1 s)
+        assert served >= 2.5
     finally:
         devnet.restart()
     wait_reason(master, fresh.token, None, timeout=20)

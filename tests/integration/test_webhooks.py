@@ -1,5 +1,5 @@
 """TokenReview / SubjectAccessReview v1 webhooks over HTTPS with the exact payloads kube-apiserver
-sends, answers validated against the official `kubernetes` models."""
+sends, answers validated against lightkube's Kubernetes models."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from kubernetes.client import V1SubjectAccessReview, V1TokenReview
+from lightkube.resources.authentication_v1 import TokenReview
+from lightkube.resources.authorization_v1 import SubjectAccessReview
 
 from tests.fixtures.kube import KubeServer, sample_node, seal_token
 
@@ -60,7 +61,7 @@ def test_token_review_user(http: httpx.Client, kube_server: KubeServer) -> None:
     )
     assert resp.status_code == 200
     body = resp.json()
-    V1TokenReview.from_dict(body)  # the official model accepts it
+    TokenReview.from_dict(body)  # the official model accepts it
     assert body["apiVersion"] == "authentication.k8s.io/v1" and body["kind"] == "TokenReview"
     assert body["spec"] == {"token": "", "audiences": ["https://kubernetes.default.svc"]}
     status = body["status"]
@@ -79,7 +80,7 @@ def test_token_review_user(http: httpx.Client, kube_server: KubeServer) -> None:
 
 def test_token_review_node(http: httpx.Client, kube_server: KubeServer) -> None:
     body = http.post(TR, json=token_review(kube_server.tokens["node"])).json()
-    V1TokenReview.from_dict(body)
+    TokenReview.from_dict(body)
     assert body["status"]["user"]["username"] == "system:node:node-a"
     assert body["status"]["user"]["groups"] == ["system:nodes", "system:authenticated"]
 
@@ -89,7 +90,7 @@ def test_token_review_rejects(http: httpx.Client, token: str) -> None:
     resp = http.post(TR, json=token_review(token))
     assert resp.status_code == 200
     body = resp.json()
-    V1TokenReview.from_dict(body)
+    TokenReview.from_dict(body)
     assert body["status"]["authenticated"] is False
     assert body["status"]["error"] in ("unknown_token", "no_token")
     assert "user" not in body["status"]
@@ -153,7 +154,7 @@ def test_subject_access_review(
     resp = http.post(SAR, json=request)
     assert resp.status_code == 200
     body = resp.json()
-    V1SubjectAccessReview.from_dict(body)
+    SubjectAccessReview.from_dict(body)
     assert body["spec"]["resourceAttributes"]["verb"] == attrs["verb"]
     assert body["spec"]["user"] == user
     assert body["status"]["allowed"] is allowed
@@ -168,7 +169,7 @@ def test_sar_no_opinion_for_forged_groups_and_nodes(http: httpx.Client) -> None:
         ("system:node:node-a", ["system:nodes"], {"k3s-daas.io/token-id": ["x"]}),
     ):
         body = http.post(SAR, json=sar(user, groups, extra, verb="get", resource="pods")).json()
-        V1SubjectAccessReview.from_dict(body)
+        SubjectAccessReview.from_dict(body)
         assert body["status"]["allowed"] is False
         assert "denied" not in body["status"]
 
@@ -185,7 +186,7 @@ def test_sar_denies_the_kubelet_of_a_revoked_node(
                 "system:node:node-r", ["system:nodes", "system:authenticated"], {}, **attrs
             )
             body = http.post(SAR, json=request).json()
-            V1SubjectAccessReview.from_dict(body)
+            SubjectAccessReview.from_dict(body)
             assert body["status"]["allowed"] is False
             assert body["status"]["denied"] is True
             assert "stake_slashed" in body["status"]["reason"]
@@ -203,7 +204,7 @@ def test_sar_non_resource_no_opinion(http: httpx.Client, kube_server: KubeServer
     del request["spec"]["resourceAttributes"]
     request["spec"]["nonResourceAttributes"] = {"path": "/metrics", "verb": "get"}
     body = http.post(SAR, json=request).json()
-    V1SubjectAccessReview.from_dict(body)
+    SubjectAccessReview.from_dict(body)
     assert body["status"]["allowed"] is False
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from harness.devnet import DevnetProcess
@@ -69,6 +70,9 @@ def test_kill9_of_a_master_moves_heartbeats_to_the_next_within_one_interval(
             metrics = http.get("/metrics").text
         assert 'nautilus_registrations_total{result="ok"}' not in metrics  # B registered no one
         assert 'nautilus_heartbeats_total{result="ok"}' in metrics
+        agent = httpx.get(after["metrics_url"], timeout=10).text  # the agent's own /metrics
+        assert "k3s_daas_worker_failovers_total 1.0" in agent
+        assert 'k3s_daas_worker_phase{phase="ready"} 1.0' in agent
         print(f"\nfailover: first heartbeat at B {landed:.2f} s after SIGKILL of A "
               f"(interval {INTERVAL} s)")  # fmt: skip
     finally:

@@ -1,7 +1,8 @@
 """The master's enclave: Ed25519 identity, documents, attested TLS, data key, the Nitro adapter.
 
-/dev/nsm cannot exist here, so the Nitro adapter is driven through `NsmDouble`, a named test double
-of the NSM transport that answers the documented CBOR request shapes with dev-CA documents.
+/dev/nsm cannot exist here, so the Nitro adapter is driven through `NsmDouble` (harness/
+nitro_doubles.py), a named test double of the NSM transport that answers the documented CBOR
+request shapes with dev-CA documents.
 """
 
 from __future__ import annotations
@@ -11,22 +12,19 @@ import os
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import cbor2
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from harness.nitro_doubles import NsmDouble
 from k3s_daas.attestation import (
-    AttestationDocument,
     AttestationError,
     DevCA,
     certificate_binding,
     create_dev_ca,
     issue_enclave_leaf,
-    sign_document,
     simulated_pcrs,
     verify_document,
 )
@@ -182,37 +180,6 @@ def test_make_enclave_by_configuration(ca: DevCA, tmp_path: Path) -> None:
     assert "Nitro enclave" in str(no_nsm.value)
 
 
-class NsmDouble:
-    """Test double of the /dev/nsm transport: answers `Attestation` requests the way the NSM does,
-    but signs with a dev-CA leaf (the real NSM signs with AWS's PKI)."""
-
-    def __init__(self, ca: DevCA, *, error: str | None = None) -> None:
-        self.leaf = issue_enclave_leaf(ca, module_id="i-0abc-enc0def")
-        self.requests: list[Any] = []
-        self.error = error
-
-    def __call__(self, request: bytes) -> bytes:
-        decoded = cbor2.loads(request)
-        self.requests.append(decoded)
-        if self.error:
-            return bytes(cbor2.dumps({"Error": self.error}))
-        body = decoded["Attestation"]
-        assert set(body) == {"user_data", "nonce", "public_key"}
-        document = AttestationDocument(
-            module_id="i-0abc-enc0def",
-            timestamp_ms=int(datetime.now(UTC).timestamp() * 1000),
-            pcrs={i: bytes([0xA0 + i]) * 48 for i in range(16)},
-            certificate=self.leaf.certificate_der,
-            cabundle=self.leaf.cabundle,
-            public_key=body["public_key"],
-            user_data=body["user_data"],
-            nonce=body["nonce"],
-        )
-        return bytes(
-            cbor2.dumps({"Attestation": {"document": sign_document(document, self.leaf.key)}})
-        )
-
-
 def test_nitro_adapter_speaks_the_nsm_request_shape(ca: DevCA) -> None:
     nsm = NsmDouble(ca)
     spki = b"tls-spki-der"
@@ -236,10 +203,10 @@ def test_nitro_adapter_speaks_the_nsm_request_shape(ca: DevCA) -> None:
     assert result.module_id == "i-0abc-enc0def"
     assert enclave.pcrs[2] == b"\xa2" * 48
     assert verify_enclave_signature(enclave.public_key, b"m", enclave.sign(b"m"))
-    with pytest.raises(EnclaveError) as info:
+    with pytest.raises(EnclaveError) as info:  # no KMS-wrapped key configured
         enclave.data_key()
-    assert info.value.reason == "not_implemented"
-    assert "KMS" in str(info.value)
+    assert info.value.reason == "bad_config"
+    assert "wrap-key" in str(info.value)
 
 
 def test_nitro_adapter_reports_nsm_errors(ca: DevCA) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from harness.processes import CLI
+from k3s_daas.cli.stake import print_info
 
 ADDRESS = "0x" + "ab" * 32
 
@@ -30,3 +31,11 @@ def test_bad_amounts_are_one_line(args: tuple[str, ...], fragment: str) -> None:
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert fragment in lines[0] and lines[0].endswith("(invalid_amount)")
+
+
+def test_a_record_prints_aligned_with_amounts_both_ways(capsys: pytest.CaptureFixture[str]) -> None:
+    print_info({"amount": 1_500_000_000, "withdrawable_from_epoch": None, "node_id": ""}, False)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split(maxsplit=1)[1] == "1.5 SUI (1500000000 MIST)"
+    assert lines[1].split() == ["withdrawable_from_epoch", "-"]  # None is a dash, not "None"
+    assert len({line.index(line.split()[1]) for line in lines[:2]}) == 1  # one value column

@@ -24,6 +24,7 @@ NO_JSON = {
     "k3s-daas nautilus start",
     "k3s-daas worker start",
     "k3s-daas exec-credential",
+    "k3s-daas vsock-proxy",  # a long-running forwarder, like the servers above
 }
 #: Commands whose options read their settings' own variables (K3S_DAAS_NAUTILUS_*).
 SETTINGS_ENV = {"k3s-daas nautilus start"}

@@ -10,8 +10,10 @@ import socket
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from harness.processes import CLI
-from k3s_daas.chain import ChainUnavailable, Deployment
+from k3s_daas.chain import ChainUnavailable, Deployment, FaucetError
 from k3s_daas.cli._common import error_line
 
 OBJECT = "0x" + "ab" * 32
@@ -106,3 +108,33 @@ def test_master_port_in_use_suggests_port_before_touching_the_chain(tmp_path: Pa
     assert f"127.0.0.1:{port} is in use" in line
     assert "pass --port with a free port, or --port 0" in line
     assert not (tmp_path / "nautilus" / "nautilus.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment", "command"),
+    [
+        (("up", "--workers", "0"), "Invalid value for '--workers'", "k3s-daas up"),
+        (("stake", "--bogus"), "No such option: --bogus", "k3s-daas stake"),
+        (("token", "inspect"), "Missing argument 'token'", "k3s-daas token inspect"),
+        (("nosuch",), "No such command 'nosuch'", "k3s-daas"),
+    ],
+)
+def test_a_usage_error_is_one_line_naming_the_help(
+    args: tuple[str, ...], fragment: str, command: str
+) -> None:
+    result = run(*args)
+    line = one_line(result)
+    assert result.returncode == 2 and not result.stdout
+    assert line.startswith("error: ") and fragment in line
+    assert line.endswith(f"(see `{command} --help`)")
+
+
+def test_no_arguments_still_print_the_help() -> None:
+    result = run("token")
+    assert result.returncode == 2
+    assert "inspect" in result.stdout and "error" not in result.stderr
+
+
+def test_faucet_unreachable_suggests_the_devnet() -> None:
+    line = error_line(FaucetError("faucet not reachable at http://x", reason="faucet_unreachable"))
+    assert "(faucet_unreachable)" in line and "k3s-daas devnet start" in line and "--data" in line

@@ -172,6 +172,24 @@ async def test_every_checkpoint_verifies_across_epochs_and_a_key_rotation(devnet
         await devnet.node.advance_epoch(rotate=9)
 
 
+async def test_an_idle_devnet_certifies_empty_heartbeat_checkpoints(devnet: Devnet) -> None:
+    """Sui's checkpoint builder makes an empty checkpoint when a commit brings no transaction;
+    the devnet's heartbeat is that: certified, linked, empty, later in time, same epoch."""
+    await devnet.node.faucet(RECIPIENT, 1_000)
+    assert await devnet.node.heartbeat(3600) is None  # a checkpoint was just made: not idle
+    before = devnet.ledger.latest_checkpoint()
+    beat = await devnet.node.heartbeat(0)
+    assert before is not None and beat is not None
+    assert (beat.seq, beat.tx_digests, beat.epoch) == (before.seq + 1, [], before.epoch)
+    assert beat.previous_digest == before.digest and beat.timestamp_ms >= before.timestamp_ms
+    verifier = CheckpointVerifier(devnet.info.committee.committee())
+    verified = [follow(verifier, cp) for cp in devnet.checkpoints()]
+    summary = verified[-1].summary
+    assert summary.end_of_epoch_data is None
+    assert summary.network_total_transactions == before.total_transactions
+    assert verified[-1].contents is not None and verified[-1].contents.transactions == ()
+
+
 async def test_a_reopened_ledger_signs_on_with_the_same_keys(tmp_path: Path) -> None:
     first = Devnet(tmp_path / "d")
     await first.node.faucet(RECIPIENT, 1)

@@ -9,12 +9,12 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
+from lightkube import AsyncClient
 
 from k3s_daas.kube.k3s import (
     BOOTSTRAP_GROUP,
@@ -23,8 +23,8 @@ from k3s_daas.kube.k3s import (
     NodeRevoker,
     ca_hash,
     connect_cluster,
-    write_k3s_config,
 )
+from k3s_daas.kube.k3s_config import write_k3s_config
 from k3s_daas.kube.types import KubeError
 from k3s_daas.nautilus.cluster import K3sCluster, StandaloneCluster, open_cluster
 from k3s_daas.nautilus.errors import MasterError, StartupError
@@ -35,19 +35,19 @@ from tests.fixtures.k3s import SECRETS_PATH, FakeKubeApiserver, running_apiserve
 
 
 @pytest.fixture
-def apiserver(tmp_path: Path) -> Iterator[tuple[FakeKubeApiserver, Any]]:
+async def apiserver(tmp_path: Path) -> AsyncIterator[tuple[FakeKubeApiserver, AsyncClient]]:
     with running_apiserver(tmp_path) as fake:
-        api_client = fake.api_client()
+        api_client = fake.api_client(tmp_path)
         try:
             yield fake, api_client
         finally:
-            api_client.close()
+            await api_client.close()
 
 
 CA_PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
-async def test_issue_bootstrap_token(apiserver: tuple[FakeKubeApiserver, Any]) -> None:
+async def test_issue_bootstrap_token(apiserver: tuple[FakeKubeApiserver, AsyncClient]) -> None:
     fake, api_client = apiserver
     issuer = BootstrapTokenIssuer(api_client, CA_PEM, timedelta(minutes=10))
     before = datetime.now(UTC)
@@ -77,7 +77,9 @@ async def test_issue_bootstrap_token(apiserver: tuple[FakeKubeApiserver, Any]) -
     assert data["expiration"].endswith("Z")
 
 
-async def test_issue_retries_id_collisions(apiserver: tuple[FakeKubeApiserver, Any]) -> None:
+async def test_issue_retries_id_collisions(
+    apiserver: tuple[FakeKubeApiserver, AsyncClient],
+) -> None:
     fake, api_client = apiserver
     fake.conflicts = 2
     token = await BootstrapTokenIssuer(api_client, CA_PEM, timedelta(minutes=5)).issue("w")
@@ -86,7 +88,9 @@ async def test_issue_retries_id_collisions(apiserver: tuple[FakeKubeApiserver, A
     assert token.endswith(names[-1].removeprefix("bootstrap-token-") + "." + token[-16:])
 
 
-async def test_issue_error_has_status_only(apiserver: tuple[FakeKubeApiserver, Any]) -> None:
+async def test_issue_error_has_status_only(
+    apiserver: tuple[FakeKubeApiserver, AsyncClient],
+) -> None:
     fake, api_client = apiserver
     fake.fail_with = 500
     with pytest.raises(K3sApiError) as info:
@@ -96,7 +100,7 @@ async def test_issue_error_has_status_only(apiserver: tuple[FakeKubeApiserver, A
 
 
 async def test_revoke_deletes_tokens_then_cordons_and_deletes(
-    apiserver: tuple[FakeKubeApiserver, Any],
+    apiserver: tuple[FakeKubeApiserver, AsyncClient],
 ) -> None:
     fake, api_client = apiserver
     issuer = BootstrapTokenIssuer(api_client, CA_PEM, timedelta(minutes=5))
@@ -104,14 +108,16 @@ async def test_revoke_deletes_tokens_then_cordons_and_deletes(
     await issuer.issue("worker-2")
     fake.nodes.add("worker-1")
     fake.requests.clear()
+    [token_1] = [n for n, s in fake.secrets.items() if "worker-1" in str(s["metadata"])]
     assert await NodeRevoker(api_client).revoke("worker-1") is True
     assert fake.calls() == [
-        ("DELETE", SECRETS_PATH),
+        ("GET", SECRETS_PATH),
+        ("DELETE", f"{SECRETS_PATH}/{token_1}"),
         ("PATCH", "/api/v1/nodes/worker-1"),
         ("DELETE", "/api/v1/nodes/worker-1"),
     ]
-    assert fake.requests[0].query == {"labelSelector": ["k3s-daas.io/node=worker-1"]}
-    patch = fake.requests[1]
+    assert fake.requests[0].query["labelSelector"] == ["k3s-daas.io/node=worker-1"]
+    patch = fake.requests[2]
     assert patch.content_type == "application/strategic-merge-patch+json"
     assert patch.body == {"spec": {"unschedulable": True}}
     assert "worker-1" not in fake.nodes
@@ -120,13 +126,17 @@ async def test_revoke_deletes_tokens_then_cordons_and_deletes(
     assert labels == ["worker-2"]
 
 
-async def test_revoke_missing_node_is_fine(apiserver: tuple[FakeKubeApiserver, Any]) -> None:
+async def test_revoke_missing_node_is_fine(
+    apiserver: tuple[FakeKubeApiserver, AsyncClient],
+) -> None:
     fake, api_client = apiserver
     assert await NodeRevoker(api_client).revoke("gone") is False
-    assert fake.calls() == [("DELETE", SECRETS_PATH), ("PATCH", "/api/v1/nodes/gone")]
+    assert fake.calls() == [("GET", SECRETS_PATH), ("PATCH", "/api/v1/nodes/gone")]
 
 
-async def test_revoke_error_is_a_k3s_api_error(apiserver: tuple[FakeKubeApiserver, Any]) -> None:
+async def test_revoke_error_is_a_k3s_api_error(
+    apiserver: tuple[FakeKubeApiserver, AsyncClient],
+) -> None:
     fake, api_client = apiserver
     fake.fail_with = 503
     with pytest.raises(K3sApiError) as info:
@@ -135,7 +145,7 @@ async def test_revoke_error_is_a_k3s_api_error(apiserver: tuple[FakeKubeApiserve
 
 
 # -- connecting from an admin kubeconfig -----------------------------------------------------------
-def test_connect_cluster_reads_server_and_ca(tmp_path: Path) -> None:
+async def test_connect_cluster_reads_server_and_ca(tmp_path: Path) -> None:
     with running_apiserver(tmp_path) as fake:
         assert fake.identity is not None
         api = connect_cluster(fake.write_kubeconfig(tmp_path / "k3s.yaml"))
@@ -143,12 +153,12 @@ def test_connect_cluster_reads_server_and_ca(tmp_path: Path) -> None:
             assert api.server == fake.url
             assert api.ca_pem == fake.identity.ca_path.read_bytes()
         finally:
-            api.client.close()
+            await api.client.close()
         override = tmp_path / "server-ca.crt"
         override.write_bytes(CA_PEM)
         api = connect_cluster(tmp_path / "k3s.yaml", override)
         assert api.ca_pem == CA_PEM
-        api.client.close()
+        await api.client.close()
 
 
 @pytest.mark.parametrize(
@@ -287,11 +297,10 @@ def test_write_k3s_config_refuses_bad_input(tmp_path: Path, url: str, ca: bytes)
 
 
 async def test_unreachable_api_is_a_k3s_api_error(tmp_path: Path) -> None:
-    """A refused connection (not an HTTP answer) must not escape as a urllib3 error (a 500)."""
+    """A refused connection (not an HTTP answer) must not escape as an httpx error (a 500)."""
     with running_apiserver(tmp_path) as fake:
         kubeconfig = fake.write_kubeconfig(tmp_path / "k")
     api = connect_cluster(kubeconfig)  # the server is gone now: connections are refused
-    api.client.configuration.retries = 0
     try:
         with pytest.raises(K3sApiError) as info:
             await BootstrapTokenIssuer(api.client, CA_PEM, timedelta(minutes=5)).issue("w")
@@ -303,4 +312,4 @@ async def test_unreachable_api_is_a_k3s_api_error(tmp_path: Path) -> None:
             await cluster.admit("w")
         assert admitted.value.status == 503
     finally:
-        api.client.close()
+        await api.client.close()

@@ -19,7 +19,7 @@ from k3s_daas.nautilus.errors import TokenRejected
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import Registry
 from k3s_daas.nautilus.revocations import PREFIX, Revocations, Revoked
-from k3s_daas.nautilus.shared_cache import SharedEntry
+from k3s_daas.nautilus.shared_protocol import SharedEntry
 from k3s_daas.nautilus.store import BytesStore, StoreUnavailableError, open_store
 from k3s_daas.nautilus.store.base import Entry, WatchEvent
 from k3s_daas.nautilus.validator import Validator

@@ -133,13 +133,15 @@ def test_validate_bodies_and_results() -> None:
         ValidateRequest(tokens=["x" * 257])
     claims = Claims(owner="0x" + "a" * 64, node_id="n1", stake_amount=1_000,
                     permissions=("pods:read",), tier=Tier.STANDARD, expires_at_epoch=9,
-                    token_id="0x1", stake_record_id="0x2", enclave_id="0x3")  # fmt: skip
+                    token_id="0x1", stake_record_id="0x2", enclave_id="0x3",
+                    checkpoint=42)  # fmt: skip
     accepted = TokenAccepted.of(claims)
     refused = TokenRefused(reason=Reason.EXPIRED, message=Reason.EXPIRED.message)
     batch = ValidateBatch(results=[accepted, refused]).model_dump(mode="json")
     assert batch["results"][0] == {"valid": True, "username": "system:node:n1",
                                    "groups": ["system:nodes", "system:authenticated"],
-                                   "claims": claims.model_dump(mode="json")}  # fmt: skip
+                                   "claims": claims.model_dump(mode="json"),
+                                   "checkpoint": 42}  # fmt: skip
     assert batch["results"][1] == {"valid": False, "reason": "expired",
                                    "message": Reason.EXPIRED.message}  # fmt: skip
     assert ValidateBatch.model_validate(batch).results == [accepted, refused]

@@ -142,7 +142,8 @@ def test_open_store_refuses_bad_urls_and_keys(tmp_path: Path) -> None:
         "mysql://x",
         "sqlite://relative.db",
         "etcd://",
-        "etcd://a:1,b:2",
+        "etcd://a:1,b",  # a member without a port
+        "etcd://bad_name!:1",
         "etcd://127.0.0.1:x",
         "memory://host",
         f"sqlite:///{tmp_path}/s.db?foo=1",

@@ -62,7 +62,13 @@ if TYPE_CHECKING:
         PublishRecord,
         parse_publish_output,
     )
-    from k3s_daas.chain.reader import BalanceReader, ChainReader, CheckpointSource, ObjectReader
+    from k3s_daas.chain.reader import (
+        BalanceReader,
+        ChainReader,
+        ChainSource,
+        CheckpointSource,
+        ObjectReader,
+    )
     from k3s_daas.chain.records import (
         EpochInfo,
         EventData,
@@ -79,6 +85,7 @@ if TYPE_CHECKING:
         Verdict,
         verify_owner_signature,
     )
+    from k3s_daas.chain.verified import VerifiedChain, open_chain_source
     from k3s_daas.chain.verifier import (
         CheckpointVerifier,
         VerifiedCheckpoint,
@@ -156,7 +163,11 @@ _HOMES: dict[str, str] = {
         ["PACKAGE_MODULES", "PublishOutputError", "PublishRecord", "parse_publish_output"],
         "publish",
     ),
-    **dict.fromkeys(["BalanceReader", "ChainReader", "CheckpointSource", "ObjectReader"], "reader"),
+    **dict.fromkeys(
+        ["BalanceReader", "ChainReader", "ChainSource", "CheckpointSource", "ObjectReader"],
+        "reader",
+    ),
+    **dict.fromkeys(["VerifiedChain", "open_chain_source"], "verified"),
     **dict.fromkeys(
         ["EpochInfo", "EventData", "ObjectChange", "ObjectData", "ObjectRef", "TxResult"],
         "records",
@@ -206,6 +217,7 @@ __all__ = [
     "ChainClient",
     "ChainError",
     "ChainReader",
+    "ChainSource",
     "ChainUnavailable",
     "CheckpointSource",
     "CheckpointVerifier",
@@ -261,6 +273,7 @@ __all__ = [
     "TxResult",
     "UnverifiedChainData",
     "Verdict",
+    "VerifiedChain",
     "VerifiedCheckpoint",
     "VerifiedEffects",
     "WrongObjectType",
@@ -268,6 +281,7 @@ __all__ = [
     "checkpoint_events",
     "decode_signature",
     "follow_checkpoints",
+    "open_chain_source",
     "parse_certificate",
     "parse_publish_output",
     "pcr_problem",

@@ -140,6 +140,9 @@ class FailedCheck(StrEnum):
     EFFECTS_MISMATCH = "effects_mismatch"  # effects not listed in the verified contents
     EVENTS_MISMATCH = "events_mismatch"  # events bytes not the effects' events_digest
     OBJECT_MISMATCH = "object_mismatch"  # object not the version and digest the effects wrote
+    STALE_OBJECT = "stale_object"  # an older version than the last one a verified checkpoint wrote
+    MISSING_CHECKPOINT = "missing_checkpoint"  # a checkpoint the node's own tip covers, not served
+    WRONG_CHAIN = "wrong_chain"  # the endpoint's chain id is not the deployment's
 
 
 class UnverifiedChainData(ChainError):

@@ -301,7 +301,7 @@ class K3sDaasPackage:
         change = self._created(result, SealTokenView)
         view = await self._view_of(result, change.object_id, SealTokenView)
         token = format_token(view.id, secret)
-        log.info("seal token minted", token_id=view.id, fingerprint=short_fingerprint(token))
+        log.debug("seal token minted", token_id=view.id, fingerprint=short_fingerprint(token))
         return MintedToken(
             token, view.id, stake_record_id or view.stake_record, view, digest=result.digest
         )
@@ -373,7 +373,7 @@ class K3sDaasPackage:
         result = await self.transact(signer, build)
         view = await self._view_of(result, current.id, SealTokenView)
         rotated = format_token(view.id, secret)
-        log.info("seal token rotated", token_id=view.id, fingerprint=short_fingerprint(rotated))
+        log.debug("seal token rotated", token_id=view.id, fingerprint=short_fingerprint(rotated))
         return MintedToken(rotated, view.id, view.stake_record, view, digest=result.digest)
 
     async def revoke_token(self, signer: SuiKeyPair, token_id: str) -> None:

@@ -59,4 +59,10 @@ class CheckpointSource(Protocol):
     def stream_checkpoints(self, endpoint: int) -> AsyncIterator[v2.Checkpoint]: ...
 
 
-__all__ = ["BalanceReader", "ChainReader", "CheckpointSource", "ObjectReader"]
+@runtime_checkable
+class ChainSource(ChainReader, CheckpointSource, Protocol):
+    """Everything the master reads: the validator's objects and epoch, the watcher's
+    checkpoints (`ChainClient` as is, or `chain.verified.VerifiedChain` proving each answer)."""
+
+
+__all__ = ["BalanceReader", "ChainReader", "ChainSource", "CheckpointSource", "ObjectReader"]

@@ -35,6 +35,9 @@ class ObjectData:
     initial_shared_version: int | None = None
     digest: str | None = None
     balance: int | None = None  # Coin<T> objects only
+    #: The verified checkpoint as of which this is the object's latest version (None: read
+    #: without verification, `chain.verified`).
+    checkpoint: int | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import sys
 import typer
 
 from k3s_daas import __version__
-from k3s_daas.cli._common import console
+from k3s_daas.cli._common import console, print_error
 from k3s_daas.log import configure_logging
 from k3s_daas.settings import Settings
 
@@ -33,6 +33,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("worker", "worker", "The staker-host worker agent."),
     ("kube", "", ""),
     ("up", "", ""),
+    ("vsock", "", ""),
 ]
 
 
@@ -61,6 +62,7 @@ TOP_LEVEL = {
     "kubeconfig": "kube",
     "exec-credential": "kube",
     "up": "up",
+    "vsock-proxy": "vsock",
 }
 
 
@@ -98,6 +100,31 @@ def _register(only: str | None = None) -> None:
             app.add_typer(sub, name=name, help=help_text)
 
 
+#: click's usage-error base, which typer re-exports only through its subclasses (vendored from
+#: typer 0.22 on, the click package before).
+ClickError: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+
+
+def usage_error_line(exc: Exception) -> str:
+    """A bad flag or value as one line naming the command's help (click draws a five-line box)."""
+    ctx = getattr(exc, "ctx", None)
+    where = getattr(ctx, "command_path", None) or "k3s-daas"
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    return f"{message} (see `{where} --help`)"
+
+
 def main() -> None:
     _register(_wanted(sys.argv[1:]))
-    app()
+    try:
+        code = app(standalone_mode=False)
+    except ClickError as exc:  # usage errors: unknown option or command, bad or missing value
+        if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+            print_error(usage_error_line(exc))
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        print_error("aborted")
+        sys.exit(1)
+    # A command's return value is not an exit code (they return None); an Exit's code is.
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)

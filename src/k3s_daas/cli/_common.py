@@ -26,9 +26,14 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
 
+def print_error(message: str) -> None:
+    """The one-line `error: ...` on stderr."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one line to stderr and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -36,6 +41,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 NEXT_STEP = {
     "chain_unavailable": "is the chain up? start the devnet (`k3s-daas devnet start`) or check "
     "--endpoint",
+    "faucet_unreachable": "is the devnet up? start it (`k3s-daas devnet start`) or pass its --data",
 }
 PORT_IN_USE = "pass --port with a free port (0 = any free one)"
 
@@ -55,7 +61,7 @@ def error_line(exc: BaseException) -> str:
     return str(exc) or exc.__class__.__name__
 
 
-class _Quiet:
+class Quiet:
     """The spinner of a process that must not draw one (stderr not its terminal)."""
 
     def update(self, status: str) -> None:
@@ -75,11 +81,11 @@ def _owns_terminal() -> bool:
 
 
 @contextlib.contextmanager
-def progress(message: str) -> Iterator[Status | _Quiet]:
+def progress(message: str) -> Iterator[Status | Quiet]:
     """A spinner on stderr while something may take over half a second (silent when stderr is
     not this process's terminal, so `--json` output, logs and background jobs stay clean)."""
     if not _owns_terminal():
-        yield _Quiet()
+        yield Quiet()
         return
     with err_console.status(message, spinner="dots") as status:
         yield status

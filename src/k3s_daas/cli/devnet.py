@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import typer
 
-from k3s_daas.chain import Deployment, request_gas_sync
-from k3s_daas.cli._common import console, fail, handle_errors, progress, run_async
+from k3s_daas.chain import CoinSent, Deployment, DeploymentError, FaucetError, request_gas_sync
+from k3s_daas.cli._common import Quiet, console, fail, handle_errors, progress, run_async
 from k3s_daas.cli.options import HomeOpt, JsonOpt, option
 from k3s_daas.cli.stake import load_key
 from k3s_daas.devnet.ids import DEVNET_JSON
+from k3s_daas.devnet.lock import holder
+from k3s_daas.retry import Backoff, Retry
 from k3s_daas.seal.amounts import format_amount, parse_amount
 from k3s_daas.settings import Settings
 
 if TYPE_CHECKING:
+    from rich.status import Status
+
     from k3s_daas.devnet.server import DevnetConfig
 
 app = typer.Typer(no_args_is_help=True)
@@ -59,12 +64,57 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str
     return payload if isinstance(payload, dict) else {"result": payload}
 
 
+#: `devnet start &` just before (the README's order) may not hold its data directory's lock yet:
+#: `devnet faucet` retries this long, and after that for as long as a devnet is still starting.
+START_GRACE_S = 5.0
+START_BUDGET_S = 60.0
+
+
+def _still_starting(data_dir: Path, since: float) -> bool:
+    """Whether a devnet may yet serve `data_dir`: within the grace period, or while one holds
+    its lock without an address (genesis, binding its ports)."""
+    if time.monotonic() - since < START_GRACE_S:
+        return True
+    found = holder(data_dir)
+    return found is not None and found.address is None
+
+
+def _gas_once_up(
+    data_dir: Path, address: str, mist: int | None, status: Status | Quiet
+) -> list[CoinSent]:
+    """Ask the faucet `data_dir`'s devnet.json names, waiting for a devnet still starting there
+    (the file and the faucet appear when it serves); any other failure at once."""
+    retry, since = Retry(Backoff(0.1, 1.0), budget=START_BUDGET_S), time.monotonic()
+    while True:
+        try:
+            dep = Deployment.load(data_dir / DEVNET_JSON)
+            if dep.faucet_url is None:
+                fail("the deployment names no faucet")
+            return request_gas_sync(dep.faucet_url, address, amount=mist)
+        except (DeploymentError, FaucetError) as exc:
+            if exc.reason not in ("no_deployment", "faucet_unreachable"):
+                raise
+            delay = retry.next_delay()
+            if delay >= retry.remaining() or not _still_starting(data_dir, since):
+                raise
+            status.update(f"waiting for the devnet on {data_dir} to start ...")
+            time.sleep(delay)
+
+
 @app.command("start")
 @handle_errors
 def start(
     data: Path | None = DataOpt,
+    host: str = option(
+        "127.0.0.1",
+        "--host",
+        env="DEVNET_HOST",
+        help="Address (or name of this host) gRPC listens on, and the host devnet.json names "
+        "(0.0.0.0: every address, named by this machine's FQDN). The faucet and admin API "
+        "stay on 127.0.0.1.",
+    ),
     port: int = option(
-        9000, "--port", env="DEVNET_PORT", help="gRPC port on 127.0.0.1 (0 = any free port)."
+        9000, "--port", env="DEVNET_PORT", help="gRPC port on --host (0 = any free port)."
     ),
     faucet_port: int = option(
         9123,
@@ -102,6 +152,15 @@ def start(
         show_default="4 at genesis; a resumed devnet keeps its own",
         help="Validators certifying checkpoints, created at genesis.",
     ),
+    checkpoint_interval: float = option(
+        1.0,
+        "--checkpoint-interval",
+        env="DEVNET_CHECKPOINT_INTERVAL",
+        min=0,
+        help="Certify an empty checkpoint when none was made for S seconds, as a real network "
+        "keeps checkpointing while idle (masters bound their freshness by it); 0 = only when "
+        "something happens.",
+    ),
     as_json: bool = option(
         False,
         "--json",
@@ -126,6 +185,8 @@ def start(
         publish_only=publish_only,
         subscriptions=subscriptions,
         validators=validators,
+        checkpoint_interval=checkpoint_interval,
+        host=host,
     )
     with progress(f"starting the devnet in {config.data_dir} ...") as status:
 
@@ -179,11 +240,8 @@ def faucet(
     mist = None if amount is None else parse_amount(amount)
     if address is None:
         address = load_key(None).address
-    dep = _deployment(data)
-    if dep.faucet_url is None:
-        fail("the deployment names no faucet")
-    with progress("asking the faucet, waiting for finality ..."):
-        coins = request_gas_sync(dep.faucet_url, address, amount=mist)
+    with progress("asking the faucet, waiting for finality ...") as status:
+        coins = _gas_once_up(_data(data), address, mist, status)
     if as_json:
         sent = [
             {"object_id": c.object_id, "amount": c.amount, "tx_digest": c.tx_digest} for c in coins

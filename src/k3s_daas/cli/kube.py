@@ -112,7 +112,7 @@ def k3s_config_command(
     as_json: bool = JsonOpt,
 ) -> None:
     """Write the kube-apiserver webhook configs and print the `k3s server` flags."""
-    from k3s_daas.kube.k3s import write_k3s_config  # the kubernetes client is slow to import
+    from k3s_daas.kube.k3s_config import write_k3s_config
     from k3s_daas.kube.tls import issue_client_certificate
 
     client = issue_client_certificate(client_cert_from) if client_cert_from else None

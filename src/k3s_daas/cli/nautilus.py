@@ -30,8 +30,8 @@ def _setting(field: str, *flags: str, help: str, show: str = "", **kwargs: Any) 
 
 #: `nautilus start`'s parameters, each named as its NautilusSettings field.
 START_FIELDS = (
-    "chain", "deployment", "store_url", "port", "data_dir", "tier", "heartbeat_interval",
-    "cluster", "k3s_kubeconfig", "k3s_server_url",
+    "chain", "deployment", "store_url", "host", "port", "advertised_url", "tls_san", "data_dir",
+    "tier", "heartbeat_interval", "cluster", "k3s_kubeconfig", "k3s_server_url",
 )  # fmt: skip
 
 
@@ -58,7 +58,27 @@ def start(
         show="sqlite:///<data>/store.db",
         help="Where the registry and audit log live: sqlite:///path | etcd://h:p,...",
     ),
-    port: int | None = _setting("port", "--port", help="HTTPS port on the host (127.0.0.1)."),
+    host: str | None = _setting(
+        "host",
+        "--host",
+        help="Address (or name of this host) HTTPS listens on; 0.0.0.0 for every address "
+        "(then --advertised-url is required).",
+    ),
+    port: int | None = _setting("port", "--port", help="HTTPS port on --host (0 = any free)."),
+    advertised_url: str | None = _setting(
+        "advertised_url",
+        "--advertised-url",
+        show="https://<host>:<port>",
+        help="The https:// URL workers and kubectl reach this master at (a DNS name, a load "
+        "balancer); put on chain, and its host is added to the certificate.",
+    ),
+    tls_san: list[str] | None = _setting(
+        "tls_san",
+        "--tls-san",
+        show="none",
+        help="One more DNS name or IP for the TLS certificate; repeat for more (env: a JSON "
+        "list). localhost, 127.0.0.1 and --host are always named.",
+    ),
     data_dir: Path | None = _setting(
         "data_dir",
         "--data",
@@ -177,3 +197,13 @@ def _mount_k3s_config() -> None:
 
 
 _mount_k3s_config()
+
+
+def _mount_wrap_key() -> None:
+    """`nautilus wrap-key` wraps a Nitro master's data key with AWS KMS (cli/wrap_key.py)."""
+    from k3s_daas.cli.wrap_key import wrap_key_command
+
+    app.command("wrap-key")(wrap_key_command)
+
+
+_mount_wrap_key()

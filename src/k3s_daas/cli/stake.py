@@ -61,12 +61,15 @@ def print_info(info: dict[str, Any], as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps(info))
         return
+    width = max(map(len, info), default=0)
     for key, value in info.items():
         if isinstance(value, list | tuple):
             value = ",".join(str(v) for v in value)
         elif key in AMOUNT_FIELDS and isinstance(value, int) and not isinstance(value, bool):
             value = format_amount(value)
-        console.print(f"{key:16} {value}", highlight=False)
+        elif value is None:
+            value = "-"  # JSON says null; a text column says "none" the shell way
+        console.print(f"{key:{width}}  {value}", highlight=False)
 
 
 def withdrawable_from(record: StakeRecordView) -> int | None:

@@ -198,6 +198,7 @@ class Cluster:
             "state_file": str(folder / "state.json"),
             "heartbeat_interval": self.heartbeat,
             "mock_mode": True,
+            "metrics_port": 0,  # several agents on one host: each on a free port (in its state)
         }
         config_path = folder / "config.json"
         config_path.write_text(json.dumps(config, indent=2) + "\n")

@@ -1,5 +1,5 @@
 """`python -m k3s_daas.devnet [--data DIR] [--port N] [--faucet-port N] [--epoch-seconds S]
-[--publish-only] [--no-subscriptions] [--validators N]`.
+[--publish-only] [--no-subscriptions] [--validators N] [--checkpoint-interval S]`.
 
 The same as `k3s-daas devnet start` (the CLI layer sits above devnet, so this parses by itself).
 """
@@ -31,6 +31,9 @@ def main() -> None:
         default=DevnetSettings().subscriptions,
     )
     parser.add_argument("--validators", type=int, default=None)
+    parser.add_argument(
+        "--checkpoint-interval", type=float, default=DevnetSettings().checkpoint_interval
+    )
     args = parser.parse_args()
     config = DevnetConfig(
         args.data,
@@ -40,6 +43,7 @@ def main() -> None:
         publish_only=args.publish_only,
         subscriptions=args.subscriptions,
         validators=args.validators,
+        checkpoint_interval=args.checkpoint_interval,
     )
     asyncio.run(run_devnet(config, on_ready=lambda d: print(d.grpc_endpoints[0], flush=True)))
 

@@ -60,7 +60,8 @@ class GenesisInfo:
     def deployment(
         self, data_dir: Path, grpc_port: int, faucet_port: int, host: str = "127.0.0.1"
     ) -> Deployment:
-        """devnet.json for this run (ports may change between runs, ids never do)."""
+        """devnet.json for this run (ports may change between runs, ids never do): gRPC at
+        `host`, the faucet and admin API on loopback (they serve loopback peers only)."""
         data_dir = data_dir.resolve()
         return Deployment(
             chain_id=self.chain_id,
@@ -71,8 +72,8 @@ class GenesisInfo:
             clock_id=CLOCK,
             admin_cap_id=self.admin_cap_id,
             admin_key_path=str(data_dir / ADMIN_KEY_FILE),
-            faucet_url=f"http://{host}:{faucet_port}",
-            admin_url=f"http://{host}:{faucet_port}/devnet",
+            faucet_url=f"http://127.0.0.1:{faucet_port}",
+            admin_url=f"http://127.0.0.1:{faucet_port}/devnet",
             attestation_root_path=str(data_dir / ATTESTATION_DIR / ROOT_CERT_FILE),
             attestation_ca_key_path=str(data_dir / ATTESTATION_DIR / ROOT_KEY_FILE),
             committee=CommitteeAnchor.of(self.committee.committee()),

@@ -1,8 +1,8 @@
 """The running devnet: ledger + executor behind ONE writer, and the checkpoint fan-out.
 
-Every state change (ExecuteTransaction, faucet grants, epoch changes) takes `DevnetNode.lock`, so
-the executor always sees a consistent view and versions are sequenced; each change is one SQLite
-transaction. Subscribers get each new checkpoint's sequence number after it is committed.
+Every state change (ExecuteTransaction, faucet grants, epoch changes, heartbeats) takes
+`DevnetNode.lock`, so the executor always sees a consistent view and versions are sequenced; each
+change is one SQLite transaction. Subscribers are woken after each new checkpoint is committed.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class DevnetNode:
         self.lock = asyncio.Lock()
         self._subscribers: set[Subscriber] = set()
         self.started = time.time()
+        #: Monotonic time of the last checkpoint committed (the heartbeat fills idle gaps).
+        self.last_checkpoint_at = time.monotonic()
 
     @property
     def chain_id(self) -> str:
@@ -106,6 +108,26 @@ class DevnetNode:
         log.info("epoch advanced", epoch=epoch, checkpoint=checkpoint.seq, rotated=rotate)
         return epoch, checkpoint
 
+    async def heartbeat(self, interval: float) -> CheckpointRecord | None:
+        """An empty certified checkpoint if none was committed for `interval` seconds (a real
+        network checkpoints continuously, idle or not); None if one was."""
+        async with self.lock:
+            if time.monotonic() - self.last_checkpoint_at < interval:
+                return None
+            checkpoint = self.ledger.append_heartbeat()
+        self._publish(checkpoint)
+        return checkpoint
+
+    async def keep_checkpointing(self, interval: float) -> None:
+        """Run `heartbeat` so that no more than `interval` seconds pass without a checkpoint."""
+        while True:
+            await asyncio.sleep(max(0.0, self.last_checkpoint_at + interval - time.monotonic()))
+            try:
+                await self.heartbeat(interval)
+            except Exception:  # a failed heartbeat is retried at the next interval
+                log.exception("heartbeat checkpoint failed")
+                await asyncio.sleep(interval)
+
     # -- subscriptions ------------------------------------------------------------------------
     def subscribe(self) -> Subscriber:
         subscriber = Subscriber()
@@ -117,5 +139,6 @@ class DevnetNode:
 
     def _publish(self, checkpoint: CheckpointRecord) -> None:
         del checkpoint  # subscribers read the ledger from their own cursor
+        self.last_checkpoint_at = time.monotonic()
         for subscriber in list(self._subscribers):
             subscriber.notify()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import ipaddress
 import signal
 import socket
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from k3s_daas.chain import Deployment
 from k3s_daas.devnet.datadir import Claim, claim
-from k3s_daas.devnet.errors import PortInUse
+from k3s_daas.devnet.errors import DevnetError, PortInUse
 from k3s_daas.devnet.executor import Executor
 from k3s_daas.devnet.faucet import create_app
 from k3s_daas.devnet.genesis import LEDGER_FILE, GenesisInfo, ensure_genesis, package_ids
@@ -44,14 +45,18 @@ from k3s_daas.serving import HttpLimits, serve_app
 log = get_logger(__name__)
 
 HOST = "127.0.0.1"
+#: Seconds an idle devnet goes without a checkpoint (Sui: several per second, idle or not).
+DEFAULT_CHECKPOINT_INTERVAL = 1.0
 
 
 class DevnetSettings(BaseSettings):
-    """`K3S_DAAS_DEVNET_SUBSCRIPTIONS=false` = `devnet start --no-subscriptions`."""
+    """`K3S_DAAS_DEVNET_SUBSCRIPTIONS=false` = `devnet start --no-subscriptions`;
+    `K3S_DAAS_DEVNET_CHECKPOINT_INTERVAL` = `--checkpoint-interval`."""
 
     model_config = SettingsConfigDict(env_prefix="K3S_DAAS_DEVNET_", extra="ignore")
 
     subscriptions: bool = True
+    checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,20 @@ class DevnetConfig:
     subscriptions: bool = True
     #: Validators at genesis (None: 4); a resumed devnet keeps the number it was made with.
     validators: int | None = None
+    #: At most this many seconds without a checkpoint: an empty one is certified when idle
+    #: (0: checkpoints only when something happens).
+    checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
+    #: Where gRPC listens, and the host devnet.json names (a wildcard names this machine).
+    #: The faucet and admin API stay on loopback: they give gas and slash.
+    host: str = HOST
+
+    @property
+    def advertised_host(self) -> str:
+        try:
+            wildcard = ipaddress.ip_address(self.host.strip("[]")).is_unspecified
+        except ValueError:
+            wildcard = False
+        return socket.getfqdn() if wildcard else self.host
 
 
 def _bound_port(sockets: Any) -> int:
@@ -88,20 +107,24 @@ async def _epoch_timer(node: DevnetNode, seconds: float) -> None:
             log.exception("epoch advance failed")
 
 
-def _listen(port: int, flag: str) -> socket.socket:
-    """A listening socket on HOST:port; a port in use is one line naming the flag to change."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def _listen(port: int, flag: str, host: str = HOST) -> socket.socket:
+    """A listening socket on host:port; a port in use is one line naming the flag to change."""
+    host = host.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((HOST, port))
+        sock.bind((host, port))
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise PortInUse(
-                f"{HOST}:{port} is in use (address already in use): pass {flag} with another "
+                f"{host}:{port} is in use (address already in use): pass {flag} with another "
                 f"port, or {flag} 0 for any free one"
             ) from exc
-        raise
+        raise DevnetError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}): pass a local address or "
+            "a name of this host as --host"
+        ) from exc
     sock.listen(128)
     sock.setblocking(False)
     return sock
@@ -114,7 +137,7 @@ async def run_devnet(
     directory, PortInUse if a port is taken (before any genesis: nothing is created)."""
     data_dir = config.data_dir
     ensure_free(data_dir)
-    sockets = [_listen(config.port, "--port")]
+    sockets = [_listen(config.port, "--port", config.host)]
     try:
         sockets.append(_listen(config.faucet_port, "--faucet-port"))
         held = claim(data_dir, config.validators)  # genesis only once both ports are ours
@@ -155,7 +178,9 @@ async def _serve(
                 await http_task
                 raise OSError("the faucet server stopped while starting")
             await asyncio.sleep(0.01)
-        deployment = info.deployment(data_dir, _bound_port(sockets[:1]), _bound_port(sockets[1:]))
+        deployment = info.deployment(
+            data_dir, _bound_port(sockets[:1]), _bound_port(sockets[1:]), config.advertised_host
+        )
         app.state.deployment = deployment
         if not (data_dir / PUBLISH_JSON).exists():
             write_publish_record(data_dir, ledger, info)
@@ -172,10 +197,11 @@ async def _serve(
             epoch=ledger.epoch(),
             validators=len(info.committee.validators),
             subscriptions=config.subscriptions,
+            checkpoint_interval=config.checkpoint_interval,
         )
         if on_ready is not None:
             on_ready(deployment)
-        await _until_stopped(node, config.epoch_seconds)
+        await _until_stopped(node, config.epoch_seconds, config.checkpoint_interval)
     finally:
         http.should_exit = True
         with contextlib.suppress(Exception):
@@ -185,18 +211,23 @@ async def _serve(
         log.info("devnet stopped")
 
 
-async def _until_stopped(node: DevnetNode, epoch_seconds: float) -> None:
-    """Advance epochs on the timer until SIGTERM/SIGINT."""
+async def _until_stopped(
+    node: DevnetNode, epoch_seconds: float, checkpoint_interval: float
+) -> None:
+    """Advance epochs on the timer, and checkpoint while idle, until SIGTERM/SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    timer = asyncio.create_task(_epoch_timer(node, epoch_seconds))
+    timers = [asyncio.create_task(_epoch_timer(node, epoch_seconds))]
+    if checkpoint_interval > 0:
+        timers.append(asyncio.create_task(node.keep_checkpointing(checkpoint_interval)))
     try:
         await stop.wait()
     finally:
-        timer.cancel()
+        for timer in timers:
+            timer.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -33,6 +34,31 @@ class TlsIdentityError(KubeError):
     """Key or certificate files that exist but cannot be used."""
 
     reason = "bad_tls_identity"
+
+
+def certificate_names(
+    bind_host: str, advertised_url: str | None = None, sans: list[str] | tuple[str, ...] = ()
+) -> tuple[list[str], list[str]]:
+    """The (DNS names, IP addresses) a master's certificate must name so that workers and kubectl
+    on any host pin it: localhost, 127.0.0.1, the bind address (unless a wildcard), each extra
+    SAN and the advertised URL's host, each once, DNS names lower-cased."""
+    hostnames, ips = ["localhost"], ["127.0.0.1"]
+    extra = [bind_host, *sans]
+    if advertised_url:
+        extra.append(urlsplit(advertised_url).hostname or "")
+    for name in extra:
+        name = name.strip().strip("[]")
+        if not name:
+            continue
+        try:
+            ip = ipaddress.ip_address(name)
+        except ValueError:
+            if name.lower() not in hostnames:
+                hostnames.append(name.lower())
+            continue
+        if not ip.is_unspecified and str(ip) not in ips:
+            ips.append(str(ip))
+    return hostnames, ips
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ log = get_logger("k3s_daas.kube.webhooks")
 TOKENREVIEW_PATH: Final = "/apis/webhooks/tokenreview"
 SUBJECTACCESSREVIEW_PATH: Final = "/apis/webhooks/subjectaccessreview"
 MAX_REVIEW_BODY: Final = 64 * 1024
+#: Where each answer leaves (review, decision) in the request's state, for the host's metrics.
+DECISION_STATE: Final = "webhook_decision"
 
 router = APIRouter(route_class=KubeRoute)
 
@@ -58,6 +60,10 @@ async def _token_review(request: Request) -> Response:
     except K3sDaasError as exc:  # chain unreachable etc.: fail closed, say why
         log.warning("tokenreview_unavailable", reason=exc.reason)
         status = TokenReviewStatus(authenticated=False, error=f"unavailable: {exc.reason}")
+    decision = "authenticated" if status.authenticated else "unauthenticated"
+    if status.error is not None and status.error.startswith("unavailable"):
+        decision = "unavailable"
+    setattr(request.state, DECISION_STATE, ("tokenreview", decision))
     log.debug(
         "tokenreview",
         token=token_fingerprint(token)[:16] if token else "",
@@ -92,6 +98,8 @@ async def subject_access_review(request: Request, nodes: OptionalNodes) -> Respo
         status = webhook_review(
             spec.user, spec.groups or [], spec.extra or {}, spec.resourceAttributes
         )
+    decision = "allowed" if status.allowed else "denied" if status.denied else "no_opinion"
+    setattr(request.state, DECISION_STATE, ("subjectaccessreview", decision))
     answer = SubjectAccessReview(
         apiVersion="authorization.k8s.io/v1",
         kind="SubjectAccessReview",

@@ -24,6 +24,7 @@ from k3s_daas.nautilus.context import AppContext
 from k3s_daas.nautilus.errors import MasterError, TokenRejected
 from k3s_daas.nautilus.rate_limit import RateLimit, RateLimiter, accepted_credential
 from k3s_daas.nautilus.refusal_counts import RefusalCounts
+from k3s_daas.nautilus.request_metrics import RequestMetrics
 from k3s_daas.nautilus.responses import error
 from k3s_daas.nautilus.routes import api_router, heartbeat, ops_router, worker_router
 from k3s_daas.nautilus.validator import Validator
@@ -35,7 +36,7 @@ from k3s_daas.seal.protocol import PATHS, Reason
 log = get_logger(__name__)
 
 #: Cheap, read-only operations endpoints a monitor must reach even from a flooding address.
-UNLIMITED_PATHS: Final = frozenset({"/health_check", "/metrics"})
+UNLIMITED_PATHS: Final = frozenset({"/health_check", "/livez", "/readyz", "/metrics"})
 
 #: The word of an HTTP-level refusal (no route, wrong method, ...) by its status.
 _HTTP_REASONS = {
@@ -131,6 +132,7 @@ def create_webhook_app(ctx: AppContext) -> FastAPI:
     auth = ValidatorAuthenticator(ctx.validator, ctx.service.refusals)
     install_kube(app, auth=auth, nodes=ctx.registry, api=False)
     app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=ctx.metrics)
     return app
 
 
@@ -148,4 +150,5 @@ def create_app(ctx: AppContext, *, mount_kube: bool = True, webhooks: bool = Tru
         _mount_kube(app, ctx, webhooks=webhooks)
     app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
     _rate_limit(app, ctx)
+    app.add_middleware(RequestMetrics, metrics=ctx.metrics)  # outermost: sees every answer
     return app

@@ -20,6 +20,8 @@ import hashlib
 import hmac
 import json
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -118,8 +120,9 @@ def _head_record(raw: bytes) -> tuple[int, str]:
 class AuditLog:
     """Appends entries to the chain in `store`; safe across coroutines, processes and replicas."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, observe: Callable[[float, bool], None] | None = None) -> None:
         self.store = store
+        self.observe = observe  # told (seconds, ok) after each append: the latency metric
         self._lock = asyncio.Lock()
         self._last: tuple[int, str] = (0, GENESIS_HASH)
         self._heads: set[asyncio.Task[None]] = set()
@@ -168,6 +171,20 @@ class AuditLog:
         details: dict[str, Any] | None = None,
     ) -> AuditEntry:
         """Record one decision; returns the entry as stored (with its seq and hash)."""
+        start, ok = time.perf_counter(), False
+        try:
+            entry = await self._append(actor, action, subject, decision, reason,
+                                       token_fingerprint, details)  # fmt: skip
+            ok = True
+            return entry
+        finally:
+            if self.observe is not None:
+                self.observe(time.perf_counter() - start, ok)
+
+    async def _append(
+        self, actor: str, action: str, subject: str, decision: str, reason: str | None,
+        token_fingerprint: str | None, details: dict[str, Any] | None,
+    ) -> AuditEntry:  # fmt: skip
         async with self._lock:
             for _ in range(MAX_ATTEMPTS):
                 seq, prev_hash = await self._tail()

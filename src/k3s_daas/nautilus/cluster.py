@@ -17,22 +17,19 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
-from k3s_daas.kube.k3s import (
-    BootstrapTokenIssuer,
-    ClusterApi,
-    K3sApiError,
-    NodeRevoker,
-    connect_cluster,
-)
 from k3s_daas.kube.types import KubeError
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.errors import MasterError, StartupError
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.settings import NautilusSettings
 from k3s_daas.retry import Backoff, Retry
+from k3s_daas.seal.errors import MissingExtraError
 from k3s_daas.seal.protocol import ClusterMode, Reason
+
+if TYPE_CHECKING:  # K3s mode's client is the `k3s` extra: imported only when cluster=k3s
+    from k3s_daas.kube.k3s import ClusterApi
 
 log = get_logger(__name__)
 
@@ -106,6 +103,8 @@ class K3sCluster:
         self.retry_delay = retry_delay
         self._sleep = sleep
         self._rng = rng
+        from k3s_daas.kube.k3s import BootstrapTokenIssuer, NodeRevoker
+
         self._issuer = BootstrapTokenIssuer(api.client, api.ca_pem, token_ttl)
         self._revoker = NodeRevoker(api.client)
         self._pending: set[asyncio.Task[None]] = set()
@@ -113,7 +112,7 @@ class K3sCluster:
     async def admit(self, node_id: str) -> Join | None:
         try:
             token = await self._issuer.issue(node_id)
-        except K3sApiError as exc:
+        except KubeError as exc:
             self.metrics.cluster_actions.labels("join_token", "error").inc()
             log.warning("join token not issued", node=node_id, error=exc.message)
             raise MasterError(
@@ -133,7 +132,7 @@ class K3sCluster:
         for attempt in range(1, TEARDOWN_ATTEMPTS + 1):
             try:
                 deleted = await self._revoker.revoke(node_id)
-            except K3sApiError as exc:
+            except KubeError as exc:
                 log.warning("node teardown failed", node=node_id, attempt=attempt,
                             error=exc.message)  # fmt: skip
                 await retry.wait()
@@ -154,7 +153,7 @@ class K3sCluster:
             await asyncio.wait_for(self.drain(), CLOSE_GRACE_S)
         for task in list(self._pending):
             task.cancel()
-        self.api.client.close()
+        await self.api.client.close()
 
 
 def _standalone(settings: NautilusSettings, metrics: Metrics) -> Cluster:
@@ -166,8 +165,10 @@ def _k3s(settings: NautilusSettings, metrics: Metrics) -> Cluster:
     if settings.k3s_kubeconfig is None:
         raise StartupError("cluster=k3s needs k3s_kubeconfig (the K3s admin kubeconfig)")
     try:
+        from k3s_daas.kube.k3s import connect_cluster
+
         api = connect_cluster(settings.k3s_kubeconfig, settings.k3s_ca_file)
-    except KubeError as exc:
+    except (KubeError, MissingExtraError) as exc:
         raise StartupError(exc.message) from None
     return K3sCluster(
         api,

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from k3s_daas.nautilus.enclave import Enclave
+from k3s_daas.nautilus.health import Readiness
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.read_audit import ReadAudit
 from k3s_daas.nautilus.registry import AuditSink, Registry
@@ -34,6 +35,8 @@ class AppContext:
     read_audit: ReadAudit | None = None
     tls_binding: bytes | None = None
     health: Callable[[], dict[str, Any]] | None = None
+    #: The checks of `/readyz` (None: not serving yet, so not ready).
+    readiness: Readiness | None = None
 
 
 async def app_context(request: Request) -> AppContext:

@@ -5,6 +5,7 @@ and attestation"). `SimulatedEnclave` runs anywhere: it signs AWS-format documen
 the devnet's dev CA and reports PCRs measured from the installed code. `NitroEnclave` is the
 production adapter over `/dev/nsm`; it cannot run on this machine (no Nitro hypervisor), so it is
 documented and tested only through a named transport double (docs/attestation.md, "Nitro adapter").
+Its data key comes from AWS KMS, released only to an attested enclave (nautilus/kms.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from k3s_daas.seal.errors import K3sDaasError
 __all__ = [
     "DATA_KEY_LENGTH",
     "NSM_DEVICE",
+    "DataKeySource",
     "DevNsmTransport",
     "Enclave",
     "EnclaveError",
@@ -92,6 +94,13 @@ class Enclave(Protocol):
     def data_key(self) -> bytes:
         """The 32-byte AES key that seals the master's store; only the enclave can obtain it."""
         ...
+
+
+class DataKeySource(Protocol):
+    """Where the Nitro enclave's data key comes from: given a way to attest a public key (DER),
+    return the 32-byte key (nautilus/kms.py: KMS Decrypt with a Recipient)."""
+
+    def unwrap(self, attest: Callable[[bytes], bytes]) -> bytes: ...
 
 
 class _EphemeralIdentity:
@@ -287,12 +296,16 @@ class NitroEnclave(_EphemeralIdentity):
         tls_public_key_der: bytes | None = None,
         *,
         device: Path = NSM_DEVICE,
+        data_key: DataKeySource | Callable[[], DataKeySource] | None = None,
     ) -> None:
         super().__init__(tls_public_key_der)
         self._transport: NsmTransport = (
             transport if transport is not None else DevNsmTransport(device)
         )
         self._pcrs: dict[int, bytes] | None = None
+        # A factory is called only once the NSM answers to this process (so a host without
+        # /dev/nsm hears about that first, not about KMS settings).
+        self._data_key_source = data_key() if callable(data_key) else data_key
 
     def _call(self, name: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
         raw = self._transport(bytes(cbor2.dumps({name: dict(body)})))
@@ -308,13 +321,11 @@ class NitroEnclave(_EphemeralIdentity):
         return inner
 
     def attestation(self, nonce: bytes | None = None, user_data: bytes | None = None) -> bytes:
+        return self._document(self.public_key, nonce, self._user_data(user_data))
+
+    def _document(self, public_key: bytes, nonce: bytes | None, user_data: bytes | None) -> bytes:
         answer = self._call(
-            "Attestation",
-            {
-                "user_data": self._user_data(user_data),
-                "nonce": nonce,
-                "public_key": self.public_key,
-            },
+            "Attestation", {"user_data": user_data, "nonce": nonce, "public_key": public_key}
         )
         document = answer.get("document")
         if not isinstance(document, bytes):
@@ -328,14 +339,19 @@ class NitroEnclave(_EphemeralIdentity):
             self._pcrs = dict(parse_document(self.attestation()).pcrs)
         return dict(self._pcrs)
 
+    def _attest_recipient(self, public_key_der: bytes) -> bytes:
+        """A document whose `public_key` is KMS's recipient key (not the Ed25519 identity)."""
+        return self._document(public_key_der, None, None)
+
     def data_key(self) -> bytes:
-        """Production design: KMS Decrypt with a Recipient attestation document, so only an
-        enclave with the pinned PCRs can unwrap the data key. Not built here (no KMS/vsock)."""
-        raise EnclaveError(
-            "the Nitro data key needs AWS KMS Decrypt with an attestation document"
-            " (RecipientInfo) over vsock, which this build does not implement",
-            reason="not_implemented",
-        )
+        """Unwrapped by KMS for this attested enclave only (KMS Decrypt with a Recipient)."""
+        if self._data_key_source is None:
+            raise EnclaveError(
+                "the Nitro enclave has no KMS-wrapped data key: make one with `k3s-daas nautilus"
+                " wrap-key` and set kms_wrapped_key_file",
+                reason="bad_config",
+            )
+        return self._data_key_source.unwrap(self._attest_recipient)
 
 
 def make_enclave(
@@ -345,8 +361,10 @@ def make_enclave(
     data_key_path: Path | None = None,
     tls_public_key_der: bytes | None = None,
     nsm_device: Path = NSM_DEVICE,
+    kms: Callable[[], DataKeySource] | None = None,
 ) -> Enclave:
-    """Pick the implementation from configuration (`simulated` needs the dev CA and a key path)."""
+    """Pick the implementation from configuration (`simulated` needs the dev CA and a key path,
+    `nitro` the source of its KMS-wrapped data key, built once /dev/nsm is open)."""
     if kind == "simulated":
         if ca is None or data_key_path is None:
             raise EnclaveError(
@@ -354,5 +372,5 @@ def make_enclave(
             )
         return SimulatedEnclave(ca, data_key_path, tls_public_key_der)
     if kind == "nitro":
-        return NitroEnclave(tls_public_key_der=tls_public_key_der, device=nsm_device)
+        return NitroEnclave(tls_public_key_der=tls_public_key_der, device=nsm_device, data_key=kms)
     raise EnclaveError(f"unknown enclave kind {kind!r}", reason="bad_config")

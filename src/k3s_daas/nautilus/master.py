@@ -22,11 +22,13 @@ import socket
 import ssl
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from k3s_daas.attestation import DevCA
 from k3s_daas.chain import (
     ChainClient,
     ChainError,
+    ChainSource,
     Deployment,
     FaucetError,
     FollowSettings,
@@ -34,25 +36,37 @@ from k3s_daas.chain import (
     MoveAbortError,
     ObjectNotFound,
     SuiKeyPair,
+    UnverifiedChainData,
+    VerifiedChain,
+    open_chain_source,
     pcr_problem,
     request_gas,
 )
-from k3s_daas.kube.tls import ServerIdentity
+from k3s_daas.kube.tls import ServerIdentity, certificate_names
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.app import create_app, create_webhook_app
 from k3s_daas.nautilus.audit import AuditLog
 from k3s_daas.nautilus.cluster import open_cluster
 from k3s_daas.nautilus.context import AppContext
-from k3s_daas.nautilus.enclave import Enclave, make_enclave
+from k3s_daas.nautilus.enclave import DataKeySource, Enclave, make_enclave
 from k3s_daas.nautilus.errors import StartupError
+from k3s_daas.nautilus.freshness import ChainFreshness
+from k3s_daas.nautilus.health import (
+    Readiness,
+    StoreCheck,
+    chain_check,
+    enclave_check,
+    watcher_check,
+)
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.read_audit import ReadAudit
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
 from k3s_daas.nautilus.revocations import Revocations
 from k3s_daas.nautilus.service import MasterService
 from k3s_daas.nautilus.settings import NautilusSettings
-from k3s_daas.nautilus.shared_cache import open_shared_cache
+from k3s_daas.nautilus.shared_protocol import NoSharedCache, SharedCache
 from k3s_daas.nautilus.store import BytesStore, open_store
+from k3s_daas.nautilus.store.timed import TimedStore
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.nautilus.watcher import ChainWatcher
 from k3s_daas.seal.permissions import Tier
@@ -93,8 +107,19 @@ def _free_to_bind(host: str, port: int, flag: str) -> int:
                     f"{host}:{port} is in use (address already in use): pass {flag} with a "
                     f"free port, or {flag} 0 for any free one"
                 ) from exc
-            raise
+            raise StartupError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}): pass a local address "
+                "or a name of this host as --host"
+            ) from exc
         return int(sock.getsockname()[1])
+
+
+def _wildcard(host: str) -> bool:
+    """0.0.0.0 or :: (every address): no URL can be made from it."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
 
 
 class Master:
@@ -108,8 +133,12 @@ class Master:
 
     @property
     def url(self) -> str:
+        """The URL put on chain and in nautilus.json (workers and kubeconfigs use it)."""
         s = self.settings
-        return s.advertised_url or f"https://{s.host}:{s.port}"
+        if s.advertised_url:
+            return s.advertised_url
+        host = f"[{s.host}]" if ":" in s.host else s.host
+        return f"https://{host}:{s.port}"
 
     def _deployment(self) -> Deployment:
         path = self.settings.deployment or Settings().devnet_json
@@ -124,38 +153,56 @@ class Master:
                 Path(deployment.attestation_root_path), Path(deployment.attestation_ca_key_path)
             )
             return make_enclave("simulated", ca=ca, data_key_path=s.data_key_path)
-        return make_enclave("nitro")
+        return make_enclave("nitro", kms=self._kms_data_key)
+
+    def _kms_data_key(self) -> DataKeySource:
+        """Nitro: the data key wrapped by AWS KMS (botocore is the `nitro` extra)."""
+        from k3s_daas.nautilus.kms import kms_data_key
+
+        s = self.settings
+        return kms_data_key(
+            s.kms_wrapped_key_path,
+            key_id=s.kms_key_id,
+            region=s.kms_region,
+            endpoint_url=s.kms_endpoint_url,
+        )
 
     async def start(self) -> None:
         """Everything but the HTTP server (so tests and benchmarks can reuse it)."""
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.deployment = deployment = self._deployment()
-        ips = ["127.0.0.1"]
-        with contextlib.suppress(ValueError):
-            if s.host not in ips and ipaddress.ip_address(s.host):
-                ips.append(s.host)
-        self.identity = ServerIdentity.load_or_create(s.data_dir / "tls", ["localhost"], ips)
+        hostnames, ips = certificate_names(s.host, self.url, s.tls_san)
+        self.identity = ServerIdentity.load_or_create(s.data_dir / "tls", hostnames, ips)
         self.enclave = self._enclave(deployment)
-        raw_store = open_store(s.store, data_key=self.enclave.data_key())
+        raw_store = TimedStore(
+            open_store(s.store, data_key=self.enclave.data_key()), self.metrics.observe_store
+        )
         self.store: KeyValueStore = BytesStore(raw_store)
-        self.audit = AuditLog(raw_store)  # every registration, heartbeat and revocation
+        # every registration, heartbeat and revocation
+        self.audit = AuditLog(raw_store, observe=self.metrics.observe_audit)
         self.read_audit = ReadAudit(self.audit, self.metrics.audit_dropped)  # never waited for
         #: heartbeats' state changes, also never waited for (a bigger queue: one per worker)
         self.liveness_audit = ReadAudit(self.audit, self.metrics.audit_dropped, capacity=65_536)
         self.admin_token = read_or_create_secret(s.admin_token_path)
-        self.client = ChainClient.from_deployment(deployment, timeout=s.chain_timeout)
+        self.client = ChainClient.from_deployment(
+            deployment, timeout=s.chain_timeout, tls_ca=s.chain_ca_file
+        )
         self.package = K3sDaasPackage(self.client, deployment)
-        self.revocations = Revocations(self.store)  # before serving: every revocation recorded
+        self.chain = await self._chain_source(deployment)
+        self.freshness = self._freshness()
+        # before serving: every revocation recorded
+        self.revocations = Revocations(self.store, on_failure=self.metrics.revocation_failures.inc)
         await self.revocations.load()
         self.validator = Validator(
-            self.client,
+            self.chain,
             self.package.package_id,
             deployment.pool_id,
             self.metrics,
             s,
-            shared=open_shared_cache(s.shared_cache_url, self.enclave.data_key(), ttl=s.cache_ttl),
+            shared=self._shared_cache(),
             revoked=self.revocations,
+            freshness=self.freshness,
         )
         self.cluster = open_cluster(s, self.metrics)
         self.registry = Registry(
@@ -177,11 +224,13 @@ class Master:
             liveness=self.liveness_audit,
         )
         self.watcher = ChainWatcher(
-            self.client, self.package.package_id, self.validator, self.registry, self.store,
+            self.chain, self.package.package_id, self.validator, self.registry, self.store,
             self.metrics,
             FollowSettings(poll_interval=s.watcher_poll_interval,
                            stream_retry=s.watcher_stream_retry),
         )  # fmt: skip
+        if self.freshness is not None:
+            self.watcher.cursor.on_processed = self.freshness.processed
         context = AppContext(
             settings=s,
             service=self.service,
@@ -194,6 +243,7 @@ class Master:
             read_audit=self.read_audit,
             tls_binding=self.identity.public_key_sha256,
             health=self._health,
+            readiness=self._readiness(),
         )
         separate = s.webhook_port is not None
         self.app = create_app(context, webhooks=not separate)
@@ -201,10 +251,63 @@ class Master:
         log.info("master ready", workers=loaded, enclave=self.enclave_id, url=self.url,
                  cluster=self.cluster.mode)  # fmt: skip
 
+    def _readiness(self) -> Readiness:
+        """The checks of `/readyz` (nautilus.health)."""
+        s = self.settings
+        fresh = [("checkpoints", self.freshness.probe)] if self.freshness is not None else []
+        return Readiness([
+            ("chain", chain_check(self.watcher, s.staleness)),
+            *fresh,
+            ("watcher", watcher_check(self.watcher, s.ready_max_lag)),
+            ("store", StoreCheck(self.store, timeout=s.chain_timeout)),
+            ("enclave", enclave_check(lambda: self.enclave_id)),
+        ])  # fmt: skip
+
+    def _shared_cache(self) -> SharedCache:
+        """Redis (the `redis` extra) is imported only when a shared cache is configured."""
+        s = self.settings
+        if not s.shared_cache_url:
+            return NoSharedCache()
+        from k3s_daas.nautilus.shared_cache import open_shared_cache
+
+        return open_shared_cache(s.shared_cache_url, self.enclave.data_key(), ttl=s.cache_ttl)
+
+    async def _chain_source(self, deployment: Deployment) -> ChainSource:
+        """What the validator and watcher read: every answer proven from the deployment's
+        committee (`verify_chain`, on by default when it names one), or the endpoints as is."""
+        s = self.settings
+        verify = s.verify_chain if s.verify_chain is not None else deployment.committee is not None
+        if s.enclave_kind == "nitro" and not verify:
+            raise StartupError(
+                "enclave_kind=nitro needs verify_chain: add the validator committee to the "
+                "deployment (`committee`) and unset K3S_DAAS_NAUTILUS_VERIFY_CHAIN=false"
+            )
+        try:
+            return await open_chain_source(self.client, deployment, verify=verify)
+        except UnverifiedChainData as exc:
+            raise StartupError(
+                f"the chain endpoints do not prove their answers ({exc.message[:200]}): "
+                "check --chain and the deployment's chain id and committee"
+            ) from exc
+
+    def _freshness(self) -> ChainFreshness | None:
+        """With a verified chain, answers are bounded by the age of its newest checkpoint the
+        watcher processed (seeded with the tip verified at start: the caches are empty, so
+        every answer until the watcher moves is a read proven as of that tip)."""
+        if not isinstance(self.chain, VerifiedChain):
+            return None
+        freshness = ChainFreshness(self.settings.staleness, self.chain)
+        if self.chain.height is not None:
+            freshness.processed(self.chain.height)
+        return freshness
+
     def _health(self) -> dict[str, Any]:
+        freshness = self.freshness.health() if self.freshness is not None else {}
         return {
+            **freshness,
             "watcher_checkpoint": self.watcher.cursor.checkpoint,
             "watcher_mode": self.watcher.mode,
+            "verified_checkpoint": getattr(self.chain, "height", None),
             "revoked": {**self.revocations.counts(), "pending": self.revocations.pending},
             "url": self.url,
         }
@@ -311,6 +414,11 @@ class Master:
         """Before anything goes on chain: a port in use fails at once, in one line naming the
         option, and port 0 becomes a free port (so the URL put on chain names it)."""
         s = self.settings
+        if _wildcard(s.host) and not s.advertised_url:
+            raise StartupError(
+                f"--host {s.host} listens on every address: pass --advertised-url "
+                "https://NAME:PORT, the URL workers and kubectl reach this master at"
+            )
         update = {"port": _free_to_bind(s.host, s.port, "--port")}
         if s.webhook_port is not None:
             flag = "K3S_DAAS_NAUTILUS_WEBHOOK_PORT"
@@ -357,7 +465,7 @@ class Master:
         ]
         self._tasks += [
             asyncio.create_task(self.watcher.run()),
-            asyncio.create_task(self.watcher.track_lag()),
+            asyncio.create_task(self.watcher.track_lag(staleness=s.staleness)),
             asyncio.create_task(self.lifecycle()),
             asyncio.create_task(self.registry.follow()),
             asyncio.create_task(self.service.refusals.run()),
@@ -385,7 +493,8 @@ class Master:
         s = self.settings
         if s.webhook_port is None:
             return self.url
-        return f"https://{s.host}:{s.webhook_port}"
+        host = urlsplit(self.url).hostname or s.host
+        return f"https://{f'[{host}]' if ':' in host else host}:{s.webhook_port}"
 
     async def close(self) -> None:
         for task in self._tasks:

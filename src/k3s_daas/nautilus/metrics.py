@@ -1,11 +1,37 @@
-"""Prometheus metrics of one master instance (a registry per app, so tests never collide)."""
+"""Prometheus metrics of one master instance (a registry per app, so tests never collide).
+
+The names are what deploy/prometheus/alerts.yml and deploy/grafana/k3s-daas.json query
+(tests/unit/test_deploy_monitoring.py checks every name they use is exported here).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import platform
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+import k3s_daas
+
+__all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS", "Metrics", "process_and_build"]
+
+#: Seconds, from a cache hit to a slow chain or store round trip.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+def process_and_build(registry: CollectorRegistry) -> None:
+    """`process_*` series (CPU, memory, fds, start time) and `k3s_daas_build_info`."""
+    ProcessCollector(registry=registry)
+    build = Info("k3s_daas_build", "The running k3s-daas build", registry=registry)
+    build.info({"version": k3s_daas.__version__, "python": platform.python_version()})
 
 
 class Metrics:
@@ -18,6 +44,53 @@ class Metrics:
             "nautilus_validations", "Token validations by result", ["result"], registry=r
         )
         self.cache = Counter("nautilus_cache", "Validation cache lookups", ["outcome"], registry=r)
+        process_and_build(r)
+        self.http_latency = Histogram(
+            "nautilus_http_request_seconds",
+            "HTTP requests by route template (unmatched: no route), method and status",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.webhook_decisions = Counter(
+            "nautilus_webhook_decisions",
+            "kube-apiserver webhook answers (tokenreview: authenticated, unauthenticated, "
+            "unavailable; subjectaccessreview: allowed, denied, no_opinion)",
+            ["review", "decision"],
+            registry=r,
+        )
+        self.webhook_latency = Histogram(
+            "nautilus_webhook_seconds",
+            "kube-apiserver webhook answer time",
+            ["review"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.store_latency = Histogram(
+            "nautilus_store_seconds", "Store calls by operation", ["op"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.store_errors = Counter(
+            "nautilus_store_errors", "Store calls that failed, by operation", ["op"], registry=r
+        )
+        self.audit_latency = Histogram(
+            "nautilus_audit_append_seconds", "Audit log appends (hash-chained, in the store)",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.audit_errors = Counter(
+            "nautilus_audit_errors", "Audit log appends that failed", registry=r
+        )
+        self.revocation_failures = Counter(
+            "nautilus_revocation_failures",
+            "Revocation records not yet durable in the store (retried until they are)",
+            registry=r,
+        )
+        self.chain_up = Gauge(
+            "nautilus_chain_up",
+            "1 when the chain's tip was read within `staleness` seconds, else 0",
+            registry=r,
+        )
+        self.chain_tip = Gauge("nautilus_chain_tip", "The chain's last checkpoint read", registry=r)
         self.chain_latency = Histogram(
             "nautilus_chain_seconds",
             "Chain round trips of the validator",
@@ -84,6 +157,18 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+
+    def observe_store(self, op: str, seconds: float, ok: bool) -> None:
+        """One store call (nautilus.store.timed.TimedStore)."""
+        self.store_latency.labels(op).observe(seconds)
+        if not ok:
+            self.store_errors.labels(op).inc()
+
+    def observe_audit(self, seconds: float, ok: bool) -> None:
+        """One audit append."""
+        self.audit_latency.observe(seconds)
+        if not ok:
+            self.audit_errors.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

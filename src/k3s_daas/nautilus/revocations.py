@@ -61,9 +61,11 @@ class Revocations:
     """The set in memory (O(1) checks), its pending writes, and its follower of the Store."""
 
     def __init__(
-        self, store: KeyValueStore | None = None, *, clock: Callable[[], float] = time.time
-    ):
+        self, store: KeyValueStore | None = None, *, clock: Callable[[], float] = time.time,
+        on_failure: Callable[[], None] | None = None,
+    ):  # fmt: skip
         self.store = store
+        self.on_failure = on_failure  # a record not yet durable (the metric alerts watch)
         self._clock = clock
         self._records: dict[Kind, dict[str, Revoked]] = {kind: {} for kind in KINDS}
         self._pending: dict[str, Revoked] = {}  # store key -> record not yet durable
@@ -131,6 +133,8 @@ class Revocations:
                         await store.compare_and_set(key, None, value)  # the first record stays
                 except Exception as exc:  # the store is unavailable: keep it pending, retry
                     log.warning("revocation not yet durable", key=key, error=type(exc).__name__)
+                    if self.on_failure is not None:
+                        self.on_failure()
                     return False
                 if self._pending.get(key) is record:
                     del self._pending[key]

@@ -8,11 +8,12 @@ import re
 from typing import Any, Final
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from k3s_daas.nautilus.auth import TOKEN_HEADER, Admin, Leaving, Registering, ValidateBody
 from k3s_daas.nautilus.context import AppContext, Context
 from k3s_daas.nautilus.errors import MasterError, TokenRejected
+from k3s_daas.nautilus.health import CheckResult, report
 from k3s_daas.nautilus.metrics import CONTENT_TYPE_LATEST
 from k3s_daas.nautilus.responses import reply
 from k3s_daas.seal.claims import Claims
@@ -126,6 +127,24 @@ async def health_check(ctx: Context) -> Response:
     if ctx.health is not None:
         info.update(ctx.health())
     return JSONResponse(info)
+
+
+@ops_router.get("/livez")
+async def livez(verbose: str | None = None) -> Response:
+    """The process serves (nothing else: restarting it would not fix a dependency)."""
+    status, text = report("livez", [CheckResult("ping", None)], verbose is not None)
+    return PlainTextResponse(text, status_code=status)
+
+
+@ops_router.get("/readyz")
+async def readyz(ctx: Context, verbose: str | None = None) -> Response:
+    """Chain, watcher, store and enclave checks (nautilus.health); 503 when any fails."""
+    if ctx.readiness is None:
+        results = [CheckResult("started", "the master is not serving yet")]
+    else:
+        results = await ctx.readiness.run()
+    status, text = report("readyz", results, verbose is not None)
+    return PlainTextResponse(text, status_code=status, headers={"cache-control": "no-store"})
 
 
 @ops_router.get("/get_attestation")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from k3s_daas.serving import HttpLimits
@@ -14,6 +17,18 @@ from k3s_daas.settings import Settings
 
 def _home() -> Path:
     return Settings().home
+
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_DNS_NAME = re.compile(rf"^(\*\.)?({_LABEL}\.)*{_LABEL}$")
+
+
+def _is_name_or_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+        return True
+    except ValueError:
+        return len(value) <= 253 and _DNS_NAME.match(value.lower()) is not None
 
 
 class ValidatorSettings(BaseModel):
@@ -68,11 +83,29 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
 
     deployment: Path | None = Field(default=None, description="devnet.json (package ids)")
     chain: list[str] = Field(default_factory=list, description="gRPC endpoints (override)")
+    verify_chain: bool | None = Field(
+        default=None,
+        description="prove every chain answer from the deployment's validator committee "
+        "(chain/verified.py); unset: on when the deployment names a committee (the devnet's "
+        "does); required with enclave_kind=nitro",
+    )
+    chain_ca_file: Path | None = Field(
+        default=None, description="CA bundle for https:// chain endpoints (default: the system's)"
+    )
     data_dir: Path = Field(default_factory=lambda: _home() / "nautilus")
     store_url: str | None = Field(default=None, description="default sqlite:///<data>/store.db")
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", description="address (or name) HTTPS listens on")
     port: int = Field(default=8443, ge=0, le=65535)
-    advertised_url: str | None = Field(default=None, description="endpoint put on chain")
+    advertised_url: str | None = Field(
+        default=None,
+        description="https://name[:port] workers and kubectl use, put on chain "
+        "(default https://<host>:<port>)",
+    )
+    tls_san: list[str] = Field(
+        default_factory=list,
+        description="more DNS names or IPs for the certificate (it always names localhost, "
+        "127.0.0.1, the bind address and the advertised URL's host)",
+    )
     webhook_port: int | None = Field(
         default=None,
         ge=0,
@@ -86,6 +119,21 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
         description="simulated enclave's data key; replicas share one (<data>/data.key)",
     )
     enclave_kind: Literal["simulated", "nitro"] = "simulated"
+    kms_wrapped_key_file: Path | None = Field(
+        default=None,
+        description="nitro: the data key wrapped by AWS KMS (`nautilus wrap-key`; "
+        "<data>/data.key.kms)",
+    )
+    kms_key_id: str | None = Field(
+        default=None, description="nitro: the KMS key (id, ARN or alias) Decrypt must use"
+    )
+    kms_region: str | None = Field(
+        default=None, description="nitro: the KMS key's region (default: AWS_REGION)"
+    )
+    kms_endpoint_url: str | None = Field(
+        default=None,
+        description="nitro: KMS endpoint URL (default: the region's; a VPC endpoint, a test KMS)",
+    )
     tier: Literal["basic", "standard", "premium"] = "basic"
 
     cluster: Literal["standalone", "k3s"] = Field(
@@ -119,6 +167,12 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
     watcher_stream_retry: float = Field(
         default=60.0, gt=0, description="seconds before a node's missing stream is tried again"
     )
+    ready_max_lag: int = Field(
+        default=100,
+        ge=0,
+        description="/readyz fails while the chain watcher is more than this many checkpoints "
+        "behind the chain's tip",
+    )
     max_validate_batch: int = Field(default=100, ge=1, le=1000)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     rate_limit: float = Field(
@@ -151,6 +205,43 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
         self.recheck_interval = max(self.recheck_interval, 10 * self.heartbeat_interval)
         return self
 
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not _is_name_or_ip(value):
+            raise ValueError(f"host {value!r} is neither an IP address nor a DNS name")
+        return value
+
+    @field_validator("tls_san")
+    @classmethod
+    def _sans(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _is_name_or_ip(value):
+                raise ValueError(f"TLS SAN {value!r} is neither an IP address nor a DNS name")
+        return values
+
+    @field_validator("advertised_url")
+    @classmethod
+    def _advertised(cls, value: str | None) -> str | None:
+        """An https:// origin (no path): it goes on chain and into every worker's pool."""
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if (
+            parts.scheme != "https"
+            or not parts.hostname
+            or not _is_name_or_ip(parts.hostname)
+            or parts.path not in ("", "/")
+            or parts.query
+            or port == -1
+        ):
+            raise ValueError(f"advertised URL {value!r} must be https://name[:port]")
+        return value.rstrip("/")
+
     @property
     def http_limits(self) -> HttpLimits:
         """The limits of both listeners (k3s_daas.serving)."""
@@ -175,6 +266,10 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
     @property
     def data_key_path(self) -> Path:
         return self.data_key_file or self.data_dir / "data.key"
+
+    @property
+    def kms_wrapped_key_path(self) -> Path:
+        return self.kms_wrapped_key_file or self.data_dir / "data.key.kms"
 
     @property
     def info_path(self) -> Path:

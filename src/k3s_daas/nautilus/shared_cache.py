@@ -22,17 +22,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from k3s_daas.log import get_logger
+from k3s_daas.nautilus.shared_protocol import NoSharedCache, SharedCache, SharedEntry
 from k3s_daas.nautilus.store.base import StoreConfigError, StoreError
 from k3s_daas.nautilus.store.sealed import Sealer
 from k3s_daas.seal.claims import Claims
+from k3s_daas.seal.errors import MissingExtraError
 
-if TYPE_CHECKING:  # Redis is imported only by a master configured with it (memory: ~10 MB)
+try:  # the `redis` extra; the master imports this module only when a shared cache is configured
     from redis import asyncio as aioredis
+    from redis.exceptions import RedisError
+except ImportError:
+    raise MissingExtraError("redis", "a redis:// shared cache") from None
+
+__all__ = ["NoSharedCache", "RedisSharedCache", "SharedCache", "SharedEntry", "open_shared_cache"]
 
 log = get_logger(__name__)
 
@@ -51,41 +57,6 @@ return {h[1], h[2]}
 """
 
 
-@dataclass(frozen=True)
-class SharedEntry:
-    claims: Claims
-    fetched_at: float  # wall time of the chain read
-
-
-class SharedCache(Protocol):
-    """What the validator asks of a cache shared between replicas."""
-
-    async def get(self, fingerprint: str) -> SharedEntry | None: ...
-    async def put(self, fingerprint: str, claims: Claims, fetched_at: float) -> None: ...
-    async def forget_token(self, token_id: str) -> None: ...
-    async def forget_stake(self, stake_id: str) -> None: ...
-    async def close(self) -> None: ...
-
-
-class NoSharedCache:
-    """The default: every replica caches on its own."""
-
-    async def get(self, fingerprint: str) -> SharedEntry | None:
-        return None
-
-    async def put(self, fingerprint: str, claims: Claims, fetched_at: float) -> None:
-        return None
-
-    async def forget_token(self, token_id: str) -> None:
-        return None
-
-    async def forget_stake(self, stake_id: str) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-
 class RedisSharedCache:
     """The shared cache on one Redis (see the module docstring for the layout)."""
 
@@ -97,9 +68,6 @@ class RedisSharedCache:
         ttl: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        from redis.exceptions import RedisError
-
-        self._errors: tuple[type[Exception], ...] = (RedisError, OSError)
         self.client = client
         self.sealer = Sealer(data_key)
         self.ttl = ttl
@@ -128,7 +96,7 @@ class RedisSharedCache:
                 keys=[PREFIX + "v:" + fingerprint],
                 args=[PREFIX + "t:", PREFIX + "s:", SKEW_MARGIN_S],
             )
-        except self._errors as exc:
+        except (RedisError, OSError) as exc:
             self._failed("read", exc)
             return None
         if not found:
@@ -158,13 +126,13 @@ class RedisSharedCache:
                 pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]  # redis-py stubs: Mapping[str|bytes,...] is invariant
                 pipe.pexpire(key, max(1, int(left * 1000)))
                 await pipe.execute()
-        except self._errors as exc:
+        except (RedisError, OSError) as exc:
             self._failed("write", exc)
 
     async def _tombstone(self, key: str) -> None:
         try:
             await self.client.set(key, repr(self._clock()), ex=int(self.tombstone_ttl))
-        except self._errors as exc:
+        except (RedisError, OSError) as exc:
             # Without the tombstone a pre-event entry could be read back: this replica stops
             # reading Redis until every such entry has expired (cache_ttl), and asks the chain.
             self._failed("tombstone", exc)
@@ -189,8 +157,6 @@ def open_shared_cache(
     scheme = urlsplit(url).scheme
     if scheme not in ("redis", "rediss"):
         raise StoreConfigError(f"the shared cache must be redis:// or rediss://, got {scheme!r}")
-    from redis import asyncio as aioredis
-
     client = aioredis.Redis.from_url(
         url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=False
     )

@@ -16,7 +16,9 @@ every answer is checked against last, whatever it came from, so revocation waits
 Deadlines: one request waits for the chain at most `chain_timeout` in total, whatever it reads;
 then, or when the chain fails, a cached positive is served only if its last chain confirmation
 is within `staleness` at the moment the answer is given, else the master fails closed
-(`chain_unavailable`). Recovery needs no restart.
+(`chain_unavailable`). Recovery needs no restart. With a `freshness` bound (verified chain), no
+positive answer at all is given while the newest processed checkpoint is older than that bound
+(nautilus/freshness.py): a node that withholds checkpoints cannot keep answers "valid".
 """
 
 from __future__ import annotations
@@ -36,16 +38,18 @@ from k3s_daas.chain import (
     SealTokenView,
     StakeRecordView,
     StakingPoolView,
+    UnverifiedChainData,
     WrongObjectType,
 )
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.absent_ids import AbsentIds
 from k3s_daas.nautilus.errors import TokenRejected
+from k3s_daas.nautilus.freshness import ChainFreshness
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.refreshed import Refreshed
 from k3s_daas.nautilus.revocations import Kind, Revocations
 from k3s_daas.nautilus.settings import ValidatorSettings
-from k3s_daas.nautilus.shared_cache import NoSharedCache, SharedCache
+from k3s_daas.nautilus.shared_protocol import NoSharedCache, SharedCache
 from k3s_daas.nautilus.token_cache import TokenCache
 from k3s_daas.seal import constants as c
 from k3s_daas.seal.claims import Claims
@@ -96,8 +100,10 @@ class Validator:
         clock: Callable[[], float] = time.monotonic,
         shared: SharedCache | None = None,
         revoked: Revocations | None = None,
+        freshness: ChainFreshness | None = None,
     ) -> None:
         self.client = client
+        self.freshness = freshness
         self.shared: SharedCache = shared or NoSharedCache()
         self.revoked = revoked if revoked is not None else Revocations()
         self.revoked.listeners.append(self._learned)
@@ -298,6 +304,9 @@ class Validator:
             raise TokenRejected(revoked)
         if confirmed is not None and self._clock() - confirmed > self.settings.staleness:
             raise TokenRejected(Reason.CHAIN_UNAVAILABLE)
+        if self.freshness is not None and not self.freshness.fresh():
+            self.metrics.cache.labels("chain_stale").inc()
+            raise TokenRejected(Reason.CHAIN_UNAVAILABLE)  # withheld checkpoints, or none yet
         return claims
 
     async def _lookup(self, parsed: SealToken) -> tuple[Claims, float | None]:
@@ -362,7 +371,7 @@ class Validator:
         except TokenRejected as exc:
             if exc.reason == Reason.CHAIN_UNAVAILABLE:
                 self._chain_failed(started)
-            elif generation == cache.generation:
+            elif exc.reason != Reason.UNVERIFIED_CHAIN_DATA and generation == cache.generation:
                 cache.forget(fp)
                 cache.remember_refusal(fp, exc.reason)
             raise
@@ -411,6 +420,9 @@ class Validator:
             return await call
         except (WrongObjectType, MalformedObject):
             raise TokenRejected(Reason.WRONG_TYPE) from None
+        except UnverifiedChainData as exc:  # no endpoint could prove its answer: refuse
+            log.warning("chain data did not verify", check=exc.check, error=exc.message[:200])
+            raise TokenRejected(Reason.UNVERIFIED_CHAIN_DATA) from None
         except (ChainError, OSError) as exc:
             log.warning("chain read failed", error=str(exc)[:200])
             raise TokenRejected(Reason.CHAIN_UNAVAILABLE) from None
@@ -443,6 +455,7 @@ class Validator:
             if exc.reason in (Reason.STAKE_SLASHED, Reason.STAKE_WITHDRAWING):  # final on chain
                 self.revoked.add("stake", token.stake_record, exc.reason, source="chain_read")
             raise
+        read_at = [o.checkpoint if o is not None else None for o in (token_obj, record_obj)]
         return compact(
             Claims(
                 owner=sys.intern(token.owner),  # one staker often runs many nodes
@@ -455,6 +468,9 @@ class Validator:
                 token_id=token.id,
                 stake_record_id=record.id,
                 enclave_id=sys.intern(token.enclave),  # the same for every token of a master
+                checkpoint=min(c for c in read_at if c is not None)
+                if None not in read_at
+                else None,
             )
         )
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 from k3s_daas.chain import (
@@ -63,6 +65,8 @@ class StoreCursor:
         self.checkpoint: int | None = None  # this process's position (handed out, handled)
         self.saved: int | None = None  # what the Store holds, as far as this process knows
         self._moved = asyncio.Event()
+        #: Told each checkpoint whose events are all applied (the master's freshness bound).
+        self.on_processed: Callable[[int], None] | None = None
 
     async def load(self) -> int | None:
         if self.checkpoint is not None:  # resubscribing: go on from here, skip nothing
@@ -75,6 +79,8 @@ class StoreCursor:
         """Every event of `checkpoint` was handled: persisted soon (`keep_saved`)."""
         self.checkpoint = checkpoint
         self._moved.set()
+        if self.on_processed is not None:
+            self.on_processed(checkpoint)
 
     async def persist(self) -> bool:
         """Write the position once the revocations up to it are durable; False: not yet."""
@@ -124,6 +130,9 @@ class ChainWatcher:
         self.cursor = StoreCursor(store, validator.revoked)
         self.handled = 0
         self.mode: FollowMode | None = None
+        self.tip: int | None = None  # the chain's last checkpoint read by `track_lag`
+        self.tip_at: float | None = None  # when (monotonic)
+        self.lag = 0  # checkpoints behind `tip`
 
     def on_mode(self, mode: FollowMode) -> None:
         """`chain.follow` switched between the checkpoint stream and polling."""
@@ -203,19 +212,30 @@ class ChainWatcher:
             return nodes
         return []
 
-    async def track_lag(self, interval: float = 1.0) -> None:
-        """Export how many checkpoints the watcher is behind the chain's tip, and tell the
-        validator when it has caught up with a tip it read (registered workers' heartbeats are
-        answered without chain reads only while that is recent: `Validator.validate_admitted`)."""
+    async def track_lag(self, interval: float = 1.0, staleness: float = 60.0) -> None:
+        """Read the chain's tip every `interval`: how many checkpoints the watcher is behind,
+        and when the chain last answered (`/readyz`, `nautilus_chain_up`, computed when scraped);
+        and tell the validator when the cursor has caught up with a tip it read (registered
+        workers' heartbeats skip chain reads only while that is recent:
+        `Validator.validate_admitted`)."""
         tips: deque[tuple[int, float]] = deque(maxlen=TIPS_KEPT)  # (tip, when it was read)
+
+        def up() -> float:
+            age = self.chain_age()
+            return 1.0 if age is not None and age <= staleness else 0.0
+
+        self.metrics.chain_up.set_function(up)
         while True:
             with contextlib.suppress(ChainError, OSError):
                 read_at = self.validator.now()
                 tip = await self.client.latest_checkpoint()
+                self.tip, self.tip_at = tip, time.monotonic()
                 tips.append((tip, read_at))
                 self.caught_up(tips)
                 done = self.cursor.checkpoint
-                self.metrics.watcher_lag.set(max(0, tip - done) if done is not None else 0)
+                self.lag = max(0, tip - done) if done is not None else 0
+                self.metrics.watcher_lag.set(self.lag)
+                self.metrics.chain_tip.set(tip)
             await asyncio.sleep(interval)
 
     def caught_up(self, tips: deque[tuple[int, float]]) -> None:
@@ -223,3 +243,7 @@ class ChainWatcher:
         done = self.cursor.checkpoint
         while tips and done is not None and tips[0][0] <= done:
             self.validator.note_caught_up(tips.popleft()[1])
+
+    def chain_age(self) -> float | None:
+        """Seconds since the chain last answered a tip read (None: not yet)."""
+        return None if self.tip_at is None else time.monotonic() - self.tip_at

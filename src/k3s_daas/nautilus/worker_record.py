@@ -58,6 +58,11 @@ class WorkerRecord:
         """The stored form, validated (ValueError when it is not a record)."""
         return _ADAPTER.validate_json(raw)
 
+    @classmethod
+    def from_public(cls, data: Any) -> WorkerRecord:
+        """The `GET /api/v1/workers` shape back into a record, validated (ValueError if not)."""
+        return _ADAPTER.validate_python(data)
+
     def public(self) -> dict[str, Any]:
         """The JSON shape of `GET /api/v1/workers`."""
         out: dict[str, Any] = _ADAPTER.dump_python(self, mode="json")

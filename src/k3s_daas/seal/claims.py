@@ -23,6 +23,11 @@ class Claims(BaseModel):
     token_id: str
     stake_record_id: str
     enclave_id: str
+    checkpoint: int | None = Field(
+        default=None,
+        description="verified checkpoint as of which the SealToken and StakeRecord were read "
+        "unchanged (None: read without verification)",
+    )
 
     @property
     def is_node(self) -> bool:

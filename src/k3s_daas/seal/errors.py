@@ -32,3 +32,13 @@ class PermissionFormatError(K3sDaasError, ValueError):
     """A permission string that is not `resource:action`."""
 
     reason = "invalid_permission"
+
+
+class MissingExtraError(K3sDaasError):
+    """A feature whose optional dependencies (a pyproject extra) are not installed."""
+
+    reason = "missing_extra"
+
+    def __init__(self, extra: str, feature: str) -> None:
+        super().__init__(f"{feature} needs the {extra!r} extra: pip install 'k3s-daas[{extra}]'")
+        self.extra = extra

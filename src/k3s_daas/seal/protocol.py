@@ -109,6 +109,10 @@ class Reason(StrEnum):
         "chain_unavailable", 503,
         "the chain cannot be reached and no fresh cached answer exists",
     )  # fmt: skip
+    UNVERIFIED_CHAIN_DATA = (
+        "unverified_chain_data", 503,
+        "the chain endpoints' answers do not verify against the trusted validator committee",
+    )  # fmt: skip
 
     # Signed requests, in the order the master checks them.
     INVALID_REQUEST = "invalid_request", 400, "the request is not well-formed"
@@ -383,10 +387,20 @@ class TokenAccepted(BaseModel):
     username: str
     groups: list[str]
     claims: Claims
+    checkpoint: int | None = Field(
+        default=None,
+        description="the verified checkpoint as of which the token and its stake were current "
+        "(None: the master reads the chain without verifying it)",
+    )
 
     @classmethod
     def of(cls, claims: Claims) -> TokenAccepted:
-        return cls(username=claims.username, groups=claims.groups, claims=claims)
+        return cls(
+            username=claims.username,
+            groups=claims.groups,
+            claims=claims,
+            checkpoint=claims.checkpoint,
+        )
 
 
 class TokenRefused(BaseModel):

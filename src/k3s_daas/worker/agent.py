@@ -4,8 +4,9 @@ load key -> reuse or create the stake -> mint a Seal token (one PTB) -> find the
 chain -> attest the master (fail closed) -> register -> heartbeat every N s with jitter; when a
 master cannot be reached the next one is asked at once (`worker.masters`), and only when none
 answers does the agent back off (jittered, `k3s_daas.retry`) -> rotate the token before it
-expires -> on `stake_slashed` / revocation stop K3s and exit non-zero naming the reason -> on
-SIGTERM leave and exit 0.
+expires -> on `stake_slashed` / revocation stop K3s, stop the node's containers (K3s mode) and
+exit 3 naming the reason -> on SIGTERM leave and exit 0. Its metrics are served on a local port
+(`worker.metrics`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import random
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,9 +40,10 @@ from k3s_daas.seal.token import parse_token, short_fingerprint
 from k3s_daas.worker.attested import RegisteredEnclave
 from k3s_daas.worker.config import WorkerConfig
 from k3s_daas.worker.exits import EXIT_FAILED, EXIT_OK, EXIT_REVOKED, WorkerExit
-from k3s_daas.worker.k3s import K3sAgent
+from k3s_daas.worker.k3s import K3sAgent, stop_node_containers
 from k3s_daas.worker.master import MasterClient, MasterRejected, MasterUnavailable
 from k3s_daas.worker.masters import MasterPool, Timeouts, Trust
+from k3s_daas.worker.metrics import MetricsServer, WorkerMetrics
 from k3s_daas.worker.state import WorkerState
 
 log = get_logger("k3s_daas.worker")
@@ -72,6 +75,8 @@ class WorkerAgent:
         if self.state.node_id != config.node_id or self.state.address != self.key.address:
             raise WorkerExit(EXIT_FAILED, "bad_state", "state file belongs to another node or key")
         self.k3s: K3sAgent | None = None
+        self.metrics = WorkerMetrics()
+        self.metrics.k3s_restarts.set_function(lambda: self.k3s.restarts if self.k3s else 0)
         self._stop = asyncio.Event()
         self._assigned_enclave: str | None = None  # the token's enclave (chain-assigned by tier)
 
@@ -81,6 +86,7 @@ class WorkerAgent:
             setattr(self.state, name, value)
         self.state.status = status
         self.state.save(self.config.state_file)
+        self.metrics.set_phase(status)
         log.info("worker_status", node=self.config.node_id, status=status)
 
     # ---- chain ---------------------------------------------------------------------------
@@ -170,7 +176,8 @@ class WorkerAgent:
     def _pool(self, package: K3sDaasPackage) -> MasterPool:
         c = self.config
         timeouts = Timeouts.for_interval(c.heartbeat_interval, c.request_timeout, c.connect_timeout)
-        return MasterPool(lambda: self._trust(package), self.key, timeouts)
+        return MasterPool(lambda: self._trust(package), self.key, timeouts,
+                          on_failover=self.metrics.failovers.inc)  # fmt: skip
 
     def _retry(self) -> Retry:
         """Backoff once no master answers: jittered, so workers never retry in lockstep."""
@@ -212,16 +219,33 @@ class WorkerAgent:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._stop.set)
+        server = await self._serve_metrics()
+        revoked = False
         try:
             return await self._run()
         except WorkerExit as exc:
-            phase = WorkerPhase.REVOKED if exc.code == EXIT_REVOKED else WorkerPhase.FAILED
-            self._set(phase, reason=exc.reason)
+            revoked = exc.code == EXIT_REVOKED
+            self._set(WorkerPhase.REVOKED if revoked else WorkerPhase.FAILED, reason=exc.reason)
             log.error("worker_exit", node=self.config.node_id, reason=exc.reason, error=exc.message)
             raise
         finally:
             if self.k3s is not None:
                 await self.k3s.stop()
+            c = self.config
+            if revoked and c.mode == "k3s" and c.k3s_killall:
+                await stop_node_containers(c.k3s_killall, c.k3s_killall_timeout)
+            if server is not None:
+                await server.stop()
+
+    async def _serve_metrics(self) -> MetricsServer | None:
+        """Serve /metrics locally (its URL goes to the state file); None when off or unbound."""
+        c = self.config
+        if c.metrics_port is None:
+            return None
+        server = MetricsServer(self.metrics, c.metrics_host, c.metrics_port)
+        url = await server.start()
+        self._set(self.state.status, metrics_url=url)
+        return server if url is not None else None
 
     async def _run(self) -> int:
         async with ChainClient.from_deployment(self.deployment) as chain:
@@ -267,14 +291,24 @@ class WorkerAgent:
         node (its own store, not a replica sharing the registry) and it was registered there."""
         assert self.state.token is not None
         token = self.state.token
+        start = time.perf_counter()
         try:
-            return await pool.call(lambda m: m.heartbeat(token, self.config.node_id))
+            answer = await pool.call(lambda m: m.heartbeat(token, self.config.node_id))
+        except MasterUnavailable:
+            self.metrics.heartbeats.labels("unavailable").inc()
+            raise
         except MasterRejected as exc:
+            self.metrics.heartbeats.labels("refused").inc()
             reason = Reason.parse(exc.reason)
             if reason is not None and reason.terminal:
                 raise WorkerExit(EXIT_REVOKED, reason, f"master says {reason}") from exc
             if reason != Reason.NOT_REGISTERED:
                 raise WorkerExit(EXIT_FAILED, exc.reason, exc.message) from exc
+        else:
+            self.metrics.heartbeat_latency.observe(time.perf_counter() - start)
+            self.metrics.heartbeats.labels("ok").inc()
+            self.metrics.last_heartbeat.set_to_current_time()
+            return answer
         await self._register(pool)
         return None
 

@@ -75,6 +75,17 @@ class WorkerConfig(BaseSettings):
     mode: Literal["standalone", "k3s"] = "standalone"
     k3s_binary: str = "k3s"
     k3s_args: EnvList = Field(default_factory=list)
+    k3s_killall: str = Field(
+        default="/usr/local/bin/k3s-killall.sh",
+        description="k3s mode: run after `k3s agent` is stopped on a revocation, to stop the "
+        "node's containers and unmount their volumes the way K3s's own script does "
+        "('': only stop `k3s agent`)",
+    )
+    k3s_killall_timeout: float = Field(default=120.0, gt=0, description="seconds, then killed")
+    metrics_host: str = Field(default="127.0.0.1", description="where /metrics is served")
+    metrics_port: int | None = Field(
+        default=9464, ge=0, le=65535, description="/metrics port (0: any free one; null: off)"
+    )
     request_timeout: float = Field(default=10.0, gt=0, description="register, leave, attest")
     connect_timeout: float = Field(
         default=2.0, gt=0, description="opening a connection to a master (failover moves on)"

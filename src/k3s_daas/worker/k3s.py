@@ -1,5 +1,5 @@
 """Supervision of `k3s agent`: start with the join token, restart with jittered backoff
-(`k3s_daas.retry`), stop on slash.
+(`k3s_daas.retry`), stop on slash, then stop the node's containers (`stop_node_containers`).
 
 The join token goes to the child in the `K3S_TOKEN` environment variable, never on the command
 line (argv is world-readable in /proc). No K3s binary can be installed here: tests drive this
@@ -113,3 +113,28 @@ class K3sAgent:
         if self._task is not None:
             await self._task
             self._task = None
+
+
+async def stop_node_containers(script: str, timeout: float) -> bool:
+    """Run K3s's killall script (or the configured replacement) after a revocation: a slashed
+    node's pods must not keep running once `k3s agent` is gone. True when it exited 0."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            script, stdin=asyncio.subprocess.DEVNULL, start_new_session=True
+        )
+    except OSError as exc:
+        log.error("k3s_killall_failed", script=script, error=exc.strerror or str(exc))
+        return False
+    try:
+        code = await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        log.error("k3s_killall_failed", script=script, error=f"still running after {timeout:g}s")
+        return False
+    if code != 0:
+        log.error("k3s_killall_failed", script=script, code=code)
+        return False
+    log.info("k3s_node_containers_stopped", script=script)
+    return True

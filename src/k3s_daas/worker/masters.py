@@ -75,8 +75,10 @@ class MasterPool:
         timeouts: Timeouts,
         *,
         attest: Attest = attest_master,
+        on_failover: Callable[[], None] | None = None,
     ) -> None:
         self._load_trust = load_trust
+        self._on_failover = on_failover  # counted in the agent's metrics
         self._key = key
         self.timeouts = timeouts
         self._attest = attest
@@ -162,6 +164,8 @@ class MasterPool:
                 continue
             if url != self._current and self._current is not None:
                 log.warning("master_failover", previous=self._current, url=url)
+                if self._on_failover is not None:
+                    self._on_failover()
             self._current = url
             return result
         if reached_untrusted == len(trust.urls):

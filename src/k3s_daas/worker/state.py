@@ -45,6 +45,7 @@ class WorkerState(BaseModel):
     heartbeats: int = 0
     tier: str | None = None
     permissions: list[str] = []
+    metrics_url: str | None = None  # where the agent serves /metrics (None: not served)
 
     def __repr__(self) -> str:  # pydantic's repr would print the token
         return f"WorkerState(node_id={self.node_id!r}, status={self.status!r})"

@@ -1,5 +1,6 @@
-"""Checkpoints and epochs in the ledger: the certified checkpoint chain (one per transaction, plus
-one that closes each epoch), the chain's time, and each epoch's start, gas price and committee.
+"""Checkpoints and epochs in the ledger: the certified checkpoint chain (one per transaction, one
+that closes each epoch, and empty heartbeats while idle), the chain's time, and each epoch's
+start, gas price and committee.
 
 Every checkpoint is Sui's: `CheckpointContents` V1 listing (transaction digest, effects digest)
 with the user signatures, a `CheckpointSummary` (epoch, sequence, running transaction count,
@@ -157,6 +158,16 @@ class CheckpointStore(SqliteStore):
                 conn, epoch + 1, timestamp_ms, checkpoint.seq + 1, int(row[1]), following
             )
         return epoch + 1, checkpoint
+
+    def append_heartbeat(self) -> CheckpointRecord:
+        """An empty checkpoint of the current epoch, certified like any other: Sui's builder
+        makes one when a consensus commit brings no transaction, so a follower can tell "nothing
+        happened" from "I am not receiving checkpoints"."""
+        with self._write() as conn:
+            row = conn.execute("SELECT MAX(epoch) FROM epochs").fetchone()
+            if row is None or row[0] is None:
+                raise LedgerError("heartbeat before genesis")
+            return self._append_checkpoint(conn, int(row[0]), self.timestamp_ms(), [])
 
     # -- writes, inside the caller's SQLite transaction ---------------------------------------
     def _signer(self) -> ValidatorKeys:

@@ -2,9 +2,9 @@
 
 One writer (the node's asyncio lock) commits each transaction's objects, table entries, events,
 the transaction with its effects, and its certified checkpoint in ONE SQLite transaction. One
-checkpoint per transaction (plus one empty checkpoint closing each epoch). `Ledger` is the
-executor's `LedgerView`; `Ledger(path, validators)` certifies checkpoints with the validator
-keys, `Ledger(path)` can only be read.
+checkpoint per transaction (plus an empty one closing each epoch, and empty heartbeats).
+`Ledger` is the executor's `LedgerView`; `Ledger(path, validators)` certifies checkpoints with
+the validator keys, `Ledger(path)` can only be read.
 """
 
 from __future__ import annotations

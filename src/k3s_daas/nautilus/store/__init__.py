@@ -2,9 +2,8 @@
 
 `open_store("sqlite:///...", data_key=enclave.data_key())` is the entry point; see
 docs/storage.md for URLs, the sealing format and the audit log that lives in the store.
+`EtcdStore` (store/etcd.py) needs the `etcd` extra and is imported only when a URL names it.
 """
-
-from typing import TYPE_CHECKING, Any
 
 from k3s_daas.nautilus.store.base import (
     Entry,
@@ -24,24 +23,10 @@ from k3s_daas.nautilus.store.sealed import SealedStore, Sealer
 from k3s_daas.nautilus.store.sqlite import SqliteStore
 from k3s_daas.nautilus.store.view import BytesStore
 
-if TYPE_CHECKING:
-    from k3s_daas.nautilus.store.etcd import EtcdStore
-
-
-def __getattr__(name: str) -> Any:
-    """`EtcdStore` on first use: its gRPC client costs a SQLite master ~25 MB for nothing."""
-    if name == "EtcdStore":
-        from k3s_daas.nautilus.store.etcd import EtcdStore
-
-        return EtcdStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "BACKENDS",
     "BytesStore",
     "Entry",
-    "EtcdStore",
     "MemoryStore",
     "SealedStore",
     "Sealer",

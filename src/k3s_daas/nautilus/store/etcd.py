@@ -2,28 +2,34 @@
 
 Several master replicas share one etcd: compare-and-set is an etcd transaction on the key's
 mod_revision (create_revision == 0 for "must not exist"), TTL is a lease per write, watch is an
-etcd watch, and revisions are the cluster's. Client: aetcd 1.0 (asyncio, grpcio). With several
-endpoints the gRPC channel gets a multi-address target (`ipv4:a:p,b:p,...`) and reconnects to
-a live member when the one in use dies (measured: writes resume about 2 s later). Every operation
-has a deadline (`timeout`, 0.7 s by default): a cluster without quorum is a fast
-`StoreUnavailableError`, never a hang.
+etcd watch, and revisions are the cluster's. Client: aetcd 1.0 (asyncio, grpcio), one channel per
+member (`etcd_client`: DNS names or IPs, plaintext or TLS with a client certificate). The store
+talks to one member at a time and moves to the next when a call to it fails or times out; an
+idempotent call retries on the next member inside its deadline. Every operation has a deadline
+(`timeout`, 0.7 s by default): a cluster without quorum is a fast `StoreUnavailableError`,
+never a hang.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-import aetcd
-import aetcd.exceptions
-import aetcd.rpc
-import aetcd.utils
+from k3s_daas.seal.errors import MissingExtraError
 
+try:  # the `etcd` extra
+    import aetcd
+    import aetcd.exceptions
+    import aetcd.rpc
+    import aetcd.utils
+except ImportError:
+    raise MissingExtraError("etcd", "an etcd:// store") from None
+
+from k3s_daas.log import get_logger
 from k3s_daas.nautilus.store.base import (
     Entry,
     StoreClosedError,
@@ -37,7 +43,17 @@ from k3s_daas.nautilus.store.base import (
     check_ttl,
     check_value,
 )
+from k3s_daas.nautilus.store.etcd_client import (
+    TLS_OPTIONS,
+    EtcdTls,
+    member_clients,
+    parse_endpoints,
+    parse_query,
+    parse_tls,
+)
 from k3s_daas.retry import Backoff, Retry
+
+log = get_logger(__name__)
 
 T = TypeVar("T")
 
@@ -46,13 +62,6 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT: Final = 0.7
 #: Between retries of an idempotent call inside its deadline (jittered).
 RETRY_BACKOFF: Final = Backoff(first=0.05, cap=0.2)
-#: gRPC reconnects within a second once a member is back (its default backoff grows to 120 s,
-#: which would keep a recovered cluster unused long after the outage).
-CHANNEL_OPTIONS: Final = {
-    "grpc.initial_reconnect_backoff_ms": 100,
-    "grpc.min_reconnect_backoff_ms": 100,
-    "grpc.max_reconnect_backoff_ms": 1000,
-}
 _FAILURES = (aetcd.exceptions.ClientError, aetcd.rpc.AioRpcError, asyncio.TimeoutError, OSError)
 
 
@@ -71,25 +80,6 @@ def _dec(key: bytes) -> str:
     return key.decode("utf-8", "surrogatepass")
 
 
-def parse_endpoints(netloc: str) -> list[tuple[str, int]]:
-    """`h:p,h:p` -> [(h, p), ...]; several endpoints must be IPv4 literals (a gRPC limit)."""
-    endpoints = []
-    for part in netloc.split(","):
-        host, sep, port = part.strip().rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise StoreConfigError(f"etcd endpoint must be host:port, got {part!r}")
-        endpoints.append((host, int(port)))
-    if len(endpoints) > 1:
-        for host, _ in endpoints:
-            try:
-                ipaddress.IPv4Address(host)
-            except ValueError:
-                raise StoreConfigError(
-                    f"with several etcd endpoints each host must be an IPv4 address, got {host!r}"
-                ) from None
-    return endpoints
-
-
 class _EtcdWatch(WatchStream):
     """An aetcd prefix watch mapped to `WatchEvent`s."""
 
@@ -99,12 +89,14 @@ class _EtcdWatch(WatchStream):
         self._prefix = prefix
         self._watch: Any = None
         self._iterator: Any = None
+        self._client: Any = None
 
     async def _open(self) -> None:
-        client = self._store._client_or_fail()
+        client = self._client = self._store._client_or_fail()
         try:
             self._watch = await client.watch_prefix(_enc(self._prefix))
         except _FAILURES as exc:
+            self._store._failed(client)
             raise StoreUnavailableError(f"etcd watch failed: {exc}") from None
         self._iterator = aiter(self._watch)
 
@@ -119,6 +111,7 @@ class _EtcdWatch(WatchStream):
         except StopAsyncIteration:
             return None
         except _FAILURES as exc:
+            self._store._failed(self._client)
             raise StoreUnavailableError(f"etcd watch ended: {exc}") from None
         key = _dec(event.kv.key)
         if event.kind == "DELETE":
@@ -128,52 +121,64 @@ class _EtcdWatch(WatchStream):
 
 class EtcdStore:
     """The Store on etcd v3 (aetcd); each call ends within `timeout`, idempotent ones retrying
-    transport failures inside it."""
+    transport failures inside it, on the next member when there are several."""
 
-    def __init__(self, endpoints: list[tuple[str, int]], *, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(
+        self,
+        endpoints: list[tuple[str, int]],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        tls: EtcdTls | None = None,
+    ) -> None:
         self.endpoints = endpoints
         self.timeout = timeout
-        if len(endpoints) == 1:
-            host, port = endpoints[0]
-        else:  # aetcd dials f"{host}:{port}": make that the gRPC multi-address target
-            head = ",".join(f"{h}:{p}" for h, p in endpoints[:-1])
-            host, port = f"ipv4:{head},{endpoints[-1][0]}", endpoints[-1][1]
-        self._client: Any = aetcd.Client(
-            host=host, port=port, timeout=math.ceil(timeout), options=dict(CHANNEL_OPTIONS)
-        )
+        self.tls = tls
+        self._clients = member_clients(endpoints, timeout=math.ceil(timeout), tls=tls)
+        self._current = 0
         self._closed = False
 
     @classmethod
     def from_url(cls, url: str) -> EtcdStore:
-        """`etcd://h:p[,h:p...][?timeout=SECONDS]` (plaintext gRPC; TLS is not wired yet)."""
+        """`etcd://h:p[,h:p...][?timeout=S][&tls_ca=F][&tls_cert=F&tls_key=F][&tls=true]`."""
         parts = urlsplit(url)
         if not parts.netloc or parts.path not in ("", "/"):
             raise StoreConfigError(f"expected etcd://host:port[,host:port...], got {url!r}")
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        if set(query) - {"timeout"}:
-            raise StoreConfigError(f"unknown etcd store options: {sorted(set(query))}")
+        query = parse_query(url)
+        unknown = set(query) - {"timeout", *TLS_OPTIONS}
+        if unknown:
+            raise StoreConfigError(f"unknown etcd store options: {sorted(unknown)}")
         try:
             timeout = float(query.get("timeout", DEFAULT_TIMEOUT))
         except ValueError:
             raise StoreConfigError("timeout must be a number of seconds") from None
         if not timeout > 0:
             raise StoreConfigError("timeout must be positive")
-        return cls(parse_endpoints(parts.netloc), timeout=timeout)
+        return cls(parse_endpoints(parts.netloc), timeout=timeout, tls=parse_tls(query))
 
     def _client_or_fail(self) -> Any:
         if self._closed:
             raise StoreClosedError("the store is closed")
-        return self._client
+        return self._clients[self._current]
+
+    def _failed(self, client: Any) -> None:
+        """`client`'s member failed a call: the next calls go to the next member."""
+        if len(self._clients) > 1 and self._clients[self._current] is client:
+            self._current = (self._current + 1) % len(self._clients)
+            log.warning("etcd member failed; using the next", failed=client.name,
+                        next=self._clients[self._current].name)  # fmt: skip
 
     async def _call(self, fn: Callable[[Any], Awaitable[T]], *, retry: bool = True) -> T:
         """Run `fn(client)` within the operation's deadline (`timeout`, retries included);
-        idempotent calls retry transport failures inside it, with jittered backoff."""
-        client = self._client_or_fail()
+        idempotent calls retry transport failures inside it, with jittered backoff, on the next
+        member (each attempt then gets half of what is left, so a silent member costs half)."""
         attempts = Retry(RETRY_BACKOFF, budget=self.timeout)
+        share = 2 if retry and len(self._clients) > 1 else 1
         while True:
+            client = self._client_or_fail()
             try:
-                return await asyncio.wait_for(fn(client), attempts.remaining())
+                return await asyncio.wait_for(fn(client), attempts.remaining() / share)
             except _FAILURES as exc:
+                self._failed(client)
                 if not retry or not await attempts.wait():
                     what = "no answer within the deadline" if _timed_out(exc) else str(exc)
                     raise StoreUnavailableError(f"etcd unavailable: {what}") from None
@@ -264,5 +269,6 @@ class EtcdStore:
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(*_FAILURES):  # closing a dead channel
-            await self._client.close()
+        for client in self._clients:
+            with contextlib.suppress(*_FAILURES):  # closing a dead channel
+                await client.close()

@@ -13,7 +13,7 @@ from k3s_daas.nautilus.store.sqlite import SqliteStore
 
 
 def _etcd(url: str) -> Store:
-    """etcd's client (gRPC) is imported only by a master that uses it (~25 MB of memory)."""
+    """etcd's client is the `etcd` extra: imported only when a URL asks for it."""
     from k3s_daas.nautilus.store.etcd import EtcdStore
 
     return EtcdStore.from_url(url)

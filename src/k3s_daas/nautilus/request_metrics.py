@@ -1,0 +1,57 @@
+"""HTTP latency per route template (never the raw path: ids would explode the series) and the
+webhooks' decisions, measured once for every request in a pure ASGI middleware."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from k3s_daas.kube.webhooks import DECISION_STATE
+from k3s_daas.nautilus.metrics import Metrics
+
+UNMATCHED = "unmatched"  # no route: 404, or refused before routing (429, 413)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (`/api/v1/nodes/{name}`), or `unmatched`."""
+    route: Any = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED
+
+
+class RequestMetrics:
+    """Pure ASGI middleware, outermost: times every HTTP request and counts webhook decisions."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        status = 500  # an exception before the answer started is answered 500 outside us
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            seconds = time.perf_counter() - start
+            m = self.metrics
+            m.http_latency.labels(route_template(scope), scope["method"], str(status)).observe(
+                seconds
+            )
+            decision = state.get(DECISION_STATE)
+            if isinstance(decision, tuple) and len(decision) == 2:
+                review, outcome = decision
+                m.webhook_decisions.labels(review, outcome).inc()
+                m.webhook_latency.labels(review).observe(seconds)
