@@ -48,7 +48,9 @@ def attach(app: FastAPI, backend: KubeBackend) -> None:
     setattr(app.state, _STATE_KEY, backend)
 
 
-def get_backend(request: Request) -> KubeBackend:
+async def get_backend(request: Request) -> KubeBackend:
+    """Async like every dependency here: FastAPI runs a plain function in its thread pool (a
+    thread hop per request, the largest cost of a cached TokenReview)."""
     backend = getattr(request.app.state, _STATE_KEY, None)
     if not isinstance(backend, KubeBackend):
         raise RuntimeError("kube routes mounted without a backend (kube.install or attach)")
@@ -58,17 +60,17 @@ def get_backend(request: Request) -> KubeBackend:
 Backend = Annotated[KubeBackend, Depends(get_backend)]
 
 
-def get_nodes(backend: Backend) -> NodeSource:
+async def get_nodes(backend: Backend) -> NodeSource:
     if backend.nodes is None:
         raise RuntimeError("the standalone Kubernetes API needs a NodeSource")
     return backend.nodes
 
 
-def get_optional_nodes(backend: Backend) -> NodeSource | None:
+async def get_optional_nodes(backend: Backend) -> NodeSource | None:
     return backend.nodes
 
 
-def get_authenticator(backend: Backend) -> Authenticator:
+async def get_authenticator(backend: Backend) -> Authenticator:
     return backend.auth
 
 

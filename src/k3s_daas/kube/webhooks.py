@@ -16,7 +16,7 @@ from typing import Final
 from fastapi import APIRouter, Request, Response
 
 from k3s_daas.kube.authz import NODE_PREFIX, revoked_node_review, user_info, webhook_review
-from k3s_daas.kube.dependencies import AuthenticatorDep, OptionalNodes
+from k3s_daas.kube.dependencies import OptionalNodes, get_backend
 from k3s_daas.kube.models import (
     SubjectAccessReview,
     TokenReview,
@@ -24,7 +24,7 @@ from k3s_daas.kube.models import (
     TokenReviewStatus,
 )
 from k3s_daas.kube.request_body import parse_json_object, read_body
-from k3s_daas.kube.status import KubeRoute, model_response
+from k3s_daas.kube.status import KubeRoute, as_status, model_response
 from k3s_daas.kube.types import AuthenticationFailed, BadRequest
 from k3s_daas.log import get_logger
 from k3s_daas.seal import K3sDaasError, token_fingerprint
@@ -40,8 +40,11 @@ DECISION_STATE: Final = "webhook_decision"
 router = APIRouter(route_class=KubeRoute)
 
 
-@router.post(TOKENREVIEW_PATH, include_in_schema=False)
-async def token_review(request: Request, auth: AuthenticatorDep) -> Response:
+async def _token_review(request: Request) -> Response:
+    """TokenReview, kube-apiserver's call for every request it authenticates: a plain Starlette
+    endpoint (`token_review`, the router's first route), so FastAPI's
+    dependency solving (~0.1 ms of a ~0.3 ms review) is skipped; errors are Status all the same."""
+    auth = (await get_backend(request)).auth
     review = TokenReview.model_validate(
         parse_json_object(await read_body(request, MAX_REVIEW_BODY))
     )
@@ -72,6 +75,11 @@ async def token_review(request: Request, auth: AuthenticatorDep) -> Response:
         apiVersion="authentication.k8s.io/v1", kind="TokenReview", spec=spec, status=status
     )
     return model_response(answer)
+
+
+#: `POST /apis/webhooks/tokenreview` (see `_token_review`), the router's first route.
+token_review = as_status(_token_review)
+router.add_route(TOKENREVIEW_PATH, token_review, methods=["POST"], include_in_schema=False)
 
 
 @router.post(SUBJECTACCESSREVIEW_PATH, include_in_schema=False)

@@ -26,12 +26,12 @@ from k3s_daas.nautilus.rate_limit import RateLimit, RateLimiter, accepted_creden
 from k3s_daas.nautilus.refusal_counts import RefusalCounts
 from k3s_daas.nautilus.request_metrics import RequestMetrics
 from k3s_daas.nautilus.responses import error
-from k3s_daas.nautilus.routes import api_router, ops_router, worker_router
+from k3s_daas.nautilus.routes import api_router, heartbeat, ops_router, worker_router
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.encoding import first_error_line
 from k3s_daas.seal.errors import K3sDaasError
-from k3s_daas.seal.protocol import Reason
+from k3s_daas.seal.protocol import PATHS, Reason
 
 log = get_logger(__name__)
 
@@ -143,6 +143,7 @@ def create_app(ctx: AppContext, *, mount_kube: bool = True, webhooks: bool = Tru
                   openapi_url=None)  # fmt: skip
     app.state.ctx = ctx
     _error_shape(app)
+    app.add_route(PATHS["heartbeat"], heartbeat, methods=["POST"])  # first: the hot path
     for router in (worker_router, api_router, ops_router):
         app.include_router(router)
     if mount_kube:

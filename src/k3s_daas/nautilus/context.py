@@ -39,8 +39,9 @@ class AppContext:
     readiness: Readiness | None = None
 
 
-def app_context(request: Request) -> AppContext:
-    """The context of the app serving `request` (set by `create_app`)."""
+async def app_context(request: Request) -> AppContext:
+    """The context of the app serving `request` (set by `create_app`). Async: FastAPI would run
+    a plain function in its thread pool, a thread hop on every request."""
     ctx: AppContext = request.app.state.ctx
     return ctx
 
