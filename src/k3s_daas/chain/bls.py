@@ -187,5 +187,6 @@ __all__ = [
     "BlsPublicKey",
     "aggregate_public_keys",
     "aggregate_signatures",
+    "sign_aggregate",
     "verify_aggregate",
 ]
