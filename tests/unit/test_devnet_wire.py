@@ -24,7 +24,12 @@ def _json() -> protobuf.Value:
         "none": protobuf.Value(null_value=protobuf.NullValue.NULL_VALUE),
         "list": protobuf.Value(
             list_value=protobuf.ListValue(
-                values=[protobuf.Value(number_value=1.5), protobuf.Value(string_value="")]
+                values=[
+                    protobuf.Value(number_value=1.5),
+                    protobuf.Value(number_value=0.0),
+                    protobuf.Value(number_value=-(2.0**70)),
+                    protobuf.Value(string_value=""),
+                ]
             )
         ),
         "nested": protobuf.Value(struct_value=protobuf.Struct(fields={})),

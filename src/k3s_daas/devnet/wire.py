@@ -6,6 +6,7 @@ varint, which made encoding most of an ExecuteTransaction's cost. Same bytes as 
 
 from __future__ import annotations
 
+import struct
 import warnings
 from typing import Any, Final
 
@@ -25,6 +26,15 @@ _VARINT: Final = frozenset(
     }
 )
 _PACKED: Final = frozenset(betterproto2.PACKED_TYPES)
+#: Fixed-width scalars: struct format and wire type.
+_FIXED: Final = {
+    betterproto2.TYPE_FLOAT: ("<f", 5),
+    betterproto2.TYPE_DOUBLE: ("<d", 1),
+    betterproto2.TYPE_FIXED32: ("<I", 5),
+    betterproto2.TYPE_SFIXED32: ("<i", 5),
+    betterproto2.TYPE_FIXED64: ("<Q", 1),
+    betterproto2.TYPE_SFIXED64: ("<q", 1),
+}
 _KINDS: Final = {
     betterproto2.TYPE_STRING: "string",
     betterproto2.TYPE_BYTES: "bytes",
@@ -32,8 +42,8 @@ _KINDS: Final = {
 }
 
 #: One field of a plan: (name, key bytes, kind, repeated, default, map entry kinds); kind is how
-#: the value is written: "varint", "string", "bytes", "message", "packed" (varints), "map", or
-#: "other" (by betterproto2 itself).
+#: the value is written: "varint", a struct format ("<d": fixed width), "string", "bytes",
+#: "message", "packed" (varints), "map", or "other" (by betterproto2 itself).
 Field = tuple[str, bytes, str, bool, Any, tuple[str, str]]
 _plans: dict[type[Message], list[Field] | None] = {}
 
@@ -55,17 +65,19 @@ def varint(value: int) -> bytes:
 def _scalar_kind(proto_type: str, unwrap: Any) -> str:
     if unwrap is not None:
         return "other"
+    if proto_type in _FIXED:
+        return _FIXED[proto_type][0]  # the struct format is the kind
     return "varint" if proto_type in _VARINT else _KINDS.get(proto_type, "other")
 
 
 def _kind(meta: Any) -> str:
     if meta.map_meta:
         key, value = meta.map_meta
-        simple = "other" not in (
+        kinds = {
             _scalar_kind(key.proto_type, key.unwrap),
             _scalar_kind(value.proto_type, value.unwrap),
-        )
-        return "map" if simple else "other"
+        }
+        return "map" if kinds <= {"varint", "string", "bytes", "message"} else "other"
     if meta.repeated and meta.proto_type in _PACKED:
         return "packed" if meta.proto_type in _VARINT else "other"
     return _scalar_kind(meta.proto_type, meta.unwrap)
@@ -84,7 +96,10 @@ def _plan(cls: type[Message]) -> list[Field] | None:
         plan = []
         for name, meta in info.meta_by_field_name.items():
             kind = _kind(meta)
-            key = varint(meta.number << 3 | (0 if kind == "varint" else 2))
+            wire = 0 if kind == "varint" else 2
+            if meta.proto_type in _FIXED and kind != "other":
+                wire = _FIXED[meta.proto_type][1]
+            key = varint(meta.number << 3 | wire)
             entry = ("", "")
             if kind == "map":
                 k, v = meta.map_meta
@@ -125,6 +140,8 @@ def _single(key: bytes, kind: str, value: Any) -> bytes:
     """One field: its key, then the varint or the length-prefixed bytes."""
     if kind == "varint":
         return key + varint(int(value))
+    if kind.startswith("<"):
+        return key + struct.pack(kind, value)
     data: bytes = _TO_BYTES[kind](value)
     return key + varint(len(data)) + data
 
