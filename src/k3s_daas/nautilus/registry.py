@@ -18,6 +18,7 @@ kubectl view, admin view and heartbeat checks agree.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -28,7 +29,7 @@ from k3s_daas.kube.types import NodeInfo
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.errors import MasterError
 from k3s_daas.nautilus.metrics import Metrics
-from k3s_daas.nautilus.store.base import Entry, WatchEvent, WatchStream
+from k3s_daas.nautilus.store.base import Entry, StoreUnavailableError, WatchEvent, WatchStream
 from k3s_daas.nautilus.worker_record import WorkerRecord
 from k3s_daas.retry import Backoff, Retry
 from k3s_daas.seal.claims import Claims
@@ -41,6 +42,8 @@ PREFIX: Final = "/workers/"
 HISTORY: Final = 4096
 #: Between re-watches of `/workers/` while the store is unavailable.
 FOLLOW_BACKOFF: Final = Backoff(first=0.2, cap=2.0)
+#: How long a heartbeat waits for its node's lock (held longer: a write under it is failing).
+HEARTBEAT_LOCK_WAIT: Final = 0.25
 
 
 class AuditSink(Protocol):
@@ -152,6 +155,22 @@ class Registry:
             lock = self._locks[node_id] = asyncio.Lock()
         return lock
 
+    @contextlib.asynccontextmanager
+    async def _lock_for_heartbeat(self, node_id: str) -> AsyncIterator[None]:
+        """The node's lock, waited for at most `HEARTBEAT_LOCK_WAIT`: a status change stuck on a
+        failing store holds it for the store's whole deadline, and a heartbeat waiting that out
+        before its own write would take two deadlines to be refused (503 within 1 s, not 1.4)."""
+        lock = self.lock(node_id)
+        try:
+            async with asyncio.timeout(HEARTBEAT_LOCK_WAIT):
+                await lock.acquire()
+        except TimeoutError:
+            raise StoreUnavailableError("the node's record is still being written") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
     async def save(self, record: WorkerRecord, **changes: Any) -> WorkerRecord:
         """Write `record` (with `changes`) as the next revision (callers hold the node's lock)."""
         self._revision += 1
@@ -216,7 +235,7 @@ class Registry:
         guard of heartbeats, checked under the node's lock and made durable by this very write
         (docs/nautilus.md, "Replay guard"); 0 skips it (callers that checked a nonce)."""
         now = now or _now()
-        async with self.lock(claims.node_id):
+        async with self._lock_for_heartbeat(claims.node_id):
             current = self._records.get(claims.node_id)
             if current is None or current.status in (NodeStatus.LEFT, NodeStatus.EVICTED):
                 raise MasterError(
