@@ -2,9 +2,11 @@
 
 A worker registers at replica A and heartbeats; A is killed (its last heartbeats acknowledged
 from memory, perhaps never flushed). The heartbeat captured just before the kill is refused by
-B and by the restarted A; the worker failing over to B is accepted within one heartbeat interval
-(B first refuses timestamps under A's stored W, as `replayed`); copies of one heartbeat sent
-together are accepted once; the acknowledged registration is never lost.
+B and by the restarted A (signed for the killed process's enclave key: `bad_signature`; under a
+shared or persisted key the stored W would refuse it as `replayed`, tests/unit/
+test_nautilus_liveness.py); the worker failing over to B is accepted within one heartbeat
+interval; copies of one heartbeat sent together are accepted once; the acknowledged
+registration is never lost.
 """
 
 from __future__ import annotations

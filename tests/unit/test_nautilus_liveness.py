@@ -215,3 +215,20 @@ async def test_a_restart_keeps_the_flushed_liveness(store: CountingStore) -> Non
     got = restarted.get("n1")
     assert got is not None and got.heartbeats == 3 and got.last_timestamp == ms(T0) + 2
     assert got.status == "ready"
+
+
+async def test_a_guard_stored_under_another_enclave_key_is_moot(store: CountingStore) -> None:
+    """A heartbeat signed for another key fails the signature check before any guard, so a
+    process under a new key (every restart today) refuses nothing for its predecessor's W."""
+    clock = Clock()
+    a = await replica(store, "a", clock, key_id="k1")
+    await a.register(claims(), FP)
+    await beat(a, ms(T0) - 100)
+    await beat(a, ms(T0))
+    clock.now += 0.5
+    same_key = await replica(store, "a", clock, key_id="k1")
+    assert await refusal(same_key, ms(T0) + 100) == "replayed"  # under the stored W
+    new_key = await replica(store, "a", clock, key_id="k2")
+    assert await beat(new_key, ms(T0) + 100) == "ready"  # only the node's mark applies
+    other = await replica(store, "b", clock, key_id="k3")
+    assert await beat(other, ms(T0) + 200) == "ready"  # a failover is accepted at once

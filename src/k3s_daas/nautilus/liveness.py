@@ -4,15 +4,19 @@ A routine heartbeat (a ready node this replica owns) changes only liveness: last
 pods and the node's high-water mark of signed timestamps. Those live in the registry's records in
 memory; every `flush_interval` this replica writes them for the nodes it owns, in `SHARDS` keys
 `/liveness/<replica>/<k>` (only the shards that changed), then its **guard**
-`/liveness/<replica>` = W = max(previous W, now + flush_interval + future tolerance).
+`/liveness/<replica>` = W = max(previous W, now + flush_interval + future tolerance), with the
+id of the enclave key the replica answers under.
 
 The guard is what makes batching safe (docs/nautilus.md, "Replay guard"): a heartbeat is
 acknowledged only if its signed timestamp is at most the W already durable (`lease`), so every
 acknowledged heartbeat the store does not hold as a mark is at or below the replica's last
 stored W. A restarted replica refuses timestamps at or below its own stored W for the nodes it
 owned, and another replica refuses them for the nodes the first one owns, until a durable write
-(`claim`, in the registry) moves the node. Each replica writes only its own keys: replicas never
-contend on a key.
+(in the registry) moves the node. Both only when the stored W was written under the enclave key
+this process answers under: a signed request names the key it was signed for, so a heartbeat a
+process with another key acknowledged fails our signature check before any guard (today every
+process makes its own key, so a restart or a failover costs no refusal). Each replica writes only
+its own keys: replicas never contend on a key.
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ class Liveness:
         *,
         flush_interval: float = 1.0,
         future_seconds: float = 2.0,
+        key_id: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not replica or "/" in replica:
@@ -82,6 +87,8 @@ class Liveness:
         self.replica = replica
         self.flush_interval = flush_interval
         self.future_ms = int(future_seconds * 1000)
+        #: The enclave key this process answers under (a hash): guards of other keys are moot.
+        self.key_id = key_id
         self._clock = clock
         #: Acknowledgements are allowed up to this signed timestamp: our W the store holds.
         self.durable = 0
@@ -153,7 +160,8 @@ class Liveness:
                         await self.store.put(f"{PREFIX}{self.replica}/{k}",
                                              pydantic_core.to_json(nodes))  # fmt: skip
                 await self.store.put(PREFIX + self.replica,
-                                     pydantic_core.to_json({"w": w, "at": now_ms}))  # fmt: skip
+                                     pydantic_core.to_json({"w": w, "at": now_ms,
+                                                            "key": self.key_id}))  # fmt: skip
             except BaseException:
                 self._dirty |= dirty  # written again next time
                 raise
@@ -212,6 +220,8 @@ class Liveness:
             data = pydantic_core.from_json(value)
             if not part:
                 w = int(data["w"])
+                if str(data.get("key", "")) != self.key_id:
+                    return  # acknowledged under another key: no copy verifies here
                 if replica == self.replica:
                     self.floor = max(self.floor, w)
                 else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import hashlib
 import ipaddress
 import json
 import os
@@ -209,6 +210,7 @@ class Master:
         self.liveness = Liveness(
             self.store, read_or_create_secret(s.replica_id_path)[:16],
             flush_interval=s.liveness_flush_interval, future_seconds=s.future_skew_seconds,
+            key_id=hashlib.sha256(self.enclave.public_key).hexdigest()[:16],
         )  # fmt: skip
         self.registry = Registry(
             self.store, self.metrics, audit=self.audit, on_revoked=self.cluster.revoked,
