@@ -43,6 +43,8 @@ PREFIX: Final = "/liveness/"
 #: store's 1 MiB value cap) so a flush writes only what changed.
 SHARDS: Final = 16
 FOLLOW_BACKOFF: Final = Backoff(first=0.2, cap=2.0)
+#: Longest a heartbeat waits for a flush to cover its timestamp (a late flush, never normal).
+LEASE_WAIT: Final = 0.5
 
 #: One node's flushed state: last seen (ms), high-water mark (ms), heartbeats, running pods.
 NodeState = list[int]
@@ -125,11 +127,12 @@ class Liveness:
 
     async def lease(self, timestamp: int) -> None:
         """Return once `timestamp` is covered by our durable W (at once, normally: W runs one
-        interval plus the future tolerance ahead); StoreUnavailableError if flushes fail."""
+        interval plus the future tolerance ahead); StoreUnavailableError if no flush covers it
+        within `LEASE_WAIT` (the store has been failing for seconds: fail closed, not hang)."""
         if timestamp <= self.durable:
             return
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 2 * self.flush_interval + 1.0
+        deadline = loop.time() + min(LEASE_WAIT, self.flush_interval)
         while timestamp > self.durable:
             flushed = self._flushed
             remaining = deadline - loop.time()
