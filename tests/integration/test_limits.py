@@ -90,11 +90,15 @@ def _routes(router: APIRouter) -> Iterator[tuple[set[str], str]]:
             yield set(getattr(route, "methods", None) or ()), str(getattr(route, "path", ""))
 
 
+from k3s_daas.nautilus.fast_route import PATH as HEARTBEAT_PATH  # noqa: E402
+
+
 def post_paths() -> set[str]:
     """Every POST route of every listener, read from the routers themselves."""
     routers = [worker_router, api_router, ops_router, kube_router, webhook_router]
     routers.append(faucet_app(cast(Any, None)).router)
-    return {path for r in routers for methods, path in _routes(r) if "POST" in methods}
+    paths = {path for r in routers for methods, path in _routes(r) if "POST" in methods}
+    return paths | {HEARTBEAT_PATH}  # answered before the routers (nautilus.fast_route)
 
 
 #: route -> (listener, request path, error shape): routes reading a JSON body answer exactly 400.
@@ -120,6 +124,7 @@ OTHER_ROUTES = {
     "/apis/{rest:path}": ("api", "/apis/apps/v1/deployments"),
     "/version": ("api", "/version"),
     "/devnet/epoch": ("faucet", "/devnet/epoch"),
+    "/api/v1/noop": ("api", "/api/v1/noop"),  # the benchmarks' baseline, reads no body
 }
 
 
