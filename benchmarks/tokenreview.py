@@ -128,8 +128,9 @@ async def _round(conns: list[Conn], request: Request) -> tuple[int, float, list[
 
 async def _throughput(master: MasterProcess, tokens: list[str]) -> dict[str, Any]:
     requests = _Requests(master)
-    noop_request = requests.post(NOOP_PATH, b"{}")  # a POST, as the review is
     reviews = [requests.post(TOKENREVIEW_PATH, _review(t)) for t in tokens]
+    # A POST of the same body, as the review is: the listener reads and parses alike.
+    noop_request = requests.post(NOOP_PATH, _review(tokens[0]))
 
     async def noop(conn: Conn, i: int) -> None:
         code, body = await conn.send(noop_request)

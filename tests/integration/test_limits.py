@@ -29,6 +29,7 @@ from k3s_daas.kube.api import router as kube_router
 from k3s_daas.kube.tls import issue_client_certificate
 from k3s_daas.kube.webhooks import router as webhook_router
 from k3s_daas.nautilus.routes import api_router, ops_router, worker_router
+from k3s_daas.seal.protocol import PATHS
 from tests.fixtures.kube import Kubectl, token_kubeconfig
 
 pytestmark = pytest.mark.timeout(240)
@@ -90,15 +91,12 @@ def _routes(router: APIRouter) -> Iterator[tuple[set[str], str]]:
             yield set(getattr(route, "methods", None) or ()), str(getattr(route, "path", ""))
 
 
-from k3s_daas.nautilus.fast_route import PATH as HEARTBEAT_PATH  # noqa: E402
-
-
 def post_paths() -> set[str]:
     """Every POST route of every listener, read from the routers themselves."""
     routers = [worker_router, api_router, ops_router, kube_router, webhook_router]
     routers.append(faucet_app(cast(Any, None)).router)
-    paths = {path for r in routers for methods, path in _routes(r) if "POST" in methods}
-    return paths | {HEARTBEAT_PATH}  # answered before the routers (nautilus.fast_route)
+    on_the_app = {PATHS["heartbeat"]}  # answered before the routers (nautilus.fast_route)
+    return on_the_app | {path for r in routers for methods, path in _routes(r) if "POST" in methods}
 
 
 #: route -> (listener, request path, error shape): routes reading a JSON body answer exactly 400.
@@ -123,8 +121,8 @@ OTHER_ROUTES = {
     "/apis": ("api", "/apis"),
     "/apis/{rest:path}": ("api", "/apis/apps/v1/deployments"),
     "/version": ("api", "/version"),
+    "/api/v1/noop": ("api", "/api/v1/noop"),  # the benchmarks' baseline: reads no body
     "/devnet/epoch": ("faucet", "/devnet/epoch"),
-    "/api/v1/noop": ("api", "/api/v1/noop"),  # the benchmarks' baseline, reads no body
 }
 
 
