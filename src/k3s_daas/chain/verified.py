@@ -27,7 +27,7 @@ from functools import partial
 from typing import Final, TypeVar
 
 from grpclib import GRPCError
-from grpclib.const import Status
+from grpclib.const import Cardinality, Status
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
 from k3s_daas.chain.certified import (
@@ -47,6 +47,7 @@ from k3s_daas.chain.deployment import Deployment, DeploymentError
 from k3s_daas.chain.endpoint import Endpoint
 from k3s_daas.chain.errors import ChainError, ChainUnavailable, FailedCheck, UnverifiedChainData
 from k3s_daas.chain.object_layouts import object_fields
+from k3s_daas.chain.object_wire import ServedObjects, WireError
 from k3s_daas.chain.records import EpochInfo, ObjectData
 from k3s_daas.chain.transport import RETRYABLE, TRANSPORT_ERRORS, answer_error, describe, mask
 from k3s_daas.chain.verified_checkpoint import (
@@ -64,6 +65,7 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 OBJECT_BCS_MASK: Final = ("object_id", "version", "digest", "bcs")
+BATCH_GET_OBJECTS: Final = "/sui.rpc.v2.LedgerService/BatchGetObjects"
 #: Rebuilt checkpoints kept for a watcher that reads what the reader already verified.
 KEEP_CHECKPOINTS: Final = 512
 
@@ -291,15 +293,23 @@ class VerifiedChain:
             requests=[v2.GetObjectRequest(object_id=i) for i in ids],
             read_mask=mask(OBJECT_BCS_MASK),
         )
-        stub = v2.LedgerServiceStub(self.transport.channel(index))
-        response = await stub.batch_get_objects(request, timeout=self.client.timeout)
-        if len(response.objects) != len(ids):
+        channel = self.transport.channel(index)
+        try:  # decoded from the wire: only each object's BCS is used (`chain.object_wire`)
+            async with channel.request(
+                BATCH_GET_OBJECTS, Cardinality.UNARY_UNARY, v2.BatchGetObjectsRequest,
+                ServedObjects, timeout=self.client.timeout,
+            ) as stream:  # fmt: skip
+                await stream.send_message(request, end=True)
+                answer = await stream.recv_message()
+        except WireError as exc:
+            raise _fail(FailedCheck.MALFORMED, f"BatchGetObjects: {exc}") from None
+        if answer is None or len(answer.results) != len(ids):
             raise _fail(FailedCheck.MALFORMED, "BatchGetObjects answered a different count")
         served: list[bytes | None] = []
-        for result in response.objects:
-            if result.object is not None and result.object.bcs is not None:
-                served.append(bytes(result.object.bcs.value or b""))
-            elif result.error is not None and result.error.code == Status.NOT_FOUND.value:
+        for result in answer.results:
+            if isinstance(result, bytes):
+                served.append(result)
+            elif result == Status.NOT_FOUND.value:
                 served.append(None)
             else:
                 raise ChainError("BatchGetObjects: an answer without BCS", reason="bad_answer")

@@ -39,8 +39,9 @@ class AppContext:
     readiness: Readiness | None = None
 
 
-def app_context(request: Request) -> AppContext:
-    """The context of the app serving `request` (set by `create_app`)."""
+async def app_context(request: Request) -> AppContext:
+    """The context of the app serving `request` (set by `create_app`); async, so FastAPI calls
+    it on the loop instead of handing every request to a worker thread and back."""
     ctx: AppContext = request.app.state.ctx
     return ctx
 

@@ -32,6 +32,12 @@ class Refreshed(Generic[T]):
     def set(self, value: T) -> None:
         self.value, self.at = value, self._clock()
 
+    def current(self) -> T | None:
+        """The value while it is within its TTL (what `get` would return without waiting)."""
+        if self.value is not None and self._clock() - self.at < self.ttl:
+            return self.value
+        return None
+
     def usable(self, staleness: float) -> T | None:
         """The last value while it is within `ttl + staleness` of its read, else None."""
         if self.value is not None and self._clock() - self.at < self.ttl + staleness:

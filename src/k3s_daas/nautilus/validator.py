@@ -188,7 +188,8 @@ class Validator:
     async def validate_many(
         self, tokens: Sequence[str | SealToken]
     ) -> list[Claims | TokenRejected]:
-        """Validate several tokens at once (their misses share batches)."""
+        """Validate several tokens at once (their misses share batches); one token is awaited
+        as it is (no task: the common case, a single token per request)."""
 
         async def one(token: str | SealToken) -> Claims | TokenRejected:
             try:
@@ -196,6 +197,8 @@ class Validator:
             except TokenRejected as exc:
                 return exc
 
+        if len(tokens) == 1:
+            return [await one(tokens[0])]
         return list(await asyncio.gather(*(one(t) for t in tokens)))
 
     async def validate(self, token: str | SealToken) -> Claims:
@@ -368,9 +371,13 @@ class Validator:
             raise TokenRejected(absent)  # whatever the secret: no chain read (nautilus.absent_ids)
         generation = self.absent.generation
         token_read = self.absent.read(parsed.object_id, self._read_object, self.cache.generation)
-        token_obj, min_stake = await asyncio.gather(
-            self._chain(token_read), self._chain(self.min_stake())
-        )
+        pool = self._pool.current()
+        if pool is not None:  # the usual case: no second read to run beside the token's
+            token_obj, min_stake = await self._chain(token_read), pool.min_stake
+        else:
+            token_obj, min_stake = await asyncio.gather(
+                self._chain(token_read), self._chain(self.min_stake())
+            )
         try:
             token = self.check_token(token_obj, parsed)
         except TokenRejected as exc:
