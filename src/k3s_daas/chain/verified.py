@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import Final, TypeVar
 
 from grpclib import GRPCError
@@ -37,6 +37,7 @@ from k3s_daas.chain.certified import (
     MoveObject,
     Object,
     OwnerKind,
+    StructType,
     digest_from_base58,
     digest_to_base58,
     object_digest,
@@ -365,7 +366,7 @@ class VerifiedChain:
         fields: dict[str, object] | None = None
         type_ = "package"
         if isinstance(data, MoveObject):
-            type_ = normalize_type(str(data.type))
+            type_ = _type_text(data.type)
             try:
                 fields = object_fields(data.type.base, data.contents, self.package_id)
             except BcsError as exc:
@@ -457,6 +458,12 @@ class VerifiedChain:
         except ValueError as exc:
             raise _fail(FailedCheck.WRONG_COMMITTEE, f"committee: {exc}") from None
         self.verifier.check_committee(committee)
+
+
+@lru_cache(maxsize=256)
+def _type_text(tag: StructType) -> str:
+    """An object's type as text, once per type (objects of one type share it)."""
+    return normalize_type(str(tag))
 
 
 #: `_prove_object`'s answer when the index is behind the object (follow the chain, then retry).
