@@ -10,7 +10,7 @@ from pysui.sui.sui_grpc.suimsgs.google import protobuf as pb
 from pysui.sui.sui_grpc.suimsgs.google import rpc as grpc_rpc
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
-from k3s_daas.chain.object_wire import ServedObjects, WireError
+from k3s_daas.chain.object_wire import ObjectsRequest, ServedObjects, WireError
 from k3s_daas.devnet.object_wire import error_result, object_result, servable
 from k3s_daas.devnet.render import parse_mask, project
 
@@ -103,3 +103,13 @@ def test_reader_skips_unknown_fields() -> None:
 def test_reader_refuses_broken_answers(raw: bytes) -> None:
     with pytest.raises(WireError):
         ServedObjects.FromString(raw)
+
+
+def test_request_is_the_generated_bytes() -> None:
+    ids = [OID, "0x" + "01" * 32]
+    paths = ("object_id", "version", "digest", "bcs")
+    expected = v2.BatchGetObjectsRequest(
+        requests=[v2.GetObjectRequest(object_id=i) for i in ids],
+        read_mask=pb.FieldMask(paths=list(paths)),
+    )
+    assert ObjectsRequest(ids, paths).SerializeToString() == bytes(expected)

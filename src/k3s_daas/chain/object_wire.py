@@ -1,5 +1,6 @@
-"""A BatchGetObjects answer read straight from its protobuf bytes, keeping only what the
-verified reader uses: each result's object BCS, or its error code.
+"""BatchGetObjects on the wire for the verified reader: the request written and the answer read
+straight as protobuf bytes, keeping only what the reader uses (each result's object BCS, or its
+error code).
 
 The verified reader proves every object from its BCS alone (`chain.verified`), so decoding the
 whole generated `BatchGetObjectsResponse` (every field of every object, in pure Python) was most
@@ -10,7 +11,10 @@ well-formed answer raise `WireError`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
+
+from k3s_daas.seal.encoding import uleb128
 
 #: Field numbers in sui.rpc.v2 (and google.rpc.Status) that lead to the object's BCS.
 _RESPONSE_OBJECTS: Final = 1  # BatchGetObjectsResponse.objects (repeated GetObjectResult)
@@ -106,6 +110,24 @@ def _result(data: bytes, start: int, end: int) -> bytes | int | None:
     return b"" if value is None else data[value[0] : value[1]]
 
 
+def _field(number: int, payload: bytes) -> bytes:
+    return bytes([number << 3 | _LEN]) + uleb128(len(payload)) + payload
+
+
+class ObjectsRequest:
+    """`BatchGetObjectsRequest{requests: [{object_id}], read_mask: {paths}}` as bytes (the bytes
+    the generated message encodes to), for a grpclib call's request type."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, object_ids: Sequence[str], paths: Sequence[str]) -> None:
+        requests = b"".join(_field(1, _field(1, i.encode())) for i in object_ids)
+        self.raw = requests + _field(2, b"".join(_field(1, p.encode()) for p in paths))
+
+    def SerializeToString(self) -> bytes:  # grpclib's codec calls this
+        return self.raw
+
+
 class ServedObjects:
     """The decoded answer: per requested id, the object's BCS (`bytes`), the error's gRPC code
     (`int`), or None (a result with neither an error nor BCS). Used as the reply type of a
@@ -129,4 +151,4 @@ class ServedObjects:
         return cls(results)
 
 
-__all__ = ["ServedObjects", "WireError"]
+__all__ = ["ObjectsRequest", "ServedObjects", "WireError"]

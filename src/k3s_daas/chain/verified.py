@@ -48,7 +48,7 @@ from k3s_daas.chain.deployment import Deployment, DeploymentError
 from k3s_daas.chain.endpoint import Endpoint
 from k3s_daas.chain.errors import ChainError, ChainUnavailable, FailedCheck, UnverifiedChainData
 from k3s_daas.chain.object_layouts import object_fields
-from k3s_daas.chain.object_wire import ServedObjects, WireError
+from k3s_daas.chain.object_wire import ObjectsRequest, ServedObjects, WireError
 from k3s_daas.chain.records import EpochInfo, ObjectData
 from k3s_daas.chain.transport import RETRYABLE, TRANSPORT_ERRORS, answer_error, describe, mask
 from k3s_daas.chain.verified_checkpoint import (
@@ -290,15 +290,12 @@ class VerifiedChain:
 
     # -- objects ---------------------------------------------------------------------------------
     async def _objects(self, index: int, ids: list[str]) -> list[ObjectData | None]:
-        request = v2.BatchGetObjectsRequest(
-            requests=[v2.GetObjectRequest(object_id=i) for i in ids],
-            read_mask=mask(OBJECT_BCS_MASK),
-        )
+        request = ObjectsRequest(ids, OBJECT_BCS_MASK)
         channel = self.transport.channel(index)
-        try:  # decoded from the wire: only each object's BCS is used (`chain.object_wire`)
+        try:  # written and read as bytes: only each object's BCS is used (`chain.object_wire`)
             async with channel.request(
-                BATCH_GET_OBJECTS, Cardinality.UNARY_UNARY, v2.BatchGetObjectsRequest,
-                ServedObjects, timeout=self.client.timeout,
+                BATCH_GET_OBJECTS, Cardinality.UNARY_UNARY, ObjectsRequest, ServedObjects,
+                timeout=self.client.timeout,
             ) as stream:  # fmt: skip
                 await stream.send_message(request, end=True)
                 answer = await stream.recv_message()
