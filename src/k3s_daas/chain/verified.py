@@ -13,6 +13,9 @@ validator, `CheckpointSource` for the watcher) over a `ChainClient`'s endpoints:
   height makes the reader follow the chain to the endpoint's tip first; an older one (a node
   serving a pre-slash StakeRecord), a changed one, or one no checkpoint wrote (a forged token)
   is `UnverifiedChainData`.
+- **stake hints**: the proven `SealTokenCreated` events say which StakeRecord each token
+  names (`stake_of`, `chain.reader.StakeHints`), so the validator asks for a never-seen token
+  and its StakeRecord in one BatchGetObjects; the token's own proven field still decides.
 - **endpoints**: each is checked once before use (chain id, the anchor epoch's committee) and
   abandoned when it differs; data that fails verification moves the read to the next endpoint,
   and with none left the read fails with `UnverifiedChainData` (`unverified_chain_data`).
@@ -44,6 +47,7 @@ from k3s_daas.chain.certified import (
     summary_digest,
 )
 from k3s_daas.chain.client import ChainClient
+from k3s_daas.chain.convert import checkpoint_events
 from k3s_daas.chain.deployment import Deployment, DeploymentError
 from k3s_daas.chain.endpoint import Endpoint
 from k3s_daas.chain.errors import ChainError, ChainUnavailable, FailedCheck, UnverifiedChainData
@@ -69,6 +73,8 @@ OBJECT_BCS_MASK: Final = ("object_id", "version", "digest", "bcs")
 BATCH_GET_OBJECTS: Final = "/sui.rpc.v2.LedgerService/BatchGetObjects"
 #: Rebuilt checkpoints kept for a watcher that reads what the reader already verified.
 KEEP_CHECKPOINTS: Final = 512
+#: Tokens whose StakeRecord is remembered (`stake_of`; ~0.2 KB each, the oldest forgotten).
+MAX_STAKE_HINTS: Final = 100_000
 
 
 def _fail(check: FailedCheck, message: str) -> UnverifiedChainData:
@@ -105,6 +111,7 @@ class VerifiedChain:
         self.height: int | None = None
         self._summary_epoch = (committee.epoch, 0, False)  # epoch, timestamp, end of epoch
         self._writes: dict[str, tuple[Write, int]] = {}  # object id -> (last write, checkpoint)
+        self._stakes: dict[str, str] = {}  # token id -> its StakeRecord id, oldest first
         self._recent: OrderedDict[int, v2.Checkpoint] = OrderedDict()
         self._times: OrderedDict[int, int] = OrderedDict()  # seq -> signed timestamp_ms
         self._pending: VerifiedCheckpoint | None = None  # certified, transactions not yet proven
@@ -227,6 +234,7 @@ class VerifiedChain:
         self._pending = None
         for object_id, write in proven.writes.items():
             self._writes[object_id] = (write, seq)
+        self._note_tokens(proven.message)
         summary = checkpoint.summary
         self._summary_epoch = (
             summary.epoch, summary.timestamp_ms, summary.end_of_epoch_data is not None
@@ -234,6 +242,19 @@ class VerifiedChain:
         self.height = seq
         self._keep(proven, summary.timestamp_ms)
         return proven
+
+    def _note_tokens(self, checkpoint: v2.Checkpoint) -> None:
+        """Each token's StakeRecord, from the proven `SealTokenCreated` events (`stake_of`)."""
+        for event in checkpoint_events(checkpoint, self.package_id):
+            if event.name == "SealTokenCreated":
+                self._stakes[event.fields["token_id"]] = event.fields["stake_id"]
+                if len(self._stakes) > MAX_STAKE_HINTS:
+                    del self._stakes[next(iter(self._stakes))]  # the oldest token
+
+    def stake_of(self, token_id: str) -> str | None:
+        """`StakeHints`: the StakeRecord a verified `SealTokenCreated` event named for
+        `token_id` (None: none seen). A hint to read both at once; the token decides."""
+        return self._stakes.get(token_id)
 
     def _keep(self, proven: ProvenCheckpoint, timestamp_ms: int) -> None:
         self._recent[proven.sequence_number] = proven.message
@@ -479,4 +500,10 @@ async def open_chain_source(
     return verified
 
 
-__all__ = ["KEEP_CHECKPOINTS", "OBJECT_BCS_MASK", "VerifiedChain", "open_chain_source"]
+__all__ = [
+    "KEEP_CHECKPOINTS",
+    "MAX_STAKE_HINTS",
+    "OBJECT_BCS_MASK",
+    "VerifiedChain",
+    "open_chain_source",
+]
