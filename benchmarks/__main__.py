@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks._goals import report
+
 OUT = Path(__file__).parent / "results"
 
 
@@ -63,6 +65,7 @@ def main(argv: list[str]) -> int:
         results[name] = result
         (OUT / f"{name}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     (OUT / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    report(results, OUT)  # the one-screen goals table, and results/goals.json
     print(f"\nresults written to {OUT}/")
     return 1 if failed else 0
 

@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks._measure import pct
+from benchmarks._measure import cpu_seconds, pct
 from harness.devnet import DevnetProcess
 from harness.processes import free_port
 from k3s_daas.chain import ChainClient, K3sDaasPackage, SuiKeyPair
@@ -57,9 +57,12 @@ async def _measure(node: DevnetProcess) -> dict[str, Any]:
             await mint(MINTS + i)
         unloaded = list(latencies)
         latencies.clear()
+        devnet0, client0 = cpu_seconds(node.proc.pid), time.process_time()
         start = time.perf_counter()
         ids = await asyncio.gather(*(mint(i) for i in range(MINTS)))
         mint_s = time.perf_counter() - start
+        devnet_cpu = cpu_seconds(node.proc.pid) - devnet0
+        client_cpu = time.process_time() - client0
         sem = asyncio.Semaphore(IN_FLIGHT)
 
         async def one(i: int) -> None:
@@ -84,6 +87,9 @@ async def _measure(node: DevnetProcess) -> dict[str, Any]:
         "tokens_per_s": tokens_per_s,
         "mint_p50_s": statistics.median(unloaded),
         "mint_p99_s": pct(unloaded, 0.99),
+        # CPU per mint does not depend on how busy the shared machine is (the rate does).
+        "devnet_cpu_ms_per_mint": round(devnet_cpu / MINTS * 1000, 2),
+        "client_cpu_ms_per_mint": round(client_cpu / MINTS * 1000, 2),
         "loaded_mint_p50_s": statistics.median(latencies),
         "loaded_mint_p99_s": pct(latencies, 0.99),
         "get_object_per_s": get_per_s,
@@ -116,6 +122,11 @@ def run(out_dir: Path) -> dict[str, Any]:
     table.add_row(
         f"mint latency p50 / p99 ({MINTS} queued)",
         f"{results['loaded_mint_p50_s']:.2f} / {results['loaded_mint_p99_s']:.2f} s",
+        "",
+    )
+    table.add_row(
+        "CPU ms per mint: devnet / client",
+        f"{results['devnet_cpu_ms_per_mint']} / {results['client_cpu_ms_per_mint']}",
         "",
     )
     table.add_row("GetObject / s", f"{results['get_object_per_s']:.0f}", "")

@@ -29,10 +29,11 @@ from harness.master import MasterProcess, Staker, fund
 from harness.processes import free_port
 from k3s_daas.chain import ChainClient, K3sDaasPackage, SuiKeyPair
 from k3s_daas.nautilus.metrics import Metrics
-from k3s_daas.nautilus.registry import Registry, WorkerRecord
+from k3s_daas.nautilus.registry import Registry
 from k3s_daas.nautilus.settings import ValidatorSettings
 from k3s_daas.nautilus.store import BytesStore, open_store
 from k3s_daas.nautilus.validator import Validator
+from k3s_daas.nautilus.worker_record import WorkerRecord
 from k3s_daas.seal.protocol import PATHS, NodeStatus
 
 TOKENS = 200

@@ -6,7 +6,7 @@ Measures:
 1. TokenReview throughput and latency over HTTPS keep-alive with a warm validation cache
    (`POST /apis/webhooks/tokenreview`, a user token and node tokens round-robin, every answer
    checked to be 200 + `authenticated: true`; 32 connections, fixed seconds). Baseline: the no-op
-   endpoint `GET /api/v1/noop` of the same server, same connections and duration, rounds
+   endpoint `POST /api/v1/noop` of the same server, same connections and duration, rounds
    interleaved in the same run. Also the master's CPU per request (from /proc) for both, which
    does not depend on how busy the shared machine is. The client is a lean HTTP/1.1 one (see
    `Conn`): with httpx the client, not the master, is the bottleneck.
@@ -128,8 +128,9 @@ async def _round(conns: list[Conn], request: Request) -> tuple[int, float, list[
 
 async def _throughput(master: MasterProcess, tokens: list[str]) -> dict[str, Any]:
     requests = _Requests(master)
-    noop_request = requests.get(NOOP_PATH)
     reviews = [requests.post(TOKENREVIEW_PATH, _review(t)) for t in tokens]
+    # A POST of the same body, as the review is: the listener reads and parses alike.
+    noop_request = requests.post(NOOP_PATH, _review(tokens[0]))
 
     async def noop(conn: Conn, i: int) -> None:
         code, body = await conn.send(noop_request)

@@ -19,8 +19,9 @@ import httpx
 
 from harness.devnet import DevnetProcess
 from harness.master import MasterProcess, Staker, chain, new_staker
-from k3s_daas.nautilus.registry import PREFIX, WorkerRecord
+from k3s_daas.nautilus.registry import PREFIX
 from k3s_daas.nautilus.store import open_store
+from k3s_daas.nautilus.worker_record import WorkerRecord
 from k3s_daas.seal.protocol import Kind
 
 
@@ -123,13 +124,13 @@ async def mint(devnet: DevnetProcess, prefix: str, count: int) -> list[Staker]:
 
 
 def parse_records(rows: Iterable[bytes]) -> dict[str, WorkerRecord]:
-    records = (WorkerRecord.model_validate_json(row) for row in rows)
+    records = (WorkerRecord.from_json(row) for row in rows)
     return {r.node_id: r for r in records}
 
 
 def admin_records(master: MasterProcess) -> dict[str, WorkerRecord]:
     """The registry as the master's admin view shows it."""
-    return {node: WorkerRecord.model_validate(row) for node, row in master.workers().items()}
+    return {node: WorkerRecord.from_public(row) for node, row in master.workers().items()}
 
 
 async def stored_records(store_url: str, data_key: bytes) -> dict[str, WorkerRecord]:

@@ -25,7 +25,7 @@ import pytest
 from harness.devnet import DevnetProcess
 from harness.master import MasterProcess
 from harness.processes import free_port
-from k3s_daas.nautilus.registry import WorkerRecord
+from k3s_daas.nautilus.worker_record import WorkerRecord
 from tests.conftest import require_tool
 from tests.faults.load import Acks, cancel, drive, mint, parse_records
 
@@ -57,7 +57,7 @@ def read_inside(pid: int, store_url: str, data_key: bytes) -> dict[str, WorkerRe
     code = (
         "import asyncio, sys; from tests.faults.load import stored_records; "
         "records = asyncio.run(stored_records(sys.argv[1], bytes.fromhex(sys.stdin.read()))); "
-        "print('\\n'.join(r.model_dump_json() for r in records.values()))"
+        "print('\\n'.join(r.to_json().decode() for r in records.values()))"
     )
     done = subprocess.run(
         ["nsenter", "--target", str(pid), "--mount", "--", sys.executable, "-c", code, store_url],

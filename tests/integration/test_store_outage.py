@@ -20,8 +20,9 @@ import pytest
 from harness.devnet import DevnetProcess
 from harness.etcd import EtcdCluster
 from harness.master import MasterProcess, chain, new_staker
-from k3s_daas.nautilus.registry import PREFIX, WorkerRecord
+from k3s_daas.nautilus.registry import PREFIX
 from k3s_daas.nautilus.store import open_store
+from k3s_daas.nautilus.worker_record import WorkerRecord
 
 FAST = 1.0  # seconds: the answer bound while etcd has no quorum
 
@@ -97,6 +98,6 @@ async def test_quorum_loss_is_a_fast_503_and_recovers_without_a_restart(
         for node, beats in acknowledged.items():
             entry = await store.get(PREFIX + node)
             assert entry is not None, f"{node}: acknowledged, then lost"
-            assert WorkerRecord.model_validate_json(entry.value).heartbeats >= beats
+            assert WorkerRecord.from_json(entry.value).heartbeats >= beats
     finally:
         await store.close()

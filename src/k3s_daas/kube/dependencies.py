@@ -48,27 +48,34 @@ def attach(app: FastAPI, backend: KubeBackend) -> None:
     setattr(app.state, _STATE_KEY, backend)
 
 
-def get_backend(request: Request) -> KubeBackend:
+def backend_of(request: Request) -> KubeBackend:
+    """The backend `attach` set on the request's app (plain Starlette endpoints call this)."""
     backend = getattr(request.app.state, _STATE_KEY, None)
     if not isinstance(backend, KubeBackend):
         raise RuntimeError("kube routes mounted without a backend (kube.install or attach)")
     return backend
 
 
+async def get_backend(request: Request) -> KubeBackend:
+    """Async like every dependency here: FastAPI runs a plain function in its thread pool (a
+    thread hop per request, the largest cost of a cached TokenReview)."""
+    return backend_of(request)
+
+
 Backend = Annotated[KubeBackend, Depends(get_backend)]
 
 
-def get_nodes(backend: Backend) -> NodeSource:
+async def get_nodes(backend: Backend) -> NodeSource:
     if backend.nodes is None:
         raise RuntimeError("the standalone Kubernetes API needs a NodeSource")
     return backend.nodes
 
 
-def get_optional_nodes(backend: Backend) -> NodeSource | None:
+async def get_optional_nodes(backend: Backend) -> NodeSource | None:
     return backend.nodes
 
 
-def get_authenticator(backend: Backend) -> Authenticator:
+async def get_authenticator(backend: Backend) -> Authenticator:
     return backend.auth
 
 

@@ -85,32 +85,38 @@ def status_response(
     return resp
 
 
+def as_status(
+    handler: Callable[[Request], Coroutine[Any, Any, Response]],
+) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    """`handler` with every exception converted into a Status (never a traceback)."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except StatusError as exc:
+            return status_response(exc.code, exc.message, exc.reason, exc.details)
+        except BadRequest as exc:
+            return status_response(400, exc.message)
+        except RequestValidationError as exc:
+            return status_response(400, _validation_message(exc.errors()))
+        except ValidationError as exc:
+            return status_response(400, _validation_message(exc.errors()))
+        except K3sDaasError as exc:
+            log.warning("kube_request_failed", path=request.url.path, reason=exc.reason)
+            return status_response(503, f"service unavailable ({exc.reason})")
+        except Exception as exc:  # a bug: never a traceback to the client
+            log.error("kube_internal_error", path=request.url.path,
+                      error=type(exc).__name__, at=crash_site(exc))  # fmt: skip
+            return status_response(500, "internal error")
+
+    return wrapped
+
+
 class KubeRoute(APIRoute):
     """Route class converting every exception into a Status (routers cannot own handlers)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def wrapped(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except StatusError as exc:
-                return status_response(exc.code, exc.message, exc.reason, exc.details)
-            except BadRequest as exc:
-                return status_response(400, exc.message)
-            except RequestValidationError as exc:
-                return status_response(400, _validation_message(exc.errors()))
-            except ValidationError as exc:
-                return status_response(400, _validation_message(exc.errors()))
-            except K3sDaasError as exc:
-                log.warning("kube_request_failed", path=request.url.path, reason=exc.reason)
-                return status_response(503, f"service unavailable ({exc.reason})")
-            except Exception as exc:  # a bug: never a traceback to the client
-                log.error("kube_internal_error", path=request.url.path,
-                          error=type(exc).__name__, at=crash_site(exc))  # fmt: skip
-                return status_response(500, "internal error")
-
-        return wrapped
+        return as_status(super().get_route_handler())
 
 
 def _validation_message(errors: Any) -> str:

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from k3s_daas.kube.install import install as install_kube
 from k3s_daas.kube.types import AuthenticationFailed
+from k3s_daas.kube.webhooks import TOKENREVIEW_PATH, token_review
 from k3s_daas.log import crash_site, get_logger
 from k3s_daas.nautilus.body_limit import BodyLimit
 from k3s_daas.nautilus.context import AppContext
@@ -26,12 +27,12 @@ from k3s_daas.nautilus.rate_limit import RateLimit, RateLimiter, accepted_creden
 from k3s_daas.nautilus.refusal_counts import RefusalCounts
 from k3s_daas.nautilus.request_metrics import RequestMetrics
 from k3s_daas.nautilus.responses import error
-from k3s_daas.nautilus.routes import api_router, ops_router, worker_router
+from k3s_daas.nautilus.routes import api_router, heartbeat, ops_router, worker_router
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.encoding import first_error_line
 from k3s_daas.seal.errors import K3sDaasError
-from k3s_daas.seal.protocol import Reason
+from k3s_daas.seal.protocol import PATHS, Reason
 
 log = get_logger(__name__)
 
@@ -130,6 +131,7 @@ def create_webhook_app(ctx: AppContext) -> FastAPI:
     limited (its one client, kube-apiserver, proved itself with its certificate)."""
     app = FastAPI(title="k3s-daas webhooks", docs_url=None, redoc_url=None, openapi_url=None)
     auth = ValidatorAuthenticator(ctx.validator, ctx.service.refusals)
+    app.add_route(TOKENREVIEW_PATH, token_review, methods=["POST"], include_in_schema=False)
     install_kube(app, auth=auth, nodes=ctx.registry, api=False)
     app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=ctx.metrics)
@@ -143,6 +145,9 @@ def create_app(ctx: AppContext, *, mount_kube: bool = True, webhooks: bool = Tru
                   openapi_url=None)  # fmt: skip
     app.state.ctx = ctx
     _error_shape(app)
+    app.add_route(PATHS["heartbeat"], heartbeat, methods=["POST"])  # first: the hot paths
+    if mount_kube and webhooks:  # matched before the included routers (each costs a match)
+        app.add_route(TOKENREVIEW_PATH, token_review, methods=["POST"], include_in_schema=False)
     for router in (worker_router, api_router, ops_router):
         app.include_router(router)
     if mount_kube:

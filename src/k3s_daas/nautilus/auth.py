@@ -16,7 +16,6 @@ from k3s_daas.nautilus.errors import MasterError, invalid_request
 from k3s_daas.nautilus.signed import BodyT, SignedRequest
 from k3s_daas.seal.encoding import check_json_depth
 from k3s_daas.seal.protocol import (
-    HeartbeatRequest,
     LeaveRequest,
     Reason,
     RegisterRequest,
@@ -37,7 +36,6 @@ def verified(model: type[BodyT]) -> Callable[[Request, Context], Awaitable[Signe
 
 
 Registering = Annotated[SignedRequest[RegisterRequest], Depends(verified(RegisterRequest))]
-Heartbeating = Annotated[SignedRequest[HeartbeatRequest], Depends(verified(HeartbeatRequest))]
 Leaving = Annotated[SignedRequest[LeaveRequest], Depends(verified(LeaveRequest))]
 
 

@@ -40,8 +40,8 @@ class AppContext:
 
 
 async def app_context(request: Request) -> AppContext:
-    """The context of the app serving `request` (set by `create_app`); async, so FastAPI calls
-    it on the loop instead of handing every request to a worker thread and back."""
+    """The context of the app serving `request` (set by `create_app`). Async: FastAPI would run
+    a plain function in its thread pool, a thread hop on every request."""
     ctx: AppContext = request.app.state.ctx
     return ctx
 

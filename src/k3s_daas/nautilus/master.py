@@ -182,6 +182,8 @@ class Master:
         # every registration, heartbeat and revocation
         self.audit = AuditLog(raw_store, observe=self.metrics.observe_audit)
         self.read_audit = ReadAudit(self.audit, self.metrics.audit_dropped)  # never waited for
+        #: heartbeats' state changes, also never waited for (a bigger queue: one per worker)
+        self.liveness_audit = ReadAudit(self.audit, self.metrics.audit_dropped, capacity=65_536)
         self.admin_token = read_or_create_secret(s.admin_token_path)
         self.client = ChainClient.from_deployment(
             deployment, timeout=s.chain_timeout, tls_ca=s.chain_ca_file
@@ -219,6 +221,7 @@ class Master:
             enclave_id=self.enclave_id,
             audit=self.audit,
             signatures=self.client,
+            liveness=self.liveness_audit,
         )
         self.watcher = ChainWatcher(
             self.chain, self.package.package_id, self.validator, self.registry, self.store,
@@ -505,6 +508,7 @@ class Master:
         self.settings.info_path.unlink(missing_ok=True)
         await self.cluster.close()
         await self.read_audit.close()
+        await self.liveness_audit.close()
         await self.service.refusals.close()  # the current minute's counts too
         await self.audit.settle()
         await self.validator.shared.close()

@@ -33,7 +33,7 @@ class Refreshed(Generic[T]):
         self.value, self.at = value, self._clock()
 
     def current(self) -> T | None:
-        """The value while it is within its TTL (what `get` would return without waiting)."""
+        """The value while it is within its TTL (no read, no await), else None."""
         if self.value is not None and self._clock() - self.at < self.ttl:
             return self.value
         return None

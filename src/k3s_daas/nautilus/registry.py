@@ -11,25 +11,25 @@ store. The registry also implements kube's `NodeSource` protocol.
 
 Replicas sharing a store (etcd) follow each other: `follow()` watches `/workers/` and applies
 records written by another replica (ordered by the store's revision, so replicas' clocks do not
-matter; our own writes are recognised by their bytes and skipped), so every replica's kubectl
-view, admin view and heartbeat checks agree.
+matter; our own writes are recognised by a hash of their bytes and skipped), so every replica's
+kubectl view, admin view and heartbeat checks agree.
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from k3s_daas.kube.types import NodeInfo
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.errors import MasterError
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.store.base import Entry, WatchEvent, WatchStream
+from k3s_daas.nautilus.worker_record import WorkerRecord
 from k3s_daas.retry import Backoff, Retry
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.protocol import NodeStatus, Reason
@@ -37,7 +37,8 @@ from k3s_daas.seal.protocol import NodeStatus, Reason
 log = get_logger(__name__)
 
 PREFIX: Final = "/workers/"
-HISTORY: Final = 10_000
+#: Changes kept for kube watches that resume from a resourceVersion (records, not copies).
+HISTORY: Final = 4096
 #: Between re-watches of `/workers/` while the store is unavailable.
 FOLLOW_BACKOFF: Final = Backoff(first=0.2, cap=2.0)
 
@@ -71,50 +72,8 @@ class KeyValueStore(Protocol):
     async def range(self, prefix: str) -> Sequence[tuple[str, bytes]]: ...
 
 
-class WorkerRecord(BaseModel):
-    """What the master knows about one admitted worker (never the token: a fingerprint)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    node_id: str
-    owner: str
-    status: NodeStatus
-    reason: Reason | None = None
-    tier: str
-    stake: int
-    permissions: tuple[str, ...]
-    token_fingerprint: str = Field(description="first 16 hex of SHA-256(token)")
-    token_id: str
-    stake_record_id: str
-    enclave_id: str = ""
-    created: datetime
-    updated: datetime
-    last_heartbeat: datetime | None = None
-    running_pods: int = 0
-    resource_usage: dict[str, float] = Field(default_factory=dict)
-    heartbeats: int = 0
-    revision: int = 0
-
-    def node_info(self) -> NodeInfo:
-        return NodeInfo(
-            name=self.node_id,
-            status=self.status,
-            reason=self.reason,
-            tier=self.tier,
-            stake=self.stake,
-            permissions=self.permissions,
-            owner=self.owner,
-            token_fingerprint=self.token_fingerprint,
-            created=self.created,
-            last_heartbeat=self.last_heartbeat,
-            running_pods=self.running_pods,
-            resource_usage=dict(self.resource_usage),
-            resource_version=self.revision,
-        )
-
-    def public(self) -> dict[str, Any]:
-        """The JSON shape of `GET /api/v1/workers`."""
-        return self.model_dump(mode="json")
+#: One shared empty usage map for the (usual) heartbeat that reports none.
+_NO_USAGE: Final[dict[str, float]] = {}
 
 
 def _now() -> datetime:
@@ -138,11 +97,14 @@ class Registry:
         #: Told (synchronously, must not block) of every revocation: K3s mode tears the Node down.
         self.on_revoked = on_revoked
         self._records: dict[str, WorkerRecord] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        #: Per-node locks, alive only while someone holds or awaits one (10,000 idle locks and
+        #: their waiter deques would cost ~4 MB).
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._revision = 0
-        self._history: deque[tuple[str, NodeInfo, int]] = deque(maxlen=HISTORY)
+        self._history: deque[tuple[str, WorkerRecord]] = deque(maxlen=HISTORY)
         self._changed = asyncio.Event()
-        self._own: dict[str, bytes] = {}  # node -> the bytes we last wrote (skip our own events)
+        self._counts: dict[NodeStatus, int] = dict.fromkeys(NodeStatus, 0)
+        self._own: dict[str, int] = {}  # node -> hash of the bytes we last wrote (skip our echo)
         self._seen: dict[str, int] = {}  # node -> newest store revision applied or written
         self.followed = 0  # records applied from other replicas
 
@@ -150,11 +112,11 @@ class Registry:
         """Read every record from the store (at start); returns how many."""
         for key, value in await self.store.range(PREFIX):
             try:
-                record = WorkerRecord.model_validate_json(value)
+                record = WorkerRecord.from_json(value)
             except ValueError:
                 log.error("unreadable worker record", key=key)
                 continue
-            self._records[record.node_id] = record
+            self._keep(record)
             self._revision = max(self._revision, record.revision)
         self._update_gauges()
         return len(self._records)
@@ -171,10 +133,17 @@ class Registry:
         return sorted(self._records.values(), key=lambda r: r.node_id)
 
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = dict.fromkeys(NodeStatus, 0)
-        for record in self._records.values():
-            out[record.status] = out.get(record.status, 0) + 1
-        return out
+        """Workers per status (kept as records change: O(1) per change, never a scan)."""
+        return {str(status): count for status, count in self._counts.items()}
+
+    def _keep(self, record: WorkerRecord) -> WorkerRecord | None:
+        """Hold `record` as the node's current one, counts updated; returns the previous."""
+        previous = self._records.get(record.node_id)
+        if previous is not None:
+            self._counts[previous.status] -= 1
+        self._counts[record.status] += 1
+        self._records[record.node_id] = record
+        return previous
 
     # -- writes ----------------------------------------------------------------------------------
     def lock(self, node_id: str) -> asyncio.Lock:
@@ -183,17 +152,18 @@ class Registry:
             lock = self._locks[node_id] = asyncio.Lock()
         return lock
 
-    async def save(self, record: WorkerRecord) -> WorkerRecord:
-        """Write one record with the next revision (callers hold the node's lock)."""
-        previous = self._records.get(record.node_id)
+    async def save(self, record: WorkerRecord, **changes: Any) -> WorkerRecord:
+        """Write `record` (with `changes`) as the next revision (callers hold the node's lock)."""
         self._revision += 1
-        record = record.model_copy(update={"revision": self._revision, "updated": _now()})
-        value = record.model_dump_json().encode()
-        self._own[record.node_id] = value
-        written = await self.store.put(PREFIX + record.node_id, value)
-        if isinstance(written, int):  # the store's revision of our write
-            self._seen[record.node_id] = max(self._seen.get(record.node_id, 0), written)
-        self._records[record.node_id] = record
+        record = record.replace(**changes, revision=self._revision, updated=_now())
+        value = record.to_json()
+        node = record.node_id
+        self._own[node] = hash(value)  # its echo may come back before put() returns
+        written = await self.store.put(PREFIX + node, value)
+        if isinstance(written, int):  # the store's revision of our write: echoes skipped by it
+            self._seen[node] = max(self._seen.get(node, 0), written)
+            self._own.pop(node, None)
+        previous = self._keep(record)
         self._publish("ADDED" if previous is None else "MODIFIED", record)
         if previous is None or previous.status != record.status:
             self._update_gauges()
@@ -237,9 +207,14 @@ class Registry:
         *,
         running_pods: int,
         resource_usage: dict[str, float],
+        timestamp: int = 0,
         now: datetime | None = None,
     ) -> WorkerRecord:
-        """A live heartbeat: registered/not_ready -> ready; refuses unknown or terminal nodes."""
+        """A live heartbeat: registered/not_ready -> ready; refuses unknown or terminal nodes.
+
+        `timestamp` (the signed one, ms) must exceed the node's last accepted one: the replay
+        guard of heartbeats, checked under the node's lock and made durable by this very write
+        (docs/nautilus.md, "Replay guard"); 0 skips it (callers that checked a nonce)."""
         now = now or _now()
         async with self.lock(claims.node_id):
             current = self._records.get(claims.node_id)
@@ -257,22 +232,26 @@ class Registry:
                 reason = current.reason or Reason.TOKEN_REVOKED
                 raise MasterError(f"node {claims.node_id} was revoked ({reason})", reason=reason,
                                   status=403)  # fmt: skip
-            record = current.model_copy(
-                update={
-                    "status": NodeStatus.READY,
-                    "reason": None,
-                    "last_heartbeat": now,
-                    "running_pods": running_pods,
-                    "resource_usage": dict(resource_usage),
-                    "heartbeats": current.heartbeats + 1,
-                    "stake": claims.stake_amount,
-                    "permissions": claims.permissions,
-                    "tier": claims.tier.label,
-                    "token_fingerprint": token_fingerprint[:16],
-                    "token_id": claims.token_id,
-                }
+            if timestamp and timestamp <= current.last_timestamp:
+                raise MasterError(
+                    "this heartbeat is not newer than the node's last accepted one",
+                    reason=Reason.REPLAYED,
+                )
+            return await self.save(
+                current,
+                status=NodeStatus.READY,
+                reason=None,
+                last_heartbeat=now,
+                running_pods=running_pods,
+                resource_usage=dict(resource_usage) if resource_usage else _NO_USAGE,
+                heartbeats=current.heartbeats + 1,
+                stake=claims.stake_amount,
+                permissions=claims.permissions,
+                tier=claims.tier.label,
+                token_fingerprint=token_fingerprint[:16],
+                token_id=claims.token_id,
+                last_timestamp=max(timestamp, current.last_timestamp),
             )
-            return await self.save(record)
 
     async def set_status(
         self,
@@ -290,7 +269,7 @@ class Registry:
                 return None
             if current.status == status and current.reason == reason:
                 return None
-            saved = await self.save(current.model_copy(update={"status": status, "reason": reason}))
+            saved = await self.save(current.replace(status=status, reason=reason))
         if self.audit is not None:
             await self.audit.append(
                 actor="master", action=f"worker_{status}", subject=node_id,
@@ -371,15 +350,17 @@ class Registry:
         """One store event from `/workers/`; True when it changed this replica's view."""
         if event.kind != "put" or event.entry is None:
             return False  # records are never deleted (terminal states stay for the view)
-        value = event.entry.value
+        value, revision = event.entry.value, event.entry.revision
+        if 0 < revision <= self._seen.get(event.key.removeprefix(PREFIX), 0):
+            return False  # our own write (or one already applied): not even parsed
         try:
-            remote = WorkerRecord.model_validate_json(value)
+            remote = WorkerRecord.from_json(value)
         except ValueError:
             log.error("unreadable worker record", key=event.key)
             return False
-        node, revision = remote.node_id, event.entry.revision
+        node = remote.node_id
         async with self.lock(node):
-            if self._own.get(node) == value:
+            if self._own.get(node) == hash(value):
                 return False  # our own write coming back
             current = self._records.get(node)
             if revision > 0:  # a live event: the store's revision orders writes, clocks do not
@@ -389,8 +370,8 @@ class Registry:
             elif current is not None and remote.updated <= current.updated:
                 return False  # catching up after a reconnect: the newer record wins
             self._revision += 1
-            record = remote.model_copy(update={"revision": self._revision})
-            self._records[record.node_id] = record
+            record = remote.replace(revision=self._revision)
+            self._keep(record)
             self._own.pop(record.node_id, None)
             self.followed += 1
             self._publish("ADDED" if current is None else "MODIFIED", record)
@@ -400,12 +381,12 @@ class Registry:
 
     # -- change feed (kube NodeSource) ----------------------------------------------------------
     def _publish(self, kind: str, record: WorkerRecord) -> None:
-        self._history.append((kind, record.node_info(), record.revision))
+        self._history.append((kind, record))
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
     def _update_gauges(self) -> None:
-        for state, count in self.counts().items():
+        for state, count in self._counts.items():
             self.metrics.workers.labels(state).set(count)
 
     async def list_nodes(self) -> tuple[list[NodeInfo], int]:
@@ -419,8 +400,8 @@ class Registry:
         """Changes after revision `since`, then live ones as they happen (until cancelled)."""
         while True:
             changed = self._changed
-            for kind, node, revision in list(self._history):
-                if revision > since:
-                    since = revision
-                    yield kind, node, revision
+            for kind, record in list(self._history):
+                if record.revision > since:
+                    since = record.revision
+                    yield kind, record.node_info(), since
             await changed.wait()

@@ -27,6 +27,8 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        #: Each webhook's (decisions counter, latency histogram) children, looked up once.
+        self._webhook: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,6 +54,11 @@ class RequestMetrics:
             )
             decision = state.get(DECISION_STATE)
             if isinstance(decision, tuple) and len(decision) == 2:
-                review, outcome = decision
-                m.webhook_decisions.labels(review, outcome).inc()
-                m.webhook_latency.labels(review).observe(seconds)
+                children = self._webhook.get(decision)
+                if children is None:
+                    review, outcome = decision
+                    children = (m.webhook_decisions.labels(review, outcome),
+                                m.webhook_latency.labels(review))  # fmt: skip
+                    self._webhook[decision] = children
+                children[0].inc()
+                children[1].observe(seconds)

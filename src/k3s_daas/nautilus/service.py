@@ -20,11 +20,13 @@ from k3s_daas.nautilus.cluster import Cluster
 from k3s_daas.nautilus.enclave import Enclave
 from k3s_daas.nautilus.errors import MasterError
 from k3s_daas.nautilus.metrics import Metrics
+from k3s_daas.nautilus.read_audit import ReadAudit
 from k3s_daas.nautilus.refusal_counts import RefusalCounts
-from k3s_daas.nautilus.registry import AuditSink, KeyValueStore, Registry, WorkerRecord
+from k3s_daas.nautilus.registry import AuditSink, KeyValueStore, Registry
 from k3s_daas.nautilus.settings import NautilusSettings
 from k3s_daas.nautilus.signed import BodyT, RequestVerifier, SignedRequest, decode
 from k3s_daas.nautilus.validator import Validator
+from k3s_daas.nautilus.worker_record import WorkerRecord
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.protocol import (
     HeartbeatAnswer,
@@ -62,6 +64,7 @@ class MasterService:
         clock: Callable[[], float] = time.time,
         signatures: RemoteVerifier | None = None,
         refusals: RefusalCounts | None = None,
+        liveness: ReadAudit | None = None,
     ) -> None:
         self.validator = validator
         self.registry = registry
@@ -72,7 +75,11 @@ class MasterService:
         self.audit = audit
         #: Unauthenticated refusals of every endpoint, audited per minute and reason.
         self.refusals = refusals if refusals is not None else RefusalCounts(audit)
+        #: Where a heartbeat's state change (registered/not_ready -> ready) is audited without
+        #: waiting: 10,000 workers' first heartbeats would otherwise queue on the audit chain.
+        self.liveness = liveness
         self.heartbeat_interval = settings.heartbeat_interval
+        self._heartbeats_ok = metrics.heartbeats.labels("ok")  # once, not per heartbeat
         self._clock = clock
         self.verifier = RequestVerifier(
             validator=validator,
@@ -170,15 +177,23 @@ class MasterService:
                 request.fingerprint,
                 running_pods=body.running_pods,
                 resource_usage=body.resource_usage,
+                timestamp=body.timestamp,
             )
         except MasterError as exc:
             await self._denied("heartbeat", request.fingerprint, claims.node_id, exc.reason)
             raise
-        self.metrics.heartbeats.labels("ok").inc()
+        self._heartbeats_ok.inc()
         if before is None or before.status != record.status:
             # Only heartbeats that change a node's state are audited (routine ones are counted
             # in metrics and the registry): the log stays a record of decisions, not a firehose.
-            await self._record("heartbeat", request.fingerprint, record.node_id, "accepted", None)
+            if self.liveness is None:
+                await self._record("heartbeat", request.fingerprint, record.node_id, "accepted",
+                                   None)  # fmt: skip
+            else:
+                self.liveness.record(
+                    actor="worker", action="heartbeat", subject=record.node_id[:63],
+                    decision="accepted", reason=None, token_fingerprint=request.fingerprint[:16],
+                )  # fmt: skip
         answer = HeartbeatAnswer(
             **self._stake_answer(record, claims),
             epoch=await self.validator.epoch(),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from k3s_daas.serving import HttpLimits
@@ -66,6 +66,14 @@ class ValidatorSettings(BaseModel):
         "creates a SealToken with it); 0 disables",
     )
     absent_cache_size: int = Field(default=10_000, ge=1, description="object ids remembered")
+    recheck_interval: float = Field(
+        default=300.0,
+        gt=0,
+        description="a registered worker's token is read from the chain again at most this long "
+        "after its last read (also on expiry, or when the watcher lags); between reads its "
+        "heartbeats cost no chain read, revocations coming from the watcher. The master raises "
+        "it to at least 10 x heartbeat_interval",
+    )
 
 
 class NautilusSettings(BaseSettings, ValidatorSettings):
@@ -190,6 +198,12 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
     shutdown_grace: float = Field(
         default=2.0, ge=0, le=30, description="seconds in-flight requests get after SIGTERM"
     )
+
+    @model_validator(mode="after")
+    def _recheck_at_least_ten_heartbeats(self) -> NautilusSettings:
+        """A re-check more often than every 10 heartbeats would make heartbeats chain-bound."""
+        self.recheck_interval = max(self.recheck_interval, 10 * self.heartbeat_interval)
+        return self
 
     @field_validator("host")
     @classmethod

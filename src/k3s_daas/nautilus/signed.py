@@ -4,8 +4,17 @@ fingerprinted once, and every check run in the protocol's order.
 A request passes when: its body parses strictly; its timestamp is within the skew window; its
 token validates and is a node token; the Sui personal-message signature over
 `seal.protocol.signing_bytes` (which binds this master's enclave key and the token fingerprint)
-is the token owner's; its node_id is the stake's; and its nonce was never seen (replay cache in
-the Store, compare-and-set with a TTL). What passes is a `SignedRequest` the operations take.
+is the token owner's; its node_id is the stake's; and it is not a replay. What passes is a
+`SignedRequest` the operations take.
+
+Replays: a heartbeat of a registered live node must carry a timestamp above the node's last
+accepted one (the durable high-water mark in its registry record, re-checked under the node's
+lock by the registry write that raises it: no second durable write per heartbeat); every other
+request's nonce must never have been seen (compare-and-set with a TTL in the Store).
+
+Chain reads: a registered live node's heartbeat is validated by `Validator.validate_admitted`,
+which reads the chain only on a token's re-check interval, its expiry or a watcher that is not
+caught up (revocations reach it through the watcher and the revoked set).
 
 The owner's signature may be of any Sui wallet scheme: Ed25519, Secp256k1 and Secp256r1 are
 verified here; MultiSig, zkLogin and passkey by the full node (`chain.verify_owner_signature`).
@@ -30,12 +39,14 @@ from k3s_daas.chain import (
 from k3s_daas.nautilus.errors import MasterError, TokenRejected, invalid_request
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
 from k3s_daas.nautilus.validator import Validator
+from k3s_daas.nautilus.worker_record import WorkerRecord
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.encoding import parse_json
 from k3s_daas.seal.protocol import Kind, Reason, SignedBody, signing_bytes
 from k3s_daas.seal.token import SealToken
 
 NONCE_PREFIX: Final = "/nonces/"
+HWM_REFUSAL: Final = "this heartbeat is not newer than the node's last accepted one"
 BodyT = TypeVar("BodyT", bound=SignedBody)
 
 
@@ -120,7 +131,8 @@ class RequestVerifier:
         token = self.validator.parse(request.token)
         # One chain deadline for the whole request: what validation leaves, the signature gets.
         deadline = asyncio.get_running_loop().time() + self.chain_timeout
-        claims = await self._validate(token)
+        admitted = self._admitted(model.kind, body.node_id, token)
+        claims = await self._validate(token, admitted=admitted is not None)
         if not claims.is_node:
             raise MasterError(reason=Reason.NOT_NODE_TOKEN)
         # The signature covers the fields exactly as sent (ints stay ints, absent stays absent).
@@ -130,12 +142,23 @@ class RequestVerifier:
         if body.node_id != claims.node_id:
             raise MasterError(f"the stake is for node {claims.node_id!r}, not {body.node_id!r}",
                               reason=Reason.NODE_MISMATCH)  # fmt: skip
-        fresh = await self.store.compare_and_set(
+        if admitted is not None:  # the registry write re-checks it under the node's lock
+            if body.timestamp <= admitted.last_timestamp:
+                raise MasterError(HWM_REFUSAL, reason=Reason.REPLAYED)
+        elif not await self.store.compare_and_set(
             NONCE_PREFIX + body.nonce, None, b"1", ttl=self.nonce_ttl
-        )
-        if not fresh:
+        ):
             raise MasterError(reason=Reason.REPLAYED)
         return SignedRequest(claims, body, signed, token.fingerprint)
+
+    def _admitted(self, kind: Kind, node_id: str, token: SealToken) -> WorkerRecord | None:
+        """The record of a live node whose heartbeat this is, with this very token."""
+        if kind != "heartbeat":
+            return None
+        record = self.registry.get(node_id)
+        if record is None or not record.status.is_live:
+            return None
+        return record if record.token_fingerprint == token.fingerprint[:16] else None
 
     async def _check_owner(
         self, signed: bytes, signature: str, owner: str, deadline: float
@@ -160,8 +183,10 @@ class RequestVerifier:
             reason = Reason.BAD_SIGNATURE if malformed else Reason.CHAIN_UNAVAILABLE
             raise MasterError(reason=reason) from None
 
-    async def _validate(self, token: SealToken) -> Claims:
+    async def _validate(self, token: SealToken, *, admitted: bool) -> Claims:
         try:
+            if admitted:
+                return await self.validator.validate_admitted(token)
             return await self.validator.validate(token)
         except TokenRejected as exc:
             if exc.reason.revokes:

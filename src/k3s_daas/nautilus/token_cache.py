@@ -36,8 +36,10 @@ class TokenCache:
         self._clock = clock
         self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
         self._refusals: OrderedDict[str, tuple[Reason, float]] = OrderedDict()
-        self._by_token: dict[str, set[str]] = {}
-        self._by_stake: dict[str, set[str]] = {}
+        # Indexes for purges: one fingerprint per token (or stake) is the rule, so a tuple (56 B),
+        # not a set (216 B), at 10,000 entries.
+        self._by_token: dict[str, tuple[str, ...]] = {}
+        self._by_stake: dict[str, tuple[str, ...]] = {}
         self.generation = 0
 
     def __len__(self) -> int:
@@ -64,12 +66,12 @@ class TokenCache:
         ttl, limit = self.settings.cache_ttl, self.settings.cache_size
         self._entries[fp] = CacheEntry(claims, claims.expires_at_epoch, fetched, fetched + ttl)
         self._entries.move_to_end(fp)
-        self._by_token.setdefault(claims.token_id, set()).add(fp)
-        self._by_stake.setdefault(claims.stake_record_id, set()).add(fp)
+        _index(self._by_token, claims.token_id, fp)
+        _index(self._by_stake, claims.stake_record_id, fp)
         while len(self._entries) > limit:
             old_fp, old = self._entries.popitem(last=False)
-            self._by_token.get(old.claims.token_id, set()).discard(old_fp)
-            self._by_stake.get(old.claims.stake_record_id, set()).discard(old_fp)
+            _unindex(self._by_token, old.claims.token_id, old_fp)
+            _unindex(self._by_stake, old.claims.stake_record_id, old_fp)
 
     # -- refusals ---------------------------------------------------------------------------
     def refusal(self, fp: str, now: float) -> Reason | None:
@@ -94,11 +96,11 @@ class TokenCache:
     # -- purges (chain events) --------------------------------------------------------------
     def purge_token(self, token_id: str) -> int:
         """Forget every answer for SealToken `token_id`; returns how many."""
-        return self._purge(self._by_token.pop(token_id.lower(), set()))
+        return self._purge(self._by_token.pop(token_id.lower(), ()))
 
     def purge_stake(self, stake_id: str) -> int:
         """Forget every answer backed by StakeRecord `stake_id`; returns how many."""
-        return self._purge(self._by_stake.pop(stake_id.lower(), set()))
+        return self._purge(self._by_stake.pop(stake_id.lower(), ()))
 
     def purge_all(self) -> None:
         self.generation += 1
@@ -107,9 +109,23 @@ class TokenCache:
         self._by_token.clear()
         self._by_stake.clear()
 
-    def _purge(self, fingerprints: set[str]) -> int:
+    def _purge(self, fingerprints: tuple[str, ...]) -> int:
         self.generation += 1  # answers being fetched right now may predate the event
         for fp in fingerprints:
             self._entries.pop(fp, None)
         self._refusals.clear()
         return len(fingerprints)
+
+
+def _index(index: dict[str, tuple[str, ...]], key: str, fp: str) -> None:
+    held = index.get(key, ())
+    if fp not in held:
+        index[key] = (*held, fp)
+
+
+def _unindex(index: dict[str, tuple[str, ...]], key: str, fp: str) -> None:
+    held = tuple(f for f in index.get(key, ()) if f != fp)
+    if held:
+        index[key] = held
+    else:
+        index.pop(key, None)

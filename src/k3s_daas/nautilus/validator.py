@@ -26,9 +26,10 @@ positive answer at all is given while the newest processed checkpoint is older t
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from k3s_daas.chain import (
     ChainError,
@@ -64,6 +65,28 @@ T = TypeVar("T")
 
 #: After a failed chain read, callers skip the chain for this long (serve stale or fail closed).
 CHAIN_RETRY_AFTER = 0.5
+#: Every field of Claims: the one fields-set cached answers share (see `compact`).
+_CLAIMS_FIELDS: Final = set(Claims.model_fields)
+#: Permission lists seen, shared by the answers that carry them (a few distinct ones, bounded).
+_PERMISSIONS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_PERMISSIONS_KEPT: Final = 256
+
+
+def compact(claims: Claims) -> Claims:
+    """`claims` with pydantic's per-instance fields-set (a 728-byte set) swapped for one shared
+    set of every field: answers are kept for 10,000 workers, and frozen models never mutate it
+    (a copy copies it first)."""
+    object.__setattr__(claims, "__pydantic_fields_set__", _CLAIMS_FIELDS)
+    return claims
+
+
+def _shared_tuple(permissions: tuple[str, ...]) -> tuple[str, ...]:
+    shared = _PERMISSIONS.get(permissions)
+    if shared is not None:
+        return shared
+    if len(_PERMISSIONS) < _PERMISSIONS_KEPT:
+        _PERMISSIONS[permissions] = permissions
+    return permissions
 
 
 class Validator:
@@ -106,6 +129,11 @@ class Validator:
         self._chain_down_until = float("-inf")
         self._epoch = Refreshed(self._load_epoch, settings.epoch_ttl, clock)
         self._pool = Refreshed(self._load_pool, settings.pool_ttl, clock)
+        self._admitted_hits = metrics.cache.labels("admitted")  # counters of the hot path
+        self._valid = metrics.validations.labels("ok")
+        self._hits = metrics.cache.labels("hit")
+        #: When (this clock) the watcher last had every checkpoint up to the chain's tip handled.
+        self.caught_up_at: float | None = None
 
     def _observe_batch(self, size: int, seconds: float) -> None:
         self.metrics.chain_latency.labels("batch_get_objects").observe(seconds)
@@ -209,12 +237,74 @@ class Validator:
         """Claims of a valid token; raises TokenRejected with the reason otherwise."""
         parsed = self.parse(token) if isinstance(token, str) else token
         try:
-            claims = await self._validate(parsed)
+            warm = self._warm(parsed.fingerprint)
+            claims = await self._validate(parsed) if warm is None else warm
         except TokenRejected as exc:
             self.metrics.validations.labels(exc.reason).inc()
             raise
-        self.metrics.validations.labels("ok").inc()
+        self._valid.inc()
         return claims
+
+    def _warm(self, fp: str) -> Claims | None:
+        """The hot path of a cached token, without an await or a timer: its fresh cache entry
+        while the epoch is known within its TTL and before the token's expiry, through `_answer`
+        (the revocation check); None sends it down `_validate`, which also handles expiry."""
+        now = self._clock()
+        entry = self.cache.fresh(fp, now)
+        epoch = self._epoch.current()
+        if (
+            entry is None
+            or epoch is None
+            or epoch >= entry.expires_at
+            or now - entry.fetched > self.settings.staleness
+        ):
+            return None
+        self.cache.touch(fp)
+        self._hits.inc()
+        return self._answer(fp, entry.claims, entry.fetched)
+
+    async def validate_admitted(self, token: SealToken) -> Claims:
+        """A registered worker's token (its heartbeat): its cached answer, without a chain read,
+        while that answer's chain read is within `recheck_interval`, the token is unexpired, the
+        stake meets the pool's minimum and the watcher has caught up with the chain within
+        `staleness` (so every revocation until then is in the revoked set, checked last);
+        otherwise exactly `validate`."""
+        fp, settings = token.fingerprint, self.settings
+        entry = self.cache.get(fp)
+        if entry is None or self._clock() - entry.fetched > settings.recheck_interval:
+            return await self.validate(token)
+        try:
+            async with asyncio.timeout(settings.chain_timeout):  # cached values: no read, mostly
+                epoch, min_stake = await self.epoch(), await self.min_stake()
+        except (TimeoutError, ChainError, OSError, TokenRejected):
+            return await self.validate(token)  # the usual path: stale answer or fail closed
+        followed = self.caught_up_at
+        if (
+            self.cache.get(fp) is not entry  # purged by a chain event while we awaited
+            or epoch >= entry.expires_at
+            or entry.claims.stake_amount < min_stake
+            or followed is None
+            or self._clock() - followed > settings.staleness
+        ):
+            return await self.validate(token)
+        self._admitted_hits.inc()
+        try:
+            claims = self._answer(fp, entry.claims, None)
+        except TokenRejected as exc:
+            self.metrics.validations.labels(exc.reason).inc()
+            raise
+        self._valid.inc()
+        return claims
+
+    def note_caught_up(self, at: float) -> None:
+        """The watcher has handled every checkpoint up to the tip the chain showed at `at` (this
+        validator's clock): every revocation final by then is in the revoked set."""
+        if self.caught_up_at is None or at > self.caught_up_at:
+            self.caught_up_at = at
+
+    def now(self) -> float:
+        """This validator's (monotonic) clock, for timestamps handed back to it."""
+        return self._clock()
 
     async def _validate(self, parsed: SealToken) -> Claims:
         fp = parsed.fingerprint
@@ -261,7 +351,7 @@ class Validator:
                     cache.remember_refusal(fp, Reason.EXPIRED)
                     raise TokenRejected(Reason.EXPIRED)
                 cache.touch(fp)
-                self.metrics.cache.labels("hit").inc()
+                self._hits.inc()
                 return entry.claims, entry.fetched
         refused = cache.refusal(fp, now)
         if refused is not None:
@@ -401,18 +491,22 @@ class Validator:
                 self.revoked.add("stake", token.stake_record, exc.reason, source="chain_read")
             raise
         read_at = [o.checkpoint if o is not None else None for o in (token_obj, record_obj)]
-        return Claims(
-            owner=token.owner,
-            node_id=token.node_id,
-            stake_type=token.stake_type,
-            stake_amount=record.balance,
-            permissions=token.permissions,
-            tier=token.tier,
-            expires_at_epoch=token.expires_at,
-            token_id=token.id,
-            stake_record_id=record.id,
-            enclave_id=token.enclave,
-            checkpoint=min(c for c in read_at if c is not None) if None not in read_at else None,
+        return compact(
+            Claims(
+                owner=sys.intern(token.owner),  # one staker often runs many nodes
+                node_id=token.node_id,
+                stake_type=token.stake_type,
+                stake_amount=record.balance,
+                permissions=_shared_tuple(token.permissions),
+                tier=token.tier,
+                expires_at_epoch=token.expires_at,
+                token_id=token.id,
+                stake_record_id=record.id,
+                enclave_id=sys.intern(token.enclave),  # the same for every token of a master
+                checkpoint=min(c for c in read_at if c is not None)
+                if None not in read_at
+                else None,
+            )
         )
 
     def _hinted_stake(self, token_id: str) -> tuple[str, asyncio.Future[ObjectData | None]] | None:

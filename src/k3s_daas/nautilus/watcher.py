@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Final
 
@@ -43,6 +44,8 @@ from k3s_daas.seal.protocol import Reason
 log = get_logger(__name__)
 
 CURSOR_KEY: Final = "/watcher/cursor"
+#: Tips read but not yet reached by the cursor, remembered for `caught_up`.
+TIPS_KEPT: Final = 64
 #: Between restarts of the subscription after a chain error (jittered: replicas spread out).
 RESTART_BACKOFF: Final = Backoff(first=0.2, cap=5.0)
 STAKE_EVENTS: Final = {
@@ -211,7 +214,11 @@ class ChainWatcher:
 
     async def track_lag(self, interval: float = 1.0, staleness: float = 60.0) -> None:
         """Read the chain's tip every `interval`: how many checkpoints the watcher is behind,
-        and when the chain last answered (`/readyz`, `nautilus_chain_up`, computed when scraped)."""
+        and when the chain last answered (`/readyz`, `nautilus_chain_up`, computed when scraped);
+        and tell the validator when the cursor has caught up with a tip it read (registered
+        workers' heartbeats skip chain reads only while that is recent:
+        `Validator.validate_admitted`)."""
+        tips: deque[tuple[int, float]] = deque(maxlen=TIPS_KEPT)  # (tip, when it was read)
 
         def up() -> float:
             age = self.chain_age()
@@ -220,13 +227,22 @@ class ChainWatcher:
         self.metrics.chain_up.set_function(up)
         while True:
             with contextlib.suppress(ChainError, OSError):
+                read_at = self.validator.now()
                 tip = await self.client.latest_checkpoint()
                 self.tip, self.tip_at = tip, time.monotonic()
+                tips.append((tip, read_at))
+                self.caught_up(tips)
                 done = self.cursor.checkpoint
                 self.lag = max(0, tip - done) if done is not None else 0
                 self.metrics.watcher_lag.set(self.lag)
                 self.metrics.chain_tip.set(tip)
             await asyncio.sleep(interval)
+
+    def caught_up(self, tips: deque[tuple[int, float]]) -> None:
+        """Tell the validator of the latest tip read that the cursor has reached since."""
+        done = self.cursor.checkpoint
+        while tips and done is not None and tips[0][0] <= done:
+            self.validator.note_caught_up(tips.popleft()[1])
 
     def chain_age(self) -> float | None:
         """Seconds since the chain last answered a tip read (None: not yet)."""

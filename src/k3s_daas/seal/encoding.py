@@ -44,7 +44,11 @@ def check_json_depth(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
 
     Strings are cut out first (a bracket in a string does not nest); each pass then removes the
     innermost `[]` pairs, so `max_depth` passes empty any balanced body that is shallow enough.
+    A body with at most `max_depth` opening brackets cannot nest deeper: it skips the scan (the
+    parser still refuses unbalanced ones).
     """
+    if raw.count(b"{") + raw.count(b"[") <= max_depth:
+        return
     brackets = _JSON_STRING.sub(b"", raw).translate(_SQUARE, _NOT_BRACKETS)
     too_deep = ValueError(f"JSON nested deeper than {max_depth} levels")
     if b"[" * (max_depth + 1) in brackets:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Final
 
-from k3s_daas.chain.bls import SIGNATURE_LENGTH, BlsPrivateKey, aggregate_signatures
+from k3s_daas.chain.bls import SIGNATURE_LENGTH, BlsPrivateKey, sign_aggregate
 from k3s_daas.chain.certified import bcs
 from k3s_daas.chain.certified.checkpoint import CheckpointSummary, signing_message
 
@@ -97,7 +97,7 @@ class AuthorityStrongQuorumSignInfo:
         """What validators produce: each signer (committee index -> key) signs the summary's
         signing message and the signatures are aggregated (how a devnet certifies)."""
         message = signing_message(summary.encode(), summary.epoch)
-        signature = aggregate_signatures(signers[i].sign(message) for i in sorted(signers))
+        signature = sign_aggregate([signers[i] for i in sorted(signers)], message)
         return cls(summary.epoch, signature, tuple(sorted(signers)))
 
     def bitmap(self) -> bytes:
