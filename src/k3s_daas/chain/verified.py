@@ -46,6 +46,7 @@ from k3s_daas.chain.certified import (
     object_digest,
     summary_digest,
 )
+from k3s_daas.chain.certified.bcs import address_bytes, address_hex
 from k3s_daas.chain.client import ChainClient
 from k3s_daas.chain.convert import checkpoint_events
 from k3s_daas.chain.deployment import Deployment, DeploymentError
@@ -73,7 +74,8 @@ OBJECT_BCS_MASK: Final = ("object_id", "version", "digest", "bcs")
 BATCH_GET_OBJECTS: Final = "/sui.rpc.v2.LedgerService/BatchGetObjects"
 #: Rebuilt checkpoints kept for a watcher that reads what the reader already verified.
 KEEP_CHECKPOINTS: Final = 512
-#: Tokens whose StakeRecord is remembered (`stake_of`; ~0.2 KB each, the oldest forgotten).
+#: Tokens whose StakeRecord is remembered (`stake_of`; ids as bytes, ~0.2 KB a token with the
+#: dict's share; the oldest forgotten first).
 MAX_STAKE_HINTS: Final = 100_000
 
 
@@ -111,7 +113,7 @@ class VerifiedChain:
         self.height: int | None = None
         self._summary_epoch = (committee.epoch, 0, False)  # epoch, timestamp, end of epoch
         self._writes: dict[str, tuple[Write, int]] = {}  # object id -> (last write, checkpoint)
-        self._stakes: dict[str, str] = {}  # token id -> its StakeRecord id, oldest first
+        self._stakes: dict[bytes, bytes] = {}  # token id -> its StakeRecord id, oldest first
         self._recent: OrderedDict[int, v2.Checkpoint] = OrderedDict()
         self._times: OrderedDict[int, int] = OrderedDict()  # seq -> signed timestamp_ms
         self._pending: VerifiedCheckpoint | None = None  # certified, transactions not yet proven
@@ -247,14 +249,19 @@ class VerifiedChain:
         """Each token's StakeRecord, from the proven `SealTokenCreated` events (`stake_of`)."""
         for event in checkpoint_events(checkpoint, self.package_id):
             if event.name == "SealTokenCreated":
-                self._stakes[event.fields["token_id"]] = event.fields["stake_id"]
+                token, stake = event.fields["token_id"], event.fields["stake_id"]
+                self._stakes[address_bytes(token)] = address_bytes(stake)
                 if len(self._stakes) > MAX_STAKE_HINTS:
                     del self._stakes[next(iter(self._stakes))]  # the oldest token
 
     def stake_of(self, token_id: str) -> str | None:
         """`StakeHints`: the StakeRecord a verified `SealTokenCreated` event named for
         `token_id` (None: none seen). A hint to read both at once; the token decides."""
-        return self._stakes.get(token_id)
+        try:
+            stake = self._stakes.get(address_bytes(token_id))
+        except ValueError:
+            return None
+        return None if stake is None else address_hex(stake)
 
     def _keep(self, proven: ProvenCheckpoint, timestamp_ms: int) -> None:
         self._recent[proven.sequence_number] = proven.message
