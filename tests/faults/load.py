@@ -3,7 +3,9 @@
 `drive` sends a staker's register (until one is acknowledged) and then heartbeats in a loop;
 `Acks` records what the master acknowledged (a 200) and every answer's status and timing, then
 `Acks.lost(records)` lists each acknowledged registration missing from a registry and each node
-whose record holds fewer heartbeats, or an older last heartbeat, than were acknowledged.
+whose acknowledged first heartbeat (registered -> ready, a durable state change) is missing;
+`Acks.behind(records, bound)` each node whose kept liveness lags the last acknowledged heartbeat
+by more than `bound` seconds (routine heartbeats are flushed in batches: nautilus.liveness).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -42,9 +45,12 @@ class Acks:
     registered: set[str] = field(default_factory=set)
     beats: Counter[str] = field(default_factory=Counter)
     last_beat_ms: dict[str, int] = field(default_factory=dict)
+    #: The last acknowledged heartbeat body of each node (what an eavesdropper would replay).
+    last_body: dict[str, dict[str, Any]] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)
 
-    def note(self, kind: str, node: str, timestamp_ms: int, answer: Answer) -> None:
+    def note(self, kind: str, node: str, timestamp_ms: int, answer: Answer,
+             body: dict[str, Any] | None = None) -> None:  # fmt: skip
         self.answers.append(answer)
         if answer.status != 200:
             return
@@ -52,6 +58,8 @@ class Acks:
             self.registered.add(node)
         elif kind == "heartbeat":
             self.beats[node] += 1
+            if timestamp_ms >= self.last_beat_ms.get(node, 0) and body is not None:
+                self.last_body[node] = body
             self.last_beat_ms[node] = max(self.last_beat_ms.get(node, 0), timestamp_ms)
 
     @property
@@ -77,15 +85,18 @@ class Acks:
                     for node in sorted(self.registered - set(records))]  # fmt: skip
         for node, count in sorted(self.beats.items()):
             record = records.get(node)
-            if record is None:
-                continue
-            if record.heartbeats < count:
-                problems.append(
-                    f"{node}: {count} heartbeats acknowledged, {record.heartbeats} kept"
-                )
-            last = record.last_heartbeat
+            if record is not None and (record.heartbeats < 1 or record.last_heartbeat is None):
+                problems.append(f"{node}: {count} heartbeats acknowledged, the record has none")
+        return problems
+
+    def behind(self, records: Mapping[str, WorkerRecord], bound: float) -> list[str]:
+        """Nodes whose kept last heartbeat is more than `bound` s older than the last acked."""
+        problems = []
+        for node in sorted(self.beats):
+            record = records.get(node)
+            last = record.last_heartbeat if record is not None else None
             acked = datetime.fromtimestamp(self.last_beat_ms[node] / 1000, UTC)
-            if last is None or last < acked:
+            if last is None or (acked - last).total_seconds() > bound:
                 problems.append(f"{node}: heartbeat of {acked} acknowledged, record has {last}")
         return problems
 
@@ -104,7 +115,7 @@ async def drive(http: httpx.AsyncClient, staker: Staker, master_key: Callable[[]
         except httpx.HTTPError:
             status = 0
         acks.note(kind, staker.node_id, body["timestamp"],
-                  Answer(kind, started, time.monotonic(), status))  # fmt: skip
+                  Answer(kind, started, time.monotonic(), status), body)  # fmt: skip
         await asyncio.sleep(pause)
 
 

@@ -95,7 +95,7 @@ def post_paths() -> set[str]:
     """Every POST route of every listener, read from the routers themselves."""
     routers = [worker_router, api_router, ops_router, kube_router, webhook_router]
     routers.append(faucet_app(cast(Any, None)).router)
-    on_the_app = {PATHS["heartbeat"]}  # nautilus.app.create_app adds it first, on no router
+    on_the_app = {PATHS["heartbeat"]}  # answered before the routers (nautilus.fast_route)
     return on_the_app | {path for r in routers for methods, path in _routes(r) if "POST" in methods}
 
 

@@ -87,14 +87,14 @@ async def test_member_in_use_killed_writes_go_on(tls_cluster: EtcdCluster) -> No
         await store.put(prefix + "before", b"1")
         in_use = tls_cluster.members[0]  # the store starts with the first endpoint
         tls_cluster.kill(in_use)
-        written = 0
-        for i in range(20):  # a call may fail while the store moves on; most must land
-            try:
+        landed: list[bool] = []
+        for i in range(20):  # a call may fail while the store moves on (or etcd elects a new
+            try:  # leader, if it was the leader: ~1 s, longer on a loaded machine); then all land
                 await store.put(prefix + f"after-{i}", b"2")
-                written += 1
+                landed.append(True)
             except StoreUnavailableError:
-                pass
-        assert written >= 18, f"only {written} of 20 writes after the kill"
+                landed.append(False)
+        assert all(landed[10:]) and sum(landed) >= 12, f"writes after the kill: {landed}"
         got = await store.get(prefix + "after-19")
         assert got is not None and got.value == b"2"
     finally:

@@ -334,3 +334,11 @@ async def test_a_scheme_the_node_cannot_verify_is_a_clear_4xx(world: World) -> N
     assert await world.refusal(world.body("heartbeat", sign=lambda m: b"\x06" * 120)) == (
         "unsupported_signature"
     )
+
+
+async def test_a_heartbeat_from_the_future_is_refused(world: World) -> None:
+    """The stored W covers `future_seconds` ahead of the clock: nothing later is answered."""
+    await world.registry.register(world.validator.claims, token_fingerprint(world.token))
+    ahead = world.body("heartbeat", timestamp=int(NOW * 1000) + 2_001)
+    assert await world.refusal(ahead) == "stale_request"
+    await beat(world, world.body("heartbeat", timestamp=int(NOW * 1000) + 2_000))

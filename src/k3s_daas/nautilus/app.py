@@ -23,6 +23,7 @@ from k3s_daas.log import crash_site, get_logger
 from k3s_daas.nautilus.body_limit import BodyLimit
 from k3s_daas.nautilus.context import AppContext
 from k3s_daas.nautilus.errors import MasterError, TokenRejected
+from k3s_daas.nautilus.fast_route import HeartbeatRoute
 from k3s_daas.nautilus.rate_limit import RateLimit, RateLimiter, accepted_credential
 from k3s_daas.nautilus.refusal_counts import RefusalCounts
 from k3s_daas.nautilus.request_metrics import RequestMetrics
@@ -152,6 +153,7 @@ def create_app(ctx: AppContext, *, mount_kube: bool = True, webhooks: bool = Tru
         app.include_router(router)
     if mount_kube:
         _mount_kube(app, ctx, webhooks=webhooks)
+    app.add_middleware(HeartbeatRoute, ctx=ctx)  # innermost: capped, limited and timed as any
     app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
     _rate_limit(app, ctx)
     app.add_middleware(RequestMetrics, metrics=ctx.metrics)  # outermost: sees every answer

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import hashlib
 import ipaddress
 import json
 import os
@@ -58,6 +59,7 @@ from k3s_daas.nautilus.health import (
     enclave_check,
     watcher_check,
 )
+from k3s_daas.nautilus.liveness import Liveness
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.read_audit import ReadAudit
 from k3s_daas.nautilus.registry import KeyValueStore, Registry
@@ -205,9 +207,15 @@ class Master:
             freshness=self.freshness,
         )
         self.cluster = open_cluster(s, self.metrics)
+        self.liveness = Liveness(
+            self.store, read_or_create_secret(s.replica_id_path)[:16],
+            flush_interval=s.liveness_flush_interval, future_seconds=s.future_skew_seconds,
+            key_id=hashlib.sha256(self.enclave.public_key).hexdigest()[:16],
+        )  # fmt: skip
         self.registry = Registry(
-            self.store, self.metrics, audit=self.audit, on_revoked=self.cluster.revoked
-        )
+            self.store, self.metrics, audit=self.audit, on_revoked=self.cluster.revoked,
+            liveness=self.liveness,
+        )  # fmt: skip
         loaded = await self.registry.load()
         self.enclave_id = await self._register_enclave()
         self.service = MasterService(
@@ -452,6 +460,8 @@ class Master:
         # it (a replica that resumed past a slash) are in before the first request.
         self._tasks = [asyncio.create_task(self.revocations.run())]
         await self._following()
+        # heartbeats are answered only under a stored W: the first flush before the first one
+        self._tasks.append(asyncio.create_task(self.liveness.run()))
 
         def stop() -> None:
             for server in servers:
@@ -468,6 +478,7 @@ class Master:
             asyncio.create_task(self.watcher.track_lag(staleness=s.staleness)),
             asyncio.create_task(self.lifecycle()),
             asyncio.create_task(self.registry.follow()),
+            asyncio.create_task(self.liveness.follow()),
             asyncio.create_task(self.service.refusals.run()),
         ]
         self.write_info()
@@ -505,6 +516,9 @@ class Master:
         with contextlib.suppress(Exception):  # what was handled is durable: a restart skips it
             async with asyncio.timeout(2.0):
                 await self.watcher.cursor.persist()
+        with contextlib.suppress(Exception):  # routine heartbeats since the last flush
+            async with asyncio.timeout(2.0):
+                await self.liveness.flush()
         self.settings.info_path.unlink(missing_ok=True)
         await self.cluster.close()
         await self.read_audit.close()

@@ -13,11 +13,16 @@ Replicas sharing a store (etcd) follow each other: `follow()` watches `/workers/
 records written by another replica (ordered by the store's revision, so replicas' clocks do not
 matter; our own writes are recognised by a hash of their bytes and skipped), so every replica's
 kubectl view, admin view and heartbeat checks agree.
+
+With `liveness` (nautilus.liveness), a routine heartbeat — a ready node this replica owns — is
+answered from memory and flushed in batches; every state change that matters (register, leave,
+revoke, not_ready, evicted, ready, a node moving to this replica) is written before the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -27,8 +32,9 @@ from typing import Any, Final, Protocol
 from k3s_daas.kube.types import NodeInfo
 from k3s_daas.log import get_logger
 from k3s_daas.nautilus.errors import MasterError
+from k3s_daas.nautilus.liveness import Liveness, NodeState
 from k3s_daas.nautilus.metrics import Metrics
-from k3s_daas.nautilus.store.base import Entry, WatchEvent, WatchStream
+from k3s_daas.nautilus.store.base import Entry, StoreUnavailableError, WatchEvent, WatchStream
 from k3s_daas.nautilus.worker_record import WorkerRecord
 from k3s_daas.retry import Backoff, Retry
 from k3s_daas.seal.claims import Claims
@@ -41,6 +47,8 @@ PREFIX: Final = "/workers/"
 HISTORY: Final = 4096
 #: Between re-watches of `/workers/` while the store is unavailable.
 FOLLOW_BACKOFF: Final = Backoff(first=0.2, cap=2.0)
+#: How long a heartbeat waits for its node's lock (held longer: a write under it is failing).
+HEARTBEAT_LOCK_WAIT: Final = 0.25
 
 
 class AuditSink(Protocol):
@@ -90,6 +98,7 @@ class Registry:
         *,
         audit: AuditSink | None = None,
         on_revoked: Callable[[str, Reason], None] | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -107,6 +116,12 @@ class Registry:
         self._own: dict[str, int] = {}  # node -> hash of the bytes we last wrote (skip our echo)
         self._seen: dict[str, int] = {}  # node -> newest store revision applied or written
         self.followed = 0  # records applied from other replicas
+        #: Batched heartbeat state and replay guards (None: every heartbeat is a store write).
+        self.liveness = liveness
+        self.replica = liveness.replica if liveness is not None else ""
+        if liveness is not None:
+            liveness.records = self._records.values
+            liveness.on_state = self._apply_liveness
 
     async def load(self) -> int:
         """Read every record from the store (at start); returns how many."""
@@ -118,6 +133,8 @@ class Registry:
                 continue
             self._keep(record)
             self._revision = max(self._revision, record.revision)
+        if self.liveness is not None:
+            await self.liveness.load()  # the nodes' flushed state and every replica's W
         self._update_gauges()
         return len(self._records)
 
@@ -136,6 +153,13 @@ class Registry:
         """Workers per status (kept as records change: O(1) per change, never a scan)."""
         return {str(status): count for status, count in self._counts.items()}
 
+    def guard(self, record: WorkerRecord) -> int:
+        """Heartbeat timestamps (ms) at or below this are replays: the node's mark, or the W of
+        the replica that owns it when higher (docs/nautilus.md, "Replay guard")."""
+        if self.liveness is None:
+            return record.last_timestamp
+        return max(record.last_timestamp, self.liveness.guard(record.replica))
+
     def _keep(self, record: WorkerRecord) -> WorkerRecord | None:
         """Hold `record` as the node's current one, counts updated; returns the previous."""
         previous = self._records.get(record.node_id)
@@ -151,6 +175,22 @@ class Registry:
         if lock is None:
             lock = self._locks[node_id] = asyncio.Lock()
         return lock
+
+    @contextlib.asynccontextmanager
+    async def _lock_for_heartbeat(self, node_id: str) -> AsyncIterator[None]:
+        """The node's lock, waited for at most `HEARTBEAT_LOCK_WAIT`: a status change stuck on a
+        failing store holds it for the store's whole deadline, and a heartbeat waiting that out
+        before its own write would take two deadlines to be refused (503 within 1 s, not 1.4)."""
+        lock = self.lock(node_id)
+        try:
+            async with asyncio.timeout(HEARTBEAT_LOCK_WAIT):
+                await lock.acquire()
+        except TimeoutError:
+            raise StoreUnavailableError("the node's record is still being written") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     async def save(self, record: WorkerRecord, **changes: Any) -> WorkerRecord:
         """Write `record` (with `changes`) as the next revision (callers hold the node's lock)."""
@@ -182,7 +222,12 @@ class Registry:
                     reason=Reason.NODE_CONFLICT,
                 )
             live = current if current is not None and current.status.is_live else None
+            if current is not None and self.liveness is not None:
+                await self.liveness.refresh(current.replica)
             record = WorkerRecord(
+                replica=self.replica,
+                # a new record keeps the node's guard: its old heartbeats stay refused
+                last_timestamp=self.guard(current) if current is not None else 0,
                 node_id=claims.node_id,
                 owner=claims.owner,
                 status=live.status if live is not None else NodeStatus.REGISTERED,
@@ -212,11 +257,12 @@ class Registry:
     ) -> WorkerRecord:
         """A live heartbeat: registered/not_ready -> ready; refuses unknown or terminal nodes.
 
-        `timestamp` (the signed one, ms) must exceed the node's last accepted one: the replay
-        guard of heartbeats, checked under the node's lock and made durable by this very write
-        (docs/nautilus.md, "Replay guard"); 0 skips it (callers that checked a nonce)."""
+        `timestamp` (the signed one, ms) must exceed the node's guard (`guard`), checked under
+        the node's lock; with `liveness` it must also be covered by this replica's stored W
+        before the answer (docs/nautilus.md, "Replay guard"); 0 skips both (callers that
+        checked a nonce)."""
         now = now or _now()
-        async with self.lock(claims.node_id):
+        async with self._lock_for_heartbeat(claims.node_id):
             current = self._records.get(claims.node_id)
             if current is None or current.status in (NodeStatus.LEFT, NodeStatus.EVICTED):
                 raise MasterError(
@@ -232,13 +278,17 @@ class Registry:
                 reason = current.reason or Reason.TOKEN_REVOKED
                 raise MasterError(f"node {claims.node_id} was revoked ({reason})", reason=reason,
                                   status=403)  # fmt: skip
-            if timestamp and timestamp <= current.last_timestamp:
+            moving = self.liveness is not None and current.replica not in ("", self.replica)
+            if moving:  # the owner's newest W from the store itself, not a watch behind it
+                await self.liveness.refresh(current.replica)  # type: ignore[union-attr]
+            if timestamp and timestamp <= self.guard(current):
                 raise MasterError(
                     "this heartbeat is not newer than the node's last accepted one",
                     reason=Reason.REPLAYED,
                 )
-            return await self.save(
-                current,
+            if self.liveness is not None and timestamp:
+                await self.liveness.lease(timestamp)  # covered by our stored W before the answer
+            changes: dict[str, Any] = dict(
                 status=NodeStatus.READY,
                 reason=None,
                 last_heartbeat=now,
@@ -252,6 +302,19 @@ class Registry:
                 token_id=claims.token_id,
                 last_timestamp=max(timestamp, current.last_timestamp),
             )
+            if (self.liveness is None or current.status != NodeStatus.READY or moving
+                    or current.replica != self.replica
+                    or current.token_fingerprint != changes["token_fingerprint"]):  # fmt: skip
+                # a state change, or the node moves here from another replica: durable now
+                changes["last_timestamp"] = max(timestamp, self.guard(current))
+                return await self.save(current, replica=self.replica, **changes)
+            # routine: memory now, the store with the next flush (covered by the lease)
+            self._revision += 1
+            record = current.replace(**changes, revision=self._revision, updated=now)
+            self._keep(record)
+            self._publish("MODIFIED", record)
+            self.liveness.touch(record.node_id)
+            return record
 
     async def set_status(
         self,
@@ -269,7 +332,11 @@ class Registry:
                 return None
             if current.status == status and current.reason == reason:
                 return None
-            saved = await self.save(current.replace(status=status, reason=reason))
+            changes: dict[str, Any] = {"status": status, "reason": reason}
+            if self.replica and current.replica == self.replica and status != NodeStatus.READY:
+                # we give the node up, our in-memory mark (exact) and guard folded into it
+                changes |= {"replica": "", "last_timestamp": self.guard(current)}
+            saved = await self.save(current.replace(**changes))
         if self.audit is not None:
             await self.audit.append(
                 actor="master", action=f"worker_{status}", subject=node_id,
@@ -371,6 +438,8 @@ class Registry:
                 return False  # catching up after a reconnect: the newer record wins
             self._revision += 1
             record = remote.replace(revision=self._revision)
+            if current is not None:  # liveness only grows (ours may be ahead of a flush)
+                record = _merge_liveness(record, current)
             self._keep(record)
             self._own.pop(record.node_id, None)
             self.followed += 1
@@ -378,6 +447,24 @@ class Registry:
             if current is None or current.status != record.status:
                 self._update_gauges()
         return True
+
+    def _apply_liveness(self, replica: str, nodes: dict[str, NodeState]) -> None:
+        """A replica's flushed heartbeat state (at load, or another replica's flush): applied
+        to the nodes that replica owns, never lowering what this one knows."""
+        for node, (seen_ms, mark, beats, pods) in nodes.items():
+            current = self._records.get(node)
+            if current is None or current.replica != replica:
+                continue
+            seen = datetime.fromtimestamp(seen_ms / 1000, UTC) if seen_ms else None
+            if current.last_heartbeat is not None and (seen is None or
+                                                       seen < current.last_heartbeat):  # fmt: skip
+                seen = current.last_heartbeat
+            self._records[node] = current.replace(
+                last_heartbeat=seen,
+                last_timestamp=max(mark, current.last_timestamp),
+                heartbeats=max(beats, current.heartbeats),
+                running_pods=pods,
+            )
 
     # -- change feed (kube NodeSource) ----------------------------------------------------------
     def _publish(self, kind: str, record: WorkerRecord) -> None:
@@ -405,3 +492,20 @@ class Registry:
                     since = record.revision
                     yield kind, record.node_info(), since
             await changed.wait()
+
+
+def _merge_liveness(record: WorkerRecord, known: WorkerRecord) -> WorkerRecord:
+    """`record` with the newer of its and `known`'s liveness (marks never go down)."""
+    if known.last_timestamp <= record.last_timestamp and (
+        known.last_heartbeat is None
+        or (record.last_heartbeat is not None and known.last_heartbeat <= record.last_heartbeat)
+    ):
+        return record
+    seen = record.last_heartbeat
+    if known.last_heartbeat is not None and (seen is None or known.last_heartbeat > seen):
+        seen = known.last_heartbeat
+    return record.replace(
+        last_heartbeat=seen,
+        last_timestamp=max(record.last_timestamp, known.last_timestamp),
+        heartbeats=max(record.heartbeats, known.heartbeats),
+    )

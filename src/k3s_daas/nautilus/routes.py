@@ -47,9 +47,9 @@ async def register(request: Registering, ctx: Context) -> Response:
 
 
 async def heartbeat(request: Request) -> Response:
-    """`POST /api/v1/nodes/heartbeat`, the hottest route (10,000 workers): a plain Starlette
-    endpoint mounted first (`create_app`), so FastAPI's dependency solving and route walk (~0.1 ms
-    a request) are skipped; the same verification and the same error shape as every route."""
+    """`POST /api/v1/nodes/heartbeat` as a plain Starlette endpoint (an app built without
+    `nautilus.fast_route`, which answers it before the router in `create_app`); the same
+    verification and the same error shape as every route."""
     ctx: AppContext = request.app.state.ctx
     raw = await request.body()
     signed = await ctx.service.verify(HeartbeatRequest, request.headers.get(TOKEN_HEADER), raw)

@@ -91,6 +91,7 @@ class MasterService:
             clock=clock,
             signatures=signatures,
             chain_timeout=settings.chain_timeout,
+            future_seconds=settings.future_skew_seconds,
         )
 
     # -- verification -------------------------------------------------------------------------

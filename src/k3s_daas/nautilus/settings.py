@@ -152,6 +152,16 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
     missed_heartbeats: int = Field(default=3, ge=1, description="intervals before not_ready")
     evict_after: int = Field(default=30, ge=1, description="intervals before evicted")
     skew_seconds: float = Field(default=60.0, gt=0)
+    future_skew_seconds: float = Field(
+        default=2.0, gt=0, le=60,
+        description="how far ahead of the master's clock a heartbeat's timestamp may be (its "
+        "replay guard after a restart covers this much; worker clocks need NTP)",
+    )  # fmt: skip
+    liveness_flush_interval: float = Field(
+        default=1.0, gt=0, le=10,
+        description="seconds between batched writes of routine heartbeats' state (one per "
+        "replica, not one per heartbeat)",
+    )  # fmt: skip
     nonce_ttl: float = Field(default=600.0, gt=0, description="replay memory (> 2 x skew)")
 
     shared_cache_url: str | None = Field(
@@ -278,3 +288,8 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
     @property
     def admin_token_path(self) -> Path:
         return self.data_dir / "admin.token"
+
+    @property
+    def replica_id_path(self) -> Path:
+        """This replica's name for its liveness keys (kept across restarts: its guard too)."""
+        return self.data_dir / "replica.id"

@@ -7,10 +7,11 @@ token validates and is a node token; the Sui personal-message signature over
 is the token owner's; its node_id is the stake's; and it is not a replay. What passes is a
 `SignedRequest` the operations take.
 
-Replays: a heartbeat of a registered live node must carry a timestamp above the node's last
-accepted one (the durable high-water mark in its registry record, re-checked under the node's
-lock by the registry write that raises it: no second durable write per heartbeat); every other
-request's nonce must never have been seen (compare-and-set with a TTL in the Store).
+Replays: a heartbeat of a registered live node must carry a timestamp above the node's guard
+(its high-water mark, or the stored W of the replica that owns it: `Registry.guard`, re-checked
+under the node's lock by the registry) and at most `future_seconds` ahead of the master's clock
+(so the W a replica stores covers every heartbeat it answers); every other request's nonce must
+never have been seen (compare-and-set with a TTL in the Store).
 
 Chain reads: a registered live node's heartbeat is validated by `Validator.validate_admitted`,
 which reads the chain only on a token's re-check interval, its expiry or a watcher that is not
@@ -102,6 +103,7 @@ class RequestVerifier:
         clock: Callable[[], float],
         signatures: RemoteVerifier | None = None,
         chain_timeout: float = 3.0,
+        future_seconds: float = 2.0,
     ) -> None:
         self.validator = validator
         self.chain_timeout = chain_timeout  # one chain deadline for the whole request
@@ -110,6 +112,7 @@ class RequestVerifier:
         self.store = store
         self.enclave_public_key = enclave_public_key
         self.skew_ms = int(skew_seconds * 1000)
+        self.future_ms = int(future_seconds * 1000)
         self.nonce_ttl = max(nonce_ttl, 2 * skew_seconds)
         self._clock = clock
 
@@ -128,6 +131,11 @@ class RequestVerifier:
                 f"timestamp is more than {self.skew_ms // 1000}s away from the master's clock",
                 reason=Reason.STALE_REQUEST,
             )
+        if model.kind == "heartbeat" and body.timestamp > now_ms + self.future_ms:
+            raise MasterError(
+                f"timestamp is more than {self.future_ms / 1000:g}s ahead of the master's clock",
+                reason=Reason.STALE_REQUEST,
+            )
         token = self.validator.parse(request.token)
         # One chain deadline for the whole request: what validation leaves, the signature gets.
         deadline = asyncio.get_running_loop().time() + self.chain_timeout
@@ -143,7 +151,7 @@ class RequestVerifier:
             raise MasterError(f"the stake is for node {claims.node_id!r}, not {body.node_id!r}",
                               reason=Reason.NODE_MISMATCH)  # fmt: skip
         if admitted is not None:  # the registry write re-checks it under the node's lock
-            if body.timestamp <= admitted.last_timestamp:
+            if body.timestamp <= self.registry.guard(admitted):
                 raise MasterError(HWM_REFUSAL, reason=Reason.REPLAYED)
         elif not await self.store.compare_and_set(
             NONCE_PREFIX + body.nonce, None, b"1", ttl=self.nonce_ttl

@@ -21,8 +21,10 @@ from k3s_daas.seal.protocol import NodeStatus, Reason
 class WorkerRecord:
     """What the master knows about one admitted worker (never the token: a fingerprint).
 
-    `last_timestamp` is the heartbeat replay guard's durable high-water mark: the signed
-    timestamp (ms) of the last heartbeat accepted, written with the record it changes."""
+    `last_timestamp` is the heartbeat replay guard's high-water mark: the signed timestamp (ms) of
+    the last heartbeat accepted. `replica` is the master replica that owns the node's liveness
+    (nautilus.liveness: its routine heartbeats are flushed in batches, guarded by that replica's
+    stored W); "" when no replica does."""
 
     __pydantic_config__ = ConfigDict(extra="forbid")
 
@@ -45,6 +47,7 @@ class WorkerRecord:
     heartbeats: int = 0
     revision: int = 0
     last_timestamp: int = 0
+    replica: str = ""
 
     def replace(self, **changes: Any) -> WorkerRecord:
         """A copy with `changes` (records are immutable)."""

@@ -1,0 +1,105 @@
+"""The load of `benchmarks/replicas.py`, in its own process: `python -m benchmarks._replicas_load
+JOB OUT`.
+
+Every worker registers at replica A; then, closed loop over `conns` HTTPS keep-alive
+connections in all, each worker heartbeats `rounds` times — first all at A alone, then half at
+A and half at B (a node's first heartbeat at B moves it there: one warm-up round, not timed).
+The same workers, the same connections and the same requests per worker in both phases.
+Requests are signed before each phase (not timed); each master's CPU is read around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._measure import Conn, cpu_seconds, lat_ms
+from benchmarks._scale_load import Load
+
+
+class Replica(Load):
+    """One master's connections and signing (the scale load's, reused)."""
+
+    def __init__(self, job: dict[str, Any], master: dict[str, Any]) -> None:
+        super().__init__({**job, **master})
+
+    async def connect(self, count: int) -> None:
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=self.job["ca"])
+        for conn in await asyncio.gather(*(Conn.open(self.port, ctx) for _ in range(count))):
+            self.idle.put_nowait(conn)
+
+    async def close(self) -> None:
+        while not self.idle.empty():
+            await self.idle.get_nowait().close()
+
+
+async def phase(
+    plan: list[tuple[Replica, list[tuple[str, str, int]]]], rounds: int
+) -> dict[str, Any]:
+    """Each replica's workers heartbeat `rounds` times, all replicas at once, closed loop."""
+    base = int(time.time() * 1000)
+    batches = [
+        (r, [r.signed("heartbeat", w, base + i) for i in range(rounds) for w in workers])
+        for r, workers in plan
+    ]
+    cpu0 = {r.pid: cpu_seconds(r.pid) for r, _ in plan}
+    lat: list[float] = []
+    codes: dict[int, int] = {}
+
+    async def one(replica: Replica, request: bytes) -> None:
+        t0 = time.perf_counter()
+        code = await replica.send(request)
+        lat.append(time.perf_counter() - t0)
+        codes[code] = codes.get(code, 0) + 1
+
+    async def run(replica: Replica, requests: list[bytes], per_round: int) -> None:
+        for start in range(0, len(requests), per_round):  # a worker's rounds never overlap
+            await asyncio.gather(*(one(replica, q) for q in requests[start : start + per_round]))
+
+    t0 = time.perf_counter()
+    sizes = [len(w) for _, w in plan]
+    await asyncio.gather(*(run(r, q, n) for (r, q), n in zip(batches, sizes, strict=True)))
+    elapsed = time.perf_counter() - t0
+    ok = codes.get(200, 0)
+    cpu = sum(cpu_seconds(pid) - before for pid, before in cpu0.items())
+    return {"per_s": round(ok / elapsed, 1), "ok": ok, **lat_ms(lat),
+            "codes": {str(k): v for k, v in codes.items()},
+            "cpu_ms_per_heartbeat": round(cpu * 1000 / max(1, ok), 4)}  # fmt: skip
+
+
+async def main_async(job: dict[str, Any]) -> dict[str, Any]:
+    a, b = (Replica(job, m) for m in job["masters"])
+    conns: int = job["conns"]
+    workers = a.workers
+    half = len(workers) // 2
+    out: dict[str, Any] = {"workers": len(workers), "rounds": job["rounds"]}
+    await a.connect(conns)
+    now_ms = int(time.time() * 1000)
+    out["registration"] = await a.closed_loop([a.signed("register", w, now_ms) for w in workers])
+    await phase([(a, workers)], 1)  # registered -> ready: the durable first heartbeats
+    out["one_replica"] = await phase([(a, workers)], job["rounds"])
+    await a.close()
+    await a.connect(conns // 2)
+    await b.connect(conns // 2)
+    out["moved"] = await phase([(b, workers[half:])], 1)  # the nodes moving to B, not timed
+    out["two_replicas"] = await phase([(a, workers[:half]), (b, workers[half:])], job["rounds"])
+    await a.close()
+    await b.close()
+    return out
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text())
+    result = asyncio.run(main_async(job))
+    Path(argv[1]).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

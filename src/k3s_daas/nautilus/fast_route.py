@@ -1,0 +1,89 @@
+"""The heartbeat route as a pure ASGI middleware: the hottest request (10,000 workers) skips
+Starlette's router, exception middleware, `Request` and `JSONResponse`.
+
+Innermost of the app's middlewares, so the body cap, the rate limit and the request metrics
+still wrap it; the same signed-request parsing (`nautilus.signed`, through the service), the same
+typed answer (`HeartbeatAnswer`, serialised by pydantic) and the same error shape as every route.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from k3s_daas.log import crash_site, get_logger
+from k3s_daas.nautilus.context import AppContext
+from k3s_daas.nautilus.errors import MasterError
+from k3s_daas.nautilus.responses import error
+from k3s_daas.seal.errors import K3sDaasError
+from k3s_daas.seal.protocol import PATHS, HeartbeatRequest, Reason
+
+log = get_logger(__name__)
+
+PATH: Final = PATHS["heartbeat"]
+_TOKEN: Final = b"x-seal-token"
+_JSON_HEADERS: Final = [(b"content-type", b"application/json")]
+
+
+class _Route:
+    """What `RequestMetrics` reads from `scope["route"]`: the path template."""
+
+    path = PATH
+
+
+_ROUTE: Final = _Route()
+
+
+class HeartbeatRoute:
+    """`POST /api/v1/nodes/heartbeat`, answered here; every other request goes to `app`."""
+
+    def __init__(self, app: ASGIApp, ctx: AppContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = _ROUTE
+        token = None
+        for name, value in scope["headers"]:
+            if name == _TOKEN:
+                token = value.decode("latin-1")
+                break
+        body = await _body(receive)
+        service = self.ctx.service
+        try:
+            signed = await service.verify(HeartbeatRequest, token, body)
+            answer = await service.heartbeat(signed)
+        except MasterError as exc:
+            await error(exc.status, exc.reason, exc.message)(scope, receive, send)
+            return
+        except K3sDaasError as exc:
+            log.error("request failed", reason=exc.reason, error=exc.message[:200])
+            await error(503, exc.reason, "the master cannot answer right now")(scope, receive, send)
+            return
+        except Exception as exc:
+            log.error("unexpected error", error=exc.__class__.__name__, at=crash_site(exc))
+            await error(Reason.INTERNAL.status, Reason.INTERNAL, Reason.INTERNAL.message)(
+                scope, receive, send
+            )
+            return
+        content = answer.__pydantic_serializer__.to_json(answer)
+        headers = [*_JSON_HEADERS, (b"content-length", str(len(content)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+
+async def _body(receive: Receive) -> bytes:
+    """The whole request body (the body cap around us bounds it)."""
+    chunks: list[bytes] = []
+    while True:
+        message: Message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)

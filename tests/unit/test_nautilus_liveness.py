@@ -1,0 +1,234 @@
+"""Batched heartbeat state (`nautilus.liveness`): routine heartbeats cost no store write, and no
+replay window opens after a crash, on a takeover by another replica or on a re-registration.
+
+Replicas are Registries with their own `Liveness` on one real in-memory Store (as masters on
+one etcd); a crash is a replica dropped without a flush, a restart a new one with the same id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from k3s_daas.nautilus.errors import MasterError
+from k3s_daas.nautilus.liveness import PREFIX, Liveness
+from k3s_daas.nautilus.metrics import Metrics
+from k3s_daas.nautilus.registry import Registry
+from k3s_daas.nautilus.store import BytesStore, StoreUnavailableError, open_store
+from k3s_daas.seal.protocol import NodeStatus
+from tests.unit.test_nautilus_registry import claims
+
+T0 = 1_800_000_000.0  # the masters' clock (s)
+FP = "f" * 64
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingStore(BytesStore):
+    """The real memory store, counting writes (and able to refuse them)."""
+
+    def __init__(self) -> None:
+        super().__init__(open_store("memory://"))
+        self.puts: list[str] = []
+        self.broken = False
+
+    async def put(self, key: str, value: bytes, *, ttl: float | None = None) -> int:
+        if self.broken:
+            raise StoreUnavailableError("the store refuses writes (test)")
+        self.puts.append(key)
+        return await super().put(key, value, ttl=ttl)
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[CountingStore]:
+    shared = CountingStore()
+    yield shared
+    await shared.close()
+
+
+async def replica(store: CountingStore, name: str, clock: Clock, **kw: Any) -> Registry:
+    """A started replica: records and liveness loaded, a first flush done (as the master)."""
+    liveness = Liveness(store, name, flush_interval=1.0, future_seconds=2.0, clock=clock, **kw)
+    registry = Registry(store, Metrics(), liveness=liveness)
+    await registry.load()
+    await liveness.flush()
+    return registry
+
+
+async def beat(registry: Registry, timestamp_ms: int, node: str = "n1") -> NodeStatus:
+    record = await registry.heartbeat(claims(node=node), FP, running_pods=0, resource_usage={},
+                                      timestamp=timestamp_ms)  # fmt: skip
+    return record.status
+
+
+async def refusal(registry: Registry, timestamp_ms: int) -> str:
+    with pytest.raises(MasterError) as info:
+        await beat(registry, timestamp_ms)
+    return info.value.reason
+
+
+def ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+async def test_routine_heartbeats_cost_no_store_write_until_the_flush(
+    store: CountingStore,
+) -> None:
+    clock = Clock()
+    a = await replica(store, "a", clock)
+    await a.register(claims(), FP)
+    await beat(a, ms(T0) - 100)  # registered -> ready: a state change, written now
+    before = len(store.puts)
+    for i in range(50):
+        assert await beat(a, ms(T0) - 99 + i) == "ready"
+    assert len(store.puts) == before  # fifty acknowledged, nothing written
+    await a.liveness.flush()  # type: ignore[union-attr]
+    assert store.puts[before:] == [f"{PREFIX}a/{k}" for k in sorted(_shards("n1"))] + [PREFIX + "a"]
+    got = a.get("n1")
+    assert got is not None and got.heartbeats == 51
+
+
+def _shards(*nodes: str) -> set[int]:
+    from k3s_daas.nautilus.liveness import shard
+
+    return {shard(n) for n in nodes}
+
+
+async def test_a_heartbeat_acknowledged_before_a_crash_is_refused_after_restart(
+    store: CountingStore,
+) -> None:
+    clock = Clock()
+    a = await replica(store, "a", clock)
+    await a.register(claims(), FP)
+    await beat(a, ms(T0) - 100)
+    await a.liveness.flush()  # type: ignore[union-attr]
+    captured = ms(T0)  # acknowledged after the last flush: its mark never reached the store
+    await beat(a, captured)
+    # kill -9: nothing more is written; the restarted replica keeps its id
+    clock.now += 0.5
+    restarted = await replica(store, "a", clock)
+    stored = restarted.get("n1")
+    assert stored is not None and stored.last_timestamp < captured  # only the W covers it
+    assert await refusal(restarted, captured) == "replayed"
+    assert await refusal(restarted, ms(T0) + 3_000) == "replayed"  # up to the stored W
+    assert await beat(restarted, ms(T0) + 3_001) == "ready"  # the worker's next interval
+
+
+async def test_concurrent_copies_of_a_routine_heartbeat_are_accepted_once(
+    store: CountingStore,
+) -> None:
+    a = await replica(store, "a", Clock())
+    await a.register(claims(), FP)
+    await beat(a, ms(T0) - 100)
+    outcomes = await asyncio.gather(*(beat(a, ms(T0)) for _ in range(5)), return_exceptions=True)
+    assert sum(o == "ready" for o in outcomes) == 1
+    assert all(isinstance(o, MasterError) and o.reason == "replayed" for o in outcomes
+               if o != "ready")  # fmt: skip
+
+
+async def test_another_replica_taking_over_applies_the_crashed_ones_guard(
+    store: CountingStore,
+) -> None:
+    clock = Clock()
+    b = await replica(store, "b", clock)  # running before a ever flushed; follows nothing
+    a = await replica(store, "a", clock)
+    await a.register(claims(), FP)
+    await beat(a, ms(T0) - 100)
+    captured = ms(T0)
+    await beat(a, captured)  # acknowledged by a, never flushed; then a dies
+    await b.load()  # b's view of the records (a follower would have it from the watch)
+    assert await refusal(b, captured) == "replayed"  # a's W, read from the store at the move
+    clock.now += 1.0
+    await b.liveness.flush()  # type: ignore[union-attr]
+    assert await beat(b, ms(T0) + 3_001) == "ready"  # the next interval moves the node to b
+    moved = b.get("n1")
+    assert moved is not None and moved.replica == "b"
+    restarted = await replica(store, "a", clock)  # a comes back: the node is b's now
+    assert await refusal(restarted, captured) == "replayed"
+
+
+async def test_an_answer_waits_for_a_stored_w_and_fails_closed_without_one(
+    store: CountingStore,
+) -> None:
+    clock = Clock()
+    a = await replica(
+        store,
+        "a",
+        clock,
+    )
+    await a.register(claims(), FP)
+    await beat(a, ms(T0) - 100)
+    liveness = a.liveness
+    assert liveness is not None
+    clock.now += 10  # the flush is late: the next heartbeat is past the stored W
+    waiting = asyncio.create_task(beat(a, ms(clock.now)))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    await liveness.flush()
+    assert await waiting == "ready"
+    store.broken = True
+    clock.now += 10
+    with pytest.raises(StoreUnavailableError):
+        await beat(a, ms(clock.now))
+    assert a.get("n1") is not None and a.get("n1").last_timestamp < ms(clock.now)  # type: ignore[union-attr]
+
+
+async def test_giving_a_node_up_and_registering_again_keep_its_guard(
+    store: CountingStore,
+) -> None:
+    clock = Clock()
+    a = await replica(store, "a", clock)
+    await a.register(claims(), FP)
+    t0 = datetime.fromtimestamp(T0, UTC)
+    await a.heartbeat(claims(), FP, running_pods=0, resource_usage={}, timestamp=ms(T0) - 100,
+                      now=t0)  # fmt: skip
+    captured = ms(T0)
+    await a.heartbeat(claims(), FP, running_pods=0, resource_usage={}, timestamp=captured,
+                      now=t0)  # fmt: skip
+    assert await a.sweep(1.0, 3, 100, now=t0 + timedelta(seconds=5)) == [("n1", "not_ready")]
+    released = a.get("n1")
+    assert released is not None and released.replica == "" and released.last_timestamp >= captured
+    b = await replica(store, "b", clock)
+    assert await refusal(b, captured) == "replayed"
+    await b.register(claims(), FP)  # a new record: the old heartbeats stay refused
+    assert await refusal(b, captured) == "replayed"
+
+
+async def test_a_restart_keeps_the_flushed_liveness(store: CountingStore) -> None:
+    clock = Clock()
+    a = await replica(store, "a", clock)
+    await a.register(claims(), FP)
+    for i in range(3):
+        await beat(a, ms(T0) + i)
+    await a.liveness.flush()  # type: ignore[union-attr]
+    restarted = await replica(store, "a", clock)
+    got = restarted.get("n1")
+    assert got is not None and got.heartbeats == 3 and got.last_timestamp == ms(T0) + 2
+    assert got.status == "ready"
+
+
+async def test_a_guard_stored_under_another_enclave_key_is_moot(store: CountingStore) -> None:
+    """A heartbeat signed for another key fails the signature check before any guard, so a
+    process under a new key (every restart today) refuses nothing for its predecessor's W."""
+    clock = Clock()
+    a = await replica(store, "a", clock, key_id="k1")
+    await a.register(claims(), FP)
+    await beat(a, ms(T0) - 100)
+    await beat(a, ms(T0))
+    clock.now += 0.5
+    same_key = await replica(store, "a", clock, key_id="k1")
+    assert await refusal(same_key, ms(T0) + 100) == "replayed"  # under the stored W
+    new_key = await replica(store, "a", clock, key_id="k2")
+    assert await beat(new_key, ms(T0) + 100) == "ready"  # only the node's mark applies
+    other = await replica(store, "b", clock, key_id="k3")
+    assert await beat(other, ms(T0) + 200) == "ready"  # a failover is accepted at once
