@@ -74,13 +74,87 @@ def refusal(reason: Refusal, message: str) -> bytes:
     return STATUS_LINE[status] + head % len(body) + body
 
 
+class OneWritePerTurn(asyncio.Transport):
+    """A connection's transport whose writes within one event-loop turn go out as one: uvicorn
+    writes an answer's head and body apart, which over TLS is two records and two sends."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self.inner = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(bytes(data))
+
+    def writelines(self, list_of_data: Any) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self.inner.is_closing():
+                self.inner.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self.inner.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self.inner.abort()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self.inner.write_eof()
+
+    def can_write_eof(self) -> bool:
+        return self.inner.can_write_eof()
+
+    def is_closing(self) -> bool:
+        return self.inner.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.inner.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self.inner.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.inner.resume_reading()
+
+    def is_reading(self) -> bool:
+        return self.inner.is_reading()
+
+    def get_write_buffer_size(self) -> int:
+        return self.inner.get_write_buffer_size() + sum(len(d) for d in self._pending)
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self.inner.get_write_buffer_limits()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self.inner.set_write_buffer_limits(high, low)
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.inner.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self.inner.get_protocol()
+
+
 class LimitedHttpTools(HttpToolsProtocol):
-    """uvicorn's httptools protocol with bounded heads, read and send timeouts."""
+    """uvicorn's httptools protocol with bounded heads, read and send timeouts, and one write
+    per loop turn (`OneWritePerTurn`)."""
 
     limits: ClassVar[HttpLimits] = HttpLimits()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = self._out = OneWritePerTurn(transport, self.loop)
         self._in_head = True  # the bytes arriving belong to a request head
         self._head_bytes = 0
         self._header_count = 0
@@ -144,6 +218,7 @@ class LimitedHttpTools(HttpToolsProtocol):
             self.transport.close()
             return
         self.transport.write(refusal(reason, message))
+        self._out.flush()  # at once: the caller may be about to stop reading
         self.flow.resume_reading()
         self._arm(LINGER_SECONDS, self.transport.close)
 

@@ -142,6 +142,8 @@ async def test_honest_answers_are_verified_and_carry_their_checkpoint(
     assert claims.token_id == staker.minted.token_id
     assert claims.checkpoint is not None and claims.checkpoint == chain_.height
     assert node.calls, "the reads went through the proxy"
+    # the verified SealTokenCreated event named its StakeRecord: both were read in one batch
+    assert chain_.stake_of(staker.minted.token_id) == staker.minted.stake_record_id
 
 
 async def test_a_changed_object_is_refused(

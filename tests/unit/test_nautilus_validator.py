@@ -206,6 +206,47 @@ async def test_misses_of_many_tokens_share_batches() -> None:
     assert max(len(b) for b in chain.batches) >= 40
 
 
+class HintedChain(ChainDouble):
+    """A chain reader with `StakeHints` (as `VerifiedChain` has them from verified events)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hints: dict[str, str] = {}
+
+    def stake_of(self, token_id: str) -> str | None:
+        return self.hints.get(token_id)
+
+
+async def warm_pool(v: Validator, chain: ChainDouble) -> None:
+    """One validation, so the pool's minimum stake is cached; then forget the batches."""
+    await v.validate(mint(chain).token)
+    chain.batches.clear()
+
+
+async def test_a_hinted_stake_record_is_read_with_its_token() -> None:
+    chain = HintedChain()
+    v = validator(chain)
+    await warm_pool(v, chain)
+    m = mint(chain)
+    chain.hints[m.token_id] = m.stake_id
+    claims = await v.validate(m.token)
+    assert claims.stake_record_id == m.stake_id
+    assert [sorted(b) for b in chain.batches] == [sorted([m.token_id, m.stake_id])]
+
+
+async def test_a_wrong_hint_is_not_believed() -> None:
+    chain = HintedChain()
+    v = validator(chain)
+    await warm_pool(v, chain)
+    slashed, active = mint(chain, status=2), mint(chain)
+    chain.hints[active.token_id] = slashed.stake_id  # names another token's (slashed) stake
+    claims = await v.validate(active.token)
+    assert claims.stake_record_id == active.stake_id  # the token's own field decides
+    assert chain.batches[-1] == [active.stake_id]  # read once the token named it
+    chain.hints[slashed.token_id] = active.stake_id  # and an active stake cannot vouch for it
+    assert await reason(v, slashed.token) == "stake_slashed"
+
+
 async def test_cache_hits_do_not_touch_the_chain_and_purge_forgets() -> None:
     chain = ChainDouble()
     v = validator(chain)

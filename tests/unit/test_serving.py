@@ -28,6 +28,7 @@ from k3s_daas.serving import (
     ClientGuard,
     HttpLimits,
     LimitedHttpTools,
+    OneWritePerTurn,
 )
 
 LIMITS = HttpLimits(max_header_bytes=1024, max_headers=10, header_timeout=0.2, body_timeout=0.2)
@@ -39,10 +40,12 @@ class Transport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.written = b""
+        self.writes = 0
         self.closed = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.written += bytes(data)
+        self.writes += 1
 
     def close(self) -> None:
         self.closed = True
@@ -55,6 +58,9 @@ class Transport(asyncio.Transport):
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 5555), "sockname": ("127.0.0.1", 443)}.get(name)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
 
     def pause_reading(self) -> None:
         pass
@@ -244,3 +250,35 @@ async def test_a_request_cancelled_by_the_shutdown_ends_quietly(debug_log: io.St
     await task  # returns: uvicorn logs no "Exception in ASGI application" with a traceback
     events = [json.loads(line)["event"] for line in debug_log.getvalue().splitlines()]
     assert events == ["request cut short by the shutdown"]
+
+
+async def test_an_answer_goes_out_in_one_write() -> None:
+    protocol, transport = connect()
+    protocol.data_received(request(200))
+    assert (await answered(transport)).startswith(b"HTTP/1.1 200")
+    assert transport.written.endswith(b"\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+    assert transport.writes == 1  # head and body: one TLS record, one send
+
+
+async def test_writes_of_one_turn_are_joined_and_closing_sends_them_first() -> None:
+    inner = Transport()
+    out = OneWritePerTurn(inner, asyncio.get_running_loop())
+    out.write(b"a")
+    out.writelines([b"b", b"c"])
+    assert inner.written == b"" and out.get_write_buffer_size() == 3
+    await asyncio.sleep(0)
+    assert (inner.written, inner.writes) == (b"abc", 1)
+    out.write(b"d")
+    out.close()
+    assert (inner.written, inner.closed) == (b"abcd", True)
+    await asyncio.sleep(0)
+    assert inner.written == b"abcd"  # nothing written twice
+
+
+async def test_an_aborted_connection_drops_what_was_not_sent() -> None:
+    inner = Transport()
+    out = OneWritePerTurn(inner, asyncio.get_running_loop())
+    out.write(b"a")
+    out.abort()
+    await asyncio.sleep(0)
+    assert (inner.written, inner.closed) == (b"", True)

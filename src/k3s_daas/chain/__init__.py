@@ -68,6 +68,7 @@ if TYPE_CHECKING:
         ChainSource,
         CheckpointSource,
         ObjectReader,
+        StakeHints,
     )
     from k3s_daas.chain.records import (
         EpochInfo,
@@ -164,7 +165,14 @@ _HOMES: dict[str, str] = {
         "publish",
     ),
     **dict.fromkeys(
-        ["BalanceReader", "ChainReader", "ChainSource", "CheckpointSource", "ObjectReader"],
+        [
+            "BalanceReader",
+            "ChainReader",
+            "ChainSource",
+            "CheckpointSource",
+            "ObjectReader",
+            "StakeHints",
+        ],
         "reader",
     ),
     **dict.fromkeys(["VerifiedChain", "open_chain_source"], "verified"),
@@ -264,6 +272,7 @@ __all__ = [
     "SignatureError",
     "SignatureUnsupported",
     "SignedTransaction",
+    "StakeHints",
     "StakeRecordView",
     "StakingPoolView",
     "SuiKeyPair",

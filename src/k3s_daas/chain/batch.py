@@ -44,6 +44,12 @@ class ObjectFetcher:
         """The object, or None if it does not exist; the read's error if the batch failed."""
         if not self.batching:
             return (await self._read([object_id]))[0]
+        # shielded: a caller that gives up must not cancel the read other callers wait for
+        return await asyncio.shield(self.enqueue(object_id))
+
+    def enqueue(self, object_id: str) -> asyncio.Future[ObjectData | None]:
+        """The read of `object_id`, joined to the batch being gathered now (so reads asked
+        for together go together); await it shielded. Needs `batching`."""
         future = self._pending.get(object_id)
         if future is None:
             loop = asyncio.get_running_loop()
@@ -53,8 +59,7 @@ class ObjectFetcher:
                 self._flush()
             elif self._timer is None:
                 self._timer = loop.call_later(self.window, self._flush)
-        # shielded: a caller that gives up must not cancel the read other callers wait for
-        return await asyncio.shield(future)
+        return future
 
     def _flush(self) -> None:
         if self._timer is not None:

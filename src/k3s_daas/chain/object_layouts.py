@@ -68,6 +68,7 @@ OBJECT_LAYOUTS: Final[dict[tuple[str, str], tuple[tuple[str, str], ...]]] = {
 
 @lru_cache(maxsize=16)
 def _layouts_for(package_id: str) -> dict[str, tuple[tuple[str, str], ...]]:
+    package_id = normalize_address(package_id)
     return {f"{package_id}::{m}::{n}": fields for (m, n), fields in OBJECT_LAYOUTS.items()}
 
 
@@ -75,7 +76,7 @@ def object_fields(type_base: str, contents: bytes, package_id: str) -> dict[str,
     """The fields of one of `package_id`'s objects (`type_base` = `address::module::Name`,
     normalised), decoded from its Move contents; None for any other type. Bytes that do not
     follow the layout raise `bcs.BcsError`."""
-    layout = _layouts_for(normalize_address(package_id)).get(type_base)
+    layout = _layouts_for(package_id).get(type_base)
     if layout is None:
         return None
     reader = bcs.Reader(contents)

@@ -32,6 +32,15 @@ class ChainReader(ObjectReader, Protocol):
 
 
 @runtime_checkable
+class StakeHints(Protocol):
+    """Which StakeRecord a SealToken names, known before the token is read (from verified
+    `SealTokenCreated` events), so a cold check can read both in one round trip. A hint only:
+    the token's own `stake_record` field decides."""
+
+    def stake_of(self, token_id: str) -> str | None: ...
+
+
+@runtime_checkable
 class BalanceReader(Protocol):
     """An address's SUI balance (the worker and master decide whether to ask a faucet)."""
 
@@ -65,4 +74,11 @@ class ChainSource(ChainReader, CheckpointSource, Protocol):
     checkpoints (`ChainClient` as is, or `chain.verified.VerifiedChain` proving each answer)."""
 
 
-__all__ = ["BalanceReader", "ChainReader", "ChainSource", "CheckpointSource", "ObjectReader"]
+__all__ = [
+    "BalanceReader",
+    "ChainReader",
+    "ChainSource",
+    "CheckpointSource",
+    "ObjectReader",
+    "StakeHints",
+]

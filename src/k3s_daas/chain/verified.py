@@ -13,6 +13,9 @@ validator, `CheckpointSource` for the watcher) over a `ChainClient`'s endpoints:
   height makes the reader follow the chain to the endpoint's tip first; an older one (a node
   serving a pre-slash StakeRecord), a changed one, or one no checkpoint wrote (a forged token)
   is `UnverifiedChainData`.
+- **stake hints**: the proven `SealTokenCreated` events say which StakeRecord each token
+  names (`stake_of`, `chain.reader.StakeHints`), so the validator asks for a never-seen token
+  and its StakeRecord in one BatchGetObjects; the token's own proven field still decides.
 - **endpoints**: each is checked once before use (chain id, the anchor epoch's committee) and
   abandoned when it differs; data that fails verification moves the read to the next endpoint,
   and with none left the read fails with `UnverifiedChainData` (`unverified_chain_data`).
@@ -23,11 +26,11 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import Final, TypeVar
 
 from grpclib import GRPCError
-from grpclib.const import Status
+from grpclib.const import Cardinality, Status
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
 from k3s_daas.chain.certified import (
@@ -37,16 +40,20 @@ from k3s_daas.chain.certified import (
     MoveObject,
     Object,
     OwnerKind,
+    StructType,
     digest_from_base58,
     digest_to_base58,
     object_digest,
     summary_digest,
 )
+from k3s_daas.chain.certified.bcs import address_bytes, address_hex
 from k3s_daas.chain.client import ChainClient
+from k3s_daas.chain.convert import checkpoint_events
 from k3s_daas.chain.deployment import Deployment, DeploymentError
 from k3s_daas.chain.endpoint import Endpoint
 from k3s_daas.chain.errors import ChainError, ChainUnavailable, FailedCheck, UnverifiedChainData
 from k3s_daas.chain.object_layouts import object_fields
+from k3s_daas.chain.object_wire import ObjectsRequest, ServedObjects, WireError
 from k3s_daas.chain.records import EpochInfo, ObjectData
 from k3s_daas.chain.transport import RETRYABLE, TRANSPORT_ERRORS, answer_error, describe, mask
 from k3s_daas.chain.verified_checkpoint import (
@@ -64,8 +71,12 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 OBJECT_BCS_MASK: Final = ("object_id", "version", "digest", "bcs")
+BATCH_GET_OBJECTS: Final = "/sui.rpc.v2.LedgerService/BatchGetObjects"
 #: Rebuilt checkpoints kept for a watcher that reads what the reader already verified.
 KEEP_CHECKPOINTS: Final = 512
+#: Tokens whose StakeRecord is remembered (`stake_of`; ids as bytes, ~0.2 KB a token with the
+#: dict's share; the oldest forgotten first).
+MAX_STAKE_HINTS: Final = 100_000
 
 
 def _fail(check: FailedCheck, message: str) -> UnverifiedChainData:
@@ -102,6 +113,7 @@ class VerifiedChain:
         self.height: int | None = None
         self._summary_epoch = (committee.epoch, 0, False)  # epoch, timestamp, end of epoch
         self._writes: dict[str, tuple[Write, int]] = {}  # object id -> (last write, checkpoint)
+        self._stakes: dict[bytes, bytes] = {}  # token id -> its StakeRecord id, oldest first
         self._recent: OrderedDict[int, v2.Checkpoint] = OrderedDict()
         self._times: OrderedDict[int, int] = OrderedDict()  # seq -> signed timestamp_ms
         self._pending: VerifiedCheckpoint | None = None  # certified, transactions not yet proven
@@ -224,6 +236,7 @@ class VerifiedChain:
         self._pending = None
         for object_id, write in proven.writes.items():
             self._writes[object_id] = (write, seq)
+        self._note_tokens(proven.message)
         summary = checkpoint.summary
         self._summary_epoch = (
             summary.epoch, summary.timestamp_ms, summary.end_of_epoch_data is not None
@@ -231,6 +244,24 @@ class VerifiedChain:
         self.height = seq
         self._keep(proven, summary.timestamp_ms)
         return proven
+
+    def _note_tokens(self, checkpoint: v2.Checkpoint) -> None:
+        """Each token's StakeRecord, from the proven `SealTokenCreated` events (`stake_of`)."""
+        for event in checkpoint_events(checkpoint, self.package_id):
+            if event.name == "SealTokenCreated":
+                token, stake = event.fields["token_id"], event.fields["stake_id"]
+                self._stakes[address_bytes(token)] = address_bytes(stake)
+                if len(self._stakes) > MAX_STAKE_HINTS:
+                    del self._stakes[next(iter(self._stakes))]  # the oldest token
+
+    def stake_of(self, token_id: str) -> str | None:
+        """`StakeHints`: the StakeRecord a verified `SealTokenCreated` event named for
+        `token_id` (None: none seen). A hint to read both at once; the token decides."""
+        try:
+            stake = self._stakes.get(address_bytes(token_id))
+        except ValueError:
+            return None
+        return None if stake is None else address_hex(stake)
 
     def _keep(self, proven: ProvenCheckpoint, timestamp_ms: int) -> None:
         self._recent[proven.sequence_number] = proven.message
@@ -287,19 +318,24 @@ class VerifiedChain:
 
     # -- objects ---------------------------------------------------------------------------------
     async def _objects(self, index: int, ids: list[str]) -> list[ObjectData | None]:
-        request = v2.BatchGetObjectsRequest(
-            requests=[v2.GetObjectRequest(object_id=i) for i in ids],
-            read_mask=mask(OBJECT_BCS_MASK),
-        )
-        stub = v2.LedgerServiceStub(self.transport.channel(index))
-        response = await stub.batch_get_objects(request, timeout=self.client.timeout)
-        if len(response.objects) != len(ids):
+        request = ObjectsRequest(ids, OBJECT_BCS_MASK)
+        channel = self.transport.channel(index)
+        try:  # written and read as bytes: only each object's BCS is used (`chain.object_wire`)
+            async with channel.request(
+                BATCH_GET_OBJECTS, Cardinality.UNARY_UNARY, ObjectsRequest, ServedObjects,
+                timeout=self.client.timeout,
+            ) as stream:  # fmt: skip
+                await stream.send_message(request, end=True)
+                answer = await stream.recv_message()
+        except WireError as exc:
+            raise _fail(FailedCheck.MALFORMED, f"BatchGetObjects: {exc}") from None
+        if answer is None or len(answer.results) != len(ids):
             raise _fail(FailedCheck.MALFORMED, "BatchGetObjects answered a different count")
         served: list[bytes | None] = []
-        for result in response.objects:
-            if result.object is not None and result.object.bcs is not None:
-                served.append(bytes(result.object.bcs.value or b""))
-            elif result.error is not None and result.error.code == Status.NOT_FOUND.value:
+        for result in answer.results:
+            if isinstance(result, bytes):
+                served.append(result)
+            elif result == Status.NOT_FOUND.value:
                 served.append(None)
             else:
                 raise ChainError("BatchGetObjects: an answer without BCS", reason="bad_answer")
@@ -355,7 +391,7 @@ class VerifiedChain:
         fields: dict[str, object] | None = None
         type_ = "package"
         if isinstance(data, MoveObject):
-            type_ = normalize_type(str(data.type))
+            type_ = _type_text(data.type)
             try:
                 fields = object_fields(data.type.base, data.contents, self.package_id)
             except BcsError as exc:
@@ -449,6 +485,12 @@ class VerifiedChain:
         self.verifier.check_committee(committee)
 
 
+@lru_cache(maxsize=256)
+def _type_text(tag: StructType) -> str:
+    """An object's type as text, once per type (objects of one type share it)."""
+    return normalize_type(str(tag))
+
+
 #: `_prove_object`'s answer when the index is behind the object (follow the chain, then retry).
 _NEWER: Final = object()
 
@@ -465,4 +507,10 @@ async def open_chain_source(
     return verified
 
 
-__all__ = ["KEEP_CHECKPOINTS", "OBJECT_BCS_MASK", "VerifiedChain", "open_chain_source"]
+__all__ = [
+    "KEEP_CHECKPOINTS",
+    "MAX_STAKE_HINTS",
+    "OBJECT_BCS_MASK",
+    "VerifiedChain",
+    "open_chain_source",
+]

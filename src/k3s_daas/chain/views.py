@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar, Self
 
 from k3s_daas.chain.errors import MalformedObject, WrongObjectType
@@ -109,6 +110,12 @@ def _tier(fields: Mapping[str, Any], name: str) -> Tier:
         raise MalformedObject(f"field {name!r} is not a tier") from exc
 
 
+@lru_cache(maxsize=64)
+def _struct_type(package_id: str, module: str, struct: str) -> str:
+    """A view's full type (normalised once per package: every read checks it)."""
+    return normalize_type(f"{package_id}::{module}::{struct}")
+
+
 class ObjectView:
     """Base of the typed views: `from_object` checks the exact type, then `_parse`s the fields.
 
@@ -120,7 +127,7 @@ class ObjectView:
 
     @classmethod
     def type_for(cls, package_id: str) -> str:
-        return normalize_type(f"{package_id}::{cls.MODULE}::{cls.STRUCT}")
+        return _struct_type(package_id, cls.MODULE, cls.STRUCT)
 
     @classmethod
     def check_type(cls, obj: ObjectData, package_id: str) -> None:

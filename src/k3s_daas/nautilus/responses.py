@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from k3s_daas.seal.protocol import ErrorAnswer
@@ -11,6 +11,12 @@ from k3s_daas.seal.protocol import ErrorAnswer
 def reply(answer: BaseModel) -> JSONResponse:
     """A 200 with a protocol answer, dumped exactly as it was signed."""
     return JSONResponse(answer.model_dump(mode="json"))
+
+
+def reply_json(answer: BaseModel) -> Response:
+    """`reply` for answers without floats (validation results): the same bytes, written by
+    pydantic in one call instead of a dict and `json.dumps` (the validate route's hot path)."""
+    return Response(answer.model_dump_json().encode(), media_type="application/json")
 
 
 def error(status: int, reason: str, message: str) -> JSONResponse:

@@ -15,7 +15,7 @@ from k3s_daas.nautilus.context import AppContext, Context
 from k3s_daas.nautilus.errors import MasterError, TokenRejected
 from k3s_daas.nautilus.health import CheckResult, report
 from k3s_daas.nautilus.metrics import CONTENT_TYPE_LATEST
-from k3s_daas.nautilus.responses import reply
+from k3s_daas.nautilus.responses import reply, reply_json
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.protocol import (
     PATHS,
@@ -65,12 +65,12 @@ async def leave(request: Leaving, ctx: Context) -> Response:
 @api_router.post(VALIDATE_PATH)
 async def validate(body: ValidateBody, ctx: Context) -> Response:
     if body.token is not None:
-        return reply((await validate_tokens(ctx, [body.token]))[0])
+        return reply_json((await validate_tokens(ctx, [body.token]))[0])
     tokens = body.tokens or []
     if len(tokens) > ctx.settings.max_validate_batch:
         raise MasterError(f"at most {ctx.settings.max_validate_batch} tokens per batch",
                           reason=Reason.BATCH_TOO_LARGE)  # fmt: skip
-    return reply(ValidateBatch(results=await validate_tokens(ctx, tokens)))
+    return reply_json(ValidateBatch(results=await validate_tokens(ctx, tokens)))
 
 
 async def validate_tokens(ctx: AppContext, tokens: list[str]) -> list[ValidateResult]:

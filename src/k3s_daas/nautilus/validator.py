@@ -8,7 +8,9 @@ expires_at (`expired`), the StakeRecord it names is active (`stake_slashed`,
 the token's owner (`owner_mismatch`).
 
 Answers are cached by fingerprint (`TokenCache`); concurrent misses for one token share one
-fetch, and misses within `batch_window_ms` share one BatchGetObjects (`ObjectFetcher`). With
+fetch, and misses within `batch_window_ms` share one BatchGetObjects (`ObjectFetcher`). A reader
+with `StakeHints` (the verified chain) names a token's StakeRecord before the token is read, so
+both go in one round trip (the token's own field decides which record is used). With
 replicas, an optional shared cache (nautilus/shared_cache.py, Redis) sits between this cache and
 the chain. Chain events purge entries and enter the revoked set (nautilus/revocations.py), which
 every answer is checked against last, whatever it came from, so revocation waits for no TTL.
@@ -36,6 +38,7 @@ from k3s_daas.chain import (
     ObjectData,
     ObjectFetcher,
     SealTokenView,
+    StakeHints,
     StakeRecordView,
     StakingPoolView,
     UnverifiedChainData,
@@ -119,6 +122,7 @@ class Validator:
             batching=settings.batch_window_ms > 0,
             observe=self._observe_batch,
         )
+        self._hints = client if isinstance(client, StakeHints) else None
         self.cache = TokenCache(settings, clock)
         self.absent = AbsentIds(settings.absent_ttl, settings.absent_cache_size, clock)
         self._inflight: dict[str, asyncio.Future[tuple[Claims, float | None]]] = {}
@@ -216,7 +220,8 @@ class Validator:
     async def validate_many(
         self, tokens: Sequence[str | SealToken]
     ) -> list[Claims | TokenRejected]:
-        """Validate several tokens at once (their misses share batches)."""
+        """Validate several tokens at once (their misses share batches); one token is awaited
+        as it is (no task: the common case, a single token per request)."""
 
         async def one(token: str | SealToken) -> Claims | TokenRejected:
             try:
@@ -224,6 +229,8 @@ class Validator:
             except TokenRejected as exc:
                 return exc
 
+        if len(tokens) == 1:
+            return [await one(tokens[0])]
         return list(await asyncio.gather(*(one(t) for t in tokens)))
 
     async def validate(self, token: str | SealToken) -> Claims:
@@ -457,10 +464,15 @@ class Validator:
             self.metrics.cache.labels("absent_hit").inc()
             raise TokenRejected(absent)  # whatever the secret: no chain read (nautilus.absent_ids)
         generation = self.absent.generation
+        hinted = self._hinted_stake(parsed.object_id)  # asked now: it joins the token's batch
         token_read = self.absent.read(parsed.object_id, self._read_object, self.cache.generation)
-        token_obj, min_stake = await asyncio.gather(
-            self._chain(token_read), self._chain(self.min_stake())
-        )
+        pool = self._pool.current()
+        if pool is not None:  # the usual case: no second read to run beside the token's
+            token_obj, min_stake = await self._chain(token_read), pool.min_stake
+        else:
+            token_obj, min_stake = await asyncio.gather(
+                self._chain(token_read), self._chain(self.min_stake())
+            )
         try:
             token = self.check_token(token_obj, parsed)
         except TokenRejected as exc:
@@ -468,7 +480,10 @@ class Validator:
             raise
         if token.is_expired(await self.epoch()):
             raise TokenRejected(Reason.EXPIRED)
-        record_obj = await self._chain(self.fetcher.get(token.stake_record))
+        if hinted is not None and hinted[0] == token.stake_record:  # read with the token
+            record_obj = await self._chain(asyncio.shield(hinted[1]))
+        else:
+            record_obj = await self._chain(self.fetcher.get(token.stake_record))
         try:
             record = self.check_stake(record_obj, token, min_stake)
         except TokenRejected as exc:
@@ -493,6 +508,17 @@ class Validator:
                 else None,
             )
         )
+
+    def _hinted_stake(self, token_id: str) -> tuple[str, asyncio.Future[ObjectData | None]] | None:
+        """The StakeRecord the chain reader expects this token to name, its read already asked
+        for (one round trip for both); None without a hint. Only a guess: the token's own
+        `stake_record` decides, and a read of another id is not used."""
+        if self._hints is None or not self.fetcher.batching:
+            return None
+        stake_id = self._hints.stake_of(token_id)
+        if stake_id is None:
+            return None
+        return stake_id, self.fetcher.enqueue(stake_id)
 
     def check_token(self, obj: ObjectData | None, parsed: SealToken) -> SealTokenView:
         """Existence, exact type and the secret (pure: unit-testable with crafted objects)."""

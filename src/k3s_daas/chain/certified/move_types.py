@@ -86,12 +86,28 @@ def read_type(reader: bcs.Reader, depth: int = 0) -> TypeTag:
     return PRIMITIVE_TAGS[index]
 
 
+#: The exact BCS of struct tags already read, and their tags: the few types a reader meets
+#: (tokens, stake records, coins) are matched as bytes instead of being parsed again.
+_KNOWN_STRUCTS: dict[bytes, StructType] = {}
+KNOWN_STRUCTS_MAX: Final = 32
+
+
 def read_struct(reader: bcs.Reader, depth: int = 0) -> StructType:
+    """A struct tag. Decoding is prefix-determined, so bytes that begin with a tag already read
+    decode to that tag, consuming exactly its bytes (and no two known tags prefix each other)."""
+    data, start = reader.data, reader.pos
+    for raw, known in _KNOWN_STRUCTS.items():
+        if data.startswith(raw, start):
+            reader.pos = start + len(raw)
+            return known
     address = reader.address()
     module = reader.string()
     name = reader.string()
     params = reader.vector(lambda: read_type(reader, depth + 1))
-    return StructType(address, module, name, params)
+    tag = StructType(address, module, name, params)
+    if len(_KNOWN_STRUCTS) < KNOWN_STRUCTS_MAX:
+        _KNOWN_STRUCTS[bytes(data[start : reader.pos])] = tag
+    return tag
 
 
 def write_type(tag: TypeTag) -> bytes:

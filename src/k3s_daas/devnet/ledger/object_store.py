@@ -17,6 +17,13 @@ from k3s_daas.devnet.objects import StoredObject, coin_balance, owner_from_json,
 from k3s_daas.seal.encoding import canonical_json
 from k3s_daas.seal.sui import COIN_SUI_TYPE, SUI_FRAMEWORK
 
+_LIVE_BCS = (
+    "SELECT v.object_id, v.version, v.digest, v.object_bcs FROM objects o JOIN object_versions v "
+    "ON v.object_id = o.object_id AND v.version = o.version WHERE o.object_id IN "
+)
+#: Ids per `IN (...)` query (SQLite's oldest variable limit is 999).
+_IN_CHUNK = 500
+
 _LIVE = (
     "SELECT v.* FROM objects o JOIN object_versions v "
     "ON v.object_id = o.object_id AND v.version = o.version "
@@ -64,6 +71,17 @@ class ObjectStore(SqliteStore):
                     (object_id, version),
                 ).fetchone()
         return None if row is None else _object_from(row)
+
+    def live_object_bcs(self, object_ids: list[str]) -> dict[str, tuple[int, str, bytes]]:
+        """(version, digest, `Object` BCS) of each live object among `object_ids`, in one
+        query (what a verifying reader asks for; nothing decoded)."""
+        rows: list[sqlite3.Row] = []
+        with self._lock:
+            for start in range(0, len(object_ids), _IN_CHUNK):
+                chunk = object_ids[start : start + _IN_CHUNK]
+                marks = ",".join("?" * len(chunk))  # placeholders only: ids are bound
+                rows += self._conn.execute(_LIVE_BCS + f"({marks})", chunk).fetchall()
+        return {row[0]: (int(row[1]), row[2], bytes(row[3])) for row in rows}
 
     def list_owned(
         self,
