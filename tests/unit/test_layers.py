@@ -13,8 +13,9 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "k3s_daas"
 ROOT = "k3s_daas"
 # Top-level modules any layer may use: logging, process settings, `retry` (the one jittered
 # backoff: chain, nautilus and worker all retry, and none of them may import another) and
-# `serving` (how every HTTP listener is served: the master's and the devnet's).
-SHARED = {"log", "settings", "retry", "serving", "__init__"}
+# `serving` (how every HTTP listener is served: the master's and the devnet's) and `telemetry`
+# (the process and build series every process exports).
+SHARED = {"log", "settings", "retry", "serving", "telemetry", "__init__"}
 
 ALLOWED: dict[str, set[str]] = {
     "seal": set(),

@@ -6,32 +6,21 @@ The names are what deploy/prometheus/alerts.yml and deploy/grafana/k3s-daas.json
 
 from __future__ import annotations
 
-import platform
-
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    Info,
-    ProcessCollector,
     generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-import k3s_daas
+from k3s_daas.telemetry import process_and_build
 
 __all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS", "Metrics", "process_and_build"]
 
 #: Seconds, from a cache hit to a slow chain or store round trip.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-
-
-def process_and_build(registry: CollectorRegistry) -> None:
-    """`process_*` series (CPU, memory, fds, start time) and `k3s_daas_build_info`."""
-    ProcessCollector(registry=registry)
-    build = Info("k3s_daas_build", "The running k3s-daas build", registry=registry)
-    build.info({"version": k3s_daas.__version__, "python": platform.python_version()})
 
 
 class Metrics:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import platform
 import socket
 from typing import Any
 
@@ -19,17 +18,15 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    Info,
-    ProcessCollector,
     generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import Receive, Scope, Send
 
-import k3s_daas
 from k3s_daas.log import get_logger
 from k3s_daas.seal.protocol import WorkerPhase
 from k3s_daas.serving import HttpLimits, Server, serve_app
+from k3s_daas.telemetry import process_and_build
 
 log = get_logger("k3s_daas.worker.metrics")
 
@@ -41,9 +38,7 @@ class WorkerMetrics:
 
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry(auto_describe=True)
-        ProcessCollector(registry=r)
-        build = Info("k3s_daas_build", "The running k3s-daas build", registry=r)
-        build.info({"version": k3s_daas.__version__, "python": platform.python_version()})
+        process_and_build(r)
         self.heartbeat_latency = Histogram(
             "k3s_daas_worker_heartbeat_seconds",
             "Heartbeat round trips (failovers to other masters included)",
