@@ -110,7 +110,8 @@ def _result(data: bytes, start: int, end: int) -> bytes | int | None:
     return b"" if value is None else data[value[0] : value[1]]
 
 
-def _field(number: int, payload: bytes) -> bytes:
+def length_delimited(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (a message, string or bytes) numbered `number`."""
     return bytes([number << 3 | _LEN]) + uleb128(len(payload)) + payload
 
 
@@ -121,8 +122,12 @@ class ObjectsRequest:
     __slots__ = ("raw",)
 
     def __init__(self, object_ids: Sequence[str], paths: Sequence[str]) -> None:
-        requests = b"".join(_field(1, _field(1, i.encode())) for i in object_ids)
-        self.raw = requests + _field(2, b"".join(_field(1, p.encode()) for p in paths))
+        requests = b"".join(
+            length_delimited(1, length_delimited(1, i.encode())) for i in object_ids
+        )
+        self.raw = requests + length_delimited(
+            2, b"".join(length_delimited(1, p.encode()) for p in paths)
+        )
 
     def SerializeToString(self) -> bytes:  # grpclib's codec calls this
         return self.raw

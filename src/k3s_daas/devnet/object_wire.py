@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from k3s_daas.chain.object_wire import length_delimited
 from k3s_daas.devnet.render import MaskTree
 from k3s_daas.seal.encoding import uleb128
 
@@ -45,32 +46,28 @@ def servable(tree: MaskTree) -> bool:
     )
 
 
-def _field(number: int, payload: bytes) -> bytes:
-    return bytes([number << 3 | _LEN]) + uleb128(len(payload)) + payload
-
-
 def object_result(
     tree: dict[str, object], object_id: str, version: int, digest: str, object_bcs: bytes
 ) -> bytes:
     """One `GetObjectResult{object}` with the masked fields (`servable(tree)` holds)."""
     parts: list[bytes] = []
     if "bcs" in tree:
-        parts.append(_field(1, _BCS_NAME + _field(2, object_bcs)))
+        parts.append(length_delimited(1, _BCS_NAME + length_delimited(2, object_bcs)))
     if "object_id" in tree:
-        parts.append(_field(2, object_id.encode()))
+        parts.append(length_delimited(2, object_id.encode()))
     if "version" in tree:
         parts.append(bytes([3 << 3 | _VARINT]) + uleb128(version))
     if "digest" in tree:
-        parts.append(_field(4, digest.encode()))
-    return _field(1, _field(1, b"".join(parts)))
+        parts.append(length_delimited(4, digest.encode()))
+    return length_delimited(1, length_delimited(1, b"".join(parts)))
 
 
 def error_result(code: int, message: str) -> bytes:
     """One `GetObjectResult{error: google.rpc.Status{code, message}}`."""
     status = (bytes([1 << 3 | _VARINT]) + uleb128(code) if code else b"") + (
-        _field(2, message.encode()) if message else b""
+        length_delimited(2, message.encode()) if message else b""
     )  # proto3: default values are not written
-    return _field(1, _field(2, status))
+    return length_delimited(1, length_delimited(2, status))
 
 
 __all__ = ["Encoded", "error_result", "object_result", "servable"]
