@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._measure import Conn, cpu_seconds, http_request, lat_ms
+from benchmarks._measure import Conn, cpu_seconds, http_request, lat_ms, run_load
 from k3s_daas.chain import SuiKeyPair
 from k3s_daas.seal.protocol import PATHS, Kind, signing_bytes
 from k3s_daas.seal.token import token_fingerprint
@@ -239,7 +239,7 @@ class Load:
 
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text())
-    result = asyncio.run(Load(job).run())
+    result = run_load(Load(job).run())
     Path(argv[1]).write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
