@@ -35,7 +35,9 @@ from k3s_daas.chain import ChainClient
 WORKERS: Final = 10_000
 STEP: Final = 1_000
 COLD_TOKENS: Final = 2_000  # minted besides the workers, validated once each, never seen before
-INTERVAL: Final = 4.0  # 10,000 workers / 4 s = 2,500 heartbeats/s offered at the last step
+#: 10,000 workers / 4.75 s = 2,105 heartbeats/s offered at 10k: the goal (2,000/s) and 5% more,
+#: open loop (a rate far past what the master sustains measures only its queue).
+INTERVAL: Final = 4.75
 CONNECTIONS: Final = 64
 WINDOW_PASSES: Final = 2  # heartbeat intervals per intermediate step
 SUSTAINED_PASSES: Final = 4  # at 10,000 workers, all ready: the steady state the goals judge

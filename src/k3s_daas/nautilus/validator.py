@@ -273,11 +273,15 @@ class Validator:
         entry = self.cache.get(fp)
         if entry is None or self._clock() - entry.fetched > settings.recheck_interval:
             return await self.validate(token)
-        try:
-            async with asyncio.timeout(settings.chain_timeout):  # cached values: no read, mostly
-                epoch, min_stake = await self.epoch(), await self.min_stake()
-        except (TimeoutError, ChainError, OSError, TokenRejected):
-            return await self.validate(token)  # the usual path: stale answer or fail closed
+        epoch, pool = self._epoch.current(), self._pool.current()
+        if epoch is not None and pool is not None:  # both within their TTL: no await, no timer
+            min_stake = pool.min_stake
+        else:
+            try:
+                async with asyncio.timeout(settings.chain_timeout):
+                    epoch, min_stake = await self.epoch(), await self.min_stake()
+            except (TimeoutError, ChainError, OSError, TokenRejected):
+                return await self.validate(token)  # the usual path: stale answer or fail closed
         followed = self.caught_up_at
         if (
             self.cache.get(fp) is not entry  # purged by a chain event while we awaited
