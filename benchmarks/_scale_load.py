@@ -75,14 +75,16 @@ class Load:
             self.idle.put_nowait(conn)
         return code
 
-    async def closed_loop(self, requests: list[bytes]) -> dict[str, Any]:
-        """Every request once, as fast as the connections allow."""
+    async def closed_loop(self, requests: list[bytes], conns: int | None = None) -> dict[str, Any]:
+        """Every request once, as fast as the connections allow (at most `conns` in flight)."""
         lat: list[float] = []
         codes: dict[int, int] = {}
+        slots = asyncio.Semaphore(conns or self.job["conns"])
 
         async def one(request: bytes) -> None:
             t0 = time.perf_counter()
-            code = await self.send(request)
+            async with slots:
+                code = await self.send(request)
             lat.append(time.perf_counter() - t0)
             codes[code] = codes.get(code, 0) + 1
 
@@ -206,12 +208,12 @@ class Load:
         out: dict[str, Any] = {"rss_empty_mb": rss_mb(self.pid), "steps": []}
         out["noop_before"] = await self.timed_noop(3.0)
         cold = self.job.get("cold_tokens", [])
-        if cold:  # tokens never seen: each a chain read through the master
+        if cold:  # tokens never seen: each a chain read through the master, 32 connections
             out["cold_validation"] = await self.closed_loop([
                 http_request(self.port, "POST", "/api/v1/validate",
                              json.dumps({"token": t}).encode())
                 for t in cold
-            ])  # fmt: skip
+            ], conns=self.job["cold_conns"])  # fmt: skip
         per, steps = self.job["per_step"], self.job["steps"]
         for step in range(steps):
             batch = self.workers[step * per : (step + 1) * per]

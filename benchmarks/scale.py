@@ -39,6 +39,7 @@ COLD_TOKENS: Final = 2_000  # minted besides the workers, validated once each, n
 #: open loop (a rate far past what the master sustains measures only its queue).
 INTERVAL: Final = 4.75
 CONNECTIONS: Final = 64
+COLD_CONNECTIONS: Final = 32  # cold validation (the setting)
 WINDOW_PASSES: Final = 2  # heartbeat intervals per intermediate step
 SUSTAINED_PASSES: Final = 4  # at 10,000 workers, all ready: the steady state the goals judge
 OVERALL_TIMEOUT: Final = 900.0
@@ -74,6 +75,7 @@ def _job(master: MasterProcess, workers: list[Any], cold: list[str]) -> dict[str
     return {
         "port": master.port, "ca": master.ca_path, "pid": master.proc.pid,
         "master_key": master.public_key.hex(), "interval": INTERVAL, "conns": CONNECTIONS,
+        "cold_conns": COLD_CONNECTIONS,
         "per_step": STEP, "steps": WORKERS // STEP, "window_passes": WINDOW_PASSES,
         "sustained_passes": SUSTAINED_PASSES, "workers": rows, "cold_tokens": cold,
         "keys": [secret_keys[by_index[i]] for i in range(len(keys))],
