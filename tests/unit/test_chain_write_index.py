@@ -40,7 +40,9 @@ def test_a_deleted_object_is_forgotten() -> None:
     assert len(index) == 0
 
 
-@pytest.mark.parametrize("spelling", [A.upper().replace("0X", "0x"), "0x2", A[2:], A + "00", "0xzz"])
+@pytest.mark.parametrize(
+    "spelling", [A.upper().replace("0X", "0x"), "0x2", A[2:], A + "00", "0xzz"]
+)
 def test_only_the_spelling_verified_ids_have_is_found(spelling: str) -> None:
     index = WriteIndex()
     index.record({A: (1, D1), "0x" + "0" * 63 + "2": (1, D1)}, 5)
@@ -48,7 +50,9 @@ def test_only_the_spelling_verified_ids_have_is_found(spelling: str) -> None:
 
 
 def test_an_entry_costs_about_two_hundred_bytes() -> None:
-    writes = {"0x" + i.to_bytes(32, "big").hex(): (i, i.to_bytes(32, "little")) for i in range(10_000)}
+    writes = {
+        "0x" + i.to_bytes(32, "big").hex(): (i, i.to_bytes(32, "little")) for i in range(10_000)
+    }
     tracemalloc.start()
     try:
         index = WriteIndex()
