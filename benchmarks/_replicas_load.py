@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._measure import Conn, cpu_seconds, lat_ms
+from benchmarks._measure import Conn, cpu_seconds, lat_ms, run_load
 from benchmarks._scale_load import Load
 
 
@@ -96,7 +96,7 @@ async def main_async(job: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text())
-    result = asyncio.run(main_async(job))
+    result = run_load(main_async(job))
     Path(argv[1]).write_text(json.dumps(result, indent=2) + "\n")
     return 0
 

@@ -5,7 +5,8 @@ Workers are registered 1,000 at a time (closed loop, `conns` keep-alive connecti
 each step every registered worker heartbeats once per `interval`, at its own phase (spread evenly
 over the interval, as 10,000 independent agents would be), open loop: a heartbeat's latency runs
 from its scheduled time, so queueing in front of a slow master counts; like an agent, a worker
-sends its next heartbeat only once its last was answered. Requests are signed before
+sends its next heartbeat only once its last was answered. After the last step, a sustained
+window at 10,000 workers, all ready (the steady state). Requests are signed before
 each window (the signing is not timed); the master's CPU, RSS and metrics are read around it.
 """
 
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._measure import Conn, cpu_seconds, http_request, lat_ms
+from benchmarks._measure import Conn, cpu_seconds, http_request, lat_ms, run_load
 from k3s_daas.chain import SuiKeyPair
 from k3s_daas.seal.protocol import PATHS, Kind, signing_bytes
 from k3s_daas.seal.token import token_fingerprint
@@ -219,15 +220,18 @@ class Load:
             reg = await self.closed_loop([self.signed("register", w, now_ms) for w in batch])
             reg["cpu_ms_per_registration"] = round(
                 (cpu_seconds(self.pid) - cpu0) * 1000 / len(batch), 3)  # fmt: skip
-            last = step == steps - 1
-            passes = self.job["final_passes"] if last else self.job["window_passes"]
-            beats = await self.heartbeats((step + 1) * per, passes)
+            beats = await self.heartbeats((step + 1) * per, self.job["window_passes"])
             out["steps"].append({"registered": (step + 1) * per, "registration": reg,
                                  "heartbeats": beats})  # fmt: skip
             print(json.dumps({"step": step + 1, "registration_per_s": reg["per_s"],
                               **{k: beats[k] for k in ("per_s", "p99_ms", "rss_mb",
                                  "cpu_ms_per_heartbeat", "object_reads_per_heartbeat")}}),
                   flush=True)  # fmt: skip
+        # Steady state: every worker registered and ready, none beating for the first time
+        # (a step's first pass also holds its 1,000 new nodes' registered -> ready writes).
+        out["sustained"] = await self.heartbeats(per * steps, self.job["sustained_passes"])
+        print(json.dumps({"sustained": {k: out["sustained"][k] for k in (
+            "per_s", "p99_ms", "rss_mb", "cpu_ms_per_heartbeat")}}), flush=True)  # fmt: skip
         out["noop_after"] = await self.timed_noop(3.0)
         await asyncio.gather(*(c.close() for c in conns))
         return out
@@ -235,7 +239,7 @@ class Load:
 
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text())
-    result = asyncio.run(Load(job).run())
+    result = run_load(Load(job).run())
     Path(argv[1]).write_text(json.dumps(result, indent=2) + "\n")
     return 0
 

@@ -28,7 +28,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks._measure import Conn, cpu_seconds, http_request, row
+from benchmarks._measure import Conn, cpu_seconds, http_request, row, run_load
 from harness.devnet import DevnetProcess, attestation_document
 from harness.master import MasterProcess, fund
 from harness.processes import free_port
@@ -165,7 +165,7 @@ def _measure(folder: Path) -> dict[str, Any]:
             env = {**PRODUCT_TIMINGS, "K3S_DAAS_NAUTILUS_VERIFY_CHAIN": verify}
             masters[mode] = MasterProcess(node, folder / f"master-{mode}", free_port(), env)
             masters[mode].start()
-        result = asyncio.run(_rounds(masters, node, tokens))
+        result = run_load(_rounds(masters, node, tokens))
         result["follow_from_genesis"] = asyncio.run(_follow_cost(node))
         result["idle_core_share"] = _idle_share(masters)
         result["setup"] = {

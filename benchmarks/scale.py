@@ -5,9 +5,11 @@ A devnet and one master (SQLite store, production cache TTLs, heartbeat interval
 (`benchmarks/_scale_load.py`): a no-op POST baseline, cold validation of never-seen tokens
 through the master (HTTPS, 32 connections), then 10 steps of 1,000 registrations each followed by
 a heartbeat window in which every registered worker beats once per interval at its own phase
-(open loop, 64 keep-alive connections). Per step: registrations/s, heartbeats/s, p99 from the
-scheduled time, master CPU per heartbeat, master RSS, token/stake objects read from the chain per
-heartbeat. Writes `scale.png` (rate, p99, RSS against registered workers).
+(open loop, 64 keep-alive connections), and last a sustained window at 10,000 workers all ready
+(the steady state the goals are judged on: no heartbeat in it is a node's first). Per window:
+registrations/s, heartbeats/s, p99 from the scheduled time, master CPU per heartbeat, master RSS,
+token/stake objects read from the chain per heartbeat. Writes `scale.png` (rate, p99, RSS against
+registered workers).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ COLD_TOKENS: Final = 2_000  # minted besides the workers, validated once each, n
 INTERVAL: Final = 4.0  # 10,000 workers / 4 s = 2,500 heartbeats/s offered at the last step
 CONNECTIONS: Final = 64
 WINDOW_PASSES: Final = 2  # heartbeat intervals per intermediate step
-FINAL_PASSES: Final = 4  # at 10,000 workers
+SUSTAINED_PASSES: Final = 4  # at 10,000 workers, all ready: the steady state the goals judge
 OVERALL_TIMEOUT: Final = 900.0
 ENV: Final = {
     "K3S_DAAS_NAUTILUS_HEARTBEAT_INTERVAL": str(INTERVAL),
@@ -71,7 +73,7 @@ def _job(master: MasterProcess, workers: list[Any], cold: list[str]) -> dict[str
         "port": master.port, "ca": master.ca_path, "pid": master.proc.pid,
         "master_key": master.public_key.hex(), "interval": INTERVAL, "conns": CONNECTIONS,
         "per_step": STEP, "steps": WORKERS // STEP, "window_passes": WINDOW_PASSES,
-        "final_passes": FINAL_PASSES, "workers": rows, "cold_tokens": cold,
+        "sustained_passes": SUSTAINED_PASSES, "workers": rows, "cold_tokens": cold,
         "keys": [secret_keys[by_index[i]] for i in range(len(keys))],
     }  # fmt: skip
 
@@ -98,13 +100,13 @@ def summarize(load: dict[str, Any]) -> dict[str, Any]:
     """The figures the goals are judged on, from the load's steps."""
     steps = load["steps"]
     first, last = steps[0], steps[-1]
-    beats = last["heartbeats"]
+    beats = load["sustained"]
     noop = load["noop_before"]
     return {
         "heartbeats_per_s": beats["per_s"], "heartbeats_offered_per_s": beats["offered_per_s"],
         "heartbeat_p99_ms": beats["p99_ms"], "heartbeat_p50_ms": beats["p50_ms"],
         "cpu_ms_per_heartbeat": beats["cpu_ms_per_heartbeat"],
-        "rss_mb_at_10k": max(s["heartbeats"]["rss_mb"] for s in steps),
+        "rss_mb_at_10k": max([beats["rss_mb"]] + [s["heartbeats"]["rss_mb"] for s in steps]),
         "rss_mb_empty": load["rss_empty_mb"],
         "object_reads_per_heartbeat": beats["object_reads_per_heartbeat"],
         "token_reads_per_heartbeat": beats["token_reads_per_heartbeat"],
@@ -167,6 +169,10 @@ def _table(load: dict[str, Any]) -> Table:
                       f"{b['per_s']:,.0f}", f"{b['offered_per_s']:,.0f}", str(b["p99_ms"]),
                       str(b["cpu_ms_per_heartbeat"]), str(b["rss_mb"]),
                       str(b["object_reads_per_heartbeat"]))  # fmt: skip
+    b = load["sustained"]
+    table.add_row(f"{b['registered']:,} sustained", "", f"{b['per_s']:,.0f}",
+                  f"{b['offered_per_s']:,.0f}", str(b["p99_ms"]), str(b["cpu_ms_per_heartbeat"]),
+                  str(b["rss_mb"]), str(b["object_reads_per_heartbeat"]))  # fmt: skip
     return table
 
 

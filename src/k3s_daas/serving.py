@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import math
 from collections.abc import Generator
@@ -55,6 +56,25 @@ class HttpLimits:
     send_timeout: float = 30.0
     keep_alive: int = 30
     shutdown_grace: float = 2.0
+
+
+#: Allocations between young-generation collections (CPython's default is 700): a heartbeat
+#: allocates ~100 short-lived containers that reference counting frees, so the default runs a
+#: collection every few requests for nothing.
+YOUNG_THRESHOLD: Final = 20_000
+
+
+def settle_heap() -> None:
+    """Before serving: collect once, then move every object alive (modules, configuration, the
+    loaded state) out of the cyclic collector's sight and collect the young generation less often.
+
+    Reference counting still frees them; only garbage *cycles* among them would stay. Without
+    this a full collection walks them all, ~170 ms at 10,000 workers every few seconds: a pause
+    every request in flight waits out (the heartbeat p99)."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, middle, old)
 
 
 class _Refused(Exception):

@@ -88,6 +88,7 @@ if TYPE_CHECKING:
         RemoteVerifier,
         SignatureUnsupported,
         Verdict,
+        needs_full_node,
         verify_owner_signature,
     )
     from k3s_daas.chain.verified import VerifiedChain, open_chain_source
@@ -187,7 +188,13 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(["SCHEME_NAMES", "SchemeName"], "schemes"),
     **dict.fromkeys(["ProgrammableTransaction", "SignedTransaction", "sign"], "transactions"),
     **dict.fromkeys(
-        ["RemoteVerifier", "SignatureUnsupported", "Verdict", "verify_owner_signature"],
+        [
+            "RemoteVerifier",
+            "SignatureUnsupported",
+            "Verdict",
+            "needs_full_node",
+            "verify_owner_signature",
+        ],
         "verification",
     ),
     **dict.fromkeys(
@@ -294,6 +301,7 @@ __all__ = [
     "checkpoint_events",
     "decode_signature",
     "follow_checkpoints",
+    "needs_full_node",
     "open_chain_source",
     "parse_certificate",
     "parse_publish_output",

@@ -15,7 +15,6 @@ derives. A bad signature is not an error: the answer is OK with `is_valid=false`
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -24,11 +23,7 @@ from grpclib.client import Channel
 from grpclib.const import Status
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
-from k3s_daas.chain.keys import (
-    normalize_address,
-    recover_personal_message_signer,
-    signature_flag,
-)
+from k3s_daas.chain.keys import normalize_address, signature_flag, verify_personal_message
 from k3s_daas.chain.schemes import REMOTE_SCHEMES, SignatureError
 from k3s_daas.chain.transport import Transport, answer_error
 from k3s_daas.seal.encoding import uleb128
@@ -87,6 +82,12 @@ async def verify_remotely(
     return Verdict(bool(response.is_valid), response.reason or None)
 
 
+def needs_full_node(signature: bytes) -> bool:
+    """Whether `signature`'s scheme is verified by the full node (MultiSig, zkLogin, passkey):
+    only those wait on the network; the others are checked here at once."""
+    return signature_flag(signature) in REMOTE_SCHEMES
+
+
 async def verify_owner_signature(
     message: bytes, signature: bytes, owner: str, remote: RemoteVerifier | None
 ) -> None:
@@ -96,12 +97,10 @@ async def verify_owner_signature(
     scheme for us); `chain_unavailable` propagates as the chain client raises it.
     """
     owner = normalize_address(owner)
-    flag = signature_flag(signature)
-    if flag not in REMOTE_SCHEMES:
-        signer = recover_personal_message_signer(message, signature)
-        if not hmac.compare_digest(signer, owner):
-            raise SignatureError("signer is not the expected address", reason="signer_mismatch")
+    if not needs_full_node(signature):
+        verify_personal_message(message, signature, owner)
         return
+    flag = signature_flag(signature)
     if remote is None:
         raise SignatureUnsupported(f"a {REMOTE_SCHEMES[flag]} signature needs a full node")
     verdict = await remote.verify_signature(message, signature, owner)
@@ -117,6 +116,7 @@ __all__ = [
     "RemoteVerifier",
     "SignatureUnsupported",
     "Verdict",
+    "needs_full_node",
     "verify_owner_signature",
     "verify_remotely",
     "verify_request",

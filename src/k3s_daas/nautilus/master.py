@@ -72,7 +72,7 @@ from k3s_daas.nautilus.store.timed import TimedStore
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.nautilus.watcher import ChainWatcher
 from k3s_daas.seal.permissions import Tier
-from k3s_daas.serving import Server, serve_app
+from k3s_daas.serving import Server, serve_app, settle_heap
 from k3s_daas.settings import Settings
 
 log = get_logger(__name__)
@@ -481,6 +481,7 @@ class Master:
             asyncio.create_task(self.liveness.follow()),
             asyncio.create_task(self.service.refusals.run()),
         ]
+        settle_heap()
         self.write_info()
         log.info("master serving", url=self.url, webhook_url=self.webhook_url)
         try:

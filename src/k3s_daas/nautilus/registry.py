@@ -183,7 +183,10 @@ class Registry:
         before its own write would take two deadlines to be refused (503 within 1 s, not 1.4)."""
         lock = self.lock(node_id)
         try:
-            async with asyncio.timeout(HEARTBEAT_LOCK_WAIT):
+            if lock.locked():  # the usual case acquires at once, without arming a timer
+                async with asyncio.timeout(HEARTBEAT_LOCK_WAIT):
+                    await lock.acquire()
+            else:
                 await lock.acquire()
         except TimeoutError:
             raise StoreUnavailableError("the node's record is still being written") from None

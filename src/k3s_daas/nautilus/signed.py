@@ -35,6 +35,7 @@ from k3s_daas.chain import (
     RemoteVerifier,
     SignatureError,
     decode_signature,
+    needs_full_node,
     verify_owner_signature,
 )
 from k3s_daas.nautilus.errors import MasterError, TokenRejected, invalid_request
@@ -174,10 +175,12 @@ class RequestVerifier:
         """The token owner signed `signed` (any wallet scheme), or the refusal saying why; a
         signature only the full node can check must be checked by `deadline` (loop time)."""
         try:
-            async with asyncio.timeout_at(deadline):  # local schemes never wait: unaffected
-                await verify_owner_signature(
-                    signed, decode_signature(signature), owner, self.signatures
-                )
+            decoded = decode_signature(signature)
+            if needs_full_node(decoded):
+                async with asyncio.timeout_at(deadline):
+                    await verify_owner_signature(signed, decoded, owner, self.signatures)
+            else:  # checked here, never waits: no deadline to arm (the heartbeat path)
+                await verify_owner_signature(signed, decoded, owner, self.signatures)
         except TimeoutError:
             raise MasterError(reason=Reason.CHAIN_UNAVAILABLE) from None
         except SignatureError as exc:
