@@ -30,7 +30,7 @@ def test_light_names_do_not_import_grpc() -> None:
     code = (
         "import sys\n"
         "from k3s_daas.chain import Deployment, SuiKeyPair, Endpoint\n"
-        "heavy = [m for m in ('grpclib', 'pysui') if m in sys.modules]\n"
+        "heavy = [m for m in ('grpclib', 'pysui.sui') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -168,6 +168,28 @@ def test_buckets_are_bounded_and_least_recent_dropped() -> None:
     assert limiter.reserve("a") == pytest.approx(3.0)
 
 
+def test_only_clients_that_failed_lately_hold_a_bucket() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(1.0, 2, clock=clock)
+    for i in range(100):  # successful requests give their token back: nothing is kept
+        assert limiter.reserve(f"token:{i}") == 0.0
+        limiter.settle(f"token:{i}", 0)
+    assert len(limiter) == 0
+    assert limiter.reserve("a") == 0.0
+    limiter.settle("a", 1)  # a refusal: one token short of full, remembered
+    assert len(limiter) == 1
+    assert limiter.reserve("a") == 0.0
+    assert limiter.reserve("a") == pytest.approx(1.0)  # the same budget as ever
+    clock.now += 1.0
+    assert limiter.reserve("a") == 0.0
+    limiter.settle("a", 0)
+    assert len(limiter) == 1  # still below full
+    clock.now += 2.0
+    assert limiter.reserve("a") == 0.0
+    limiter.settle("a", 0)  # full again: forgotten, as a new client starts full
+    assert len(limiter) == 0
+
+
 @pytest.mark.parametrize(
     ("host", "key"),
     [

@@ -60,10 +60,10 @@ from k3s_daas.chain.verified_checkpoint import (
     FULL_CHECKPOINT_MASK,
     ProvenCheckpoint,
     ServedCheckpoint,
-    Write,
     prove_transactions,
 )
 from k3s_daas.chain.verifier import CheckpointVerifier, VerifiedCheckpoint, with_contents
+from k3s_daas.chain.write_index import WriteIndex
 from k3s_daas.log import get_logger
 from k3s_daas.seal.sui import normalize_address, normalize_type
 
@@ -72,7 +72,8 @@ T = TypeVar("T")
 
 OBJECT_BCS_MASK: Final = ("object_id", "version", "digest", "bcs")
 BATCH_GET_OBJECTS: Final = "/sui.rpc.v2.LedgerService/BatchGetObjects"
-#: Rebuilt checkpoints kept for a watcher that reads what the reader already verified.
+#: Rebuilt checkpoints kept for a watcher that reads what the reader already verified (each until
+#: it is read: a mint burst's events held ~1.2 KB each in memory).
 KEEP_CHECKPOINTS: Final = 512
 #: Tokens whose StakeRecord is remembered (`stake_of`; ids as bytes, ~0.2 KB a token with the
 #: dict's share; the oldest forgotten first).
@@ -112,7 +113,7 @@ class VerifiedChain:
         #: The last checkpoint proven with all its transactions (None before the first).
         self.height: int | None = None
         self._summary_epoch = (committee.epoch, 0, False)  # epoch, timestamp, end of epoch
-        self._writes: dict[str, tuple[Write, int]] = {}  # object id -> (last write, checkpoint)
+        self._writes = WriteIndex()  # every object's last verified write (compact)
         self._stakes: dict[bytes, bytes] = {}  # token id -> its StakeRecord id, oldest first
         self._recent: OrderedDict[int, v2.Checkpoint] = OrderedDict()
         self._times: OrderedDict[int, int] = OrderedDict()  # seq -> signed timestamp_ms
@@ -234,8 +235,7 @@ class VerifiedChain:
             self._pending = checkpoint
         proven = prove_transactions(checkpoint, served)
         self._pending = None
-        for object_id, write in proven.writes.items():
-            self._writes[object_id] = (write, seq)
+        self._writes.record(proven.writes, seq)
         self._note_tokens(proven.message)
         summary = checkpoint.summary
         self._summary_epoch = (
@@ -288,7 +288,7 @@ class VerifiedChain:
     async def _verified_message(self, seq: int) -> v2.Checkpoint:
         """Checkpoint `seq` <= height as the watcher reads it (kept, or read and certified
         again: it must agree with the digests verified before)."""
-        kept = self._recent.get(seq)
+        kept = self._recent.pop(seq, None)  # handed out once: the watcher reads each once
         if kept is not None:
             return kept
         return await self._call(f"GetCheckpoint {seq}", lambda i: self._recertify(i, seq))
@@ -357,25 +357,23 @@ class VerifiedChain:
     def _prove_object(self, object_id: str, raw: bytes | None) -> ObjectData | object | None:
         """The object if its digest is the last verified write of its id; None if proven
         absent; `_NEWER` if the index is behind (or the node lies); raises on a lie."""
-        known = self._writes.get(object_id)
+        known = self._writes.last_write(object_id)
         if raw is None:
-            if known is None or known[0] is None:
-                return None
-            return _NEWER  # the index says it exists: deleted since, or withheld
+            return None if known is None else _NEWER  # indexed: deleted since, or withheld
         try:
             obj = Object.decode(raw)
         except BcsError as exc:
             raise _fail(FailedCheck.MALFORMED, f"object {object_id}: {exc}") from None
         if obj.object_id != object_id:
             raise _fail(FailedCheck.OBJECT_MISMATCH, f"asked for {object_id}, got {obj.object_id}")
-        if known is None or known[0] is None or obj.version > known[0][0]:
+        if known is None or obj.version > known.version:
             return _NEWER
-        version, digest = known[0]
+        version, digest = known.version, known.digest
         if obj.version < version:
             raise _fail(
                 FailedCheck.STALE_OBJECT,
                 f"{object_id} version {obj.version} was replaced by {version} "
-                f"at checkpoint {known[1]}",
+                f"at checkpoint {known.checkpoint}",
             )
         if object_digest(raw) != digest:
             raise _fail(

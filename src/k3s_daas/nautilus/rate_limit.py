@@ -87,8 +87,13 @@ class RateLimiter:
 
     def settle(self, key: str, failures: int) -> None:
         """The request reserved one token and turned out to cost `failures`: take the rest, or
-        give the reservation back. A bucket may go into debt (a batch of refusals)."""
-        self._bucket(key).tokens -= failures - 1
+        give the reservation back. A bucket may go into debt (a batch of refusals). A bucket full
+        again is dropped: a new one starts full, so only clients that failed lately hold one (not
+        every worker that heartbeats: ~0.25 KB each)."""
+        bucket = self._bucket(key)
+        bucket.tokens -= failures - 1
+        if bucket.tokens >= self.burst:
+            del self._buckets[key]
 
 
 @dataclass(slots=True)

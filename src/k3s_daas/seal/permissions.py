@@ -26,7 +26,10 @@ class Tier(IntEnum):
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        return _TIER_LABELS[self]  # one string per tier, not one per worker record
+
+
+_TIER_LABELS: Final = {tier: tier.name.lower() for tier in Tier}
 
 
 @dataclass(frozen=True, slots=True)
