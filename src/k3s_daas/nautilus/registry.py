@@ -22,7 +22,6 @@ revoke, not_ready, evicted, ready, a node moving to this replica) is written bef
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -176,24 +175,21 @@ class Registry:
             lock = self._locks[node_id] = asyncio.Lock()
         return lock
 
-    @contextlib.asynccontextmanager
-    async def _lock_for_heartbeat(self, node_id: str) -> AsyncIterator[None]:
-        """The node's lock, waited for at most `HEARTBEAT_LOCK_WAIT`: a status change stuck on a
-        failing store holds it for the store's whole deadline, and a heartbeat waiting that out
-        before its own write would take two deadlines to be refused (503 within 1 s, not 1.4)."""
+    async def _lock_for_heartbeat(self, node_id: str) -> asyncio.Lock:
+        """The node's lock, acquired (the caller releases it), waited for at most
+        `HEARTBEAT_LOCK_WAIT`: a status change stuck on a failing store holds it for the store's
+        whole deadline, and a heartbeat waiting that out before its own write would take two
+        deadlines to be refused (503 within 1 s, not 1.4)."""
         lock = self.lock(node_id)
+        if not lock.locked():  # the usual case acquires at once, without arming a timer
+            await lock.acquire()
+            return lock
         try:
-            if lock.locked():  # the usual case acquires at once, without arming a timer
-                async with asyncio.timeout(HEARTBEAT_LOCK_WAIT):
-                    await lock.acquire()
-            else:
+            async with asyncio.timeout(HEARTBEAT_LOCK_WAIT):
                 await lock.acquire()
         except TimeoutError:
             raise StoreUnavailableError("the node's record is still being written") from None
-        try:
-            yield
-        finally:
-            lock.release()
+        return lock
 
     async def save(self, record: WorkerRecord, **changes: Any) -> WorkerRecord:
         """Write `record` (with `changes`) as the next revision (callers hold the node's lock)."""
@@ -265,7 +261,8 @@ class Registry:
         before the answer (docs/nautilus.md, "Replay guard"); 0 skips both (callers that
         checked a nonce)."""
         now = now or _now()
-        async with self._lock_for_heartbeat(claims.node_id):
+        lock = await self._lock_for_heartbeat(claims.node_id)
+        try:
             current = self._records.get(claims.node_id)
             if current is None or current.status in (NodeStatus.LEFT, NodeStatus.EVICTED):
                 raise MasterError(
@@ -318,6 +315,8 @@ class Registry:
             self._publish("MODIFIED", record)
             self.liveness.touch(record.node_id)
             return record
+        finally:
+            lock.release()
 
     async def set_status(
         self,

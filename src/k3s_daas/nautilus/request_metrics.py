@@ -29,6 +29,9 @@ class RequestMetrics:
         self.metrics = metrics
         #: Each webhook's (decisions counter, latency histogram) children, looked up once.
         self._webhook: dict[tuple[str, str], tuple[Any, Any]] = {}
+        #: Latency histogram children by (route template, method, status): `labels()` takes a
+        #: lock and checks its arguments on every call (a few µs on the hottest request).
+        self._latency: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,9 +52,11 @@ class RequestMetrics:
         finally:
             seconds = time.perf_counter() - start
             m = self.metrics
-            m.http_latency.labels(route_template(scope), scope["method"], str(status)).observe(
-                seconds
-            )
+            key = (route_template(scope), scope["method"], status)
+            child = self._latency.get(key)
+            if child is None:  # templates x methods x statuses: a bounded set
+                child = self._latency[key] = m.http_latency.labels(key[0], key[1], str(status))
+            child.observe(seconds)
             decision = state.get(DECISION_STATE)
             if isinstance(decision, tuple) and len(decision) == 2:
                 children = self._webhook.get(decision)
