@@ -96,10 +96,10 @@ async def verify_owner_signature(
     Reasons: `bad_signature`, `signer_mismatch`, `unsupported_signature` (no node can verify the
     scheme for us); `chain_unavailable` propagates as the chain client raises it.
     """
-    owner = normalize_address(owner)
     if not needs_full_node(signature):
-        verify_personal_message(message, signature, owner)
+        verify_personal_message(message, signature, owner)  # normalizes `owner` itself
         return
+    owner = normalize_address(owner)
     flag = signature_flag(signature)
     if remote is None:
         raise SignatureUnsupported(f"a {REMOTE_SCHEMES[flag]} signature needs a full node")
