@@ -282,3 +282,23 @@ async def test_an_aborted_connection_drops_what_was_not_sent() -> None:
     out.abort()
     await asyncio.sleep(0)
     assert (inner.written, inner.closed) == (b"", True)
+
+
+def test_settle_heap_freezes_what_is_alive_and_collects_young_objects_less_often() -> None:
+    """Before serving: what is alive leaves the collector's sight (a full collection no longer
+    walks it) and the young generation is collected every YOUNG_THRESHOLD allocations."""
+    import gc
+
+    from k3s_daas.serving import YOUNG_THRESHOLD, settle_heap
+
+    before = gc.get_threshold()
+    alive = [[i] for i in range(1000)]  # lists: always tracked by the collector
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() >= len(alive)
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD > before[0]
+        assert gc.get_threshold()[1:] == before[1:]
+        assert all(gc.is_tracked(d) for d in alive)  # still tracked: frozen, not untracked
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

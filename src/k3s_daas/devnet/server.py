@@ -41,7 +41,7 @@ from k3s_daas.devnet.services import all_services
 from k3s_daas.devnet.validators import VALIDATOR_SECRET_FILE, ValidatorKeys
 from k3s_daas.devnet.wire import FastProtoCodec
 from k3s_daas.log import get_logger
-from k3s_daas.serving import HttpLimits, serve_app
+from k3s_daas.serving import HttpLimits, serve_app, settle_heap
 
 log = get_logger(__name__)
 
@@ -188,6 +188,7 @@ async def _serve(
             write_publish_record(data_dir, ledger, info)
         if not config.publish_only:
             await run_operator_steps(deployment)
+        settle_heap()  # no full-collection pauses in the middle of a checkpoint or a mint
         held.served = True
         held.lock.record(str(deployment.grpc_endpoints[0]))
         deployment.save(data_dir / DEVNET_JSON)
