@@ -11,6 +11,7 @@ Requests are signed before each phase (not timed); each master's CPU is read aro
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 import time
@@ -62,9 +63,14 @@ async def phase(
         for start in range(0, len(requests), per_round):  # a worker's rounds never overlap
             await asyncio.gather(*(one(replica, q) for q in requests[start : start + per_round]))
 
+    gc.collect()
+    gc.disable()  # the load's own collector pauses are not the masters' (bounded phase)
     t0 = time.perf_counter()
     sizes = [len(w) for _, w in plan]
-    await asyncio.gather(*(run(r, q, n) for (r, q), n in zip(batches, sizes, strict=True)))
+    try:
+        await asyncio.gather(*(run(r, q, n) for (r, q), n in zip(batches, sizes, strict=True)))
+    finally:
+        gc.enable()
     elapsed = time.perf_counter() - t0
     ok = codes.get(200, 0)
     cpu = sum(cpu_seconds(pid) - before for pid, before in cpu0.items())
