@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._measure import Conn, cpu_seconds, lat_ms, run_load
+from benchmarks._measure import Conn, busy_cores, cpu_seconds, lat_ms, run_load
 from benchmarks._scale_load import Load
 
 
@@ -50,6 +51,7 @@ async def phase(
         for r, workers in plan
     ]
     cpu0 = {r.pid: cpu_seconds(r.pid) for r, _ in plan}
+    own0, busy0 = cpu_seconds(os.getpid()), busy_cores()
     lat: list[float] = []
     codes: dict[int, int] = {}
 
@@ -74,9 +76,12 @@ async def phase(
     elapsed = time.perf_counter() - t0
     ok = codes.get(200, 0)
     cpu = sum(cpu_seconds(pid) - before for pid, before in cpu0.items())
+    own, busy = cpu_seconds(os.getpid()) - own0, busy_cores() - busy0
     return {"per_s": round(ok / elapsed, 1), "ok": ok, **lat_ms(lat),
             "codes": {str(k): v for k, v in codes.items()},
-            "cpu_ms_per_heartbeat": round(cpu * 1000 / max(1, ok), 4)}  # fmt: skip
+            "cpu_ms_per_heartbeat": round(cpu * 1000 / max(1, ok), 4),
+            "load_cpu_ms_per_heartbeat": round(own * 1000 / max(1, ok), 4),
+            "cores_busy": round(busy / elapsed, 2), "cores": os.cpu_count()}  # fmt: skip
 
 
 async def main_async(job: dict[str, Any]) -> dict[str, Any]:

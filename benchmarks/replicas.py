@@ -103,11 +103,13 @@ def run(out_dir: Path) -> dict[str, Any]:
     load["one_replica_per_s"], load["two_replicas_per_s"] = one["per_s"], two["per_s"]
     load["ratio"] = round(two["per_s"] / one["per_s"], 3) if one["per_s"] else None
     table = Table(title=f"Replicas on a 3-member etcd, {WORKERS:,} workers x {ROUNDS} heartbeats")
-    for column in ("replicas", "hb/s", "p50 ms", "p99 ms", "CPU ms/hb (all masters)", "codes"):
+    for column in ("replicas", "hb/s", "p50 ms", "p99 ms", "CPU ms/hb (all masters)",
+                   "load CPU ms/hb", "cores busy", "codes"):  # fmt: skip
         table.add_column(column, justify="right")
     for label, r in (("1", one), ("2", two)):
         table.add_row(label, f"{r['per_s']:,.0f}", str(r["p50_ms"]), str(r["p99_ms"]),
-                      str(r["cpu_ms_per_heartbeat"]), json.dumps(r["codes"]))  # fmt: skip
+                      str(r["cpu_ms_per_heartbeat"]), str(r["load_cpu_ms_per_heartbeat"]),
+                      f"{r['cores_busy']} of {r['cores']}", json.dumps(r["codes"]))  # fmt: skip
     Console(width=max(100, Console().width)).print(table)
     print(f"two replicas / one: x{load['ratio']}")
     return load
