@@ -4,7 +4,9 @@ A devnet, a 3-member etcd cluster and two masters sharing it (one data key); `WO
 stakes; the load runs in its own process (`benchmarks/_replicas_load.py`): every worker
 registers at A, then heartbeats `ROUNDS` times closed loop over `CONNECTIONS` HTTPS keep-alive
 connections, first all at A, then half at A and half at B. Heartbeats/s of each phase, their
-ratio, and master CPU per heartbeat. Routine heartbeats are batched per replica
+ratio, master CPU per heartbeat, the load's CPU per heartbeat and how many of the machine's cores
+the phase kept busy (two replicas can only double one if the cores are there). Routine
+heartbeats are batched per replica
 (nautilus/liveness.py): each replica writes its own keys once a second, so they never contend.
 """
 
