@@ -110,8 +110,9 @@ class Conn:
     Deliberately lean: httpx spends 3-8 ms of client CPU per request here (more with 32 pooled
     connections), several times what the master spends, so with it both endpoints measure the
     client and their ratio says nothing about the server. A bare protocol rather than asyncio
-    streams (half the client's CPU per request): the load shares two cores with what it
-    measures. Responses must carry Content-Length (uvicorn + Starlette `Response` always do).
+    streams (no reader, buffer copies or extra wakeups per answer): the load shares two cores
+    with what it measures. Responses must carry Content-Length (uvicorn + Starlette `Response`
+    always do).
     """
 
     def __init__(self, transport: asyncio.Transport, answers: _Answers) -> None:
