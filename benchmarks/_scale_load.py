@@ -25,25 +25,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._measure import Conn, cpu_seconds, http_request, lat_ms, run_load
+from benchmarks._measure import (
+    Conn,
+    cpu_seconds,
+    http_request,
+    lat_ms,
+    rss_mb,
+    run_load,
+    sys_seconds,
+)
 from k3s_daas.chain import SuiKeyPair
 from k3s_daas.seal.protocol import PATHS, Kind, signing_bytes
 from k3s_daas.seal.token import token_fingerprint
 
 _METRIC = re.compile(r"^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?) ([0-9.eE+-]+|NaN)$")
-
-
-def sys_seconds(pid: int) -> float:
-    """System CPU seconds of `pid` (fsync, TLS socket I/O): the part the kernel spends."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 class Load:
@@ -196,7 +191,7 @@ class Load:
             "cpu_ms_per_heartbeat": round(cpu * 1000 / max(1, ok), 4),
             "sys_ms_per_heartbeat": round(system * 1000 / max(1, ok), 4),
             "load_cpu_ms_per_heartbeat": round(own * 1000 / max(1, ok), 4),  # this process
-            "rss_mb": rss_mb(self.pid),
+            "rss_mb": round(rss_mb(self.pid), 1),
             "objects_read": delta("nautilus_chain_batch_size_sum"),
             "object_reads_per_heartbeat": round(
                 delta("nautilus_chain_batch_size_sum") / max(1, ok), 5),
@@ -213,7 +208,7 @@ class Load:
         conns = await asyncio.gather(*(Conn.open(self.port, ctx) for _ in range(self.job["conns"])))
         for conn in conns:
             self.idle.put_nowait(conn)
-        out: dict[str, Any] = {"rss_empty_mb": rss_mb(self.pid), "steps": []}
+        out: dict[str, Any] = {"rss_empty_mb": round(rss_mb(self.pid), 1), "steps": []}
         out["noop_before"] = await self.timed_noop(3.0)
         cold = self.job.get("cold_tokens", [])
         if cold:  # tokens never seen: each a chain read through the master, 32 connections

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import tempfile
 import time
@@ -23,7 +24,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks._measure import constant, http_request, keepalive_load, row
+from benchmarks._measure import constant, http_request, keepalive_load, row, rss_mb
 from harness.devnet import DevnetProcess
 from harness.master import MasterProcess, Staker, fund
 from harness.processes import free_port
@@ -45,13 +46,6 @@ HEARTBEAT_WORKERS = 50
 REGISTRY_RECORDS = 10_000
 SEED_CACHE = (1000.0, 0.001)  # req/s, latency
 SEED_TEE = (100.0, 0.100)
-
-
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def _mint(pkg: K3sDaasPackage, node: DevnetProcess) -> list[Staker]:
@@ -92,7 +86,7 @@ async def _registry_memory(folder: Path) -> dict[str, float]:
         open_store(f"sqlite:///{folder / 'bench-store.db'}", data_key=secrets.token_bytes(32))
     )
     reg = Registry(store, Metrics())
-    before = _rss_mb()
+    before = rss_mb(os.getpid())
     now = datetime.now(UTC)
     t0 = time.perf_counter()
     for i in range(REGISTRY_RECORDS):
@@ -110,7 +104,7 @@ async def _registry_memory(folder: Path) -> dict[str, float]:
         result = closer()
         if asyncio.iscoroutine(result):
             await result
-    return {"records": REGISTRY_RECORDS, "rss_delta_mb": round(_rss_mb() - before, 1),
+    return {"records": REGISTRY_RECORDS, "rss_delta_mb": round(rss_mb(os.getpid()) - before, 1),
             "writes_per_s": round(REGISTRY_RECORDS / elapsed, 1)}  # fmt: skip
 
 

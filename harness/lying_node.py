@@ -6,8 +6,9 @@ devnet, honest for everything but the lie it is told to tell.
 raw bytes: with no lie set (`lie = None`) it changes nothing, byte for byte. A `Lie` sees each
 decoded answer (and each checkpoint stream frame) and returns what to send instead; it may raise
 `GRPCError` (an error answer) or return None (drop a stream frame). The lies below are the
-attacks the verified master must catch. Runs its own event loop in a daemon thread, like
-`harness.proxy.TcpProxy`, so sync tests, async tests and master subprocesses all use it.
+attacks the verified master must catch. Runs its own event loop in a daemon thread
+(`harness.loop_thread`, like `harness.proxy.TcpProxy`), so sync tests, async tests and master
+subprocesses all use it.
 """
 
 from __future__ import annotations
@@ -17,21 +18,20 @@ import contextlib
 import hashlib
 import secrets
 import ssl
-import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 import grpclib.const
 from grpclib import GRPCError
 from grpclib.client import Channel
-from grpclib.const import Cardinality, Status
+from grpclib.const import Status
 from grpclib.encoding.base import CodecBase
 from grpclib.server import Server, Stream
 from pysui.sui.sui_grpc.suimsgs.google import protobuf as pb
 from pysui.sui.sui_grpc.suimsgs.sui.rpc import v2
 
-from harness.processes import free_port
+from harness.loop_thread import LoopThreadServer
 from k3s_daas.chain import Deployment
 from k3s_daas.chain.bls import BlsPrivateKey
 from k3s_daas.chain.certified import (
@@ -51,7 +51,6 @@ from k3s_daas.seal.encoding import b64encode
 from k3s_daas.seal.permissions import Tier
 from k3s_daas.seal.token import format_token
 
-T = TypeVar("T")
 #: (RPC path, decoded request, decoded answer or stream frame) -> what to send (None: drop it).
 Lie = Callable[[str, Any, Any], Any]
 
@@ -68,36 +67,22 @@ class RawCodec(CodecBase):
         return data
 
 
-class LyingNode:
+class LyingNode(LoopThreadServer):
     """The gRPC proxy (see the module docstring); `lie` may be changed while it runs."""
 
     def __init__(self, target_port: int, *, tls: ServerIdentity | None = None) -> None:
+        super().__init__()
         self.target_port = target_port
-        self.port = free_port()
         self.tls = tls
         self.lie: Lie | None = None
         self.calls: list[str] = []  # RPC paths served, in order
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: Server | None = None
         self._upstream: Channel | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
         """The endpoint as a client names it (`https://localhost:PORT` with TLS)."""
         return f"https://localhost:{self.port}" if self.tls else self.address
-
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)
-
-    def start(self) -> LyingNode:
-        self._thread.start()
-        self._call(self._listen())
-        return self
 
     async def _listen(self) -> None:
         self._upstream = Channel("127.0.0.1", self.target_port, codec=RawCodec())
@@ -110,13 +95,6 @@ class LyingNode:
             context.set_alpn_protocols(["h2"])
         await self._server.start("127.0.0.1", self.port, ssl=context)
 
-    def stop(self) -> None:
-        if not self._thread.is_alive():
-            return
-        self._call(self._shutdown())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-
     async def _shutdown(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -124,12 +102,6 @@ class LyingNode:
                 await asyncio.wait_for(self._server.wait_closed(), 5)
         if self._upstream is not None:
             self._upstream.close()
-
-    def __enter__(self) -> LyingNode:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- forwarding ----------------------------------------------------------------------------
     def _told(self, route: Route, request: bytes, answer: bytes) -> bytes | None:
@@ -139,7 +111,8 @@ class LyingNode:
         told = lie(route.path, route.request.parse(request), route.response.parse(answer))
         return None if told is None else bytes(told)
 
-    async def unary(self, route: Route, stream: Stream[Any, Any]) -> None:
+    async def forward(self, route: Route, stream: Stream[Any, Any]) -> None:
+        """One call, unary or server-streaming: the request as sent, each answer as told."""
         request: bytes = await stream.recv_message() or b""
         self.calls.append(route.path)
         assert self._upstream is not None
@@ -147,23 +120,8 @@ class LyingNode:
             route.path, route.cardinality, bytes, bytes, metadata=_forwarded(stream)
         ) as upstream:
             await upstream.send_message(request, end=True)
-            answer = await upstream.recv_message()
-            await upstream.recv_trailing_metadata()
-        assert answer is not None
-        told = self._told(route, request, answer)
-        if told is not None:
-            await stream.send_message(told)
-
-    async def stream(self, route: Route, stream: Stream[Any, Any]) -> None:
-        request: bytes = await stream.recv_message() or b""
-        self.calls.append(route.path)
-        assert self._upstream is not None
-        async with self._upstream.request(
-            route.path, route.cardinality, bytes, bytes, metadata=_forwarded(stream)
-        ) as upstream:
-            await upstream.send_message(request, end=True)
-            async for frame in upstream:
-                told = self._told(route, request, frame)
+            async for answer in upstream:  # a unary call's one answer, or each stream frame
+                told = self._told(route, request, answer)
                 if told is not None:
                     await stream.send_message(told)
 
@@ -180,9 +138,7 @@ class _Service:
 
     def __mapping__(self) -> dict[str, grpclib.const.Handler]:
         def handler(route: Route) -> Callable[[Stream[Any, Any]], Coroutine[Any, Any, None]]:
-            if route.cardinality == Cardinality.UNARY_UNARY:
-                return lambda stream: self.node.unary(route, stream)
-            return lambda stream: self.node.stream(route, stream)
+            return lambda stream: self.node.forward(route, stream)
 
         return {
             r.path: grpclib.const.Handler(handler(r), r.cardinality, bytes, bytes)

@@ -58,10 +58,9 @@ class WriteIndex:
 
 
 def _key(object_id: str) -> bytes | None:
-    if len(object_id) != 66 or not object_id.startswith("0x"):
-        return None
+    """The id's 32 bytes when it is spelt exactly as verified ids are, else None."""
     try:
-        key = bytes.fromhex(object_id[2:])
+        key = address_bytes(object_id)
     except ValueError:
         return None
     return key if address_hex(key) == object_id else None

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
@@ -176,10 +177,9 @@ class RequestVerifier:
         signature only the full node can check must be checked by `deadline` (loop time)."""
         try:
             decoded = decode_signature(signature)
-            if needs_full_node(decoded):
-                async with asyncio.timeout_at(deadline):
-                    await verify_owner_signature(signed, decoded, owner, self.signatures)
-            else:  # checked here, never waits: no deadline to arm (the heartbeat path)
+            # only the full node's schemes wait: a local one (the heartbeat path) arms no timer
+            wait = asyncio.timeout_at(deadline) if needs_full_node(decoded) else nullcontext()
+            async with wait:
                 await verify_owner_signature(signed, decoded, owner, self.signatures)
         except TimeoutError:
             raise MasterError(reason=Reason.CHAIN_UNAVAILABLE) from None
