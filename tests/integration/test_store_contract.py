@@ -1,8 +1,8 @@
 """One contract, every backend: memory, SQLite (raw and sealed) and a real etcd member.
 
 Each test asserts a property the master relies on: revisions for compare-and-set, exactly one
-winner in a CAS race, prefix ranges with paging, TTL expiry (with a delete event), and a watch
-that reports puts and deletes in commit order.
+winner in a CAS race, prefix ranges with paging, TTL expiry (with a delete event), a watch
+that reports puts and deletes in commit order, and batches (`put_many`) written all or none.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from k3s_daas.nautilus.store import (
     open_store,
     put_if_absent,
 )
+from k3s_daas.nautilus.store.base import MAX_BATCH_ITEMS, MAX_VALUE_LENGTH
 
 BACKENDS = ["memory", "sqlite", "sealed-sqlite", "etcd"]
 
@@ -180,6 +181,40 @@ async def test_bad_input_is_refused(store: Store, ns: str) -> None:
         await store.put(ns + "k", b"x", ttl=-1)
     with pytest.raises(StoreConfigError):
         await store.range(ns, limit=0)
+
+
+async def test_put_many_writes_every_key_in_one_step(store: Store, ns: str) -> None:
+    before = await store.put(ns + "m/b", b"old")
+    async with store.watch(ns + "m/") as events:
+        revision = await store.put_many([(ns + "m/c", b"3"), (ns + "m/a", b"1"),
+                                         (ns + "m/b", b"2")])  # fmt: skip
+        seen = [await next_event(events) for _ in range(3)]
+    assert revision > before
+    assert [(e.kind, e.key) for e in seen] == [("put", ns + "m/c"), ("put", ns + "m/a"),
+                                               ("put", ns + "m/b")]  # fmt: skip
+    rows = await store.range(ns + "m/")
+    assert [(key, entry.value) for key, entry in rows] == [
+        (ns + "m/a", b"1"), (ns + "m/b", b"2"), (ns + "m/c", b"3")]  # fmt: skip
+    assert max(entry.revision for _, entry in rows) == revision
+    assert all(before < entry.revision <= revision for _, entry in rows)
+
+
+async def test_put_many_refuses_a_bad_batch_whole(store: Store, ns: str) -> None:
+    good = (ns + "b/ok", b"x")
+    for bad in (
+        [],  # nothing to write
+        [good, ("no-leading-slash", b"x")],
+        [good, (ns + "b/ok", b"twice")],
+        [(f"{ns}b/{i}", b"x") for i in range(MAX_BATCH_ITEMS + 1)],
+        [
+            good,
+            (ns + "b/big1", bytes(MAX_VALUE_LENGTH // 2)),
+            (ns + "b/big2", bytes(MAX_VALUE_LENGTH // 2)),
+        ],
+    ):
+        with pytest.raises(StoreConfigError):
+            await store.put_many(bad)
+    assert await store.range(ns + "b/") == []  # nothing of any refused batch was written
 
 
 async def test_closed_store_refuses_calls(store: Store, ns: str) -> None:

@@ -4,6 +4,7 @@ templates, webhook decisions); the timed store wrapper. In process, with plain f
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -49,12 +50,20 @@ class FailingStore(BytesStore):
         self.writes += 1
         raise StoreUnavailableError("etcd down")
 
+    async def put_many(self, items: Sequence[tuple[str, bytes]]) -> int:
+        self.writes += 1
+        raise StoreUnavailableError("etcd down")
+
 
 class HangingStore(BytesStore):
     def __init__(self) -> None:
         super().__init__(MemoryStore())
 
     async def put(self, key: str, value: bytes, *, ttl: float | None = None) -> int:
+        await asyncio.Event().wait()
+        return 0
+
+    async def put_many(self, items: Sequence[tuple[str, bytes]]) -> int:
         await asyncio.Event().wait()
         return 0
 

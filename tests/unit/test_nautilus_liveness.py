@@ -8,18 +8,20 @@ one etcd); a crash is a replica dropped without a flush, a restart a new one wit
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from k3s_daas.nautilus.errors import MasterError
-from k3s_daas.nautilus.liveness import PREFIX, Liveness
+from k3s_daas.nautilus.liveness import PREFIX, Liveness, _batches, shard
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import Registry
 from k3s_daas.nautilus.store import BytesStore, StoreUnavailableError, open_store
-from k3s_daas.seal.protocol import NodeStatus
+from k3s_daas.nautilus.store.base import MAX_BATCH_ITEMS, MAX_VALUE_LENGTH
+from k3s_daas.seal.protocol import NodeStatus, Reason
 from tests.unit.test_nautilus_registry import claims
 
 T0 = 1_800_000_000.0  # the masters' clock (s)
@@ -40,6 +42,7 @@ class CountingStore(BytesStore):
     def __init__(self) -> None:
         super().__init__(open_store("memory://"))
         self.puts: list[str] = []
+        self.batches: list[list[str]] = []  # the keys of each put_many
         self.broken = False
 
     async def put(self, key: str, value: bytes, *, ttl: float | None = None) -> int:
@@ -47,6 +50,13 @@ class CountingStore(BytesStore):
             raise StoreUnavailableError("the store refuses writes (test)")
         self.puts.append(key)
         return await super().put(key, value, ttl=ttl)
+
+    async def put_many(self, items: Sequence[tuple[str, bytes]]) -> int:
+        if self.broken:
+            raise StoreUnavailableError("the store refuses writes (test)")
+        self.puts.extend(key for key, _ in items)
+        self.batches.append([key for key, _ in items])
+        return await super().put_many(items)
 
 
 @pytest.fixture
@@ -94,13 +104,12 @@ async def test_routine_heartbeats_cost_no_store_write_until_the_flush(
     assert len(store.puts) == before  # fifty acknowledged, nothing written
     await a.liveness.flush()  # type: ignore[union-attr]
     assert store.puts[before:] == [f"{PREFIX}a/{k}" for k in sorted(_shards("n1"))] + [PREFIX + "a"]
+    assert store.batches[-1] == store.puts[before:]  # one atomic write: the state, then its W
     got = a.get("n1")
     assert got is not None and got.heartbeats == 51
 
 
 def _shards(*nodes: str) -> set[int]:
-    from k3s_daas.nautilus.liveness import shard
-
     return {shard(n) for n in nodes}
 
 
@@ -232,3 +241,64 @@ async def test_a_guard_stored_under_another_enclave_key_is_moot(store: CountingS
     assert await beat(new_key, ms(T0) + 100) == "ready"  # only the node's mark applies
     other = await replica(store, "b", clock, key_id="k3")
     assert await beat(other, ms(T0) + 200) == "ready"  # a failover is accepted at once
+
+
+def _same_shard(count: int) -> list[str]:
+    """`count` node ids that share one shard (so a write of it must keep them all)."""
+    first = shard("n0")
+    return [n for n in (f"n{i}" for i in range(1000)) if shard(n) == first][:count]
+
+
+async def _stored_shard(store: CountingStore, replica_id: str, node: str) -> dict[str, Any]:
+    raw = await store.get(f"{PREFIX}{replica_id}/{shard(node)}")
+    assert raw is not None
+    return dict(json.loads(raw))
+
+
+async def test_a_node_no_longer_live_leaves_its_shard_at_the_next_flush(
+    store: CountingStore,
+) -> None:
+    clock = Clock()
+    a = await replica(store, "a", clock)
+    gone, kept = _same_shard(2)
+    for node in (gone, kept):
+        await a.register(claims(node=node), FP)
+        await beat(a, ms(T0) - 100, node)
+        await beat(a, ms(T0) - 50, node)  # a routine one: in memory until the flush
+    await a.liveness.flush()  # type: ignore[union-attr]
+    assert set(await _stored_shard(store, "a", gone)) == {gone, kept}
+    await a.set_status(gone, NodeStatus.LEFT, Reason.GRACEFUL_LEAVE)
+    await a.liveness.flush()  # type: ignore[union-attr]
+    stored = await _stored_shard(store, "a", kept)
+    assert set(stored) == {kept} and stored[kept][1] == ms(T0) - 50  # its mark kept
+
+
+async def test_the_first_flush_after_a_restart_keeps_every_loaded_node(
+    store: CountingStore,
+) -> None:
+    clock = Clock()
+    a = await replica(store, "a", clock)
+    quiet, busy = _same_shard(2)
+    for node in (quiet, busy):
+        await a.register(claims(node=node), FP)
+        await beat(a, ms(T0) - 100, node)
+        await beat(a, ms(T0) - 50, node)
+    await a.liveness.flush()  # type: ignore[union-attr]
+    clock.now += 5
+    restarted = await replica(store, "a", clock, key_id="k2")  # its first flush is done
+    await beat(restarted, ms(clock.now), busy)  # only one node of the shard beats
+    await restarted.liveness.flush()  # type: ignore[union-attr]
+    stored = await _stored_shard(store, "a", quiet)
+    assert set(stored) == {quiet, busy}
+    assert stored[quiet][1] == ms(T0) - 50 and stored[busy][1] == ms(clock.now)
+
+
+def test_a_large_flush_is_cut_into_bounded_batches_with_the_guard_last() -> None:
+    many = [(f"/s/{i}", b"x") for i in range(MAX_BATCH_ITEMS + 10)]
+    big = [(f"/b/{i}", bytes(MAX_VALUE_LENGTH // 3)) for i in range(4)]
+    items = [*many, *big, ("/w", b"{}")]
+    batches = list(_batches(items))
+    assert [key for batch in batches for key, _ in batch] == [key for key, _ in items]
+    assert all(0 < len(b) <= MAX_BATCH_ITEMS for b in batches)
+    assert all(sum(len(v) for _, v in b) <= MAX_VALUE_LENGTH for b in batches)
+    assert len(batches) == 3 and batches[-1][-1] == ("/w", b"{}")

@@ -24,13 +24,18 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import pydantic_core
 
 from k3s_daas.log import get_logger
-from k3s_daas.nautilus.store.base import StoreUnavailableError, WatchStream
+from k3s_daas.nautilus.store.base import (
+    MAX_BATCH_ITEMS,
+    MAX_VALUE_LENGTH,
+    StoreUnavailableError,
+    WatchStream,
+)
 from k3s_daas.retry import Backoff, Retry
 
 if TYPE_CHECKING:
@@ -58,12 +63,26 @@ class LivenessStore(Protocol):
     def watch(self, prefix: str) -> WatchStream: ...
     async def get(self, key: str) -> bytes | None: ...
     async def put(self, key: str, value: bytes, *, ttl: float | None = None) -> Any: ...
+    async def put_many(self, items: Sequence[tuple[str, bytes]]) -> Any: ...
     async def range(self, prefix: str) -> Any: ...
 
 
 def shard(node_id: str) -> int:
     """The shard of a node (stable across processes, unlike `hash`)."""
     return zlib.crc32(node_id.encode()) % SHARDS
+
+
+def _batches(items: list[tuple[str, bytes]]) -> Iterable[list[tuple[str, bytes]]]:
+    """`items` in order, cut into `put_many` batches within the store's bounds."""
+    batch: list[tuple[str, bytes]] = []
+    size = 0
+    for key, value in items:
+        if batch and (len(batch) == MAX_BATCH_ITEMS or size + len(value) > MAX_VALUE_LENGTH):
+            yield batch
+            batch, size = [], 0
+        batch.append((key, value))
+        size += len(value)
+    yield batch
 
 
 def node_state(record: WorkerRecord) -> NodeState:
@@ -99,12 +118,17 @@ class Liveness:
         #: Our own W as stored before this start: the guard of the nodes we owned then.
         self.floor = 0
         self._guards: dict[str, int] = {}  # other replicas' stored W
-        self._dirty: set[int] = set()
+        #: Nodes whose record changed since the last flush (their entries are re-read then).
+        self._changed: set[str] = set()
+        #: Our nodes' state by shard, as the next flush writes it (None: not built yet).
+        self._shards: list[dict[str, NodeState]] | None = None
+        self._dirty: set[int] = set()  # shards changed since they were last written
         self._flushed = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self.flushes = 0
         #: The nodes whose state to flush (the registry's records) and where others' goes.
         self.records: Callable[[], Iterable[WorkerRecord]] = tuple
+        self.record: Callable[[str], WorkerRecord | None] = lambda _node: None
         self.on_state: Callable[[str, dict[str, NodeState]], None] = lambda _r, _s: None
 
     # -- the guard ----------------------------------------------------------------------------
@@ -124,8 +148,8 @@ class Liveness:
                 self._apply(PREFIX + owner, value, own=False)
 
     def touch(self, node_id: str) -> None:
-        """A node we own changed liveness only: its shard goes out with the next flush."""
-        self._dirty.add(shard(node_id))
+        """A node we own (or owned) changed: its entry is re-read at the next flush."""
+        self._changed.add(node_id)
 
     async def lease(self, timestamp: int) -> None:
         """Return once `timestamp` is covered by our durable W (at once, normally: W runs one
@@ -148,37 +172,55 @@ class Liveness:
 
     # -- flushing -----------------------------------------------------------------------------
     async def flush(self) -> int:
-        """Write the changed shards, then the new W; returns W (raises if the store fails)."""
+        """Write the changed shards, then the new W; returns W (raises if the store fails).
+
+        One `put_many` per batch (normally one for all: one commit, one etcd transaction), W in
+        the last, so no W is stored before the state it covers."""
         async with self._flush_lock:
             now_ms = int(self._clock() * 1000)
             w = max(self.durable, now_ms + int(self.flush_interval * 1000) + self.future_ms)
-            dirty, self._dirty = self._dirty, set()
+            changed, self._changed = self._changed, set()
             try:
-                if dirty:
-                    groups: dict[int, dict[str, NodeState]] = {k: {} for k in dirty}
-                    records = list(self.records())  # a snapshot: the registry changes between
-                    for start in range(0, len(records), FLUSH_CHUNK):
-                        if start:
-                            await asyncio.sleep(0)  # requests in between, not a 20 ms stall
-                        for record in records[start : start + FLUSH_CHUNK]:
-                            if record.replica == self.replica and record.status.is_live:
-                                group = groups.get(shard(record.node_id))
-                                if group is not None:
-                                    group[record.node_id] = node_state(record)
-                    for k, nodes in sorted(groups.items()):
-                        await self.store.put(f"{PREFIX}{self.replica}/{k}",
-                                             pydantic_core.to_json(nodes))  # fmt: skip
-                await self.store.put(PREFIX + self.replica,
-                                     pydantic_core.to_json({"w": w, "at": now_ms,
-                                                            "key": self.key_id}))  # fmt: skip
+                shards = await self._gather(changed)
+                items = [(f"{PREFIX}{self.replica}/{k}", pydantic_core.to_json(shards[k]))
+                         for k in sorted(self._dirty)]  # fmt: skip
+                guard = {"w": w, "at": now_ms, "key": self.key_id}
+                items.append((PREFIX + self.replica, pydantic_core.to_json(guard)))
+                for batch in _batches(items):
+                    await self.store.put_many(batch)
             except BaseException:
-                self._dirty |= dirty  # written again next time
+                self._changed |= changed  # read again next time (applying twice is harmless)
                 raise
+            self._dirty = set()
             self.durable = w
             self.flushes += 1
             flushed, self._flushed = self._flushed, asyncio.Event()
             flushed.set()
             return w
+
+    async def _gather(self, changed: set[str]) -> list[dict[str, NodeState]]:
+        """Our nodes' state by shard, with `changed` applied: each changed node's entry re-read
+        from its record (gone when it is no longer ours or live). The first time, every record
+        (what `load` applied included); the loop turns between chunks of FLUSH_CHUNK records."""
+        shards = self._shards
+        nodes: list[tuple[str, WorkerRecord | None]]
+        if shards is None:
+            shards = [{} for _ in range(SHARDS)]
+            nodes = [(record.node_id, record) for record in self.records()]
+        else:
+            nodes = [(node_id, self.record(node_id)) for node_id in changed]
+        for start in range(0, len(nodes), FLUSH_CHUNK):
+            if start:
+                await asyncio.sleep(0)  # requests in between, not a 20 ms stall
+            for node_id, record in nodes[start : start + FLUSH_CHUNK]:
+                group = shards[shard(node_id)]
+                if record is not None and record.replica == self.replica and record.status.is_live:
+                    group[node_id] = node_state(record)
+                else:
+                    group.pop(node_id, None)
+        self._shards = shards
+        self._dirty |= {shard(node_id) for node_id in changed}
+        return shards
 
     async def run(self) -> None:
         """Flush every `flush_interval` (until cancelled); a failed flush is retried next tick,

@@ -34,9 +34,14 @@ def canonical_json(value: Any) -> bytes:
     What is signed or hashed (signed requests, audit entries, devnet digests) must not depend on
     dict order or on the encoder's defaults, so it goes through here.
     """
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    ).encode("ascii")
+    return _CANONICAL.encode(value).encode("ascii")
+
+
+#: Built once: `json.dumps` with these options makes a new encoder on every call (on the
+#: heartbeat path, twice per request).
+_CANONICAL: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+)
 
 
 def check_json_depth(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Literal, Protocol, Self, runtime_checkable
@@ -18,6 +18,9 @@ from k3s_daas.seal.errors import K3sDaasError
 
 MAX_KEY_LENGTH: Final = 1024
 MAX_VALUE_LENGTH: Final = 1024 * 1024  # etcd's default request cap is 1.5 MiB
+#: One `put_many`: at most etcd's default `--max-txn-ops`, and the values within one value's cap
+#: (one request, under etcd's 1.5 MiB request limit, whatever the backend).
+MAX_BATCH_ITEMS: Final = 128
 
 
 class StoreError(K3sDaasError):
@@ -145,6 +148,11 @@ class Store(Protocol):
         """Write unconditionally; returns the new revision. `ttl` seconds, then it vanishes."""
         ...
 
+    async def put_many(self, items: Sequence[tuple[str, bytes]]) -> int:
+        """Write every `(key, value)` in one atomic step (all or none, no TTL); returns the
+        revision after it. One commit instead of one per key (`check_items` bounds it)."""
+        ...
+
     async def compare_and_set(
         self,
         key: str,
@@ -201,6 +209,19 @@ def check_value(value: bytes) -> bytes:
     if len(value) > MAX_VALUE_LENGTH:
         raise StoreConfigError(f"store value larger than {MAX_VALUE_LENGTH} bytes")
     return bytes(value)
+
+
+def check_items(items: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """A `put_many` batch: 1 to MAX_BATCH_ITEMS distinct keys, values within one value's cap in
+    all (etcd refuses a key twice in one transaction; fail the same everywhere)."""
+    if not 0 < len(items) <= MAX_BATCH_ITEMS:
+        raise StoreConfigError(f"put_many takes 1 to {MAX_BATCH_ITEMS} items, got {len(items)}")
+    checked = [(check_key(key), check_value(value)) for key, value in items]
+    if len({key for key, _ in checked}) != len(checked):
+        raise StoreConfigError("put_many names a key twice")
+    if sum(len(value) for _, value in checked) > MAX_VALUE_LENGTH:
+        raise StoreConfigError(f"put_many values larger than {MAX_VALUE_LENGTH} bytes in all")
+    return checked
 
 
 def check_ttl(ttl: float | None) -> float | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
@@ -37,6 +37,7 @@ from k3s_daas.nautilus.store.base import (
     StoreUnavailableError,
     WatchEvent,
     WatchStream,
+    check_items,
     check_key,
     check_limit,
     check_prefix,
@@ -203,6 +204,21 @@ class EtcdStore:
             return int(result.header.revision)
 
         return await self._call(fn)
+
+    async def put_many(self, items: Sequence[tuple[str, bytes]]) -> int:
+        request = aetcd.rpc.TxnRequest(success=[
+            aetcd.rpc.RequestOp(request_put=aetcd.rpc.PutRequest(key=_enc(key), value=value))
+            for key, value in check_items(items)
+        ])  # fmt: skip
+
+        async def fn(client: Any) -> int:
+            await client.connect()
+            response = await client.kvstub.Txn(
+                request, timeout=self.timeout, metadata=client.metadata
+            )
+            return int(response.header.revision)
+
+        return await self._call(fn)  # retried: writing the same values twice is harmless
 
     async def compare_and_set(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from k3s_daas.nautilus.store.base import (
@@ -18,6 +19,7 @@ from k3s_daas.nautilus.store.base import (
     WatchEvent,
     WatchHub,
     WatchStream,
+    check_items,
     check_key,
     check_limit,
     check_prefix,
@@ -93,6 +95,13 @@ class MemoryStore:
         value, ttl = check_value(value), check_ttl(ttl)
         self._begin()
         return self._write(key, value, ttl)
+
+    async def put_many(self, items: Sequence[tuple[str, bytes]]) -> int:
+        checked = check_items(items)
+        self._begin()
+        for key, value in checked:  # no await in between: no reader sees half of it
+            self._write(key, value, None)
+        return self._revision
 
     async def compare_and_set(
         self,

@@ -9,6 +9,7 @@ key all fail to open (`StoreIntegrityError`, reason `store_tampered`). Keys stay
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
@@ -104,6 +105,9 @@ class SealedStore:
 
     async def put(self, key: str, value: bytes, *, ttl: float | None = None) -> int:
         return await self.inner.put(key, self.sealer.seal(key, value), ttl=ttl)
+
+    async def put_many(self, items: Sequence[tuple[str, bytes]]) -> int:
+        return await self.inner.put_many([(k, self.sealer.seal(k, v)) for k, v in items])
 
     async def compare_and_set(
         self,

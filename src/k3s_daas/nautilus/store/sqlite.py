@@ -19,7 +19,7 @@ import os
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -33,6 +33,7 @@ from k3s_daas.nautilus.store.base import (
     WatchEvent,
     WatchHub,
     WatchStream,
+    check_items,
     check_key,
     check_limit,
     check_prefix,
@@ -334,6 +335,19 @@ class SqliteStore:
         revision = await self._write(self._put_body(key, value, ttl, None, False))
         assert revision is not None
         return revision
+
+    async def put_many(self, items: Sequence[tuple[str, bytes]]) -> int:
+        checked = check_items(items)
+
+        def write(conn: sqlite3.Connection) -> tuple[int, list[WatchEvent]]:
+            events = []
+            for key, value in checked:
+                revision, put = self._put_body(key, value, None, None, False)(conn)
+                events += put
+            assert revision is not None
+            return revision, events
+
+        return await self._write(write)
 
     async def compare_and_set(
         self,

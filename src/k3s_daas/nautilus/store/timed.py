@@ -4,7 +4,7 @@ store latency and errors are visible whichever backend is configured."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from k3s_daas.nautilus.store.base import Entry, Store, WatchStream
@@ -36,6 +36,9 @@ class TimedStore:
 
     async def put(self, key: str, value: bytes, *, ttl: float | None = None) -> int:
         return await self._timed("put", self.store.put(key, value, ttl=ttl))
+
+    async def put_many(self, items: Sequence[tuple[str, bytes]]) -> int:
+        return await self._timed("put_many", self.store.put_many(items))
 
     async def compare_and_set(
         self, key: str, value: bytes, *, expected_revision: int | None, ttl: float | None = None

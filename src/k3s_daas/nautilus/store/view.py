@@ -8,6 +8,7 @@ revision compare-and-set underneath).
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 
 from k3s_daas.nautilus.store.base import Store, WatchStream
 
@@ -26,6 +27,10 @@ class BytesStore:
     async def put(self, key: str, value: bytes, *, ttl: float | None = None) -> int:
         """Write unconditionally; returns the revision."""
         return await self.store.put(key, value, ttl=ttl)
+
+    async def put_many(self, items: Sequence[tuple[str, bytes]]) -> int:
+        """Write every `(key, value)` atomically; returns the revision."""
+        return await self.store.put_many(items)
 
     async def compare_and_set(
         self, key: str, expected: bytes | None, value: bytes, *, ttl: float | None = None
