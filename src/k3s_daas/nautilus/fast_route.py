@@ -101,7 +101,8 @@ def wrapped(endpoint: ASGIApp, middleware: Sequence[Middleware]) -> ASGIApp:
 
 class MasterApp(FastAPI):
     """A FastAPI app whose heartbeats go to `heartbeat` inside the app's own `middleware`
-    (fresh instances over the same objects), not through FastAPI and Starlette's layers."""
+    (fresh instances over the same objects), not through FastAPI and Starlette's layers; a
+    middleware added later with `add_middleware` would not wrap them."""
 
     def __init__(
         self, heartbeat: ASGIApp, *, middleware: Sequence[Middleware], **options: Any
