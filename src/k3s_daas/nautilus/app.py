@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 
 from k3s_daas.kube.install import install as install_kube
 from k3s_daas.kube.types import AuthenticationFailed
@@ -23,7 +24,7 @@ from k3s_daas.log import crash_site, get_logger
 from k3s_daas.nautilus.body_limit import BodyLimit
 from k3s_daas.nautilus.context import AppContext
 from k3s_daas.nautilus.errors import MasterError, TokenRejected
-from k3s_daas.nautilus.fast_route import HeartbeatRoute
+from k3s_daas.nautilus.fast_route import HeartbeatRoute, MasterApp
 from k3s_daas.nautilus.rate_limit import RateLimit, RateLimiter, accepted_credential
 from k3s_daas.nautilus.refusal_counts import RefusalCounts
 from k3s_daas.nautilus.request_metrics import RequestMetrics
@@ -110,12 +111,12 @@ def _mount_kube(app: FastAPI, ctx: AppContext, *, webhooks: bool) -> None:
     install_kube(app, auth=auth, nodes=ctx.registry, webhooks=webhooks)
 
 
-def _rate_limit(app: FastAPI, ctx: AppContext) -> None:
-    """Outermost: a client over its budget of refusals costs one dictionary lookup."""
+def _rate_limit(ctx: AppContext) -> list[Middleware]:
+    """A client over its budget of refusals costs one dictionary lookup (none when disabled)."""
     s = ctx.settings
     limiter = RateLimiter(s.rate_limit, s.rate_limit_burst, s.rate_limit_clients)
     if not limiter.enabled:
-        return
+        return []
     cache = ctx.validator.cache
 
     def limited() -> None:
@@ -123,8 +124,18 @@ def _rate_limit(app: FastAPI, ctx: AppContext) -> None:
         ctx.service.refusals.count("rate_limit", Reason.RATE_LIMITED)
 
     credential = accepted_credential(lambda fp: cache.get(fp) is not None, ctx.admin_token)
-    app.add_middleware(RateLimit, limiter=limiter, credential=credential, on_limited=limited,
-                       exempt=UNLIMITED_PATHS)  # fmt: skip
+    return [Middleware(RateLimit, limiter=limiter, credential=credential, on_limited=limited,
+                       exempt=UNLIMITED_PATHS)]  # fmt: skip
+
+
+def _middleware(ctx: AppContext) -> list[Middleware]:
+    """The main listener's middlewares, outermost first: request metrics (they see every answer),
+    the rate limit, the body cap; one list for FastAPI's stack and the heartbeat's."""
+    return [
+        Middleware(RequestMetrics, metrics=ctx.metrics),
+        *_rate_limit(ctx),
+        Middleware(BodyLimit, limit=ctx.settings.max_body_bytes),
+    ]
 
 
 def create_webhook_app(ctx: AppContext) -> FastAPI:
@@ -139,22 +150,20 @@ def create_webhook_app(ctx: AppContext) -> FastAPI:
     return app
 
 
-def create_app(ctx: AppContext, *, mount_kube: bool = True, webhooks: bool = True) -> FastAPI:
-    """The FastAPI app of one master (its own metrics registry, no globals); `webhooks=False`
-    when they are served on their own mTLS listener instead (`create_webhook_app`)."""
-    app = FastAPI(title="k3s-daas Nautilus master", docs_url=None, redoc_url=None,
-                  openapi_url=None)  # fmt: skip
+def create_app(ctx: AppContext, *, mount_kube: bool = True, webhooks: bool = True) -> MasterApp:
+    """The FastAPI app of one master (its own metrics registry, no globals), whose heartbeats
+    skip FastAPI (`nautilus.fast_route`); `webhooks=False` when they are served on their own mTLS
+    listener instead (`create_webhook_app`)."""
+    app = MasterApp(HeartbeatRoute(ctx), middleware=_middleware(ctx),
+                    title="k3s-daas Nautilus master", docs_url=None, redoc_url=None,
+                    openapi_url=None)  # fmt: skip
     app.state.ctx = ctx
     _error_shape(app)
-    app.add_route(PATHS["heartbeat"], heartbeat, methods=["POST"])  # first: the hot paths
+    app.add_route(PATHS["heartbeat"], heartbeat, methods=["POST"])  # its 405 for other methods
     if mount_kube and webhooks:  # matched before the included routers (each costs a match)
         app.add_route(TOKENREVIEW_PATH, token_review, methods=["POST"], include_in_schema=False)
     for router in (worker_router, api_router, ops_router):
         app.include_router(router)
     if mount_kube:
         _mount_kube(app, ctx, webhooks=webhooks)
-    app.add_middleware(HeartbeatRoute, ctx=ctx)  # innermost: capped, limited and timed as any
-    app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
-    _rate_limit(app, ctx)
-    app.add_middleware(RequestMetrics, metrics=ctx.metrics)  # outermost: sees every answer
     return app

@@ -1,15 +1,20 @@
-"""The heartbeat route as a pure ASGI middleware: the hottest request (10,000 workers) skips
-Starlette's router, exception middleware, `Request` and `JSONResponse`.
+"""The heartbeat's fast path: the hottest request (10,000 workers) never enters FastAPI.
 
-Innermost of the app's middlewares, so the body cap, the rate limit and the request metrics
-still wrap it; the same signed-request parsing (`nautilus.signed`, through the service), the same
-typed answer (`HeartbeatAnswer`, serialised by pydantic) and the same error shape as every route.
+`MasterApp` sends `POST /api/v1/nodes/heartbeat` down its own chain of the app's middlewares
+(the same request metrics, rate limit and body cap, built once) to `HeartbeatRoute`; every other
+request goes to FastAPI as it is. The heartbeat skips Starlette's middleware stack, router,
+exception middleware, `Request` and `JSONResponse`, with the same signed-request parsing
+(`nautilus.signed`, through the service), the same typed answer (`HeartbeatAnswer`, serialised by
+pydantic) and the same error shape as every route.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from typing import Any, Final
 
+from fastapi import FastAPI
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from k3s_daas.log import crash_site, get_logger
@@ -36,16 +41,13 @@ _ROUTE: Final = _Route()
 
 
 class HeartbeatRoute:
-    """`POST /api/v1/nodes/heartbeat`, answered here; every other request goes to `app`."""
+    """`POST /api/v1/nodes/heartbeat` as a bare ASGI endpoint (`MasterApp` routes it here); its
+    own error handling, as the app's exception handlers answer every other route."""
 
-    def __init__(self, app: ASGIApp, ctx: AppContext) -> None:
-        self.app = app
+    def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
         scope["route"] = _ROUTE
         token = None
         for name, value in scope["headers"]:
@@ -87,3 +89,29 @@ async def _body(receive: Receive) -> bytes:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
+
+
+def wrapped(endpoint: ASGIApp, middleware: Sequence[Middleware]) -> ASGIApp:
+    """`endpoint` inside `middleware` (outermost first), as Starlette stacks an app's."""
+    app = endpoint
+    for cls, args, kwargs in reversed(middleware):
+        app = cls(app, *args, **kwargs)
+    return app
+
+
+class MasterApp(FastAPI):
+    """A FastAPI app whose heartbeats go to `heartbeat` inside the app's own `middleware`
+    (fresh instances over the same objects), not through FastAPI and Starlette's layers; a
+    middleware added later with `add_middleware` would not wrap them."""
+
+    def __init__(
+        self, heartbeat: ASGIApp, *, middleware: Sequence[Middleware], **options: Any
+    ) -> None:
+        super().__init__(middleware=middleware, **options)
+        self.fast_path = wrapped(heartbeat, middleware)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST":
+            await self.fast_path(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)

@@ -47,8 +47,8 @@ async def register(request: Registering, ctx: Context) -> Response:
 
 
 async def heartbeat(request: Request) -> Response:
-    """`POST /api/v1/nodes/heartbeat` as a plain Starlette endpoint (an app built without
-    `nautilus.fast_route`, which answers it before the router in `create_app`); the same
+    """`POST /api/v1/nodes/heartbeat` as a plain Starlette endpoint (for an app built without
+    `nautilus.fast_route`, which answers it before FastAPI in `create_app`); the same
     verification and the same error shape as every route."""
     ctx: AppContext = request.app.state.ctx
     raw = await request.body()
