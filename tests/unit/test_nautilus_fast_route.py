@@ -55,8 +55,8 @@ class ServiceDouble:
             raise self.fails
         return token
 
-    async def heartbeat(self, _: Any) -> HeartbeatAnswer:
-        return ANSWER
+    async def heartbeat(self, _: Any) -> bytes:
+        return ANSWER.model_dump_json().encode()  # the signed answer's bytes, as the service's
 
 
 class ValidatorDouble:

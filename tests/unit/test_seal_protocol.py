@@ -3,12 +3,16 @@ typed bodies and answers round-trip between the worker's and the master's side."
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from k3s_daas.seal.claims import Claims
+from k3s_daas.seal.encoding import canonical_json
 from k3s_daas.seal.permissions import Tier
 from k3s_daas.seal.protocol import (
     PATHS,
@@ -24,6 +28,8 @@ from k3s_daas.seal.protocol import (
     ValidateBatch,
     ValidateRequest,
     answer_bytes,
+    answer_signing_input,
+    signed_answer_json,
     signing_bytes,
 )
 
@@ -145,3 +151,19 @@ def test_validate_bodies_and_results() -> None:
     assert batch["results"][1] == {"valid": False, "reason": "expired",
                                    "message": Reason.EXPIRED.message}  # fmt: skip
     assert ValidateBatch.model_validate(batch).results == [accepted, refused]
+
+
+def test_a_signed_answer_as_sent_verifies_from_its_parsed_fields() -> None:
+    """The master sends the canonical JSON it signed with the signature appended; the worker
+    re-derives the signed bytes from the parsed object (floats and ints as they were)."""
+    key = Ed25519PrivateKey.generate()
+    answer = LeaveAnswer(node_id="worker-1")
+    canonical = canonical_json(answer.unsigned())
+    body = signed_answer_json(canonical, key.sign(answer_signing_input("leave", "ab", canonical)))
+    data = json.loads(body)
+    assert list(data)[-1] == "enclave_signature"
+    key.public_key().verify(base64.b64decode(data["enclave_signature"]),
+                            answer_bytes("leave", "ab", data))  # fmt: skip
+    assert LeaveAnswer.model_validate(data).node_id == "worker-1"
+    with pytest.raises(ValueError):
+        signed_answer_json(b"{}", b"sig")

@@ -4,8 +4,8 @@
 (the same request metrics, rate limit and body cap, built once) to `HeartbeatRoute`; every other
 request goes to FastAPI as it is. The heartbeat skips Starlette's middleware stack, router,
 exception middleware, `Request` and `JSONResponse`, with the same signed-request parsing
-(`nautilus.signed`, through the service), the same typed answer (`HeartbeatAnswer`, serialised by
-pydantic) and the same error shape as every route.
+(`nautilus.signed`, through the service), the same signed answer bytes (`MasterService.sign`)
+and the same error shape as every route.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class HeartbeatRoute:
         service = self.ctx.service
         try:
             signed = await service.verify(HeartbeatRequest, token, body)
-            answer = await service.heartbeat(signed)
+            content = await service.heartbeat(signed)
         except MasterError as exc:
             await error(exc.status, exc.reason, exc.message)(scope, receive, send)
             return
@@ -72,7 +72,6 @@ class HeartbeatRoute:
                 scope, receive, send
             )
             return
-        content = answer.__pydantic_serializer__.to_json(answer)
         headers = [*_JSON_HEADERS, (b"content-length", str(len(content)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": content})

@@ -1,4 +1,5 @@
-"""The master's JSON answers: a protocol model as it is, or the one error shape."""
+"""The master's JSON answers: a signed answer's bytes, a protocol model as it is, or the one
+error shape."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pydantic import BaseModel
 from k3s_daas.seal.protocol import ErrorAnswer
 
 
-def reply(answer: BaseModel) -> JSONResponse:
-    """A 200 with a protocol answer, dumped exactly as it was signed."""
-    return JSONResponse(answer.model_dump(mode="json"))
+def reply_signed(body: bytes) -> Response:
+    """A 200 with a signed answer's JSON, the bytes `MasterService.sign` made."""
+    return Response(body, media_type="application/json")
 
 
 def reply_json(answer: BaseModel) -> Response:

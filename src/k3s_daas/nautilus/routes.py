@@ -15,7 +15,7 @@ from k3s_daas.nautilus.context import AppContext, Context
 from k3s_daas.nautilus.errors import MasterError, TokenRejected
 from k3s_daas.nautilus.health import CheckResult, report
 from k3s_daas.nautilus.metrics import CONTENT_TYPE_LATEST
-from k3s_daas.nautilus.responses import reply, reply_json
+from k3s_daas.nautilus.responses import reply_json, reply_signed
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.protocol import (
     PATHS,
@@ -43,7 +43,7 @@ ops_router = APIRouter()
 # -- signed worker requests --------------------------------------------------------------------
 @worker_router.post(PATHS["register"])
 async def register(request: Registering, ctx: Context) -> Response:
-    return reply(await ctx.service.register(request))
+    return reply_signed(await ctx.service.register(request))
 
 
 async def heartbeat(request: Request) -> Response:
@@ -53,12 +53,12 @@ async def heartbeat(request: Request) -> Response:
     ctx: AppContext = request.app.state.ctx
     raw = await request.body()
     signed = await ctx.service.verify(HeartbeatRequest, request.headers.get(TOKEN_HEADER), raw)
-    return reply(await ctx.service.heartbeat(signed))
+    return reply_signed(await ctx.service.heartbeat(signed))
 
 
 @worker_router.post(PATHS["leave"])
 async def leave(request: Leaving, ctx: Context) -> Response:
-    return reply(await ctx.service.leave(request))
+    return reply_signed(await ctx.service.leave(request))
 
 
 # -- API ---------------------------------------------------------------------------------------

@@ -9,10 +9,9 @@ fails verification as a per-minute count (`nautilus.refusal_counts`), the others
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from k3s_daas.chain import RemoteVerifier
 from k3s_daas.log import get_logger
@@ -28,6 +27,7 @@ from k3s_daas.nautilus.signed import BodyT, RequestVerifier, SignedRequest, deco
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.nautilus.worker_record import WorkerRecord
 from k3s_daas.seal.claims import Claims
+from k3s_daas.seal.encoding import canonical_json
 from k3s_daas.seal.protocol import (
     HeartbeatAnswer,
     HeartbeatRequest,
@@ -39,11 +39,11 @@ from k3s_daas.seal.protocol import (
     RegisterAnswer,
     RegisterRequest,
     SignedAnswer,
-    answer_bytes,
+    answer_signing_input,
+    signed_answer_json,
 )
 
 log = get_logger(__name__)
-AnswerT = TypeVar("AnswerT", bound=SignedAnswer)
 
 
 class MasterService:
@@ -130,10 +130,12 @@ class MasterService:
         )  # fmt: skip
 
     # -- answers ----------------------------------------------------------------------------------
-    def sign(self, kind: Kind, nonce: str, answer: AnswerT) -> AnswerT:
-        """The answer with the enclave's signature over it (bound to the request's nonce)."""
-        signature = self.enclave.sign(answer_bytes(kind, nonce, answer.unsigned()))
-        return answer.model_copy(update={"enclave_signature": base64.b64encode(signature).decode()})
+    def sign(self, kind: Kind, nonce: str, answer: SignedAnswer) -> bytes:
+        """The answer's JSON as sent, with the enclave's signature over it (bound to the
+        request's nonce): the typed answer is encoded once, canonically, and signed as is."""
+        canonical = canonical_json(answer.unsigned())
+        signature = self.enclave.sign(answer_signing_input(kind, nonce, canonical))
+        return signed_answer_json(canonical, signature)
 
     def _stake_answer(self, record: WorkerRecord, claims: Claims) -> dict[str, Any]:
         return {
@@ -150,7 +152,7 @@ class MasterService:
         }
 
     # -- operations -------------------------------------------------------------------------------
-    async def register(self, request: SignedRequest[RegisterRequest]) -> RegisterAnswer:
+    async def register(self, request: SignedRequest[RegisterRequest]) -> bytes:
         claims = request.claims
         try:
             record = await self.registry.register(claims, request.fingerprint)
@@ -169,7 +171,7 @@ class MasterService:
         )
         return self.sign("register", request.body.nonce, answer)
 
-    async def heartbeat(self, request: SignedRequest[HeartbeatRequest]) -> HeartbeatAnswer:
+    async def heartbeat(self, request: SignedRequest[HeartbeatRequest]) -> bytes:
         claims, body = request.claims, request.body
         try:
             before = self.registry.get(claims.node_id)
@@ -202,7 +204,7 @@ class MasterService:
         )
         return self.sign("heartbeat", body.nonce, answer)
 
-    async def leave(self, request: SignedRequest[LeaveRequest]) -> LeaveAnswer:
+    async def leave(self, request: SignedRequest[LeaveRequest]) -> bytes:
         claims = request.claims
         record = self.registry.get(claims.node_id)
         if record is None or record.owner != claims.owner:

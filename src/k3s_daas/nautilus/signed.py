@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
@@ -139,9 +139,10 @@ class RequestVerifier:
                 reason=Reason.STALE_REQUEST,
             )
         token = self.validator.parse(request.token)
-        # One chain deadline for the whole request: what validation leaves, the signature gets.
-        deadline = asyncio.get_running_loop().time() + self.chain_timeout
         admitted = self._admitted(model.kind, body.node_id, token)
+        # One chain deadline for the whole request: what validation leaves, the signature gets.
+        # An admitted node's validation is in memory: its deadline starts at the signature.
+        deadline = None if admitted is not None else asyncio.get_running_loop().time() + self.chain_timeout
         claims = await self._validate(token, admitted=admitted is not None)
         if not claims.is_node:
             raise MasterError(reason=Reason.NOT_NODE_TOKEN)
@@ -171,14 +172,19 @@ class RequestVerifier:
         return record if record.token_fingerprint == token.fingerprint[:16] else None
 
     async def _check_owner(
-        self, signed: bytes, signature: str, owner: str, deadline: float
+        self, signed: bytes, signature: str, owner: str, deadline: float | None
     ) -> None:
         """The token owner signed `signed` (any wallet scheme), or the refusal saying why; a
-        signature only the full node can check must be checked by `deadline` (loop time)."""
+        signature only the full node can check must be checked by `deadline` (loop time; None:
+        `chain_timeout` from now)."""
         try:
             decoded = decode_signature(signature)
             # only the full node's schemes wait: a local one (the heartbeat path) arms no timer
-            wait = asyncio.timeout_at(deadline) if needs_full_node(decoded) else nullcontext()
+            wait: AbstractAsyncContextManager[object] = nullcontext()
+            if needs_full_node(decoded):
+                if deadline is None:
+                    deadline = asyncio.get_running_loop().time() + self.chain_timeout
+                wait = asyncio.timeout_at(deadline)
             async with wait:
                 await verify_owner_signature(signed, decoded, owner, self.signatures)
         except TimeoutError:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from k3s_daas.seal import constants as c
 from k3s_daas.seal.claims import Claims
-from k3s_daas.seal.encoding import canonical_json
+from k3s_daas.seal.encoding import b64encode, canonical_json
 
 DOMAIN: Final = b"k3s-daas/v1/"
 MAX_BODY_BYTES: Final = 64 * 1024
@@ -283,15 +283,20 @@ def signing_bytes(
 def answer_bytes(kind: Kind, request_nonce: str, answer: dict[str, Any]) -> bytes:
     """What the enclave signs for its answer (the answer without `enclave_signature`)."""
     payload = {k: v for k, v in answer.items() if k != "enclave_signature"}
-    return (
-        DOMAIN
-        + b"answer/"
-        + kind.encode()
-        + b"\n"
-        + request_nonce.encode()
-        + b"\n"
-        + canonical_json(payload)
-    )
+    return answer_signing_input(kind, request_nonce, canonical_json(payload))
+
+
+def answer_signing_input(kind: Kind, request_nonce: str, canonical: bytes) -> bytes:
+    """`answer_bytes` of an answer whose canonical JSON (`canonical`) is already made."""
+    return DOMAIN + b"answer/" + kind.encode() + b"\n" + request_nonce.encode() + b"\n" + canonical
+
+
+def signed_answer_json(canonical: bytes, signature: bytes) -> bytes:
+    """The answer as sent: its canonical JSON (what was signed, so encoded once) with
+    `enclave_signature` added last; the receiver re-derives the signed bytes from the fields."""
+    if not (canonical.startswith(b"{") and canonical.endswith(b"}")) or canonical == b"{}":
+        raise ValueError("an answer is a non-empty JSON object")
+    return canonical[:-1] + b',"enclave_signature":"' + b64encode(signature).encode() + b'"}'
 
 
 # -- answers to signed requests ---------------------------------------------------------------
