@@ -142,7 +142,9 @@ class RequestVerifier:
         admitted = self._admitted(model.kind, body.node_id, token)
         # One chain deadline for the whole request: what validation leaves, the signature gets.
         # An admitted node's validation is in memory: its deadline starts at the signature.
-        deadline = None if admitted is not None else asyncio.get_running_loop().time() + self.chain_timeout
+        deadline = None
+        if admitted is None:
+            deadline = asyncio.get_running_loop().time() + self.chain_timeout
         claims = await self._validate(token, admitted=admitted is not None)
         if not claims.is_node:
             raise MasterError(reason=Reason.NOT_NODE_TOKEN)
