@@ -268,9 +268,20 @@ async def test_a_node_no_longer_live_leaves_its_shard_at_the_next_flush(
     await a.liveness.flush()  # type: ignore[union-attr]
     assert set(await _stored_shard(store, "a", gone)) == {gone, kept}
     await a.set_status(gone, NodeStatus.LEFT, Reason.GRACEFUL_LEAVE)
+    await beat(a, ms(T0) - 40, kept)  # the shard is written again for this one
     await a.liveness.flush()  # type: ignore[union-attr]
     stored = await _stored_shard(store, "a", kept)
-    assert set(stored) == {kept} and stored[kept][1] == ms(T0) - 50  # its mark kept
+    assert set(stored) == {kept} and stored[kept][1] == ms(T0) - 40
+
+
+async def test_durable_writes_alone_write_no_shard(store: CountingStore) -> None:
+    """A registration (or any durable record write) is in the store already: the next flush
+    writes only W, however many nodes registered (a burst of 1,000 must not rewrite shards)."""
+    a = await replica(store, "a", Clock())
+    for node in _same_shard(3):
+        await a.register(claims(node=node), FP)
+    await a.liveness.flush()  # type: ignore[union-attr]
+    assert store.batches[-1] == [PREFIX + "a"]
 
 
 async def test_the_first_flush_after_a_restart_keeps_every_loaded_node(

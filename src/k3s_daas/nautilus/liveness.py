@@ -118,8 +118,10 @@ class Liveness:
         #: Our own W as stored before this start: the guard of the nodes we owned then.
         self.floor = 0
         self._guards: dict[str, int] = {}  # other replicas' stored W
-        #: Nodes whose record changed since the last flush (their entries are re-read then).
+        #: Nodes whose liveness changed in memory only since the last flush: their shards are
+        #: written by it. `_noted`: records written durably (their entries are only re-read).
         self._changed: set[str] = set()
+        self._noted: set[str] = set()
         #: Our nodes' state by shard, as the next flush writes it (None: not built yet).
         self._shards: list[dict[str, NodeState]] | None = None
         self._dirty: set[int] = set()  # shards changed since they were last written
@@ -148,8 +150,15 @@ class Liveness:
                 self._apply(PREFIX + owner, value, own=False)
 
     def touch(self, node_id: str) -> None:
-        """A node we own (or owned) changed: its entry is re-read at the next flush."""
+        """A node we own changed liveness in memory only: its shard goes out with the next
+        flush."""
         self._changed.add(node_id)
+
+    def note(self, node_id: str) -> None:
+        """A record we own (or owned) was written durably: its entry is re-read at the next
+        flush (gone when it is no longer ours or live), without writing its shard for it (the
+        store has the record itself)."""
+        self._noted.add(node_id)
 
     async def lease(self, timestamp: int) -> None:
         """Return once `timestamp` is covered by our durable W (at once, normally: W runs one
@@ -180,8 +189,10 @@ class Liveness:
             now_ms = int(self._clock() * 1000)
             w = max(self.durable, now_ms + int(self.flush_interval * 1000) + self.future_ms)
             changed, self._changed = self._changed, set()
+            noted, self._noted = self._noted, set()
             try:
-                shards = await self._gather(changed)
+                shards = await self._gather(changed | noted)
+                self._dirty |= {shard(node_id) for node_id in changed}
                 items = [(f"{PREFIX}{self.replica}/{k}", pydantic_core.to_json(shards[k]))
                          for k in sorted(self._dirty)]  # fmt: skip
                 guard = {"w": w, "at": now_ms, "key": self.key_id}
@@ -190,6 +201,7 @@ class Liveness:
                     await self.store.put_many(batch)
             except BaseException:
                 self._changed |= changed  # read again next time (applying twice is harmless)
+                self._noted |= noted
                 raise
             self._dirty = set()
             self.durable = w
@@ -201,7 +213,8 @@ class Liveness:
     async def _gather(self, changed: set[str]) -> list[dict[str, NodeState]]:
         """Our nodes' state by shard, with `changed` applied: each changed node's entry re-read
         from its record (gone when it is no longer ours or live). The first time, every record
-        (what `load` applied included); the loop turns between chunks of FLUSH_CHUNK records."""
+        (what `load` applied included); the loop turns between chunks of FLUSH_CHUNK records.
+        Which shards are then written is the caller's (those of in-memory changes)."""
         shards = self._shards
         nodes: list[tuple[str, WorkerRecord | None]]
         if shards is None:
@@ -219,7 +232,6 @@ class Liveness:
                 else:
                     group.pop(node_id, None)
         self._shards = shards
-        self._dirty |= {shard(node_id) for node_id in changed}
         return shards
 
     async def run(self) -> None:

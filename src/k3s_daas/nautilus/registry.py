@@ -169,7 +169,7 @@ class Registry:
         self._records[record.node_id] = record
         if self.liveness is not None and (record.replica == self.replica or (
                 previous is not None and previous.replica == self.replica)):  # fmt: skip
-            self.liveness.touch(record.node_id)  # ours, or no longer: the next flush says so
+            self.liveness.note(record.node_id)  # ours, or no longer: the next flush re-reads it
         return previous
 
     # -- writes ----------------------------------------------------------------------------------
@@ -317,6 +317,7 @@ class Registry:
             record = current.replace(**changes, revision=self._revision, updated=now)
             self._keep(record)
             self._publish("MODIFIED", record)
+            self.liveness.touch(record.node_id)  # in memory only: its shard goes out next flush
             return record
         finally:
             lock.release()
