@@ -255,17 +255,26 @@ async def _stored_shard(store: CountingStore, replica_id: str, node: str) -> dic
     return dict(json.loads(raw))
 
 
+async def _two_beating_in_one_shard(
+    store: CountingStore, clock: Clock
+) -> tuple[Registry, list[str]]:
+    """Replica `a` with two nodes of one shard, each registered, ready, then beating routinely
+    (marks at T0 - 50 ms, in memory until the flush), and flushed."""
+    a = await replica(store, "a", clock)
+    nodes = _same_shard(2)
+    for node in nodes:
+        await a.register(claims(node=node), FP)
+        await beat(a, ms(T0) - 100, node)
+        await beat(a, ms(T0) - 50, node)
+    await a.liveness.flush()  # type: ignore[union-attr]
+    return a, nodes
+
+
 async def test_a_node_no_longer_live_leaves_its_shard_at_the_next_flush(
     store: CountingStore,
 ) -> None:
     clock = Clock()
-    a = await replica(store, "a", clock)
-    gone, kept = _same_shard(2)
-    for node in (gone, kept):
-        await a.register(claims(node=node), FP)
-        await beat(a, ms(T0) - 100, node)
-        await beat(a, ms(T0) - 50, node)  # a routine one: in memory until the flush
-    await a.liveness.flush()  # type: ignore[union-attr]
+    a, (gone, kept) = await _two_beating_in_one_shard(store, clock)
     assert set(await _stored_shard(store, "a", gone)) == {gone, kept}
     await a.set_status(gone, NodeStatus.LEFT, Reason.GRACEFUL_LEAVE)
     await beat(a, ms(T0) - 40, kept)  # the shard is written again for this one
@@ -288,13 +297,7 @@ async def test_the_first_flush_after_a_restart_keeps_every_loaded_node(
     store: CountingStore,
 ) -> None:
     clock = Clock()
-    a = await replica(store, "a", clock)
-    quiet, busy = _same_shard(2)
-    for node in (quiet, busy):
-        await a.register(claims(node=node), FP)
-        await beat(a, ms(T0) - 100, node)
-        await beat(a, ms(T0) - 50, node)
-    await a.liveness.flush()  # type: ignore[union-attr]
+    _, (quiet, busy) = await _two_beating_in_one_shard(store, clock)
     clock.now += 5
     restarted = await replica(store, "a", clock, key_id="k2")  # its first flush is done
     await beat(restarted, ms(clock.now), busy)  # only one node of the shard beats
