@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from k3s_daas.nautilus.errors import MasterError
-from k3s_daas.nautilus.liveness import PREFIX, Liveness, _batches, shard
+from k3s_daas.nautilus.liveness import PREFIX, Liveness, shard
 from k3s_daas.nautilus.metrics import Metrics
 from k3s_daas.nautilus.registry import Registry
 from k3s_daas.nautilus.store import BytesStore, StoreUnavailableError, open_store
-from k3s_daas.nautilus.store.base import MAX_BATCH_ITEMS, MAX_VALUE_LENGTH
+from k3s_daas.nautilus.store.base import MAX_BATCH_ITEMS, MAX_VALUE_LENGTH, batches
 from k3s_daas.seal.protocol import NodeStatus, Reason
 from tests.unit.test_nautilus_registry import claims
 
@@ -311,8 +311,8 @@ def test_a_large_flush_is_cut_into_bounded_batches_with_the_guard_last() -> None
     many = [(f"/s/{i}", b"x") for i in range(MAX_BATCH_ITEMS + 10)]
     big = [(f"/b/{i}", bytes(MAX_VALUE_LENGTH // 3)) for i in range(4)]
     items = [*many, *big, ("/w", b"{}")]
-    batches = list(_batches(items))
-    assert [key for batch in batches for key, _ in batch] == [key for key, _ in items]
-    assert all(0 < len(b) <= MAX_BATCH_ITEMS for b in batches)
-    assert all(sum(len(v) for _, v in b) <= MAX_VALUE_LENGTH for b in batches)
-    assert len(batches) == 3 and batches[-1][-1] == ("/w", b"{}")
+    cut = list(batches(items))
+    assert [key for batch in cut for key, _ in batch] == [key for key, _ in items]
+    assert all(0 < len(b) <= MAX_BATCH_ITEMS for b in cut)
+    assert all(sum(len(v) for _, v in b) <= MAX_VALUE_LENGTH for b in cut)
+    assert len(cut) == 3 and cut[-1][-1] == ("/w", b"{}")

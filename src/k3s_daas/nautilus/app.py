@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
+from starlette.routing import Route
 
 from k3s_daas.kube.install import install as install_kube
 from k3s_daas.kube.types import AuthenticationFailed
@@ -29,7 +30,7 @@ from k3s_daas.nautilus.rate_limit import RateLimit, RateLimiter, accepted_creden
 from k3s_daas.nautilus.refusal_counts import RefusalCounts
 from k3s_daas.nautilus.request_metrics import RequestMetrics
 from k3s_daas.nautilus.responses import error
-from k3s_daas.nautilus.routes import api_router, heartbeat, ops_router, worker_router
+from k3s_daas.nautilus.routes import api_router, ops_router, worker_router
 from k3s_daas.nautilus.validator import Validator
 from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.encoding import first_error_line
@@ -154,12 +155,15 @@ def create_app(ctx: AppContext, *, mount_kube: bool = True, webhooks: bool = Tru
     """The FastAPI app of one master (its own metrics registry, no globals), whose heartbeats
     skip FastAPI (`nautilus.fast_route`); `webhooks=False` when they are served on their own mTLS
     listener instead (`create_webhook_app`)."""
-    app = MasterApp(HeartbeatRoute(ctx), middleware=_middleware(ctx),
+    heartbeat = HeartbeatRoute(ctx)
+    app = MasterApp(heartbeat, middleware=_middleware(ctx),
                     title="k3s-daas Nautilus master", docs_url=None, redoc_url=None,
                     openapi_url=None)  # fmt: skip
     app.state.ctx = ctx
     _error_shape(app)
-    app.add_route(PATHS["heartbeat"], heartbeat, methods=["POST"])  # its 405 for other methods
+    # The same endpoint as a route, so other methods on the path get FastAPI's 405 (a POST never
+    # reaches the router: MasterApp answers it).
+    app.router.routes.append(Route(PATHS["heartbeat"], heartbeat, methods=["POST"]))
     if mount_kube and webhooks:  # matched before the included routers (each costs a match)
         app.add_route(TOKENREVIEW_PATH, token_review, methods=["POST"], include_in_schema=False)
     for router in (worker_router, api_router, ops_router):

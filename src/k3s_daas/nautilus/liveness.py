@@ -30,12 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import pydantic_core
 
 from k3s_daas.log import get_logger
-from k3s_daas.nautilus.store.base import (
-    MAX_BATCH_ITEMS,
-    MAX_VALUE_LENGTH,
-    StoreUnavailableError,
-    WatchStream,
-)
+from k3s_daas.nautilus.store.base import StoreUnavailableError, WatchStream, batches
 from k3s_daas.retry import Backoff, Retry
 
 if TYPE_CHECKING:
@@ -70,19 +65,6 @@ class LivenessStore(Protocol):
 def shard(node_id: str) -> int:
     """The shard of a node (stable across processes, unlike `hash`)."""
     return zlib.crc32(node_id.encode()) % SHARDS
-
-
-def _batches(items: list[tuple[str, bytes]]) -> Iterable[list[tuple[str, bytes]]]:
-    """`items` in order, cut into `put_many` batches within the store's bounds."""
-    batch: list[tuple[str, bytes]] = []
-    size = 0
-    for key, value in items:
-        if batch and (len(batch) == MAX_BATCH_ITEMS or size + len(value) > MAX_VALUE_LENGTH):
-            yield batch
-            batch, size = [], 0
-        batch.append((key, value))
-        size += len(value)
-    yield batch
 
 
 def node_state(record: WorkerRecord) -> NodeState:
@@ -197,7 +179,7 @@ class Liveness:
                          for k in sorted(self._dirty)]  # fmt: skip
                 guard = {"w": w, "at": now_ms, "key": self.key_id}
                 items.append((PREFIX + self.replica, pydantic_core.to_json(guard)))
-                for batch in _batches(items):
+                for batch in batches(items):
                     await self.store.put_many(batch)
             except BaseException:
                 self._changed |= changed  # read again next time (applying twice is harmless)

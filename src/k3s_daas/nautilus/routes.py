@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from k3s_daas.nautilus.auth import TOKEN_HEADER, Admin, Leaving, Registering, ValidateBody
+from k3s_daas.nautilus.auth import Admin, Leaving, Registering, ValidateBody
 from k3s_daas.nautilus.context import AppContext, Context
 from k3s_daas.nautilus.errors import MasterError, TokenRejected
 from k3s_daas.nautilus.health import CheckResult, report
@@ -20,7 +20,6 @@ from k3s_daas.seal.claims import Claims
 from k3s_daas.seal.protocol import (
     PATHS,
     VALIDATE_PATH,
-    HeartbeatRequest,
     Reason,
     TokenAccepted,
     TokenRefused,
@@ -44,16 +43,6 @@ ops_router = APIRouter()
 @worker_router.post(PATHS["register"])
 async def register(request: Registering, ctx: Context) -> Response:
     return reply_signed(await ctx.service.register(request))
-
-
-async def heartbeat(request: Request) -> Response:
-    """`POST /api/v1/nodes/heartbeat` as a plain Starlette endpoint (for an app built without
-    `nautilus.fast_route`, which answers it before FastAPI in `create_app`); the same
-    verification and the same error shape as every route."""
-    ctx: AppContext = request.app.state.ctx
-    raw = await request.body()
-    signed = await ctx.service.verify(HeartbeatRequest, request.headers.get(TOKEN_HEADER), raw)
-    return reply_signed(await ctx.service.heartbeat(signed))
 
 
 @worker_router.post(PATHS["leave"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Literal, Protocol, Self, runtime_checkable
@@ -222,6 +222,20 @@ def check_items(items: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     if sum(len(value) for _, value in checked) > MAX_VALUE_LENGTH:
         raise StoreConfigError(f"put_many values larger than {MAX_VALUE_LENGTH} bytes in all")
     return checked
+
+
+def batches(items: Sequence[tuple[str, bytes]]) -> Iterator[list[tuple[str, bytes]]]:
+    """`items` in order, cut into `put_many` batches within `check_items`' bounds (a caller that
+    must store something last puts it last: it goes in the last batch)."""
+    batch: list[tuple[str, bytes]] = []
+    size = 0
+    for key, value in items:
+        if batch and (len(batch) == MAX_BATCH_ITEMS or size + len(value) > MAX_VALUE_LENGTH):
+            yield batch
+            batch, size = [], 0
+        batch.append((key, value))
+        size += len(value)
+    yield batch
 
 
 def check_ttl(ttl: float | None) -> float | None:
