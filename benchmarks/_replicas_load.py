@@ -49,15 +49,17 @@ class Replica(Load):
 
 
 async def phase(
-    plan: list[tuple[Replica, list[tuple[str, str, int]]]], rounds: int
+    plan: list[tuple[Replica, list[tuple[str, str, int]]]], rounds: int, others: dict[str, int]
 ) -> dict[str, Any]:
-    """Each replica's workers heartbeat `rounds` times, all replicas at once, closed loop."""
+    """Each replica's workers heartbeat `rounds` times, all replicas at once, closed loop; the
+    cores each of `others` (both masters, the etcd members, the devnet) and the load kept busy."""
     base = int(time.time() * 1000)
     batches = [
         (r, [r.signed("heartbeat", w, base + i) for i in range(rounds) for w in workers])
         for r, workers in plan
     ]
     cpu0 = {r.pid: cpu_seconds(r.pid) for r, _ in plan}
+    others0 = {name: cpu_seconds(pid) for name, pid in others.items()}
     own0, busy0 = cpu_seconds(os.getpid()), busy_cores()
     lat: list[float] = []
     codes: dict[int, int] = {}
@@ -88,12 +90,15 @@ async def phase(
     elapsed = time.perf_counter() - t0
     ok = codes.get(200, 0)
     cpu = sum(cpu_seconds(pid) - before for pid, before in cpu0.items())
+    busy_by = {name: cpu_seconds(others[name]) - s for name, s in others0.items()}
     own, busy = cpu_seconds(os.getpid()) - own0, busy_cores() - busy0
     return {"per_s": round(ok / elapsed, 1), "ok": ok, **lat_ms(lat),
             "codes": {str(k): v for k, v in codes.items()},
             "cpu_ms_per_heartbeat": round(cpu * 1000 / max(1, ok), 4),
             "load_cpu_ms_per_heartbeat": round(own * 1000 / max(1, ok), 4),
-            "cores_busy": round(busy / elapsed, 2), "cores": os.cpu_count()}  # fmt: skip
+            "cores_busy": round(busy / elapsed, 2), "cores": os.cpu_count(),
+            "cores_by_process": {k: round(v / elapsed, 3) for k, v in busy_by.items()}
+            | {"load": round(own / elapsed, 3)}}  # fmt: skip
 
 
 async def main_async(job: dict[str, Any]) -> dict[str, Any]:
@@ -102,16 +107,19 @@ async def main_async(job: dict[str, Any]) -> dict[str, Any]:
     workers = a.workers
     half = len(workers) // 2
     out: dict[str, Any] = {"workers": len(workers), "rounds": job["rounds"]}
+    others: dict[str, int] = job["others"]
     await a.connect(conns)
     now_ms = int(time.time() * 1000)
     out["registration"] = await a.closed_loop([a.signed("register", w, now_ms) for w in workers])
-    await phase([(a, workers)], 1)  # registered -> ready: the durable first heartbeats
-    out["one_replica"] = await phase([(a, workers)], job["rounds"])
+    await phase([(a, workers)], 1, others)  # registered -> ready: the durable first heartbeats
+    out["one_replica"] = await phase([(a, workers)], job["rounds"], others)
     await a.close()
     await a.connect(conns // 2)
     await b.connect(conns // 2)
-    out["moved"] = await phase([(b, workers[half:])], 1)  # the nodes moving to B, not timed
-    out["two_replicas"] = await phase([(a, workers[:half]), (b, workers[half:])], job["rounds"])
+    out["moved"] = await phase([(b, workers[half:])], 1, others)  # the nodes moving to B, not timed
+    out["two_replicas"] = await phase(
+        [(a, workers[:half]), (b, workers[half:])], job["rounds"], others
+    )
     await a.close()
     await b.close()
     return out

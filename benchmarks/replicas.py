@@ -49,7 +49,9 @@ async def _mint(node: DevnetProcess) -> list[Any]:
         return await mint_many(client, node, [f"p{i:05d}" for i in range(WORKERS)])
 
 
-def _job(masters: list[MasterProcess], stakers: list[Any]) -> dict[str, Any]:
+def _job(
+    masters: list[MasterProcess], stakers: list[Any], others: dict[str, int]
+) -> dict[str, Any]:
     keys: dict[str, int] = {}
     rows = [[s.node_id, s.token, keys.setdefault(s.key.address, len(keys))] for s in stakers]
     secret = {s.key.address: s.key.to_suiprivkey() for s in stakers}
@@ -57,7 +59,7 @@ def _job(masters: list[MasterProcess], stakers: list[Any]) -> dict[str, Any]:
     return {
         "masters": [{"port": m.port, "ca": m.ca_path, "pid": m.proc.pid,
                      "master_key": m.public_key.hex()} for m in masters],
-        "conns": CONNECTIONS, "rounds": ROUNDS, "workers": rows,
+        "conns": CONNECTIONS, "rounds": ROUNDS, "workers": rows, "others": others,
         "keys": [secret[by_index[i]] for i in range(len(keys))],
     }  # fmt: skip
 
@@ -91,7 +93,10 @@ def run(out_dir: Path) -> dict[str, Any]:
             t0 = time.monotonic()
             stakers = asyncio.run(_mint(node))
             minted_s = time.monotonic() - t0
-            load = _load(folder, _job(masters, stakers))
+            others = {f"master {m.data_dir.name}": m.proc.pid for m in masters}
+            others["devnet"] = node.proc.pid
+            others.update({f"etcd {i}": m.proc.pid for i, m in enumerate(etcd.members) if m.proc})
+            load = _load(folder, _job(masters, stakers, others))
         finally:
             for master in masters:
                 if hasattr(master, "proc"):

@@ -316,3 +316,76 @@ def test_a_large_flush_is_cut_into_bounded_batches_with_the_guard_last() -> None
     assert all(0 < len(b) <= MAX_BATCH_ITEMS for b in cut)
     assert all(sum(len(v) for _, v in b) <= MAX_VALUE_LENGTH for b in cut)
     assert len(cut) == 3 and cut[-1][-1] == ("/w", b"{}")
+
+
+async def test_a_shard_of_routine_heartbeats_is_written_once_per_refresh_interval(
+    store: CountingStore,
+) -> None:
+    """W goes out at every flush (the guard never waits); a shard whose nodes only beat, at
+    most once per `refresh_interval`; at shutdown every pending shard at once."""
+    clock = Clock()
+    a = await replica(store, "a", clock, refresh_interval=10.0)
+    liveness = a.liveness
+    assert liveness is not None
+    await a.register(claims(), FP)
+    await beat(a, ms(T0) - 100)  # ready: a durable write
+    own_shard = f"{PREFIX}a/{shard('n1')}"
+    clock.now = T0 + 10  # every shard due
+    await liveness.flush()
+    assert store.batches[-1] == [PREFIX + "a"]  # the store holds the ready record itself
+    await beat(a, ms(clock.now))
+    clock.now += 1
+    await liveness.flush()
+    assert store.batches[-1] == [own_shard, PREFIX + "a"]
+    written: list[int] = []
+    for _ in range(9):  # beating every second, flushed every second: W only
+        clock.now += 1
+        await beat(a, ms(clock.now))
+        written.append(await liveness.flush())
+        assert store.batches[-1] == [PREFIX + "a"]
+    assert written == sorted(written) and written[-1] == ms(clock.now) + 3_000
+    clock.now += 1  # ten seconds since the shard was written
+    await liveness.flush()
+    assert store.batches[-1] == [own_shard, PREFIX + "a"]
+    assert (await _stored_shard(store, "a", "n1"))["n1"][2] == 11  # every heartbeat counted
+    clock.now += 1
+    await beat(a, ms(clock.now))
+    await liveness.flush(everything=True)  # the shutdown's flush
+    assert store.batches[-1] == [own_shard, PREFIX + "a"]
+    assert (await _stored_shard(store, "a", "n1"))["n1"][1] == ms(clock.now)
+
+
+async def test_shards_come_due_staggered_not_all_in_one_flush(store: CountingStore) -> None:
+    clock = Clock()
+    a = await replica(store, "a", clock, refresh_interval=16.0)  # shard k due at T0 + k s
+    liveness = a.liveness
+    assert liveness is not None
+    by_shard = {shard(n): n for n in (f"n{i}" for i in range(400))}
+    assert len(by_shard) == 16
+    for node in by_shard.values():
+        await a.register(claims(node=node), FP)
+        await beat(a, ms(T0) - 100, node)
+        await beat(a, ms(T0) - 50, node)  # routine: every shard changed
+    for k in range(3):
+        clock.now = T0 + k + 0.5
+        await liveness.flush()
+        assert store.batches[-1] == [f"{PREFIX}a/{k}", PREFIX + "a"]
+
+
+async def test_a_last_seen_read_from_the_store_gets_the_flush_lag_in_the_sweep(
+    store: CountingStore,
+) -> None:
+    """Another replica's node (its last seen up to `lag` old when flushed) is not_ready only
+    `lag` later than at its owner, who knows the exact instant."""
+    clock = Clock()
+    a = await replica(store, "a", clock, refresh_interval=4.0)
+    seen = datetime.now(UTC)
+    await a.register(claims(), FP)
+    await a.heartbeat(claims(), FP, running_pods=0, resource_usage={}, timestamp=ms(T0) - 100,
+                      now=seen)  # fmt: skip
+    b = await replica(store, "b", clock, refresh_interval=4.0)
+    assert b.liveness is not None and b.liveness.lag == 5.0
+    assert await b.sweep(1.0, 3, 100, now=seen + timedelta(seconds=7.5)) == []
+    assert await a.sweep(1.0, 3, 100, now=seen + timedelta(seconds=3.5)) == [("n1", "not_ready")]
+    c = await replica(store, "c", clock, refresh_interval=4.0)
+    assert await c.sweep(1.0, 3, 100, now=seen + timedelta(seconds=8.5)) == []  # not_ready now

@@ -3,9 +3,9 @@
 A routine heartbeat (a ready node this replica owns) changes only liveness: last seen, count,
 pods and the node's high-water mark of signed timestamps. Those live in the registry's records in
 memory; every `flush_interval` this replica writes them for the nodes it owns, in `SHARDS` keys
-`/liveness/<replica>/<k>` (only the shards that changed), then its **guard**
-`/liveness/<replica>` = W = max(previous W, now + flush_interval + future tolerance), with the
-id of the enclave key the replica answers under.
+`/liveness/<replica>/<k>` (a shard that changed, at most once per `refresh_interval`), then
+its **guard** `/liveness/<replica>` = W = max(previous W, now + flush_interval + future
+tolerance), with the id of the enclave key the replica answers under.
 
 The guard is what makes batching safe (docs/nautilus.md, "Replay guard"): a heartbeat is
 acknowledged only if its signed timestamp is at most the W already durable (`lease`), so every
@@ -82,6 +82,7 @@ class Liveness:
         replica: str,
         *,
         flush_interval: float = 1.0,
+        refresh_interval: float = 0.0,
         future_seconds: float = 2.0,
         key_id: str = "",
         clock: Callable[[], float] = time.time,
@@ -91,6 +92,9 @@ class Liveness:
         self.store = store
         self.replica = replica
         self.flush_interval = flush_interval
+        #: A shard whose nodes changed is written at most this often (0: at every flush): the
+        #: replay guard is W, not the marks, so only the view of last seen waits (see `lag`).
+        self.refresh_interval = refresh_interval
         self.future_ms = int(future_seconds * 1000)
         #: The enclave key this process answers under (a hash): guards of other keys are moot.
         self.key_id = key_id
@@ -100,13 +104,16 @@ class Liveness:
         #: Our own W as stored before this start: the guard of the nodes we owned then.
         self.floor = 0
         self._guards: dict[str, int] = {}  # other replicas' stored W
-        #: Nodes whose liveness changed in memory only since the last flush: their shards are
-        #: written by it. `_noted`: records written durably (their entries are only re-read).
-        self._changed: set[str] = set()
+        #: By shard, the nodes whose liveness changed in memory only since their shard was last
+        #: written: read and written once the shard is due. `_noted`: records written durably
+        #: (their entries are only re-read, at the next flush).
+        self._changed: list[set[str]] = [set() for _ in range(SHARDS)]
         self._noted: set[str] = set()
         #: Our nodes' state by shard, as the next flush writes it (None: not built yet).
         self._shards: list[dict[str, NodeState]] | None = None
-        self._dirty: set[int] = set()  # shards changed since they were last written
+        #: When each shard may next be written (staggered: a shard a flush, not all at once).
+        start = clock()
+        self._due = [start + refresh_interval * k / SHARDS for k in range(SHARDS)]
         self._flushed = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self.flushes = 0
@@ -131,10 +138,16 @@ class Liveness:
             if value is not None:
                 self._apply(PREFIX + owner, value, own=False)
 
+    @property
+    def lag(self) -> float:
+        """How far behind a node's stored last seen may be (what a follower, or this replica
+        after a restart, reads): its shard waits up to `refresh_interval`, then a flush."""
+        return self.refresh_interval + self.flush_interval
+
     def touch(self, node_id: str) -> None:
-        """A node we own changed liveness in memory only: its shard goes out with the next
-        flush."""
-        self._changed.add(node_id)
+        """A node we own changed liveness in memory only: its shard goes out with the first
+        flush once the shard is due."""
+        self._changed[shard(node_id)].add(node_id)
 
     def note(self, node_id: str) -> None:
         """A record we own (or owned) was written durably: its entry is re-read at the next
@@ -162,30 +175,37 @@ class Liveness:
                 continue
 
     # -- flushing -----------------------------------------------------------------------------
-    async def flush(self) -> int:
-        """Write the changed shards, then the new W; returns W (raises if the store fails).
+    async def flush(self, *, everything: bool = False) -> int:
+        """Write the changed shards that are due (`everything`: all that changed, at shutdown),
+        then the new W; returns W (raises if the store fails).
 
         One `put_many` per batch (normally one for all: one commit, one etcd transaction), W in
         the last, so no W is stored before the state it covers."""
         async with self._flush_lock:
-            now_ms = int(self._clock() * 1000)
+            now = self._clock()
+            now_ms = int(now * 1000)
             w = max(self.durable, now_ms + int(self.flush_interval * 1000) + self.future_ms)
-            changed, self._changed = self._changed, set()
+            due = [k for k, nodes in enumerate(self._changed)
+                   if nodes and (everything or self._due[k] <= now)]  # fmt: skip
+            taken = {k: self._changed[k] for k in due}
+            for k in due:
+                self._changed[k] = set()
             noted, self._noted = self._noted, set()
             try:
-                shards = await self._gather(changed | noted)
-                self._dirty |= {shard(node_id) for node_id in changed}
+                shards = await self._gather(noted.union(*taken.values()))
                 items = [(f"{PREFIX}{self.replica}/{k}", pydantic_core.to_json(shards[k]))
-                         for k in sorted(self._dirty)]  # fmt: skip
+                         for k in due]  # fmt: skip
                 guard = {"w": w, "at": now_ms, "key": self.key_id}
                 items.append((PREFIX + self.replica, pydantic_core.to_json(guard)))
                 for batch in batches(items):
                     await self.store.put_many(batch)
             except BaseException:
-                self._changed |= changed  # read again next time (applying twice is harmless)
+                for k, nodes in taken.items():  # read again next time (twice is harmless)
+                    self._changed[k] |= nodes
                 self._noted |= noted
                 raise
-            self._dirty = set()
+            for k in due:
+                self._due[k] = now + self.refresh_interval
             self.durable = w
             self.flushes += 1
             flushed, self._flushed = self._flushed, asyncio.Event()
@@ -196,7 +216,7 @@ class Liveness:
         """Our nodes' state by shard, with `changed` applied: each changed node's entry re-read
         from its record (gone when it is no longer ours or live). The first time, every record
         (what `load` applied included); the loop turns between chunks of FLUSH_CHUNK records.
-        Which shards are then written is the caller's (those of in-memory changes)."""
+        Which shards are then written is the caller's (those of in-memory changes, once due)."""
         shards = self._shards
         nodes: list[tuple[str, WorkerRecord | None]]
         if shards is None:

@@ -209,7 +209,8 @@ class Master:
         self.cluster = open_cluster(s, self.metrics)
         self.liveness = Liveness(
             self.store, read_or_create_secret(s.replica_id_path)[:16],
-            flush_interval=s.liveness_flush_interval, future_seconds=s.future_skew_seconds,
+            flush_interval=s.liveness_flush_interval, refresh_interval=s.liveness_refresh,
+            future_seconds=s.future_skew_seconds,
             key_id=hashlib.sha256(self.enclave.public_key).hexdigest()[:16],
         )  # fmt: skip
         self.registry = Registry(
@@ -517,9 +518,9 @@ class Master:
         with contextlib.suppress(Exception):  # what was handled is durable: a restart skips it
             async with asyncio.timeout(2.0):
                 await self.watcher.cursor.persist()
-        with contextlib.suppress(Exception):  # routine heartbeats since the last flush
+        with contextlib.suppress(Exception):  # routine heartbeats not yet written, every one
             async with asyncio.timeout(2.0):
-                await self.liveness.flush()
+                await self.liveness.flush(everything=True)
         self.settings.info_path.unlink(missing_ok=True)
         await self.cluster.close()
         await self.read_audit.close()

@@ -118,6 +118,9 @@ class Registry:
         #: Batched heartbeat state and replay guards (None: every heartbeat is a store write).
         self.liveness = liveness
         self.replica = liveness.replica if liveness is not None else ""
+        #: A last seen older than this came from the store (another replica's flush, or ours
+        #: before a restart): up to `liveness.lag` behind the heartbeat it records.
+        self._started = _now()
         if liveness is not None:
             liveness.records = self._records.values
             liveness.record = self._records.get
@@ -375,17 +378,24 @@ class Registry:
     async def sweep(
         self, interval: float, missed: int, evict_after: int, *, now: datetime | None = None
     ) -> list[tuple[str, NodeStatus]]:
-        """The lifecycle tick: silent workers become not_ready, then evicted."""
+        """The lifecycle tick: silent workers become not_ready, then evicted. A last seen read
+        from the store (not one this process answered) gets the flush's `lag` on top."""
         now = now or _now()
-        # Two instants, compared with each record's last sign of life: no per-record arithmetic
+        # Instants compared with each record's last sign of life: no per-record arithmetic
         # (this walks every record each tick: 10,000 at the scale the product is for).
-        evict_before = now - timedelta(seconds=interval * evict_after)
-        not_ready_before = now - timedelta(seconds=interval * missed)
+        exact = (now - timedelta(seconds=interval * evict_after),
+                 now - timedelta(seconds=interval * missed))  # fmt: skip
+        lag = timedelta(seconds=self.liveness.lag if self.liveness is not None else 0.0)
+        stored = (exact[0] - lag, exact[1] - lag)
+        started, own = self._started, self.replica
         changes = []
         for record in list(self._records.values()):
             if not record.status.is_live:
                 continue
             seen = record.last_heartbeat or record.created
+            evict_before, not_ready_before = (
+                exact if record.replica == own and seen >= started else stored
+            )
             if seen < evict_before:
                 status = NodeStatus.EVICTED
             elif seen < not_ready_before and record.status != NodeStatus.NOT_READY:

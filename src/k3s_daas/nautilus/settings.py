@@ -162,6 +162,11 @@ class NautilusSettings(BaseSettings, ValidatorSettings):
         description="seconds between batched writes of routine heartbeats' state (one per "
         "replica, not one per heartbeat)",
     )  # fmt: skip
+    liveness_refresh: float = Field(
+        default=5.0, ge=0, le=60,
+        description="seconds a shard of routine heartbeats' state may wait before it is "
+        "written (other replicas see last seen this much later; the replay guard does not wait)",
+    )  # fmt: skip
     nonce_ttl: float = Field(default=600.0, gt=0, description="replay memory (> 2 x skew)")
 
     shared_cache_url: str | None = Field(
