@@ -5,7 +5,8 @@ Every worker registers at replica A; then, closed loop over `conns` HTTPS keep-a
 connections in all, each worker heartbeats `rounds` times — first all at A alone, then half at
 A and half at B (a node's first heartbeat at B moves it there: one warm-up round, not timed).
 The same workers, the same connections and the same requests per worker in both phases.
-Requests are signed before each phase (not timed); each master's CPU is read around it. In a
+Requests are signed before each phase (not timed); each master's CPU is read around it, and
+a phase starts once the masters' background audit queues are empty (`Load.quiesce`). In a
 phase each connection sends its share of a round one request after another (no task per
 request): the load's CPU per heartbeat is what a ratio on two cores is most sensitive to.
 """
@@ -112,11 +113,13 @@ async def main_async(job: dict[str, Any]) -> dict[str, Any]:
     now_ms = int(time.time() * 1000)
     out["registration"] = await a.closed_loop([a.signed("register", w, now_ms) for w in workers])
     await phase([(a, workers)], 1, others)  # registered -> ready: the durable first heartbeats
+    out["quiesced_s"] = [await a.quiesce()]  # the audit of the 2,000 registered -> ready
     out["one_replica"] = await phase([(a, workers)], job["rounds"], others)
     await a.close()
     await a.connect(conns // 2)
     await b.connect(conns // 2)
     out["moved"] = await phase([(b, workers[half:])], 1, others)  # the nodes moving to B, not timed
+    out["quiesced_s"] += await asyncio.gather(a.quiesce(), b.quiesce())  # the moves' audit
     out["two_replicas"] = await phase(
         [(a, workers[:half]), (b, workers[half:])], job["rounds"], others
     )

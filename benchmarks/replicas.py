@@ -32,7 +32,7 @@ from harness.processes import free_port
 from k3s_daas.chain import ChainClient
 
 WORKERS: Final = 2_000
-ROUNDS: Final = 6
+ROUNDS: Final = 20
 CONNECTIONS: Final = 64
 TIMEOUT: Final = 600.0
 ENV: Final = {

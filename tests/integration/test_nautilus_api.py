@@ -325,5 +325,6 @@ async def test_health_and_metrics(master: MasterProcess, http: httpx.AsyncClient
     assert health["status"] == "ok" and health["enclave_id"] == master.enclave_id
     text = (await http.get("/metrics")).text
     for name in ("nautilus_validations_total", "nautilus_workers", "nautilus_chain_seconds",
-                 "nautilus_watcher_lag_checkpoints"):  # fmt: skip
+                 "nautilus_watcher_lag_checkpoints", 'nautilus_audit_queued{queue="liveness"}',
+                 'nautilus_audit_queued{queue="reads"}'):  # fmt: skip
         assert name in text

@@ -186,6 +186,8 @@ class Master:
         self.read_audit = ReadAudit(self.audit, self.metrics.audit_dropped)  # never waited for
         #: heartbeats' state changes, also never waited for (a bigger queue: one per worker)
         self.liveness_audit = ReadAudit(self.audit, self.metrics.audit_dropped, capacity=65_536)
+        for name, queue in (("reads", self.read_audit), ("liveness", self.liveness_audit)):
+            self.metrics.audit_queued.labels(name).set_function(queue.queued)
         self.admin_token = read_or_create_secret(s.admin_token_path)
         self.client = ChainClient.from_deployment(
             deployment, timeout=s.chain_timeout, tls_ca=s.chain_ca_file

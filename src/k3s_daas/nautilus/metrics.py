@@ -105,6 +105,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.audit_queued = Gauge(
+            "nautilus_audit_queued",
+            "Audit entries waiting to be written in the background, by queue (reads: allowed "
+            "admin reads; liveness: heartbeats' state changes, e.g. 10,000 after a restart)",
+            ["queue"],
+            registry=r,
+        )
         self.rate_limited = Counter(
             "nautilus_rate_limited",
             "Requests answered 429 rate_limited (their client spent its budget of refusals)",

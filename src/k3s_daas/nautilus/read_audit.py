@@ -31,6 +31,7 @@ class ReadAudit:
         self._dropped = dropped
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=capacity)
         self._task: asyncio.Task[None] | None = None
+        self._pending = 0  # queued or being written
 
     def record(self, **entry: Any) -> bool:
         """Queue an entry (the drain task starts on first use); False when it was dropped."""
@@ -39,9 +40,14 @@ class ReadAudit:
         except asyncio.QueueFull:
             self._dropped.labels("queue_full").inc()
             return False
+        self._pending += 1
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain(), name="read-audit")
         return True
+
+    def queued(self) -> int:
+        """Entries queued or being written (`nautilus_audit_queued`)."""
+        return self._pending
 
     async def _drain(self) -> None:
         while not self._queue.empty():
@@ -53,6 +59,7 @@ class ReadAudit:
                 log.warning("read audit entry dropped", error=exc.__class__.__name__)
             finally:
                 self._queue.task_done()
+                self._pending -= 1
 
     async def close(self, timeout: float = 2.0) -> None:
         """Write what is queued (at most `timeout` seconds), then stop."""
