@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 from collections.abc import Callable
+
+import httpx
 
 from harness.etcd import EtcdCluster
 from k3s_daas.nautilus.audit import AuditLog, tail, verify
 from k3s_daas.nautilus.store import StoreIntegrityError, StoreUnavailableError, open_store
+from k3s_daas.nautilus.store.etcd import EtcdStore
 
 
 async def test_two_replicas_keep_one_linear_chain(
@@ -139,4 +143,36 @@ async def test_quorum_loss_fails_fast_and_recovers_without_reopening(
     acknowledged["/quorum/back"] = b"y"
     stored = {k: e.value for k, e in await store.range("/quorum/")}
     assert all(stored.get(k) == v for k, v in acknowledged.items())  # 0 acknowledged writes lost
+    await store.close()
+
+
+async def test_the_store_compacts_etcd_history_one_period_behind(
+    etcd_cluster_factory: Callable[[int], EtcdCluster],
+) -> None:
+    """etcd keeps every revision until compacted (and refuses writes at its quota): the store
+    compacts up to the revision it noted one period before, as the kube-apiserver does."""
+    cluster = etcd_cluster_factory(1)
+    store = inner = EtcdStore.from_url(cluster.url + "?compact=0.2")
+    first = await store.put("/history/k", b"v1")
+    await store.put("/history/k", b"v2")
+    member = cluster.members[0]
+
+    def read_at(revision: int) -> httpx.Response:
+        key = base64.b64encode(b"/history/k").decode()
+        return httpx.post(f"{member.client_url}/v3/kv/range",
+                          json={"key": key, "revision": revision}, timeout=5)  # fmt: skip
+
+    assert read_at(first).json()["kvs"][0]["value"] == base64.b64encode(b"v1").decode()
+    for _ in range(100):  # first tick notes the revision, the next compacts up to it
+        if inner.compactions:
+            break
+        await asyncio.sleep(0.1)
+    assert inner.compactions >= 1
+    assert "compacted" in read_at(first).text  # the old revision is gone
+    got = await store.get("/history/k")
+    assert got is not None and got.value == b"v2"  # the current one stays
+    behind = EtcdStore(inner.endpoints, compact=0)  # another replica, one period behind
+    behind._noted_revision = first
+    assert await behind.compact_once() == first  # a no-op, not an error
+    await behind.close()
     await store.close()

@@ -81,6 +81,8 @@ def test_etcd_endpoints_take_names_and_addresses() -> None:
         ("etcd://e1:2379?tls=maybe", "true or false"),
         ("etcd://e1:2379?tls=false&tls_ca=/x", "contradicts"),
         ("etcd://e1:2379?ca=/x", "unknown etcd store options"),
+        ("etcd://e1:2379?compact=-1", "compact must be 0"),
+        ("etcd://e1:2379?compact=soon", "numbers of seconds"),
     ],
 )
 def test_bad_etcd_urls_are_one_line(url: str, message: str) -> None:
@@ -99,3 +101,5 @@ def test_etcd_tls_url_reads_its_files(tmp_path: Path) -> None:
     assert store.tls.cert == client.cert.read_bytes() and store.timeout == 1.5
     assert EtcdStore.from_url("etcd://e1.lan:2379?tls=true").tls is not None
     assert EtcdStore.from_url("etcd://e1.lan:2379").tls is None
+    assert EtcdStore.from_url("etcd://e1.lan:2379").compact == 300.0
+    assert EtcdStore.from_url("etcd://e1.lan:2379?compact=0").compact == 0.0

@@ -8,6 +8,13 @@ talks to one member at a time and moves to the next when a call to it fails or t
 idempotent call retries on the next member inside its deadline. Every operation has a deadline
 (`timeout`, 0.7 s by default): a cluster without quorum is a fast `StoreUnavailableError`,
 never a hang.
+
+etcd keeps every revision of every key until it is compacted, and refuses writes once its
+database reaches its quota (2 GB by default); the liveness shards alone rewrite tens of KB a
+second. So, as the kube-apiserver does, the store compacts the history every `compact` seconds
+(300 by default; 0 leaves it to the cluster's own `--auto-compaction-*`) up to the revision it
+noted one period before: at least one period of history stays for watches that lag. Replicas
+each do it; a compaction behind another's is a no-op.
 """
 
 from __future__ import annotations
@@ -61,6 +68,8 @@ T = TypeVar("T")
 #: Seconds one operation may take, retries included: without quorum a request is answered
 #: `503 store_unavailable` within 1 s instead of waiting on etcd's own ~5-7 s request timeout.
 DEFAULT_TIMEOUT: Final = 0.7
+#: Seconds between compactions of etcd's history (the kube-apiserver's default interval).
+DEFAULT_COMPACT: Final = 300.0
 #: Between retries of an idempotent call inside its deadline (jittered).
 RETRY_BACKOFF: Final = Backoff(first=0.05, cap=0.2)
 _FAILURES = (aetcd.exceptions.ClientError, aetcd.rpc.AioRpcError, asyncio.TimeoutError, OSError)
@@ -130,31 +139,42 @@ class EtcdStore:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         tls: EtcdTls | None = None,
+        compact: float = DEFAULT_COMPACT,
     ) -> None:
         self.endpoints = endpoints
         self.timeout = timeout
         self.tls = tls
+        self.compact = compact
         self._clients = member_clients(endpoints, timeout=math.ceil(timeout), tls=tls)
         self._current = 0
         self._closed = False
+        self._compactor: asyncio.Task[None] | None = None
+        self._noted_revision = 0  # the cluster's revision at the last compaction tick
+        self._compacted = 0  # the revision we last compacted to
+        self.compactions = 0
 
     @classmethod
     def from_url(cls, url: str) -> EtcdStore:
-        """`etcd://h:p[,h:p...][?timeout=S][&tls_ca=F][&tls_cert=F&tls_key=F][&tls=true]`."""
+        """`etcd://h:p[,h:p...][?timeout=S][&compact=S][&tls_ca=F][&tls_cert=F&tls_key=F]
+        [&tls=true]`."""
         parts = urlsplit(url)
         if not parts.netloc or parts.path not in ("", "/"):
             raise StoreConfigError(f"expected etcd://host:port[,host:port...], got {url!r}")
         query = parse_query(url)
-        unknown = set(query) - {"timeout", *TLS_OPTIONS}
+        unknown = set(query) - {"timeout", "compact", *TLS_OPTIONS}
         if unknown:
             raise StoreConfigError(f"unknown etcd store options: {sorted(unknown)}")
         try:
             timeout = float(query.get("timeout", DEFAULT_TIMEOUT))
+            compact = float(query.get("compact", DEFAULT_COMPACT))
         except ValueError:
-            raise StoreConfigError("timeout must be a number of seconds") from None
+            raise StoreConfigError("timeout and compact are numbers of seconds") from None
         if not timeout > 0:
             raise StoreConfigError("timeout must be positive")
-        return cls(parse_endpoints(parts.netloc), timeout=timeout, tls=parse_tls(query))
+        if not 0 <= compact < math.inf:
+            raise StoreConfigError("compact must be 0 (off) or a positive number of seconds")
+        return cls(parse_endpoints(parts.netloc), timeout=timeout, tls=parse_tls(query),
+                   compact=compact)  # fmt: skip
 
     def _client_or_fail(self) -> Any:
         if self._closed:
@@ -172,6 +192,8 @@ class EtcdStore:
         """Run `fn(client)` within the operation's deadline (`timeout`, retries included);
         idempotent calls retry transport failures inside it, with jittered backoff, on the next
         member (each attempt then gets half of what is left, so a silent member costs half)."""
+        if self._compactor is None and self.compact > 0 and not self._closed:
+            self._compactor = asyncio.get_running_loop().create_task(self._compact_history())
         attempts = Retry(RETRY_BACKOFF, budget=self.timeout)
         share = 2 if retry and len(self._clients) > 1 else 1
         while True:
@@ -281,10 +303,62 @@ class EtcdStore:
     def watch(self, prefix: str) -> WatchStream:
         return _EtcdWatch(self, check_prefix(prefix))
 
+    # -- history ----------------------------------------------------------------------------
+    async def revision(self) -> int:
+        """The cluster's current revision (a count-only range: no key is read)."""
+        request = aetcd.rpc.RangeRequest(key=b"\0", count_only=True)
+
+        async def fn(client: Any) -> int:
+            await client.connect()
+            response = await client.kvstub.Range(
+                request, timeout=self.timeout, metadata=client.metadata
+            )
+            return int(response.header.revision)
+
+        return await self._call(fn)
+
+    async def compact_once(self) -> int:
+        """One tick: compact up to the revision the last tick noted, note the current one;
+        returns the revision compacted to (0: nothing yet)."""
+        current, target = await self.revision(), self._noted_revision
+        target = target if target > self._compacted else 0
+
+        async def fn(client: Any) -> None:
+            try:
+                await client.compact(target)
+            except aetcd.exceptions.ClientError as exc:  # OUT_OF_RANGE: compacted further
+                cause = exc.__cause__
+                if not (isinstance(cause, aetcd.rpc.AioRpcError)
+                        and cause.code() == aetcd.rpc.StatusCode.OUT_OF_RANGE):  # fmt: skip
+                    raise
+
+        if target:
+            await self._call(fn)  # retried: compacting twice to one revision is harmless
+            self.compactions += 1
+            self._compacted = target
+        self._noted_revision = current
+        return target
+
+    async def _compact_history(self) -> None:
+        """Every `compact` seconds, until closed; a failed tick is retried at the next one."""
+        while not self._closed:
+            await asyncio.sleep(self.compact)
+            try:
+                compacted = await self.compact_once()
+            except (StoreUnavailableError, StoreClosedError) as exc:
+                log.warning("etcd compaction skipped", error=exc.__class__.__name__)
+                continue
+            if compacted:
+                log.debug("etcd history compacted", revision=compacted)
+
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self._compactor is not None:
+            self._compactor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._compactor
         for client in self._clients:
             with contextlib.suppress(*_FAILURES):  # closing a dead channel
                 await client.close()
