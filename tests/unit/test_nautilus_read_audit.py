@@ -26,7 +26,7 @@ class SlowSink:
 async def test_queued_counts_entries_until_they_are_written_and_a_full_queue_drops() -> None:
     sink = SlowSink()
     dropped = Counter("dropped", "test", ["reason"], registry=CollectorRegistry())
-    audit = ReadAudit(sink, dropped, capacity=2)  # type: ignore[arg-type]
+    audit = ReadAudit(sink, dropped, capacity=2)
     assert audit.queued() == 0
     assert audit.record(action="a") and audit.record(action="b")
     await asyncio.sleep(0)  # the drain takes the first: being written, still counted
