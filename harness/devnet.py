@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from harness.processes import CLI, ManagedProcess, port_open, wait_for
+from harness.processes import CLI, ManagedProcess, free_port, port_open, wait_for
 from k3s_daas.attestation import AttestationDocument, DevCA, issue_enclave_leaf, sign_document
 from k3s_daas.chain import CoinSent, Committee, Deployment, SuiKeyPair, request_gas_sync
 
@@ -44,6 +44,10 @@ def _command(data_dir: Path, port: int, faucet_port: int, args: tuple[str, ...])
         "3600",
         *args,
     ]
+
+
+class _PortTaken(RuntimeError):
+    """The devnet exited because one of its ports was in use."""
 
 
 @dataclass
@@ -83,6 +87,19 @@ class DevnetProcess(ManagedProcess):
         return self.data_dir.parent / f"{self.data_dir.name}.log"
 
     def start(self) -> None:
+        """Start it and wait until it serves. A port picked by `free_port` can be taken by a
+        connection's ephemeral port before the devnet binds it (both come from the same range):
+        then, on loopback, it starts again on two new ports (twice at most)."""
+        for attempt in range(3):
+            try:
+                self._start()
+                return
+            except _PortTaken:
+                if attempt == 2 or self.netns:
+                    raise
+                self.grpc_port, self.faucet_port = free_port(), free_port()
+
+    def _start(self) -> None:
         json_path = self.data_dir / "devnet.json"
         json_path.unlink(missing_ok=True)
         log = self.log_path.open("ab")
@@ -98,7 +115,10 @@ class DevnetProcess(ManagedProcess):
 
         def ready() -> bool:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"devnet exited early:\n{self.log_path.read_text()[-3000:]}")
+                tail = self.log_path.read_text()[-3000:]
+                if "(port_in_use)" in tail.strip().rsplit("\n", 1)[-1]:  # its last words
+                    raise _PortTaken(tail)
+                raise RuntimeError(f"devnet exited early:\n{tail}")
             return json_path.exists() and (bool(self.netns) or port_open(self.grpc_port))
 
         wait_for(ready, timeout=60)
