@@ -5,9 +5,10 @@ stakes; the load runs in its own process (`benchmarks/_replicas_load.py`): every
 registers at A, then heartbeats `ROUNDS` times closed loop over `CONNECTIONS` HTTPS keep-alive
 connections, first all at A, then half at A and half at B. Heartbeats/s of each phase, their
 ratio, master CPU per heartbeat, the load's CPU per heartbeat and how many of the machine's cores
-the phase kept busy (two replicas can only double one if the cores are there). Routine
-heartbeats are batched per replica
-(nautilus/liveness.py): each replica writes its own keys once a second, so they never contend.
+the phase kept busy (two replicas can only double one if the cores are there), and the cores
+each process took (both masters, the etcd members, the devnet, the load). Routine heartbeats are
+batched per replica (nautilus/liveness.py): each replica writes its own keys — its guard once a
+second, a shard of its nodes' state at most every `liveness_refresh` — so they never contend.
 """
 
 from __future__ import annotations
