@@ -1,8 +1,8 @@
 """kill -9 of the master under load: registrations and heartbeats in flight, SQLite store.
 
 After each restart every acknowledged registration is in the registry, every node's kept last
-heartbeat lags the last acknowledged one by at most the liveness flush interval (routine
-heartbeats are flushed in batches), and the last acknowledged heartbeat of every node, sent
+heartbeat lags the last acknowledged one by at most `liveness_refresh` + the flush interval
+(routine heartbeats are flushed in batches), and the last acknowledged heartbeat of every node, sent
 again, is refused: `bad_signature`, since it was signed for the killed process's enclave key
 (docs/nautilus.md, "Replay guard"; the stored W, tested in tests/unit/test_nautilus_liveness.py,
 would refuse it as `replayed` under a key that outlived the process). Short variant: 6 workers, one kill; long (`make faults`): 24 workers, 3 kills.
@@ -23,11 +23,14 @@ import pytest
 
 from harness.devnet import DevnetProcess
 from harness.master import MasterProcess, Staker
+from k3s_daas.nautilus.settings import NautilusSettings
 from tests.faults.load import Acks, admin_records, cancel, drive, mint
 
-#: Seconds a kept last heartbeat may lag the last acknowledged one: the flush interval (1 s)
-#: plus the flush itself and the kill's timing.
-FLUSH_BOUND = 2.5
+#: Seconds a kept last heartbeat may lag the last acknowledged one: a shard waits up to
+#: `liveness_refresh`, then the next flush (`Liveness.lag`), plus the flush itself and the
+#: kill's timing.
+FLUSH_BOUND = sum(NautilusSettings.model_fields[name].default
+                  for name in ("liveness_refresh", "liveness_flush_interval")) + 1.5  # fmt: skip
 
 
 async def replays_refused(master: MasterProcess, stakers: list[Staker], acks: Acks) -> int:
