@@ -185,16 +185,15 @@ class Liveness:
             now = self._clock()
             now_ms = int(now * 1000)
             w = max(self.durable, now_ms + int(self.flush_interval * 1000) + self.future_ms)
-            due = [k for k, nodes in enumerate(self._changed)
-                   if nodes and (everything or self._due[k] <= now)]  # fmt: skip
-            taken = {k: self._changed[k] for k in due}
-            for k in due:
+            taken = {k: nodes for k, nodes in enumerate(self._changed)
+                     if nodes and (everything or self._due[k] <= now)}  # fmt: skip
+            for k in taken:
                 self._changed[k] = set()
             noted, self._noted = self._noted, set()
             try:
                 shards = await self._gather(noted.union(*taken.values()))
                 items = [(f"{PREFIX}{self.replica}/{k}", pydantic_core.to_json(shards[k]))
-                         for k in due]  # fmt: skip
+                         for k in taken]  # fmt: skip
                 guard = {"w": w, "at": now_ms, "key": self.key_id}
                 items.append((PREFIX + self.replica, pydantic_core.to_json(guard)))
                 for batch in batches(items):
@@ -204,7 +203,7 @@ class Liveness:
                     self._changed[k] |= nodes
                 self._noted |= noted
                 raise
-            for k in due:
+            for k in taken:
                 self._due[k] = now + self.refresh_interval
             self.durable = w
             self.flushes += 1

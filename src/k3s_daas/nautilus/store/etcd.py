@@ -206,6 +206,18 @@ class EtcdStore:
                     what = "no answer within the deadline" if _timed_out(exc) else str(exc)
                     raise StoreUnavailableError(f"etcd unavailable: {what}") from None
 
+    async def _kv(self, method: str, request: Any) -> Any:
+        """One KV call (`Range`, `Txn`) with a request built here, through `_call` (retried:
+        only idempotent requests come this way)."""
+
+        async def fn(client: Any) -> Any:
+            await client.connect()
+            return await getattr(client.kvstub, method)(
+                request, timeout=self.timeout, metadata=client.metadata
+            )
+
+        return await self._call(fn)
+
     async def _lease(self, client: Any, ttl: float | None) -> Any:
         if ttl is None:
             return None
@@ -233,14 +245,8 @@ class EtcdStore:
             for key, value in check_items(items)
         ])  # fmt: skip
 
-        async def fn(client: Any) -> int:
-            await client.connect()
-            response = await client.kvstub.Txn(
-                request, timeout=self.timeout, metadata=client.metadata
-            )
-            return int(response.header.revision)
-
-        return await self._call(fn)  # retried: writing the same values twice is harmless
+        response = await self._kv("Txn", request)  # retried: the same values twice is harmless
+        return int(response.header.revision)
 
     async def compare_and_set(
         self,
@@ -291,13 +297,7 @@ class EtcdStore:
             sort_target=aetcd.rpc.RangeRequest.KEY,
         )
 
-        async def fn(client: Any) -> Any:
-            await client.connect()
-            return await client.kvstub.Range(
-                request, timeout=self.timeout, metadata=client.metadata
-            )
-
-        response = await self._call(fn)
+        response = await self._kv("Range", request)
         return [(_dec(kv.key), Entry(bytes(kv.value), int(kv.mod_revision))) for kv in response.kvs]
 
     def watch(self, prefix: str) -> WatchStream:
@@ -306,16 +306,8 @@ class EtcdStore:
     # -- history ----------------------------------------------------------------------------
     async def revision(self) -> int:
         """The cluster's current revision (a count-only range: no key is read)."""
-        request = aetcd.rpc.RangeRequest(key=b"\0", count_only=True)
-
-        async def fn(client: Any) -> int:
-            await client.connect()
-            response = await client.kvstub.Range(
-                request, timeout=self.timeout, metadata=client.metadata
-            )
-            return int(response.header.revision)
-
-        return await self._call(fn)
+        response = await self._kv("Range", aetcd.rpc.RangeRequest(key=b"\0", count_only=True))
+        return int(response.header.revision)
 
     async def compact_once(self) -> int:
         """One tick: compact up to the revision the last tick noted, note the current one;
