@@ -23,6 +23,7 @@ from k3s_daas.chain.keys import (
     verify_transaction_signature,
 )
 from k3s_daas.chain.schemes import (
+    ED25519,
     SCHEME_NAMES,
     SCHEMES,
     Ecdsa,
@@ -120,6 +121,38 @@ def test_ecdsa_rejects_out_of_range_and_bad_points(scheme: Ecdsa) -> None:
         scheme.verify(key.public_key, digest, zero_r)
     with pytest.raises(SignatureError):
         scheme.verify(b"\x02" + b"\xff" * 32, digest, sig.signature)  # not on the curve
+
+
+#: The group order of Ed25519 (RFC 8032's L).
+ED25519_ORDER = 2**252 + 27742317777372353535851937790883648493
+#: The identity point's encoding: a small-order point (its order is 1).
+IDENTITY = (1).to_bytes(32, "little")
+
+
+def test_ed25519_follows_zip215_as_the_chain_does() -> None:
+    """Sui's validators verify Ed25519 by ZIP-215 (fastcrypto, ed25519-consensus), and so does
+    the master: a signature is accepted exactly when the chain would accept it. ZIP-215 accepts
+    a small-order key (here the identity, with R = identity and S = 0: valid for any message,
+    on chain too), which RFC 8032's strict verifiers refuse; it refuses S >= L like every
+    verifier does."""
+    digest = personal_message_digest(b"x")
+    ED25519.verify(IDENTITY, digest, IDENTITY + bytes(32))
+    key = SuiKeyPair.generate("ed25519")
+    sig = SimpleSignature.parse(key.sign_personal_message(b"x")).signature
+    ED25519.verify(key.public_key, digest, sig)
+    s = int.from_bytes(sig[32:], "little")
+    with pytest.raises(SignatureError):  # the same S plus L: non-canonical, refused
+        ED25519.verify(
+            key.public_key, digest, sig[:32] + (s + ED25519_ORDER).to_bytes(32, "little")
+        )
+    with pytest.raises(SignatureError):
+        ED25519.verify(key.public_key, digest + b"!", sig)
+    with pytest.raises(SignatureError):
+        ED25519.verify(key.public_key[:31], digest, sig)
+    with pytest.raises(SignatureError):
+        ED25519.verify(key.public_key, digest, sig[:63])
+    with pytest.raises(SignatureError):
+        ED25519.verify(bytearray(key.public_key), digest, sig)  # type: ignore[arg-type]
 
 
 def test_secrets_of_each_scheme() -> None:

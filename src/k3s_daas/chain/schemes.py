@@ -32,8 +32,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     PublicFormat,
 )
-from nacl.bindings import crypto_sign_open
-from nacl.exceptions import BadSignatureError
+from ed25519_zebra import ed_verify
 
 from k3s_daas.seal.errors import K3sDaasError
 
@@ -141,14 +140,18 @@ class Ed25519(Scheme):
         return _Ed25519Key(Ed25519PrivateKey.from_private_bytes(secret))
 
     def verify(self, public_key: bytes, digest: bytes, signature: bytes) -> None:
-        """libsodium (PyNaCl): ~2x faster than OpenSSL here, and every heartbeat is one verify.
-        It refuses small-order keys and non-canonical encodings, which no wallet produces."""
+        """ZIP-215 rules (ed25519-zebra), the rules Sui's validators verify with (fastcrypto uses
+        ed25519-consensus): a signature is valid here exactly when it is valid on chain. It is
+        also the fastest verify available here (~36 us against libsodium's ~54 us), and every
+        heartbeat verifies one."""
         if len(public_key) != 32 or len(signature) != 64:
             raise SignatureError("Ed25519 signature does not verify")
         try:
-            crypto_sign_open(signature + digest, public_key)
-        except (BadSignatureError, ValueError, TypeError):
-            raise SignatureError("Ed25519 signature does not verify") from None
+            valid = ed_verify(signature, digest, public_key)
+        except TypeError:  # not bytes
+            valid = False
+        if not valid:
+            raise SignatureError("Ed25519 signature does not verify")
 
 
 # -- ECDSA (Secp256k1, Secp256r1) -----------------------------------------------------------------
