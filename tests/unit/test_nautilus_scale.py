@@ -173,3 +173,28 @@ async def test_the_change_feed_holds_records_and_is_bounded() -> None:
     assert len(registry._history) == module.HISTORY
     assert all(isinstance(r, WorkerRecord) for _, r in registry._history)
     await store.close()
+
+
+def test_a_record_copy_changes_only_what_it_names() -> None:
+    """`WorkerRecord.replace` copies slot by slot (a heartbeat makes one copy): the same result
+    as `dataclasses.replace`, the original untouched, and an unknown name refused."""
+    import dataclasses
+
+    now = datetime.now(UTC)
+    record = WorkerRecord(
+        node_id="n1", owner="o", status=NodeStatus.REGISTERED, tier="basic", stake=1,
+        permissions=("nodes:join",), token_fingerprint="0" * 16, token_id="t",
+        stake_record_id="s", created=now, updated=now, resource_usage={"cpu": 0.5},
+    )  # fmt: skip
+    changes: dict[str, Any] = {"status": NodeStatus.READY, "heartbeats": 3, "last_timestamp": 7}
+    copy = record.replace(**changes)
+    assert copy == dataclasses.replace(record, **changes)
+    assert copy is not record and type(copy) is WorkerRecord
+    assert (copy.status, copy.heartbeats, copy.last_timestamp) == (NodeStatus.READY, 3, 7)
+    assert (record.status, record.heartbeats) == (NodeStatus.REGISTERED, 0)
+    assert copy.resource_usage is record.resource_usage  # shared, as dataclasses.replace does
+    assert record.replace() == record
+    with pytest.raises(TypeError, match="no field 'statu'"):
+        record.replace(statu=NodeStatus.READY)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.heartbeats = 4  # type: ignore[misc]

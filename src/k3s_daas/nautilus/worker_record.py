@@ -50,8 +50,16 @@ class WorkerRecord:
     replica: str = ""
 
     def replace(self, **changes: Any) -> WorkerRecord:
-        """A copy with `changes` (records are immutable)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with `changes` (records are immutable): slot by slot, as `dataclasses.replace`
+        would through `__init__` but without its per-field checks (~3 us against ~5 us; every
+        heartbeat makes one). A name that is not a field is a TypeError, as there."""
+        unknown = changes.keys() - _FIELDS_SET
+        if unknown:
+            raise TypeError(f"WorkerRecord has no field {sorted(unknown)[0]!r}")
+        copy = object.__new__(WorkerRecord)
+        for name in _FIELDS:
+            _set(copy, name, changes[name] if name in changes else getattr(self, name))
+        return copy
 
     def to_json(self) -> bytes:
         return _ADAPTER.dump_json(self)
@@ -88,5 +96,9 @@ class WorkerRecord:
             resource_version=self.revision,
         )
 
+
+_FIELDS: Final = tuple(field.name for field in dataclasses.fields(WorkerRecord))
+_FIELDS_SET: Final = frozenset(_FIELDS)
+_set: Final = object.__setattr__  # how a frozen dataclass's own __init__ sets its slots
 
 _ADAPTER: Final = TypeAdapter(WorkerRecord)
