@@ -153,6 +153,34 @@ def test_validate_bodies_and_results() -> None:
     assert ValidateBatch.model_validate(batch).results == [accepted, refused]
 
 
+def test_unsigned_answers_encode_as_their_json_dump() -> None:
+    """`SignedAnswer.unsigned` hands its fields over as they are (str enums included): the
+    canonical bytes the enclave signs are those of pydantic's JSON dump, for every kind."""
+    stake: dict[str, Any] = {"node_id": "w", "owner": "0x" + "a" * 64, "stake": 2**63,
+                             "tier": "premium", "permissions": ["nodes:join", "pods:read"],
+                             "expires_at_epoch": 7, "enclave_id": "é\u2028", "master_time_ms": 5,
+                             "heartbeat_interval": 1e-7}  # fmt: skip
+    answers = [
+        HeartbeatAnswer(**stake, state=NodeStatus.READY, epoch=3, next_heartbeat_s=4.75),
+        HeartbeatAnswer(**stake, state="not_ready", epoch=0, next_heartbeat_s=1e16),
+        RegisterAnswer(
+            **stake,
+            state=NodeStatus.REGISTERED,
+            cluster="k3s",
+            join_token="K10::x",
+            k3s_server="https://10.0.0.1:6443",
+            enclave_signature="c2ln",
+        ),
+        RegisterAnswer(**stake, state=NodeStatus.REGISTERED, cluster="standalone"),
+        LeaveAnswer(node_id="w", enclave_signature="c2ln"),
+    ]
+    for answer in answers:
+        dumped = answer.model_dump(mode="json", exclude={"enclave_signature"})
+        assert answer.unsigned() == dumped
+        assert canonical_json(answer.unsigned()) == canonical_json(dumped)
+        assert "enclave_signature" not in answer.unsigned()
+
+
 def test_a_signed_answer_as_sent_verifies_from_its_parsed_fields() -> None:
     """The master sends the canonical JSON it signed with the signature appended; the worker
     re-derives the signed bytes from the parsed object (floats and ints as they were)."""

@@ -309,8 +309,10 @@ class SignedAnswer(BaseModel):
     status: str
 
     def unsigned(self) -> dict[str, Any]:
-        """The JSON object the enclave signs: the answer without `enclave_signature`."""
-        return self.model_dump(mode="json", exclude={"enclave_signature"})
+        """The JSON object the enclave signs: the answer without `enclave_signature`. Its fields
+        as they are (an answer holds only JSON values and str enums, which `canonical_json`
+        writes as their strings): a third of `model_dump`'s cost, once per heartbeat."""
+        return {k: v for k, v in self.__dict__.items() if k != "enclave_signature"}
 
 
 class _StakeAnswer(SignedAnswer):

@@ -33,6 +33,16 @@ class SealToken:
     def __post_init__(self) -> None:
         object.__setattr__(self, "fingerprint", token_fingerprint(str(self)))
 
+    @classmethod
+    def _of_text(cls, text: str, object_id: str, secret: bytes) -> SealToken:
+        """The token `text` that `parse_token` just matched (so it is already `str(token)`, and
+        its fingerprint is that of `text`): no formatting it back on every request."""
+        token = object.__new__(cls)
+        object.__setattr__(token, "object_id", object_id)
+        object.__setattr__(token, "secret", secret)
+        object.__setattr__(token, "fingerprint", token_fingerprint(text))
+        return token
+
     def __repr__(self) -> str:  # never show the secret, even in a traceback
         return f"SealToken(object_id={self.object_id!r}, secret=<redacted>)"
 
@@ -77,7 +87,7 @@ def parse_token(token: object) -> SealToken:
         if not token.startswith(PREFIX):
             raise TokenFormatError("token must start with 'seal_'")
         raise TokenFormatError("token must be 'seal_' followed by 128 lower-case hex digits")
-    return SealToken(object_id="0x" + match.group(1), secret=bytes.fromhex(match.group(2)))
+    return SealToken._of_text(token, "0x" + match.group(1), bytes.fromhex(match.group(2)))
 
 
 def token_fingerprint(token: str) -> str:
