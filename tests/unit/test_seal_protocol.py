@@ -162,7 +162,7 @@ def test_unsigned_answers_encode_as_their_json_dump() -> None:
                              "heartbeat_interval": 1e-7}  # fmt: skip
     answers = [
         HeartbeatAnswer(**stake, state=NodeStatus.READY, epoch=3, next_heartbeat_s=4.75),
-        HeartbeatAnswer(**stake, state="not_ready", epoch=0, next_heartbeat_s=1e16),
+        HeartbeatAnswer(**stake, state=NodeStatus.NOT_READY, epoch=0, next_heartbeat_s=1e16),
         RegisterAnswer(
             **stake,
             state=NodeStatus.REGISTERED,
