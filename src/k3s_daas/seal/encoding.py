@@ -51,8 +51,17 @@ def _canonical_encoder() -> Callable[[Any], str]:
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # another Python: the pure encoder, as it was
         return _CANONICAL.encode
-    c_encoder = make(None, _CANONICAL.default, json.encoder.encode_basestring_ascii, None,
-                     _CANONICAL.key_separator, _CANONICAL.item_separator, True, False, False)  # fmt: skip
+    c_encoder = make(
+        None,  # no circular-reference marks
+        _CANONICAL.default,
+        json.encoder.encode_basestring_ascii,  # ensure_ascii
+        None,  # no indent
+        _CANONICAL.key_separator,
+        _CANONICAL.item_separator,
+        True,  # sort_keys
+        False,  # skipkeys
+        False,  # allow_nan
+    )
 
     def encode(value: Any) -> str:
         return "".join(c_encoder(value, 0))
