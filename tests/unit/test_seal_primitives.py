@@ -139,7 +139,9 @@ def test_first_error_names_the_field_not_the_value() -> None:
 def test_addresses_and_types_normalise_like_sui() -> None:
     assert normalize_address("0x2") == "0x" + "0" * 63 + "2"
     assert normalize_address("0xABC") == "0x" + "0" * 61 + "abc"
-    for bad in ["", "0x", "0xg", "0x" + "1" * 65]:
+    assert normalize_address("ab" * 32) == "0x" + "ab" * 32  # the prefix is optional
+    for bad in ["", "0x", "0xg", "0x" + "1" * 65, "0x1\n", " 0x1", "0x1 ", "0x٣", "0x0x1",
+                "0x\uff11", "0x-1"]:  # fmt: skip
         assert not is_address(bad)
     assert normalize_type(" 0x2::coin::Coin<0x2::sui::SUI> ") == COIN_SUI_TYPE
 
