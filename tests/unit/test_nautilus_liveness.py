@@ -145,6 +145,43 @@ async def test_concurrent_copies_of_a_routine_heartbeat_are_accepted_once(
                if o != "ready")  # fmt: skip
 
 
+async def test_a_routine_heartbeat_takes_no_lock_unless_the_node_is_busy(
+    store: CountingStore,
+) -> None:
+    """A routine heartbeat (ready, ours, covered by W) awaits nothing, so it runs without the
+    node's lock; while something else holds that lock (a status change writing the store) it
+    waits its turn and sees what that wrote, as every heartbeat did."""
+    a = await replica(store, "a", Clock())
+    await a.register(claims(), FP)
+    taken: list[str] = []
+    lock = a.lock
+
+    def counting(node_id: str) -> asyncio.Lock:
+        taken.append(node_id)
+        return lock(node_id)
+
+    a.lock = counting  # type: ignore[method-assign]
+    await beat(a, ms(T0) - 100)  # registered -> ready: a state change, under the lock
+    assert taken == ["n1"]
+    for i in range(5):
+        assert await beat(a, ms(T0) - 99 + i) == "ready"
+    assert taken == ["n1"]  # routine: no lock
+    got = a.get("n1")
+    assert got is not None and (got.heartbeats, got.last_timestamp) == (6, ms(T0) - 95)
+    assert await refusal(a, ms(T0) - 95) == "replayed"  # the same guard on the lock-free path
+    assert taken == ["n1", "n1"]  # a refusal is decided under the lock
+    held = lock("n1")
+    await held.acquire()  # e.g. set_status awaiting a store write
+    waiting = asyncio.create_task(beat(a, ms(T0)))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    await a.save(a.get("n1"), status=NodeStatus.REVOKED, reason=Reason.STAKE_SLASHED)  # type: ignore[arg-type]
+    held.release()
+    with pytest.raises(MasterError) as info:
+        await waiting
+    assert info.value.reason == Reason.STAKE_SLASHED
+
+
 async def test_another_replica_taking_over_applies_the_crashed_ones_guard(
     store: CountingStore,
 ) -> None:

@@ -268,6 +268,14 @@ class Registry:
         before the answer (docs/nautilus.md, "Replay guard"); 0 skips both (callers that
         checked a nonce)."""
         now = now or _now()
+        current = self._records.get(claims.node_id)
+        if (current is not None and self._locks.get(claims.node_id) is None
+                and self._routine(current, claims, token_fingerprint, timestamp)):  # fmt: skip
+            # Nobody holds or awaits the node's lock, and a routine beat awaits nothing: it is
+            # atomic on the event loop as it stands, so it takes no lock (one per heartbeat).
+            changes = _beat(current, claims, token_fingerprint, running_pods, resource_usage,
+                            timestamp, now)  # fmt: skip
+            return self._beat_in_memory(current, changes, now)
         lock = await self._lock_for_heartbeat(claims.node_id)
         try:
             current = self._records.get(claims.node_id)
@@ -295,35 +303,44 @@ class Registry:
                 )
             if self.liveness is not None and timestamp:
                 await self.liveness.lease(timestamp)  # covered by our stored W before the answer
-            changes: dict[str, Any] = dict(
-                status=NodeStatus.READY,
-                reason=None,
-                last_heartbeat=now,
-                running_pods=running_pods,
-                resource_usage=dict(resource_usage) if resource_usage else _NO_USAGE,
-                heartbeats=current.heartbeats + 1,
-                stake=claims.stake_amount,
-                permissions=claims.permissions,
-                tier=claims.tier.label,
-                token_fingerprint=token_fingerprint[:16],
-                token_id=claims.token_id,
-                last_timestamp=max(timestamp, current.last_timestamp),
-            )
+            changes = _beat(current, claims, token_fingerprint, running_pods, resource_usage,
+                            timestamp, now)  # fmt: skip
             if (self.liveness is None or current.status != NodeStatus.READY or moving
                     or current.replica != self.replica
                     or current.token_fingerprint != changes["token_fingerprint"]):  # fmt: skip
                 # a state change, or the node moves here from another replica: durable now
                 changes["last_timestamp"] = max(timestamp, self.guard(current))
                 return await self.save(current, replica=self.replica, **changes)
-            # routine: memory now, the store with the next flush (covered by the lease)
-            self._revision += 1
-            record = current.replace(**changes, revision=self._revision, updated=now)
-            self._keep(record)
-            self._publish("MODIFIED", record)
-            self.liveness.touch(record.node_id)  # in memory only: its shard goes out next flush
-            return record
+            return self._beat_in_memory(current, changes, now)
         finally:
             lock.release()
+
+    def _routine(
+        self, current: WorkerRecord, claims: Claims, token_fingerprint: str, timestamp: int
+    ) -> bool:
+        """Whether this heartbeat passes every check of the locked path and then changes only
+        memory, awaiting nothing: a ready node of this staker, owned by this replica, with the
+        same token, newer than its guard, and already covered by our stored W."""
+        return (
+            self.liveness is not None
+            and 0 < timestamp <= self.liveness.durable
+            and current.status == NodeStatus.READY
+            and current.owner == claims.owner
+            and current.replica == self.replica
+            and current.token_fingerprint == token_fingerprint[:16]
+            and timestamp > self.guard(current)
+        )
+
+    def _beat_in_memory(
+        self, current: WorkerRecord, changes: dict[str, Any], now: datetime
+    ) -> WorkerRecord:
+        """A routine heartbeat: memory now, the store with the next flush (covered by W)."""
+        self._revision += 1
+        record = current.replace(**changes, revision=self._revision, updated=now)
+        self._keep(record)
+        self._publish("MODIFIED", record)
+        self.liveness.touch(record.node_id)  # type: ignore[union-attr]  # its shard: next flush
+        return record
 
     async def set_status(
         self,
@@ -524,4 +541,30 @@ def _merge_liveness(record: WorkerRecord, known: WorkerRecord) -> WorkerRecord:
         last_heartbeat=seen,
         last_timestamp=max(record.last_timestamp, known.last_timestamp),
         heartbeats=max(record.heartbeats, known.heartbeats),
+    )
+
+
+def _beat(
+    current: WorkerRecord,
+    claims: Claims,
+    token_fingerprint: str,
+    running_pods: int,
+    resource_usage: dict[str, float],
+    timestamp: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """What an accepted heartbeat changes in the node's record."""
+    return dict(
+        status=NodeStatus.READY,
+        reason=None,
+        last_heartbeat=now,
+        running_pods=running_pods,
+        resource_usage=dict(resource_usage) if resource_usage else _NO_USAGE,
+        heartbeats=current.heartbeats + 1,
+        stake=claims.stake_amount,
+        permissions=claims.permissions,
+        tier=claims.tier.label,
+        token_fingerprint=token_fingerprint[:16],
+        token_id=claims.token_id,
+        last_timestamp=max(timestamp, current.last_timestamp),
     )
