@@ -19,7 +19,7 @@ import contextlib
 import gc
 import json
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
@@ -181,6 +181,11 @@ class LimitedHttpTools(HttpToolsProtocol):
         self._refused = False
         self._linger_left = LINGER_BYTES
         self._timer: asyncio.TimerHandle | None = None
+        #: A timeout armed while the bytes of one read are parsed; it becomes a timer only if
+        #: it is still wanted once they are (a request that arrives whole arms none: a timer
+        #: made and cancelled costs a few µs, twice per request otherwise).
+        self._deferred: tuple[float, Callable[[], None]] | None = None
+        self._reading = False
         self._send_timer: asyncio.TimerHandle | None = None
         self._arm(self.limits.header_timeout, self._head_timed_out)
 
@@ -192,6 +197,17 @@ class LimitedHttpTools(HttpToolsProtocol):
 
     # -- reading -------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
+        self._reading = True
+        try:
+            self._received(data)
+        finally:
+            self._reading = False
+            if self._deferred is not None:
+                seconds, callback = self._deferred
+                self._deferred = None
+                self._timer = self.loop.call_later(seconds, callback)
+
+    def _received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
         if self._refused:
             self._linger_left -= len(data)
@@ -245,7 +261,7 @@ class LimitedHttpTools(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_count = 0
-        if self._timer is None:
+        if self._timer is None and self._deferred is None:
             self._arm(self.limits.header_timeout, self._head_timed_out)
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -266,11 +282,15 @@ class LimitedHttpTools(HttpToolsProtocol):
         super().on_message_complete()
 
     # -- timeouts ------------------------------------------------------------------------------
-    def _arm(self, seconds: float, callback: Any) -> None:
+    def _arm(self, seconds: float, callback: Callable[[], None]) -> None:
         self._disarm()
-        self._timer = self.loop.call_later(seconds, callback)
+        if self._reading:  # made when the read is parsed, if still wanted
+            self._deferred = (seconds, callback)
+        else:
+            self._timer = self.loop.call_later(seconds, callback)
 
     def _disarm(self) -> None:
+        self._deferred = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

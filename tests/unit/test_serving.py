@@ -151,6 +151,47 @@ async def test_slow_heads_and_bodies_get_a_408_and_silent_connections_are_closed
     assert transport.written == b"" and transport.closed
 
 
+class CountingLoop:
+    """The running loop, counting the timers made through it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.timers: list[float] = []
+
+    def call_later(self, delay: float, callback: Any, *args: Any) -> asyncio.TimerHandle:
+        self.timers.append(delay)
+        return self.loop.call_later(delay, callback, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loop, name)
+
+
+async def test_a_request_that_arrives_whole_arms_no_read_timer() -> None:
+    """The head and body timeouts are armed while a read is parsed and made into timers only if
+    the request is still incomplete after it: a whole request costs no timer but the keep-alive
+    one, and a request in pieces still gets its 408."""
+    protocol, transport = connect()
+    counting = CountingLoop(asyncio.get_running_loop())
+    protocol.loop = counting  # type: ignore[assignment]
+    protocol.data_received(request(200, body=b"12345"))
+    assert (await answered(transport)).startswith(b"HTTP/1.1 200")
+    assert counting.timers == [protocol.timeout_keep_alive]  # no head or body timer
+    protocol, transport = connect()
+    counting = CountingLoop(asyncio.get_running_loop())
+    protocol.loop = counting  # type: ignore[assignment]
+    protocol.data_received(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345")
+    assert counting.timers == [LIMITS.body_timeout]  # the body is still due: one timer
+    protocol.data_received(b"67890")
+    assert (await answered(transport)).startswith(b"HTTP/1.1 200")
+    protocol, transport = connect()
+    counting = CountingLoop(asyncio.get_running_loop())
+    protocol.loop = counting  # type: ignore[assignment]
+    protocol.data_received(b"GET / HTTP/1.1\r\n")
+    assert counting.timers == []  # the head timer made when the connection opened still runs
+    await asyncio.sleep(0.3)
+    assert transport.written.startswith(b"HTTP/1.1 408 ")
+
+
 # -- the guard ------------------------------------------------------------------------------------
 @pytest.fixture
 def debug_log() -> Iterator[io.StringIO]:
