@@ -1,5 +1,9 @@
 # The two Quick-start commands: `make up` and `make test`. Both set up .venv themselves.
-PY ?= python3
+# .venv's interpreter: the distribution's CPython 3.11 where it can make a venv (built with
+# profile-guided and link-time optimisation, as the enclave image's python:3.11-slim is; a
+# default pyenv build has neither and costs ~8% more CPU a heartbeat: docs/operations.md, "Enclave
+# image"), else python3. `make PY=...` chooses another.
+PY ?= $(shell /usr/bin/python3.11 -c 'import ensurepip, venv' >/dev/null 2>&1 && echo /usr/bin/python3.11 || echo python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
