@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,9 @@ async def phase(
                 answered.append(t1)
         lanes_done.append(time.perf_counter())
 
-    def lanes(replica: Replica, requests: list[bytes], per_round: int) -> list[Any]:
+    def lanes(
+        replica: Replica, requests: list[bytes], per_round: int
+    ) -> list[Coroutine[Any, Any, None]]:
         """Each worker stays on one connection (so its rounds never overlap) and each connection
         goes through its workers' rounds at its own pace: no connection waits for the others at
         the end of a round."""

@@ -305,9 +305,7 @@ class Registry:
                 await self.liveness.lease(timestamp)  # covered by our stored W before the answer
             changes = _beat(current, claims, token_fingerprint, running_pods, resource_usage,
                             timestamp, now)  # fmt: skip
-            if (self.liveness is None or current.status != NodeStatus.READY or moving
-                    or current.replica != self.replica
-                    or current.token_fingerprint != changes["token_fingerprint"]):  # fmt: skip
+            if not self._stays_in_memory(current, token_fingerprint):
                 # a state change, or the node moves here from another replica: durable now
                 changes["last_timestamp"] = max(timestamp, self.guard(current))
                 return await self.save(current, replica=self.replica, **changes)
@@ -322,13 +320,21 @@ class Registry:
         memory, awaiting nothing: a ready node of this staker, owned by this replica, with the
         same token, newer than its guard, and already covered by our stored W."""
         return (
-            self.liveness is not None
-            and 0 < timestamp <= self.liveness.durable
-            and current.status == NodeStatus.READY
+            self._stays_in_memory(current, token_fingerprint)
+            and 0 < timestamp <= self.liveness.durable  # type: ignore[union-attr]
             and current.owner == claims.owner
+            and timestamp > self.guard(current)
+        )
+
+    def _stays_in_memory(self, current: WorkerRecord, token_fingerprint: str) -> bool:
+        """Whether an accepted heartbeat of `current` only changes memory (the next flush
+        stores it): a ready node this replica owns, beating with the same token; anything else
+        (a state change, a node moving here, a new token) is written durably at once."""
+        return (
+            self.liveness is not None
+            and current.status == NodeStatus.READY
             and current.replica == self.replica
             and current.token_fingerprint == token_fingerprint[:16]
-            and timestamp > self.guard(current)
         )
 
     def _beat_in_memory(
